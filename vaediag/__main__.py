@@ -1,0 +1,5 @@
+import sys
+
+from vaediag.cli import main
+
+sys.exit(main())

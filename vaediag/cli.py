@@ -1,0 +1,64 @@
+"""The ``vaediag`` command. Each group of verbs lives in its own module with a ``register(sub)``
+function that adds its subparsers (``set_defaults(func=...)``); this module only dispatches and
+turns a :class:`VaediagError` into one line on stderr and exit status 2."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import sys
+
+from vaediag.errors import VaediagError
+
+# Verb modules, in the order their verbs appear in --help. A module that is absent is skipped.
+VERB_MODULES = (
+    "vaediag.cli_engine",  # train, sample, demo
+    "vaediag.diagnostics.cli",  # diagnose, figure1, figure9, figure10, report
+    "vaediag.theory.cli",  # theory
+    "vaediag.quality_cli",  # fid, table
+)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse that answers a usage mistake with one line (and a pointer to --help)."""
+
+    def error(self, message: str):  # noqa: D401
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = ArgumentParser(
+        prog="vaediag",
+        description="Diagnose VAEs and check the theory of Dai & Wipf, 'Diagnosing and Enhancing VAE "
+        "Models' (ICLR 2019): a two-stage VAE, the paper's diagnostics and figures, a theory lab, FID.",
+    )
+    from vaediag import __version__
+
+    parser.add_argument("--version", action="version", version=f"vaediag {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
+    for name in VERB_MODULES:
+        if importlib.util.find_spec(name.rsplit(".", 1)[0]) is None or importlib.util.find_spec(name) is None:
+            continue
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except VaediagError as e:
+        print(f"vaediag {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"vaediag {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
