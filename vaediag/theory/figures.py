@@ -6,6 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
+
+
+def _no_minor(*axes):
+    for ax in axes:
+        ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def theorem1(a: dict) -> Figure:
@@ -63,6 +69,7 @@ def theorem3(a: dict) -> Figure:
     ax1.legend(fontsize=7)
     ax2.semilogy(a["steps"], np.exp(a["log_gamma_traj"][:, nf:]))
     ax2.set(title="Theorem 3: learned gamma during training", xlabel="step", ylabel="gamma")
+    _no_minor(ax1)
     fig.tight_layout()
     return fig
 
@@ -78,6 +85,7 @@ def theorem4(a: dict) -> Figure:
     ax2.loglog(g, ev["mse_eps"][:nf], "o-", label="||mu_x(mu_z + S_z eps) - x||^2")
     ax2.loglog(g, ev["mse_mean"][:nf], "s-", label="||mu_x(mu_z) - x||^2")
     ax2.set(title="Theorem 4: reconstruction error", xlabel="gamma (fixed)")
+    _no_minor(ax1, ax2)
     ax2.legend(fontsize=7)
     fig.tight_layout()
     return fig
