@@ -1,6 +1,5 @@
 import json
 
-import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
@@ -28,6 +27,7 @@ def test_quick_construction_checks_pass_for_drawn_seeds(seed):
     assert all(c["verdict"] == "pass" for c in rows), [c for c in rows if c["verdict"] == "fail"]
 
 
+@pytest.mark.slow
 def test_theorem1_checks_pass():
     rows, art = checks.check_theorem1(checks.Settings.make(True, seed=3))
     _valid(rows)

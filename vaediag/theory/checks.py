@@ -8,8 +8,7 @@ and in the README ("Theory lab").
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -305,13 +304,15 @@ def check_estimators(s: Settings, art34: dict, with_mnist: bool | None = None) -
     for g in art34["learned"]:
         t, x = g["truth"], g["x"]
         rows.append({"data": f"{t['name']} (d={t['d']})", "r": t["r"], "r_hat_vae": int(count_small(g["enc_var"])),
-                     "gamma": g["gamma"], "mle": MLE().fit(x).dimension_, "twonn": TwoNN().fit(x).dimension_})
+                     "gamma": g["gamma"], "mle": MLE().fit(x).dimension_, "twonn": TwoNN().fit(x).dimension_,
+                     "enc_var": np.asarray(g["enc_var"]).tolist()})
     s.progress("r_hat vs estimators: mixture (r = d = 3, kappa = 4)")
     xm, tm = manifolds.make(MIXTURE[0], n=s.n_train, seed=s.seed, **MIXTURE[1])
     rm = train_sweep(xm, 4, [float("nan")], [s.seed + 3], steps=s.steps, hidden=s.hidden, device=s.device)
     evm = evaluate(rm.model, xm, seed=s.seed)
     rows.append({"data": "mixture (d=3)", "r": tm["r"], "r_hat_vae": int(count_small(evm["enc_var"][0])),
-                 "gamma": float(evm["gamma"][0]), "mle": MLE().fit(xm).dimension_, "twonn": TwoNN().fit(xm).dimension_})
+                 "gamma": float(evm["gamma"][0]), "mle": MLE().fit(xm).dimension_, "twonn": TwoNN().fit(xm).dimension_,
+                 "enc_var": evm["enc_var"][0].tolist()})
     if with_mnist:
         rows.append(_mnist_row(s))
     out = []
@@ -332,7 +333,8 @@ def _mnist_row(s: Settings) -> dict:
     res = train_sweep(x, 32, [float("nan")], [s.seed + 11], steps=s.steps, hidden=(256, 256), device=s.device)
     ev = evaluate(res.model, x, seed=s.seed)
     return {"data": "mnist5k (d=784)", "r": None, "r_hat_vae": int(count_small(ev["enc_var"][0])),
-            "gamma": float(ev["gamma"][0]), "mle": MLE().fit(x).dimension_, "twonn": TwoNN().fit(x).dimension_}
+            "gamma": float(ev["gamma"][0]), "mle": MLE().fit(x).dimension_, "twonn": TwoNN().fit(x).dimension_,
+            "enc_var": ev["enc_var"][0].tolist()}
 
 
 def run_all(s: Settings) -> tuple[list[dict], dict]:
