@@ -71,3 +71,11 @@ def test_quick_run_end_to_end(tmp_path):
     assert {p.name for p in (tmp_path / "figs").iterdir()} >= {"theorem1.png", "theorem2.png", "theorem3.png", "theorem4.png"}
     names = [r["data"].split()[0] for r in doc["rhat_table"]]
     assert names[:5] == ["embedding", "linear", "sphere", "torus", "swissroll"] and "mixture" in names
+
+
+def test_theory_verb_is_registered(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["theory", "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert "--quick" in out and "Exit status 0 if every check passes, 1 if any fails" in out.replace("\n", " ").replace("  ", " ")
