@@ -191,6 +191,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
     if not args.out:
         raise VaediagError("say where the run goes with --out RUN (or continue one with --resume RUN)")
+    from vaediag.train import resolve_device
+
+    resolve_device(args.device)  # a bad --device is refused before anything is written
     if args.stages == "2":
         return _train_stage2_only(args)
     cfg = build_config(args)
