@@ -68,7 +68,8 @@ def decoder_variance(model) -> float | None:
     if g is None:
         return None
     try:
-        v = float(g() if callable(g) and not isinstance(g, torch.Tensor) else g)
+        g = g() if callable(g) and not isinstance(g, torch.Tensor) else g
+        v = float(g.detach()) if isinstance(g, torch.Tensor) else float(g)
     except (TypeError, ValueError):
         return None
     return v if math.isfinite(v) else None
