@@ -171,11 +171,12 @@ def figure10(hists: dict):
 def ensure_diagnostics(run, device: str = "auto", n: int | None = 10000):
     """The run's saved diagnostics, recomputed (and saved) when missing or older than a checkpoint."""
     from vaediag.diagnostics.summary import SUMMARY, diagnose_run, load_diagnostics
+    from vaediag.runs import CHECKPOINT
 
     got = load_diagnostics(run)
     if got is not None:
         t = (run.diagnostics_dir / SUMMARY).stat().st_mtime
-        ckpts = [run.stage_dir(s) / "checkpoint.pt" for s in (1, 2) if run.has_checkpoint(s)]
+        ckpts = [run.stage_dir(s) / CHECKPOINT for s in (1, 2) if run.has_checkpoint(s)]
         if all(p.stat().st_mtime <= t for p in ckpts) and (got[0].get("gamma_stage2") is not None) == run.stage_done(2):
             return got
     return diagnose_run(run, n=n, device=device)
