@@ -216,7 +216,8 @@ def figure1_for_run(run, compare=None, device: str = "auto", n: int | None = 100
 
 def figure9_for_run(run, device: str = "auto", n: int | None = 10000, all_rows: bool = False):
     summary, arrays = ensure_diagnostics(run, device, n)
-    return figure9(perturb_rows_for(arrays, all_rows=all_rows))
+    # without images (vector data) every direction fits in the bar chart
+    return figure9(perturb_rows_for(arrays, all_rows=all_rows or "perturb_images" not in arrays))
 
 
 def figure10_for_runs(runs: list, device: str = "auto", n: int | None = 10000, labels: list[str] | None = None):
