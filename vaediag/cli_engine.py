@@ -405,9 +405,9 @@ def diagnostic_figures(runs: dict[str, Run], figures: Path, device: str = "cpu",
     for run in runs.values():
         diagnose_run(run, n=n, device=device)
     out = [figures / "figure1.png", figures / "figure9.png", figures / "figure10.png", figures / "report.html"]
-    save_figure(figure1_for_run(runs["learned"], runs["fixed"], device, n), out[0], dpi=90)
-    save_figure(figure9_for_run(runs["learned"], device, n), out[1], dpi=80)
+    save_figure(figure1_for_run(runs["learned"], runs["fixed"], device, n), out[0], dpi=90, verbose=False)
+    save_figure(figure9_for_run(runs["learned"], device, n), out[1], dpi=80, verbose=False)
     save_figure(figure10_for_runs([runs["learned"], runs["fixed"]], device, n,
-                                  labels=["learned $\\gamma$", "fixed $\\gamma$ = 1"]), out[2], dpi=90)
+                                  labels=["learned $\\gamma$", "fixed $\\gamma$ = 1"]), out[2], dpi=90, verbose=False)
     atomic_write_text(out[3], report_for_run(runs["learned"], runs["fixed"], device, n))
     return out

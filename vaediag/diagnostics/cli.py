@@ -94,7 +94,7 @@ def _n(args) -> int:
     return args.n
 
 
-def save_figure(fig, out: Path, dpi: int = 110) -> None:
+def save_figure(fig, out: Path, dpi: int = 110, verbose: bool = True) -> None:
     import io
 
     import matplotlib.pyplot as plt
@@ -105,7 +105,8 @@ def save_figure(fig, out: Path, dpi: int = 110) -> None:
     fig.savefig(buf, format=out.suffix.lower().lstrip("."), dpi=dpi, bbox_inches="tight")
     plt.close(fig)
     atomic_write_bytes(out, buf.getvalue())
-    print(f"wrote {out}", file=sys.stderr)
+    if verbose:
+        print(f"wrote {out}", file=sys.stderr)
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
