@@ -127,3 +127,35 @@ def test_vector_run_mlp(tmp_path):
     assert m["gamma"][-1] < 0.3 and m["mse"][-20:].mean() < 0.8 * m["mse"][:20].mean()
     assert main(["sample", "--run", str(out), "--stage", "2", "--n", "50"]) == 0
     assert np.load(out / "samples" / "stage2.npy").shape == (50, 4)
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch, capsys):
+    from vaediag import models
+
+    real = models.VAE.loss
+    calls = {"n": 0}
+
+    def poisoned(self, x, eps):
+        out = real(self, x, eps)
+        calls["n"] += 1
+        if calls["n"] >= 8:
+            out = dict(out, loss=out["loss"] * float("nan"))
+        return out
+
+    monkeypatch.setattr(models.VAE, "loss", poisoned)
+    out = tmp_path / "r"
+    code = main(["train", "--dataset", "manifold:sphere?r=1&d=4&n=300", "--steps", "20", "--checkpoint-every", "5",
+                 "--log-every", "1", "--stages", "1", "--quiet", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "non-finite" in err and "Traceback" not in err
+    state = Run.open(out).load_checkpoint(1)
+    assert state["step"] == 5 and not state["done"]
+    assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+
+
+@pytest.mark.slow
+def test_long_learned_gamma_run_stays_finite(tmp_path):
+    out = tmp_path / "long"
+    assert main(["train", "--preset", "quick", "--steps", "4000", "--stages", "1", "--quiet", "--out", str(out)]) == 0
+    m = Run.open(out).read_metrics(1)
+    assert np.isfinite(m["loss"]).all() and m["gamma"][-1] < 1e-2
