@@ -39,6 +39,21 @@ class LogGamma(nn.Module):
         return self.raw
 
 
+class _HasGamma:
+    """gamma (decoder variance) and its log, from a ``log_gamma_`` :class:`LogGamma` submodule."""
+
+    log_gamma_: LogGamma
+
+    @property
+    def log_gamma(self) -> torch.Tensor:
+        return self.log_gamma_()
+
+    @property
+    def gamma(self) -> torch.Tensor:
+        """Decoder variance (0-d tensor)."""
+        return self.log_gamma.exp()
+
+
 # --------------------------------------------------------------------------- infogan (Table 1)
 class InfoGANEncoder(nn.Module):
     """conv64 4x4 s2 + lReLU -> conv128 4x4 s2 + BN + lReLU -> fc1024 + BN + lReLU -> fc 2 kappa."""
@@ -184,7 +199,7 @@ class MLPDecoder(nn.Module):
 
 
 # --------------------------------------------------------------------------- the stage-1 VAE
-class VAE(nn.Module):
+class VAE(_HasGamma, nn.Module):
     """Stage 1: diagonal-Gaussian encoder, Gaussian (or Bernoulli) decoder, scalar gamma."""
 
     def __init__(self, cfg: ModelConfig):
@@ -199,21 +214,9 @@ class VAE(nn.Module):
             self.encoder, self.decoder = MLPEncoder(cfg), MLPDecoder(cfg)
         self.log_gamma_ = LogGamma(cfg.gamma_mode, cfg.gamma_init, cfg.gamma_floor)
 
-    @property
-    def log_gamma(self) -> torch.Tensor:
-        return self.log_gamma_()
-
-    @property
-    def gamma(self) -> torch.Tensor:
-        """Decoder variance (0-d tensor)."""
-        return self.log_gamma.exp()
-
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mu, logvar), each (B, kappa)."""
         return self.encoder(x)
-
-    def decode_raw(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Decoder mean mu_x(z) (for the cross-entropy baseline: the Bernoulli mean)."""
@@ -254,7 +257,7 @@ class _Stage2Net(nn.Module):
         return [head(h) for head in self.heads]
 
 
-class Stage2VAE(nn.Module):
+class Stage2VAE(_HasGamma, nn.Module):
     """The second VAE: learns q(z) of stage 1 (z dimension kappa, latent u of dimension kappa)."""
 
     def __init__(self, cfg: Stage2Config):
@@ -264,14 +267,6 @@ class Stage2VAE(nn.Module):
         self.enc = _Stage2Net(k, cfg.width, cfg.depth, k, heads=2)
         self.dec = _Stage2Net(k, cfg.width, cfg.depth, k, heads=1)
         self.log_gamma_ = LogGamma("learned", cfg.gamma_init, cfg.gamma_floor)
-
-    @property
-    def log_gamma(self) -> torch.Tensor:
-        return self.log_gamma_()
-
-    @property
-    def gamma(self) -> torch.Tensor:
-        return self.log_gamma.exp()
 
     def encode(self, z):
         mu, logvar = self.enc(z)
