@@ -96,6 +96,11 @@ class TrainConfig:
     checkpoint_every: int = 500  # steps
     log_every: int = 1  # steps between metrics rows (each row is the mean over those steps)
     preset: str | None = None
+    stages: str = "12"  # which stages this run trains: "1", "2" or "12"
+    # Multiplies the learning rate of log gamma only. 1 = the paper. Adam moves a parameter by about
+    # lr per step, so with lr 1e-3 log gamma can fall by at most ~1 per 1,000 steps; the CPU `quick`
+    # preset raises this to reach the small-gamma regime within its short schedule.
+    gamma_lr_scale: float = 1.0
 
     def validate(self) -> None:
         for name in ("batch_size", "stage2_batch_size"):
@@ -111,6 +116,8 @@ class TrainConfig:
             v = getattr(self, name)
             if v is not None and not (math.isfinite(v) and v > 0):
                 raise VaediagError(f"--{name.replace('_', '-')} must be positive, got {v}")
+        if not (math.isfinite(self.gamma_lr_scale) and self.gamma_lr_scale > 0):
+            raise VaediagError(f"--gamma-lr-scale must be positive, got {self.gamma_lr_scale}")
         if int(self.checkpoint_every) < 1 or int(self.log_every) < 1:
             raise VaediagError("--checkpoint-every and --log-every must be positive integers")
         if not 0 < self.test_fraction < 1:
@@ -169,7 +176,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # A CPU run of a few minutes on the offline digits: a larger learning rate and a short schedule
     # (not the paper's; gamma still falls by two orders of magnitude).
     "quick": dict(dataset="mnist5k", arch="infogan", latent_dim=64, batch_size=100,
-                  stage2_batch_size=100, lr=1e-3, weight_decay=5e-4, steps=600, epochs=None,
-                  lr_halve_every=None, stage2_steps=1500, stage2_epochs=None,
-                  stage2_lr_halve_every=None, stage2_width=256, checkpoint_every=200),
+                  stage2_batch_size=100, lr=1e-3, weight_decay=5e-4, steps=1000, epochs=None,
+                  lr_halve_every=None, stage2_steps=2000, stage2_epochs=None,
+                  stage2_lr_halve_every=None, stage2_width=256, checkpoint_every=200,
+                  gamma_lr_scale=10.0),
 }

@@ -1,0 +1,35 @@
+import os
+
+import matplotlib
+import pytest
+from hypothesis import settings
+
+matplotlib.use("Agg")
+
+# A deterministic profile for CI (numpy/scipy habit); `HYPOTHESIS_PROFILE=dev` explores more.
+settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True, max_examples=25)
+settings.register_profile("dev", deadline=None, max_examples=200)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", default=False, help="run tests marked slow")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--runslow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --runslow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread_for_determinism():
+    # Keep tests reproducible and light on the shared 2-core machine.
+    import torch
+
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
