@@ -39,7 +39,8 @@ def test_commuting_covariances_closed_form(d, seed):
     s1, s2 = (q * a) @ q.T, (q * b) @ q.T
     mu1, mu2 = rng.normal(size=d), rng.normal(size=d)
     want = np.sum((mu1 - mu2) ** 2) + np.sum((np.sqrt(a) - np.sqrt(b)) ** 2)
-    assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(want, rel=1e-7, abs=1e-9 * d)
+    for method in ("sqrtm", "eigh"):
+        assert frechet_distance(mu1, s1, mu2, s2, method=method) == pytest.approx(want, rel=1e-7, abs=1e-9 * d)
 
 
 @given(st.integers(min_value=2, max_value=40), st.integers(min_value=3, max_value=80),

@@ -80,16 +80,24 @@ def trace_sqrt_product_eigh(s1: np.ndarray, s2: np.ndarray) -> float:
     return float(np.sqrt(np.clip(lam, 0, None)).sum())
 
 
-def frechet_distance(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.ndarray, eps: float = 1e-6) -> float:
+def frechet_distance(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.ndarray, eps: float = 1e-6,
+                     method: str = "sqrtm") -> float:
     """Squared Fréchet (2-Wasserstein) distance between N(mu1, s1) and N(mu2, s2); FID when the moments
-    are those of Inception pool3 features. Clipped at 0 (round-off can make it slightly negative)."""
+    are those of Inception pool3 features. Clipped at 0 (round-off can make it slightly negative).
+
+    ``method``: "sqrtm" (default; scipy's Schur square root as in the reference FID code, with the eps
+    fallback) or "eigh" (symmetric eigen-decompositions; several times faster at 2048-d, same number).
+    """
+    if method not in ("sqrtm", "eigh"):
+        raise VaediagError(f"method must be 'sqrtm' or 'eigh', got {method!r}")
     mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
     s1, s2 = np.atleast_2d(np.asarray(s1, np.float64)), np.atleast_2d(np.asarray(s2, np.float64))
     if mu1.shape != mu2.shape or s1.shape != s2.shape or s1.shape != (mu1.size, mu1.size):
         raise VaediagError(f"the two Gaussians' moments do not match in shape: mean {mu1.shape} vs {mu2.shape}, "
                            f"covariance {s1.shape} vs {s2.shape}")
     diff = mu1 - mu2
-    d2 = diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * trace_sqrt_product(s1, s2, eps=eps)
+    tr = trace_sqrt_product(s1, s2, eps=eps) if method == "sqrtm" else trace_sqrt_product_eigh(s1, s2)
+    d2 = diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * tr
     return float(max(d2, 0.0))
 
 
