@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
-
-import torch
 
 from vaediag.errors import VaediagError
 
@@ -53,48 +50,30 @@ def register(sub) -> None:
     t.set_defaults(func=cmd_table)
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        dev = torch.device(name)
-    except RuntimeError:
-        raise VaediagError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise VaediagError(f"--device {name} asked for CUDA but none is available; use --device cpu")
-    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise VaediagError(f"--device {name} asked for MPS but it is not available; use --device cpu")
-    return dev
-
-
 class StderrProgress:
-    """A one-line progress bar with images/s on stderr."""
+    """Adapts the engine's progress bar (stderr, images/s, ETA) to the ``(label, done, total)`` callback."""
 
-    def __init__(self, stream=None):
-        self.stream = stream or sys.stderr
-        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.label, self.t0 = None, 0.0
+    def __init__(self):
+        self.label, self.bar = None, None
 
     def __call__(self, label: str, done: int, total: int) -> None:
+        from vaediag.progress import Progress
+
         if label != self.label:
-            self.label, self.t0 = label, time.perf_counter()
-        if not self.tty and done < total:  # in a log file, one line per finished pass
-            return
-        rate = done / max(time.perf_counter() - self.t0, 1e-9)
-        filled = int(30 * done / max(total, 1))
-        end = "\n" if done >= total else ""
-        self.stream.write(f"\r{label:>16} [{'#' * filled}{'.' * (30 - filled)}] {done}/{total} {rate:6.1f} img/s{end}")
-        self.stream.flush()
+            if self.bar is not None:
+                self.bar.close()
+            self.label, self.bar = label, Progress(total, desc=f"{label:>14} img")
+        self.bar.update(done)
+        if done >= total:
+            self.bar.close()
+            self.label, self.bar = None, None
 
 
 def cmd_fid(args: argparse.Namespace) -> int:
     from vaediag.quality.evaluate import check_writable, evaluate_run, save_result
     from vaediag.quality.features import InceptionFeatures, ProxyFeatures
     from vaediag.runs import Run
+    from vaediag.train import resolve_device
 
     run = Run.open(args.run)
     if args.seeds < 1:
@@ -105,7 +84,7 @@ def cmd_fid(args: argparse.Namespace) -> int:
         raise VaediagError("--proxy and --inception exclude each other: the proxy uses no Inception network")
     sources = [s.strip() for s in args.what.split(",") if s.strip()] if args.what else None
     check_writable(run, args.proxy, args.overwrite)
-    device = resolve_device(args.device)
+    device = resolve_device(args.device)  # the engine's rule: auto = CUDA, then MPS, then CPU
     extractor = ProxyFeatures(device=device) if args.proxy else InceptionFeatures(args.inception, device=device)
     result = evaluate_run(run, extractor, n=args.n, seeds=args.seeds, seed=args.seed, sources=sources,
                           device=device, batch_size=args.batch_size, cache_dir=args.cache_dir,
