@@ -9,6 +9,7 @@ fixed row; with learned gamma -> learned row; two-stage samples of a learned-gam
 
 from __future__ import annotations
 
+from vaediag.errors import VaediagError
 from vaediag.runs import Run
 
 # Table 1 of the paper (ICLR 2019 submission, 10 trials each): (mean, std); neutral InfoGAN architecture.
@@ -85,7 +86,6 @@ def table_markdown(results: list[dict]) -> str:
 
 def load_results(runs: list[Run], prefer_proxy: bool = False) -> list[dict]:
     """The stored result of each run: the Inception FID if there is one, else the proxy (or the reverse)."""
-    from vaediag.errors import VaediagError
     from vaediag.quality.evaluate import read_result
 
     out = []
