@@ -195,3 +195,11 @@ def test_table_places_each_score_in_its_row_and_column():
     assert "proxy" not in md
     # no Bernoulli run: no cross-entropy row
     assert "cross-entr." not in table_markdown([_result("mnist", "learned", stage2=14.0)])
+
+
+def test_minmax_rescales_each_image_on_its_own():
+    from vaediag.quality.evaluate import minmax_per_image
+
+    x = torch.tensor([[[[2.0, 4.0], [6.0, 3.0]]], [[[0.1, 0.1], [0.1, 0.2]]]])
+    want = torch.tensor([[[[0.0, 0.5], [1.0, 0.25]]], [[[0.0, 0.0], [0.0, 1.0]]]])
+    assert torch.allclose(minmax_per_image(x), want, atol=1e-6)
