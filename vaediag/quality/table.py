@@ -39,8 +39,9 @@ def rows_for(result: dict) -> list[tuple[str, str]]:
 
 
 def _cell(score: dict, proxy: bool) -> str:
-    s = f"{score['mean']:.1f} ± {score['std']:.1f}"
-    return s + (" (proxy)" if proxy else "") + f" [n={score['n']}]"
+    if proxy:  # proxy distances are small numbers: keep three significant digits
+        return f"{score['mean']:.3g} ± {score['std']:.2g} (proxy) [n={score['n']}]"
+    return f"{score['mean']:.1f} ± {score['std']:.1f} [n={score['n']}]"
 
 
 def table_markdown(results: list[dict]) -> str:
