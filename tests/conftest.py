@@ -24,12 +24,3 @@ def pytest_collection_modifyitems(config, items):
         if "slow" in item.keywords:
             item.add_marker(skip)
 
-
-@pytest.fixture(autouse=True)
-def _one_thread_for_determinism():
-    # Keep tests reproducible and light on the shared 2-core machine.
-    import torch
-
-    n = torch.get_num_threads()
-    yield
-    torch.set_num_threads(n)

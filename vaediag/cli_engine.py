@@ -191,6 +191,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
     if not args.out:
         raise VaediagError("say where the run goes with --out RUN (or continue one with --resume RUN)")
+    from vaediag.train import resolve_device
+
+    resolve_device(args.device)  # a bad --device is refused before anything is written
     if args.stages == "2":
         return _train_stage2_only(args)
     cfg = build_config(args)
@@ -391,4 +394,23 @@ def demo_figures(runs: dict[str, Run], figures: Path) -> list[Path]:
     samples_figure(panels).savefig(out[0], dpi=110, bbox_inches="tight")
     rec = {name: draw(runs[name], 1, 32, 0, device, recon=True) for name in ("fixed", "learned")}
     reconstructions_figure(rec).savefig(out[1], dpi=110, bbox_inches="tight")
+    out += diagnostic_figures(runs, figures)
+    return out
+
+
+def diagnostic_figures(runs: dict[str, Run], figures: Path, device: str = "cpu", n: int = 5000) -> list[Path]:
+    """Figure 1 (learned vs fixed gamma), supplement Figs. 9 and 10 and the HTML report of the demo."""
+    from vaediag.diagnostics.cli import save_figure
+    from vaediag.diagnostics.summary import diagnose_run
+    from vaediag.figures import figure1_for_run, figure9_for_run, figure10_for_runs, report_for_run
+    from vaediag.runs import atomic_write_text
+
+    for run in runs.values():
+        diagnose_run(run, n=n, device=device)
+    out = [figures / "figure1.png", figures / "figure9.png", figures / "figure10.png", figures / "report.html"]
+    save_figure(figure1_for_run(runs["learned"], runs["fixed"], device, n), out[0], dpi=90, verbose=False)
+    save_figure(figure9_for_run(runs["learned"], device, n), out[1], dpi=80, verbose=False)
+    save_figure(figure10_for_runs([runs["learned"], runs["fixed"]], device, n,
+                                  labels=["learned $\\gamma$", "fixed $\\gamma$ = 1"]), out[2], dpi=90, verbose=False)
+    atomic_write_text(out[3], report_for_run(runs["learned"], runs["fixed"], device, n))
     return out

@@ -177,7 +177,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # (not the paper's; gamma still falls by two orders of magnitude).
     "quick": dict(dataset="mnist5k", arch="infogan", latent_dim=64, batch_size=100,
                   stage2_batch_size=100, lr=1e-3, weight_decay=5e-4, steps=1000, epochs=None,
-                  lr_halve_every=None, stage2_steps=2000, stage2_epochs=None,
+                  lr_halve_every=None, stage2_steps=8000, stage2_epochs=None,
                   stage2_lr_halve_every=None, stage2_width=256, checkpoint_every=200,
                   gamma_lr_scale=10.0),
 }

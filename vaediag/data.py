@@ -15,6 +15,7 @@ import os
 import pickle
 import struct
 import urllib.parse
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -194,23 +195,21 @@ def load_celeba(data_dir: Path, seed: int, test_fraction: float) -> tuple[np.nda
 
 # --------------------------------------------------------------------------- arrays
 def load_array(path: Path) -> np.ndarray:
-    if not path.exists():
+    if not path.is_file():
         raise VaediagError(f"no such file: {path}")
     try:
-        obj = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as e:
-        raise VaediagError(f"cannot read {path} as a numpy array ({str(e).splitlines()[0]})") from None
-    if isinstance(obj, np.lib.npyio.NpzFile):
-        with obj:
+        with open(path, "rb") as f:
+            obj = np.load(f, allow_pickle=False)
+            if not isinstance(obj, np.lib.npyio.NpzFile):
+                return obj
             keys = list(obj.keys())
             key = next((k for k in ("x", "X", "data", "arr_0") if k in keys), keys[0] if len(keys) == 1 else None)
             if key is None:
-                raise VaediagError(f"{path} holds several arrays ({', '.join(keys)}); name the data 'x'")
-            try:
-                obj = obj[key]
-            except (ValueError, OSError) as e:
-                raise VaediagError(f"cannot read array {key!r} of {path} ({e})") from None
-    return obj
+                raise VaediagError(f"{path} holds {len(keys)} arrays ({', '.join(keys) or 'none'}); name the data 'x'")
+            return obj[key]
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise VaediagError(f"cannot read {path} as a numpy array ({first})") from None
 
 
 def array_dataset(a: np.ndarray, name: str, seed: int, test_fraction: float) -> Dataset:

@@ -1,12 +1,20 @@
 """Synthetic manifolds with known intrinsic dimension r, ambient dimension d and measure.
 
 ``make(name, n, seed, **params) -> (X, truth)`` with X an (n, d) float32 array and ``truth`` a dict
-holding at least ``r`` and ``d``. ``REGISTRY`` maps names to generators; the engine reads
-``--dataset manifold:NAME?key=value&...`` through :func:`make`.
+holding ``name``, ``r``, ``d`` and ``measure`` (a description of the ground-truth law mu_gt).
+``REGISTRY`` maps names to generators; the engine reads ``--dataset manifold:NAME?key=value&...``
+through :func:`make`; :func:`truth_table` lists every generator's truth at its default parameters
+(like skdim's benchmark table).
+
+``seed`` fixes the sample; the embedding (rotation into R^d, random smooth map) is fixed per
+``embed_seed`` so that train and test draws with different seeds lie on the same manifold.
+Every measure is non-Gaussian on its manifold (so the two-stage argument of section 4 has something
+to fix). Scales are O(1) so that a VAE with gamma starting at 1 trains without standardisation.
 """
 
 from __future__ import annotations
 
+import inspect
 from typing import Callable
 
 import numpy as np
@@ -20,25 +28,147 @@ def _rotation(d: int, k: int, rng: np.random.Generator) -> np.ndarray:
     return q[:, :k].T
 
 
+def _need(cond: bool, msg: str) -> None:
+    if not cond:
+        raise VaediagError(msg)
+
+
+def _check_rd(r: int, d: int, need: int, what: str) -> None:
+    _need(int(r) >= 1, f"the {what} needs r >= 1, got r={r}")
+    _need(int(d) >= need, f"the {what} with r={r} needs d >= {need}, got d={d}")
+
+
+def linear(n: int, r: int = 3, d: int = 10, seed: int = 0, embed_seed: int = 1234) -> tuple[np.ndarray, dict]:
+    """An r-dim linear subspace of R^d; coordinates i.i.d. uniform on [-1, 1] (a cube, not a Gaussian)."""
+    _check_rd(r, d, r, "linear subspace")
+    u = np.random.default_rng(seed).uniform(-1.0, 1.0, size=(n, r))
+    x = u @ _rotation(d, r, np.random.default_rng(embed_seed))
+    return x.astype(np.float32), {"name": "linear", "r": r, "d": d,
+                                  "measure": f"uniform on the cube [-1,1]^{r} in a random {r}-dim subspace"}
+
+
 def sphere(n: int, r: int = 2, d: int = 10, seed: int = 0, embed_seed: int = 1234) -> tuple[np.ndarray, dict]:
     """The unit r-sphere S^r in R^{r+1}, uniform measure, embedded isometrically in R^d."""
-    if r + 1 > d:
-        raise VaediagError(f"a sphere of dimension r={r} needs d >= r + 1, got d={d}")
+    _check_rd(r, d, r + 1, "sphere")
     rng = np.random.default_rng(seed)
     y = rng.standard_normal((n, r + 1))
     y /= np.linalg.norm(y, axis=1, keepdims=True)
     x = y @ _rotation(d, r + 1, np.random.default_rng(embed_seed))
-    return x.astype(np.float32), {"name": "sphere", "r": r, "d": d}
+    return x.astype(np.float32), {"name": "sphere", "r": r, "d": d,
+                                  "measure": f"uniform on the unit {r}-sphere, rotated into R^{d}"}
 
 
-REGISTRY: dict[str, Callable[..., tuple[np.ndarray, dict]]] = {"sphere": sphere}
+def torus(n: int, r: int = 2, d: int = 10, seed: int = 0, embed_seed: int = 1234) -> tuple[np.ndarray, dict]:
+    """The flat r-torus (S^1)^r in R^{2r}, embedded isometrically in R^d; angles i.i.d. von Mises(0, 1)."""
+    _check_rd(r, d, 2 * r, "torus")
+    theta = np.random.default_rng(seed).vonmises(0.0, 1.0, size=(n, r))
+    y = np.concatenate([np.cos(theta), np.sin(theta)], axis=1)
+    x = y @ _rotation(d, 2 * r, np.random.default_rng(embed_seed))
+    return x.astype(np.float32), {"name": "torus", "r": r, "d": d,
+                                  "measure": f"product of {r} von Mises(0, 1) angles on the flat torus in R^{2 * r}"}
+
+
+def swissroll(n: int, r: int = 2, d: int = 10, seed: int = 0, embed_seed: int = 1234) -> tuple[np.ndarray, dict]:
+    """The Swiss roll (t cos t, h, t sin t)/(3 pi), t uniform on [1.5 pi, 4.5 pi], h uniform on [-1, 1],
+    rotated into R^d (r = 2 only)."""
+    _need(int(r) == 2, f"the Swiss roll is 2-dimensional; got r={r}")
+    _check_rd(r, d, 3, "Swiss roll")
+    rng = np.random.default_rng(seed)
+    t = rng.uniform(1.5 * np.pi, 4.5 * np.pi, n)
+    h = rng.uniform(-1.0, 1.0, n)
+    y = np.stack([t * np.cos(t) / (3 * np.pi), h, t * np.sin(t) / (3 * np.pi)], axis=1)
+    x = y @ _rotation(d, 3, np.random.default_rng(embed_seed))
+    return x.astype(np.float32), {"name": "swissroll", "r": 2, "d": d,
+                                  "measure": "uniform in (t, h): not uniform in area on the roll"}
+
+
+def _embedding_params(r: int, d: int, embed_seed: int, width: int = 16):
+    rng = np.random.default_rng(embed_seed)
+    q, _ = np.linalg.qr(rng.standard_normal((d, d)))
+    a, b = q[:, :r], q[:, r:]  # orthonormal, mutually orthogonal column blocks
+    c = rng.standard_normal((r, width)) * 1.5
+    w = rng.standard_normal((width, d - r)) / np.sqrt(width)
+    bias = rng.uniform(-1, 1, width)
+    return a, b, c, w, bias
+
+
+def embedding_map(u: np.ndarray, d: int, embed_seed: int = 1234) -> np.ndarray:
+    """The fixed smooth embedding x = A u + B (tanh(u C + b) W): A, B orthonormal with orthogonal ranges,
+    so A^T x = u and the map is injective with a Jacobian of rank r everywhere (a graph over R^r)."""
+    r = u.shape[1]
+    a, b, c, w, bias = _embedding_params(r, d, embed_seed)
+    return u @ a.T + (np.tanh(u @ c + bias) @ w) @ b.T
+
+
+def embedding(n: int, r: int = 2, d: int = 10, seed: int = 0, embed_seed: int = 1234) -> tuple[np.ndarray, dict]:
+    """A fixed random smooth embedding of R^r into R^d (:func:`embedding_map`) of a skewed latent law:
+    u_i = (g_i - 2) / sqrt(2), g_i ~ Gamma(shape 2, scale 1) i.i.d. (mean 0, variance 1, skewness sqrt 2)."""
+    _check_rd(r, d, r + 1, "smooth embedding")
+    g = np.random.default_rng(seed).gamma(2.0, 1.0, size=(n, r))
+    u = (g - 2.0) / np.sqrt(2.0)
+    x = embedding_map(u, d, embed_seed)
+    return x.astype(np.float32), {"name": "embedding", "r": r, "d": d,
+                                  "measure": f"(Gamma(2,1) - 2)/sqrt 2 latent law on R^{r} through a tanh embedding into R^{d}"}
+
+
+def mixture_params(d: int, embed_seed: int = 1234):
+    """Weights (3,), means (3, d), standard deviations (3,) of the r = d mixture (see :func:`mixture`)."""
+    rng = np.random.default_rng(embed_seed)
+    means = rng.standard_normal((3, d))
+    means *= 1.5 / np.linalg.norm(means, axis=1, keepdims=True)
+    return np.array([0.5, 0.3, 0.2]), means, np.array([0.3, 0.5, 0.7])
+
+
+def mixture(n: int, r: int | None = None, d: int = 3, seed: int = 0, embed_seed: int = 1234) -> tuple[np.ndarray, dict]:
+    """r = d: a 3-component isotropic Gaussian mixture on R^d (weights .5/.3/.2, sds .3/.5/.7, means on the
+    sphere of radius 1.5): a density that is nonzero everywhere and not Gaussian (Theorem 1's setting)."""
+    _need(r is None or int(r) == int(d), f"the mixture fills R^d, so r must equal d; got r={r}, d={d}")
+    _need(int(d) >= 1, f"the mixture needs d >= 1, got d={d}")
+    rng = np.random.default_rng(seed)
+    w, m, s = mixture_params(d, embed_seed)
+    k = rng.choice(3, size=n, p=w)
+    x = m[k] + s[k, None] * rng.standard_normal((n, d))
+    return x.astype(np.float32), {"name": "mixture", "r": d, "d": d,
+                                  "measure": f"3-component Gaussian mixture density on R^{d}"}
+
+
+REGISTRY: dict[str, Callable[..., tuple[np.ndarray, dict]]] = {
+    "linear": linear, "sphere": sphere, "torus": torus, "swissroll": swissroll,
+    "embedding": embedding, "mixture": mixture,
+}
 
 
 def make(name: str, n: int = 5000, seed: int = 0, **params) -> tuple[np.ndarray, dict]:
     """Draw n points of the named manifold; ``seed`` fixes the sample, the embedding is fixed per name."""
     if name not in REGISTRY:
         raise VaediagError(f"unknown manifold {name!r}; known: {', '.join(sorted(REGISTRY))}")
-    try:
-        return REGISTRY[name](n=n, seed=seed, **params)
-    except TypeError as e:
-        raise VaediagError(f"bad parameters for manifold {name!r}: {e}") from None
+    fn = REGISTRY[name]
+    allowed = set(inspect.signature(fn).parameters) - {"n", "seed"}
+    bad = sorted(set(params) - allowed)
+    if bad:
+        raise VaediagError(f"manifold {name!r} takes no parameter {', '.join(bad)}; it takes {', '.join(sorted(allowed))}")
+    if int(n) < 1:
+        raise VaediagError(f"a manifold sample needs n >= 1, got n={n}")
+    ints = {k: int(v) for k, v in params.items() if k in ("r", "d", "embed_seed") and v is not None}
+    return fn(n=int(n), seed=seed, **{**params, **ints})
+
+
+def truth_table() -> list[dict]:
+    """Each registered generator's truth (name, r, d, measure) at its default parameters."""
+    return [make(name, n=1)[1] for name in REGISTRY]
+
+
+def local_rank(x: np.ndarray, k: int = 20, n_points: int = 50, tol: float = 0.2, seed: int = 0) -> np.ndarray:
+    """Local PCA rank at ``n_points`` random points: the number of singular values of the k nearest
+    neighbours (centred) above ``tol`` times the largest. On an r-manifold sampled densely enough that
+    the neighbourhood's curvature is small, this is r (the rank of the tangent space)."""
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(len(x), size=min(n_points, len(x)), replace=False)
+    x = np.asarray(x, dtype=np.float64)
+    out = []
+    for i in idx:
+        dist = np.linalg.norm(x - x[i], axis=1)
+        nb = x[np.argsort(dist)[:k]]
+        s = np.linalg.svd(nb - nb.mean(0), compute_uv=False)
+        out.append(int((s > tol * s[0]).sum()))
+    return np.array(out)

@@ -1,0 +1,78 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import integrate, stats
+
+from vaediag.losses import gaussian_nll, kl_std_normal
+from vaediag.theory.metrics import energy_distance
+from vaediag.theory.sweep import GroupedVAE, count_small, evaluate, train_sweep
+
+
+def test_gaussian_nll_and_kl_against_scipy():
+    rng = np.random.default_rng(0)
+    x, mean = rng.standard_normal((4, 5)), rng.standard_normal((4, 5))
+    lg = torch.tensor(math.log(0.3), dtype=torch.float64)
+    nll = gaussian_nll(torch.as_tensor(x), torch.as_tensor(mean), lg).numpy()
+    ref = -stats.norm(mean, math.sqrt(0.3)).logpdf(x).sum(1)
+    np.testing.assert_allclose(nll, ref, rtol=1e-12)
+    mu, logvar = np.array([[0.7, -1.2]]), np.array([[-0.5, 0.8]])
+    kl = kl_std_normal(torch.as_tensor(mu), torch.as_tensor(logvar)).numpy()[0]
+    ref = 0.0
+    for m, lv in zip(mu[0], logvar[0]):
+        q = stats.norm(m, math.exp(lv / 2))
+        ref += integrate.quad(lambda z: q.pdf(z) * (q.logpdf(z) - stats.norm.logpdf(z)), -30, 30)[0]
+    assert kl == pytest.approx(ref, rel=1e-7)
+
+
+@torch.no_grad()
+def test_grouped_loss_is_eq2_per_group():
+    m = GroupedVAE(d=3, kappa=2, gammas=[0.1, float("nan")], seeds=[0, 1], hidden=(8,))
+    x, eps = torch.randn(2, 5, 3), torch.randn(2, 5, 2)
+    out = m.losses(x, eps)
+    for g in range(2):
+        mu, logvar = m.encode(x)
+        z = mu[g] + (0.5 * logvar[g]).exp() * eps[g]
+        mean = m.decode(z[None].expand(2, -1, -1))[g]
+        lg = m.log_gamma[g]
+        recon = (0.5 * ((x[g] - mean) ** 2).sum(1) / lg.exp() + 1.5 * (math.log(2 * math.pi) + lg)).mean()
+        kl = (0.5 * (mu[g] ** 2 + logvar[g].exp() - logvar[g] - 1).sum(1)).mean()
+        assert out["loss"][g].item() == pytest.approx((recon + kl).item(), rel=1e-5)
+    assert m.log_gamma[0].item() == pytest.approx(math.log(0.1))
+
+
+def test_batched_group_follows_its_solo_trajectory():
+    # Group g's init, batches and noise come from its own seed and Adam is elementwise: training it in a
+    # batch of 4 or alone gives the same model.
+    x = np.random.default_rng(0).standard_normal((300, 4)).astype(np.float32)
+    gam = [0.5, float("nan"), 0.05, float("nan")]
+    batched = train_sweep(x, 2, gam, [10, 11, 12, 13], steps=60, batch=32, hidden=(16,), chunk=25)
+    solo = train_sweep(x, 2, gam[3:], [13], steps=60, batch=32, hidden=(16,), chunk=25)
+    for pb, ps in zip(batched.model.parameters(), solo.model.parameters()):
+        np.testing.assert_allclose(pb.detach()[-1].numpy(), ps.detach()[0].numpy(), rtol=1e-4, atol=1e-5)
+    sel = batched.model.select(3)
+    for pb, ps in zip(sel.parameters(), solo.model.parameters()):
+        np.testing.assert_allclose(pb.detach().numpy(), ps.detach().numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_fixed_gamma_stays_fixed_and_learned_gamma_falls_on_a_line():
+    # data on a line in R^3 (r=1 < d=3): Theorem 3 says a learned gamma must fall
+    t = np.random.default_rng(1).uniform(-1, 1, (2000, 1))
+    x = (t @ np.array([[0.6, -0.8, 0.0]])).astype(np.float32)
+    res = train_sweep(x, 2, [0.2, float("nan")], [0, 1], steps=800, batch=64, hidden=(16,), lr=1e-2)
+    ev = evaluate(res.model, x[:500])
+    assert ev["gamma"][0] == pytest.approx(0.2, rel=1e-6)
+    assert ev["gamma"][1] < 0.02
+    assert res.log_gamma[-1, 1] < res.log_gamma[len(res.log_gamma) // 2, 1] < 0
+
+
+def test_count_small():
+    assert count_small(np.array([[1e-4, 0.01, 0.2, 0.9], [0.1, 0.2, 0.9, 1.0]])).tolist() == [2, 0]
+
+
+def test_energy_distance_against_scipy_1d():
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal(300), rng.standard_normal(200) * 1.5 + 0.3
+    assert math.sqrt(energy_distance(a[:, None], b[:, None])) == pytest.approx(stats.energy_distance(a, b), rel=1e-10)
+    assert energy_distance(a[:, None], a[:, None]) == pytest.approx(0.0, abs=1e-12)

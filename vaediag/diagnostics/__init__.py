@@ -1,0 +1,19 @@
+"""Diagnostics of a trained VAE (Dai & Wipf, Figure 1 and supplement section 5), one per module:
+
+- :mod:`.gamma`     the decoder variance gamma and squared pixel error over training (Theorem 3, Fig. 1 left)
+- :mod:`.eigen`     eigenvalues lambda_j of Sigma_z(x), r_hat (eq. 9), supplement Fig. 10
+- :mod:`.perturb`   decodes along single eigendirections (Theorem 4, Fig. 1 centre, supplement Fig. 9)
+- :mod:`.spectrum`  singular values of aggregated-posterior samples vs N(0, I) (Fig. 1 right)
+- :mod:`.summary`   :func:`diagnose` (any model meeting :mod:`vaediag.protocol`) and :func:`diagnose_run`
+
+Each module has pure array cores with known-answer tests and thin gatherers that run a model.
+"""
+
+from vaediag.diagnostics.eigen import eigen_summary, r_hat
+from vaediag.diagnostics.gamma import gamma_trajectory, gamma_verdict
+from vaediag.diagnostics.perturb import perturb_directions
+from vaediag.diagnostics.spectrum import gaussian_fit_kl, spectrum_gap, spectrum_summary
+from vaediag.diagnostics.summary import diagnose, diagnose_run, load_diagnostics
+
+__all__ = ["eigen_summary", "r_hat", "gamma_trajectory", "gamma_verdict", "perturb_directions",
+           "gaussian_fit_kl", "spectrum_gap", "spectrum_summary", "diagnose", "diagnose_run", "load_diagnostics"]

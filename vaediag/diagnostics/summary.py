@@ -1,0 +1,151 @@
+"""All diagnostics in one batched pass: :func:`diagnose` for any model meeting :mod:`vaediag.protocol`,
+:func:`diagnose_run` for a run directory (writes ``RUN/diagnostics/summary.json`` and arrays beside it).
+
+summary.json keys: ``gamma`` (final stage-1 gamma, a variance), ``gamma_stage2``, ``recon_mse`` (mean
+squared error per pixel of mu_x(mu_z(x)), data units), ``active_dims`` (r_hat at ``threshold``),
+``near_one``, ``in_between``, ``r_hat_by_threshold``, ``lambda_mean`` (per latent dimension),
+``perturbation`` ([{direction, lambda, image_variance}], by lambda ascending), ``spectrum``
+({stage1, stage2, gaussian}: normalised singular values), ``spectrum_gap`` ({stage1, stage2}),
+``kl_gaussian_fit`` ({stage1, stage2}), ``gamma_trajectory`` (verdict), ``notes``, ``n``, ``seconds``,
+``config``. Stage-2 entries are null (with a note) when the run has no finished stage 2.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import zipfile
+
+import numpy as np
+import torch
+
+from vaediag.data import Dataset
+from vaediag.diagnostics.eigen import DEFAULT_TAU, EigenAccumulator, eigen_summary
+from vaediag.diagnostics.gamma import gamma_trajectory, gamma_verdict
+from vaediag.diagnostics.perturb import perturb_directions, perturbation_table
+from vaediag.diagnostics.spectrum import MomentAccumulator, finite_or_none, gaussian_fit_kl, normalised, spectrum_gap
+from vaediag.errors import VaediagError
+from vaediag.protocol import check_model, decoder_variance, encode_posterior, model_device, posterior_eigen, sample_posterior
+
+SUMMARY, ARRAYS = "summary.json", "arrays.npz"
+
+
+@torch.no_grad()
+def diagnose(model, x: torch.Tensor, stage2=None, tau: float = DEFAULT_TAU, seed: int = 0, batch: int = 500,
+             perturb_inputs: int = 4, perturb_scale: float | str = 1.0, to_float=Dataset.to_float,
+             device: torch.device | None = None) -> tuple[dict, dict]:
+    """Every diagnostic of ``model`` (and of ``stage2``, a VAE on its latents) over the rows of ``x``.
+
+    ``x`` stays where it is (e.g. uint8 on the CPU) and is moved and converted batch by batch, so
+    memory is flat in n. Returns (summary dict, arrays dict of numpy arrays).
+    """
+    check_model(model)
+    if stage2 is not None:
+        check_model(stage2)
+    device = device or model_device(model)
+    gen = torch.Generator().manual_seed(seed)
+    n = len(x)
+    if n < 2:
+        raise VaediagError("diagnostics need at least 2 inputs")
+    eig = acc1 = acc2 = ref = None
+    sq_err, n_pix = 0.0, 0
+    for i in range(0, n, batch):
+        xb = to_float(x[i:i + batch].to(device))
+        mu, second, full = encode_posterior(model, xb)  # (B, k), (B, k) or (B, k, k)
+        k = mu.shape[1]
+        if eig is None:
+            eig, acc1, ref = EigenAccumulator(k), MomentAccumulator(k), MomentAccumulator(k)
+            acc2 = MomentAccumulator(k) if stage2 is not None else None
+        lam, _ = posterior_eigen(mu, second, full)
+        eig.add(lam, full)
+        rec = model.decode(mu)
+        sq_err += float((rec.reshape(len(xb), -1).double() - xb.reshape(len(xb), -1).double()).pow(2).sum())
+        n_pix += xb[0].numel() * len(xb)
+        eps = torch.randn(mu.shape, generator=gen).to(device, mu.dtype)
+        z = sample_posterior(mu, second, full, eps)  # z ~ q(z|x)
+        acc1.add(z)
+        ref.add(torch.randn(mu.shape, generator=gen, dtype=torch.float64))  # i.i.d. N(0, I), same shape
+        if stage2 is not None:
+            mu_u, second_u, full_u = encode_posterior(stage2, z)
+            acc2.add(sample_posterior(mu_u, second_u, full_u, torch.randn(mu_u.shape, generator=gen).to(device, mu_u.dtype)))
+    pert = perturb_directions(model, to_float(x[:perturb_inputs].to(device)), scale=perturb_scale, generator=gen)
+    sv_ref, sv1 = ref.singular_values(), acc1.singular_values()
+    sv2 = acc2.singular_values() if acc2 is not None else None
+    es = eigen_summary(eig.mean, tau)
+    summary = {
+        "gamma": decoder_variance(model), "gamma_stage2": decoder_variance(stage2) if stage2 is not None else None,
+        "recon_mse": sq_err / n_pix, "n": n, "encoder": "full covariance" if full else "diagonal",
+        **es,
+        "perturbation": perturbation_table(pert["lam"], pert["variance"]),
+        "perturbation_inputs": int(min(perturb_inputs, n)), "perturbation_scale": perturb_scale,
+        "spectrum": {"stage1": normalised(sv1).tolist(), "stage2": None if sv2 is None else normalised(sv2).tolist(),
+                     "gaussian": normalised(sv_ref).tolist()},
+        "spectrum_gap": {"stage1": spectrum_gap(sv1, sv_ref),
+                         "stage2": None if sv2 is None else spectrum_gap(sv2, sv_ref)},
+        "kl_gaussian_fit": {"stage1": finite_or_none(gaussian_fit_kl(*acc1.mean_cov())),
+                            "stage2": None if acc2 is None else finite_or_none(gaussian_fit_kl(*acc2.mean_cov())),
+                            "gaussian": finite_or_none(gaussian_fit_kl(*ref.mean_cov()))},
+        "notes": [] if stage2 is not None else ["no stage-2 model: stage-2 entries are null"],
+    }
+    arrays = {"lambda_mean": eig.mean, "lambda_hist_counts": eig.counts, "lambda_hist_edges": eig.edges,
+              "singular_values_stage1": sv1, "singular_values_gaussian": sv_ref,
+              "perturb_lambda": pert["lam"], "perturb_variance": pert["variance"]}
+    if sv2 is not None:
+        arrays["singular_values_stage2"] = sv2
+    if pert["images"] is not None and x.dim() > 2:
+        arrays["perturb_images"] = pert["images"]
+    return summary, arrays
+
+
+def diagnose_run(run, n: int | None = 10000, device: str = "auto", tau: float = DEFAULT_TAU, seed: int = 0,
+                 write: bool = True) -> tuple[dict, dict]:
+    """Diagnose a run's stage 1 (and stage 2 when finished) on its first ``n`` training inputs."""
+    from vaediag.train import resolve_device
+
+    t0 = time.perf_counter()
+    dev = resolve_device(device)
+    if not run.has_checkpoint(1):
+        raise VaediagError(f"{run.path} has no stage-1 checkpoint to diagnose; train it first "
+                           f"('vaediag train --out {run.path}')")
+    if n is not None and n < 2:
+        raise VaediagError(f"--n must be at least 2, got {n}")
+    model = run.load_model(1, dev)
+    stage2 = run.load_model(2, dev) if run.stage_done(2) else None
+    data = run.dataset()
+    x = data.train[:n] if n else data.train
+    summary, arrays = diagnose(model, x, stage2, tau=tau, seed=seed, device=dev)
+    if stage2 is None:
+        summary["notes"] = [f"{run.path} has no finished stage 2: stage-2 entries are null"]
+    traj = gamma_trajectory(run.read_metrics(1))
+    summary["gamma_trajectory"] = gamma_verdict(traj["step"], traj["log_gamma"])
+    summary["gamma_trajectory_stage2"] = gamma_verdict(*_steps_loggamma(run, 2))
+    summary["config"] = {"dataset": run.config.train.dataset, "arch": run.config.model.arch,
+                         "latent_dim": run.config.model.latent_dim, "gamma_mode": run.config.model.gamma_mode,
+                         "kind": data.kind, "input_shape": list(run.config.model.input_shape)}
+    summary["run"] = str(run.path)
+    summary["seconds"] = time.perf_counter() - t0
+    if write:
+        from vaediag.runs import atomic_save_npz, write_json
+
+        write_json(run.diagnostics_dir / SUMMARY, summary)
+        atomic_save_npz(run.diagnostics_dir / ARRAYS, **{k: np.asarray(v) for k, v in arrays.items()})
+    return summary, arrays
+
+
+def _steps_loggamma(run, stage: int):
+    m = run.read_metrics(stage)
+    return m["step"], m["log_gamma"]
+
+
+def load_diagnostics(run) -> tuple[dict, dict] | None:
+    """The saved (summary, arrays) of a run, or None when ``vaediag diagnose`` has not been run."""
+    s, a = run.diagnostics_dir / SUMMARY, run.diagnostics_dir / ARRAYS
+    if not (s.is_file() and a.is_file()):
+        return None
+    try:
+        summary = json.loads(s.read_text())
+        with np.load(a, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except (OSError, ValueError, zipfile.BadZipFile):
+        return None
+    return summary, arrays
