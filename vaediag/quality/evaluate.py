@@ -206,7 +206,7 @@ def plan(run: Run, dataset: Dataset, n: int | None, sources: list[str] | None, d
     if "stage2" in sources and not run.has_checkpoint(2):
         if explicit:
             raise VaediagError(f"{run.path} has no stage-2 model, so two-stage samples cannot be scored; "
-                               f"train it with 'vaediag train --stages 2 --resume {run.path}' or drop stage2")
+                               f"train it with 'vaediag train --stages 2 --out {run.path}' or drop stage2")
         sources.remove("stage2")
         notes.append("stage2 skipped: the run has no stage-2 model")
     elif "stage2" in sources and not run.stage_done(2):
