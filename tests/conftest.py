@@ -24,3 +24,14 @@ def pytest_collection_modifyitems(config, items):
         if "slow" in item.keywords:
             item.add_marker(skip)
 
+
+
+@pytest.fixture(autouse=True)
+def _restore_torch_threads():
+    # Some verbs (e.g. `vaediag theory --threads 1`) set the process's thread count; bit-identity
+    # tests compare runs made with the same count, so every test starts from the same one.
+    import torch
+
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
