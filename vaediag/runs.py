@@ -5,6 +5,7 @@
       env.json               versions, device, git commit, command line
       stage1/checkpoint.pt   weights + optimiser + RNG state + position (tensors only; weights_only load)
       stage1/metrics.csv     step, loss, recon, kl, mse, gamma, log_gamma, lr, seconds
+      stage1/progress.json   step, done, threads of the latest checkpoint (cheap to read)
       stage1/posteriors.npz  mu, logvar of q(z|x) over the training set (what stage 2 trains on)
       stage2/...             the same for the second stage
       diagnostics/, samples/ outputs of the other verbs
@@ -36,6 +37,7 @@ from vaediag.errors import VaediagError
 
 CONFIG, ENV = "config.json", "env.json"
 CHECKPOINT, METRICS, POSTERIORS = "checkpoint.pt", "metrics.csv", "posteriors.npz"
+PROGRESS = "progress.json"  # step, done and thread count of the latest checkpoint, readable without loading it
 METRIC_COLUMNS = ("step", "loss", "recon", "kl", "mse", "gamma", "log_gamma", "lr", "seconds")
 
 
@@ -167,6 +169,22 @@ class Run:
         buf = io.BytesIO()
         torch.save(state, buf)
         atomic_write_bytes(self.stage_dir(stage) / CHECKPOINT, buf.getvalue())
+        self.write_progress(stage, state)
+
+    def write_progress(self, stage: int, state: dict[str, Any]) -> None:
+        write_json(self.stage_dir(stage) / PROGRESS, {"step": int(state["step"]), "done": bool(state.get("done")),
+                                                      "threads": state.get("threads")})
+
+    def progress(self, stage: int) -> dict[str, Any]:
+        """{step, done, threads} of the stage's latest checkpoint ({} when there is none)."""
+        path = self.stage_dir(stage) / PROGRESS
+        if not self.has_checkpoint(stage) or not path.is_file():
+            return {}
+        try:
+            d = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return d if isinstance(d, dict) else {}
 
     def has_checkpoint(self, stage: int) -> bool:
         return (self.stage_dir(stage) / CHECKPOINT).is_file()
@@ -188,7 +206,8 @@ class Run:
         return state
 
     def stage_done(self, stage: int) -> bool:
-        return self.has_checkpoint(stage) and bool(self.load_checkpoint(stage).get("done", False))
+        """Whether the stage finished (read from progress.json, without loading the checkpoint)."""
+        return bool(self.progress(stage).get("done", False))
 
     def load_model(self, stage: int = 1, device: str | torch.device = "cpu"):
         """Rebuild a stage's model from config.json and its checkpoint, in eval mode."""

@@ -131,6 +131,7 @@ def _fit(run: Run, stage: int, model: torch.nn.Module, batch_fn: Callable, n: in
     if resume and run.has_checkpoint(stage):
         state = run.load_checkpoint(stage, map_location=device)
         if state.get("done"):
+            run.write_progress(stage, state)
             return state
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
@@ -288,12 +289,16 @@ def train(run: Run, stages: tuple[int, ...] = (1, 2), device: str = "auto", resu
     """Train the requested stages of a run (stage 1 then stage 2), resuming where asked."""
     dev = resolve_device(device)
     threads_before = torch.get_num_threads()
+    if resume:  # refuse a corrupt checkpoint now, even of a stage that is marked finished
+        for s in stages:
+            if run.has_checkpoint(s):
+                run.load_checkpoint(s)
     if resume and dev.type == "cpu":
         # CPU kernels reduce in an order that depends on the thread count: a resumed run uses the
         # count it was started with, so that it ends bit-identical to an uninterrupted run.
-        saved = [run.load_checkpoint(s).get("threads") for s in (1, 2) if run.has_checkpoint(s)]
-        if saved and saved[0]:
-            torch.set_num_threads(int(saved[0]))
+        saved = run.progress(1).get("threads") or run.progress(2).get("threads")
+        if saved:
+            torch.set_num_threads(int(saved))
     run.save_env(str(dev))
     try:
         _train_stages(run, stages, dev, resume, progress, data)
