@@ -45,6 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import torch
+
+    # Flush denormal floats to zero for the whole process, before any worker thread exists (threads
+    # inherit the flag when they are created): on the CPU, tiny Adam moments of unused units
+    # otherwise make training slow down steadily (benchmarks/bench_denormal.py). Deterministic.
+    torch.set_flush_denormal(True)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
