@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 from vaediag.cli import main
-from vaediag.runs import Run
 
 
 def run_cli(capsys, argv):

@@ -5,7 +5,6 @@ import torch
 
 from vaediag.config import ModelConfig, Stage2Config
 from vaediag.errors import VaediagError
-from vaediag.losses import LOG_2PI
 from vaediag.models import VAE, LogGamma, Stage2VAE, sample_stage1, sample_two_stage
 
 

@@ -79,7 +79,6 @@ def test_stop_request_then_resume_is_bit_identical(tmp_path, monkeypatch):
 
     assert main(_train_argv(tmp_path / "a")) == 0
     # interrupt stage 1 after step 7 (a Ctrl-C sets this flag) and stage 2 after step 11
-    calls = {"n": 0}
     real = T.Progress.update
 
     def update(self, n, **kw):

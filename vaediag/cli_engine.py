@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import io
 import math
 import shutil
 import sys
@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vaediag.config import ARCHS, PRESETS, ModelConfig, RunConfig, Stage2Config, TrainConfig
+from vaediag.config import ARCHS, PRESETS, RunConfig
 from vaediag.errors import VaediagError
-from vaediag.runs import Run
+from vaediag.runs import Run, atomic_write_bytes
 
 TRAIN_HELP = """\
 Train a two-stage VAE (Dai & Wipf, section 4): stage 1 learns the manifold with a learned decoder
@@ -255,7 +255,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise VaediagError(f"--n must be a positive integer, got {args.n}")
     run = Run.open(args.run)
-    out = Path(args.out) if args.out else run.samples_dir / (f"recon.png" if args.recon else f"stage{args.stage}.png")
+    out = Path(args.out) if args.out else run.samples_dir / ("recon.png" if args.recon else f"stage{args.stage}.png")
     if out.suffix.lower() != ".png":
         raise VaediagError(f"--out must be a .png path, got {out}")
     if args.out and not out.parent.is_dir():
@@ -291,8 +291,6 @@ def draw(run: Run, stage: int, n: int, seed: int, device, recon: bool = False) -
 
 def write_samples(run: Run, x: np.ndarray, out: Path) -> None:
     from vaediag.images import make_grid, save_png
-    from vaediag.runs import atomic_write_bytes
-    import io
 
     buf = io.BytesIO()
     np.save(buf, x)
@@ -309,9 +307,6 @@ def _scatter_png(run: Run, x: np.ndarray, out: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from vaediag.runs import atomic_write_bytes
-    import io
 
     ref = run.dataset().test.numpy()
     mean = ref.mean(0)

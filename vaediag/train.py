@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import signal
-import sys
 import time
 from contextlib import contextmanager
 from typing import Callable
@@ -21,7 +20,6 @@ from typing import Callable
 import numpy as np
 import torch
 
-from vaediag.config import RunConfig
 from vaediag.data import Dataset
 from vaediag.errors import VaediagError
 from vaediag.models import VAE, Stage2VAE
