@@ -27,11 +27,14 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
-def _restore_torch_threads():
-    # Some verbs (e.g. `vaediag theory --threads 1`) set the process's thread count; bit-identity
-    # tests compare runs made with the same count, so every test starts from the same one.
+def _restore_torch_state():
+    # `vaediag.cli.main` flushes denormals for the process and some verbs (e.g. `vaediag theory
+    # --threads 1`) set the thread count; every test starts from the default state (Hypothesis
+    # refuses to draw floats while denormals are flushed).
     import torch
 
     n = torch.get_num_threads()
+    torch.set_flush_denormal(False)
     yield
     torch.set_num_threads(n)
+    torch.set_flush_denormal(False)
