@@ -110,6 +110,14 @@ def _optimizer(model: torch.nn.Module, lr: float, weight_decay: float, gamma_lr_
     return torch.optim.Adam(groups, lr=lr)
 
 
+def _schedule(n: int, batch: int, steps: int | None, epochs: float | None,
+              halve_every: float | None) -> tuple[int, int, int | None]:
+    """(batch, total steps, lr-halving period in steps) from the epoch/step settings of a stage."""
+    batch = min(batch, n)
+    spe = steps_per_epoch(n, batch)
+    return batch, resolve_steps(steps, epochs, n, batch), int(round(halve_every * spe)) if halve_every else None
+
+
 def _lr_at(step: int, lr0: float, halve_every: int | None) -> float:
     return lr0 * 0.5 ** (step // halve_every) if halve_every else lr0
 
@@ -117,7 +125,7 @@ def _lr_at(step: int, lr0: float, halve_every: int | None) -> float:
 # ---------------------------------------------------------------------------- the loop
 def _fit(run: Run, stage: int, model: torch.nn.Module, batch_fn: Callable, n: int, batch: int, steps: int,
          lr: float, weight_decay: float, halve_every: int | None, seed: int, device: torch.device,
-         resume: bool, progress: bool, eps_dim: int) -> dict:
+         resume: bool, progress: bool) -> dict:
     t = run.config.train
     opt = _optimizer(model, lr, weight_decay, t.gamma_lr_scale)
     perm_gen = torch.Generator().manual_seed(seed * 1000 + stage)  # shuffling, always on the CPU
@@ -236,17 +244,15 @@ def train_stage1(run: Run, data: Dataset, device: torch.device, resume: bool = F
     x = data.train
     x = x.to(device) if _fits_on(device, x.numel() * x.element_size()) else x.pin_memory() if device.type == "cuda" else x
     kappa = cfg.model.latent_dim
-    n, batch = len(x), min(t.batch_size, len(x))
-    steps = resolve_steps(t.steps, t.epochs, n, batch)
-    spe = steps_per_epoch(n, batch)
-    halve = int(round(t.lr_halve_every * spe)) if t.lr_halve_every else None
+    n = len(x)
+    batch, steps, halve = _schedule(n, t.batch_size, t.steps, t.epochs, t.lr_halve_every)
 
     def batch_fn(idx, gen):
         xb = Dataset.to_float(x[idx.to(x.device)].to(device, non_blocking=True))
         return xb, torch.randn(len(idx), kappa, generator=gen, device=device)
 
-    _fit(run, 1, model, batch_fn, n, batch, steps, t.lr, t.weight_decay, halve, t.seed, device, resume, progress, kappa)
-    model.load_state_dict(run.load_checkpoint(1, map_location=device)["model"])
+    state = _fit(run, 1, model, batch_fn, n, batch, steps, t.lr, t.weight_decay, halve, t.seed, device, resume, progress)
+    model.load_state_dict(state["model"])
     mu, logvar = encode_dataset(model, data.train, device)
     run.save_posteriors(mu, logvar)
     return model.eval()
@@ -266,19 +272,17 @@ def train_stage2(run: Run, device: torch.device, resume: bool = False, progress:
     mu = torch.from_numpy(mu_np).to(device)
     sd = torch.from_numpy(lv_np).to(device).mul(0.5).exp()
     kappa = cfg.stage2.latent_dim
-    n, batch = len(mu), min(t.stage2_batch_size, len(mu))
-    steps = resolve_steps(t.stage2_steps, t.stage2_epochs, n, batch)
-    spe = steps_per_epoch(n, batch)
-    halve = int(round(t.stage2_lr_halve_every * spe)) if t.stage2_lr_halve_every else None
+    n = len(mu)
+    batch, steps, halve = _schedule(n, t.stage2_batch_size, t.stage2_steps, t.stage2_epochs, t.stage2_lr_halve_every)
 
     def batch_fn(idx, gen):
         # z ~ q(z|x): each example gets a fresh eps in every epoch (it is visited once per epoch)
         e = torch.randn(len(idx), 2 * kappa, generator=gen, device=device)
         return mu[idx] + sd[idx] * e[:, :kappa], e[:, kappa:]
 
-    _fit(run, 2, model, batch_fn, n, batch, steps, t.stage2_lr or t.lr, t.weight_decay, halve, t.seed, device,
-         resume, progress, kappa)
-    model.load_state_dict(run.load_checkpoint(2, map_location=device)["model"])
+    state = _fit(run, 2, model, batch_fn, n, batch, steps, t.stage2_lr or t.lr, t.weight_decay, halve, t.seed,
+                 device, resume, progress)
+    model.load_state_dict(state["model"])
     return model.eval()
 
 
