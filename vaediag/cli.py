@@ -1,6 +1,7 @@
 """The ``vaediag`` command. Each group of verbs lives in its own module with a ``register(sub)``
 function that adds its subparsers (``set_defaults(func=...)``); this module only dispatches and
-turns a :class:`VaediagError` into one line on stderr and exit status 2."""
+turns a :class:`VaediagError` into one line on stderr and exit status 2 (once per torchrun job
+when every rank raises it)."""
 
 from __future__ import annotations
 
@@ -59,10 +60,20 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from vaediag.distributed import SharedError, env_world
+
+    rank, world = env_world()
     try:
+        if world > 1 and args.command != "train":
+            raise SharedError(f"only 'vaediag train' runs on several processes; run 'vaediag {args.command}' "
+                              "as one process (without torchrun)")
         return int(args.func(args) or 0)
     except VaediagError as e:
-        print(f"vaediag {args.command}: error: {e}", file=sys.stderr)
+        # Under torchrun an error that every rank raises together is printed once (by rank 0);
+        # one raised by a single rank is printed by that rank, with its number.
+        if rank == 0 or not isinstance(e, SharedError):
+            where = f" (rank {rank})" if world > 1 and not isinstance(e, SharedError) else ""
+            print(f"vaediag {args.command}{where}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"vaediag {args.command}: interrupted", file=sys.stderr)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vaediag.config import ARCHS, PRESETS, RunConfig
+from vaediag.config import ARCHS, LOADERS, PRECISIONS, PRESETS, RunConfig
 from vaediag.errors import VaediagError
 from vaediag.runs import Run, atomic_write_bytes
 
@@ -28,6 +28,13 @@ examples:
   vaediag train --dataset 'manifold:sphere?r=2&d=10&n=5000' --steps 6000 --out runs/sphere
   vaediag train --resume runs/mnist            # after Ctrl-C or a crash
   vaediag train --stages 2 --out runs/mnist --stage2-epochs 100 --overwrite   # redo stage 2
+
+several processes (PyTorch DistributedDataParallel; GPUs with NCCL, CPUs with gloo):
+  torchrun --standalone --nproc_per_node 4 -m vaediag train --preset paper-celeba --data-dir ~/data \
+      --precision bf16 --out runs/celeba
+  torchrun --standalone --nproc_per_node 2 -m vaediag train --resume runs/celeba   # any number of processes
+The global batch (--batch-size) is split across the processes: the learning-rate schedule, the
+loss curve and the checkpoints are those of one process with the same batch.
 """
 
 # The options of `train` that set a config field, with the field they set.
@@ -41,8 +48,11 @@ _TRAIN_FIELDS = {
     "checkpoint_every": "train.checkpoint_every", "log_every": "train.log_every",
     "test_fraction": "train.test_fraction", "arch": "model.arch", "latent_dim": "model.latent_dim",
     "gamma_floor": "model.gamma_floor", "stage2_width": "stage2.width",
-    "gamma_lr_scale": "train.gamma_lr_scale",
+    "gamma_lr_scale": "train.gamma_lr_scale", "precision": "train.precision", "loader": "train.loader",
+    "workers": "train.workers",
 }
+# How to compute, not what: these may be changed when a run is resumed.
+_RESUME_FIELDS = ("precision", "loader", "workers")
 
 
 def register(sub) -> None:
@@ -57,11 +67,19 @@ def register(sub) -> None:
     g.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda or mps")
     g.add_argument("--seed", type=int, help="seed of the split, initialisation and noise (default 0)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
+    g.add_argument("--precision", choices=PRECISIONS, help="fp32 (default, bit-for-bit reproducible on the CPU), "
+                   "or bf16 / fp16 autocast around the networks (GPUs; gamma, the loss and the KL stay fp32; "
+                   "fp16 with a gradient scaler)")
     g = p.add_argument_group("data")
     g.add_argument("--dataset", help="mnist5k (default, offline), mnist, fashion-mnist, cifar10, celeba, "
                    "a .npy/.npz path, or manifold:NAME?r=..&d=..&n=..")
     g.add_argument("--data-dir", help="where mnist/, fashion-mnist/, cifar-10-batches-py/, celeba/ live (default data)")
     g.add_argument("--test-fraction", type=float, help="held-out share when the data set has no official split (0.1)")
+    g.add_argument("--loader", choices=LOADERS, help="memory (index a tensor in RAM, on the GPU or memory-mapped), "
+                   "stream (worker processes read ahead; pinned memory on CUDA) or auto (default: stream "
+                   "memory-mapped image caches that do not fit on the GPU). Same batches either way")
+    g.add_argument("--workers", type=int, help="loader worker processes with --loader stream "
+                   "(default: a share of the cores, at most 4)")
     g = p.add_argument_group("model")
     g.add_argument("--arch", choices=ARCHS, help="infogan (Table 1, default for images), resnet (supp. Fig. 11), mlp (vectors)")
     g.add_argument("--latent-dim", type=int, help="kappa, the latent dimension (default 64)")
@@ -175,27 +193,69 @@ def finish_config(cfg: RunConfig, data, arch_given: bool) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from vaediag import distributed
+    from vaediag.train import resolve_device
+
+    device = resolve_device(args.device)  # a bad --device is refused before anything is written
+    ctx, device = distributed.setup(device)
+    try:
+        code = _cmd_train(args, ctx, device)
+    except distributed.SharedError:  # every rank is here: leave the job together
+        ctx.close()
+        raise
+    # Any other exception was raised on this rank alone: the others wait in a collective, so no
+    # barrier; exiting lets torchrun see the failure and stop the job.
+    ctx.close()
+    return code
+
+
+def _cmd_train(args: argparse.Namespace, ctx, device: torch.device) -> int:
     from vaediag.train import train
 
+    quiet = args.quiet or not ctx.is_main
     if args.resume:
-        if args.out or args.overwrite or args.preset or any(getattr(args, k) is not None for k in _TRAIN_FIELDS) \
-                or args.gamma or args.decoder or args.stages:
-            raise VaediagError("--resume continues a run with its own settings; give only --resume RUN "
-                               "(and optionally --device, --quiet)")
-        run = Run.open(args.resume)
-        if not run.has_checkpoint(1) and "1" in run.config.train.stages:
-            print(f"{run.path} has no checkpoint yet; starting it from the beginning", file=sys.stderr)
+        run = ctx.on_main(_open_for_resume, args)
         stages = tuple(int(s) for s in run.config.train.stages)
-        train(run, stages=stages, device=args.device, resume=True, progress=not args.quiet)
-        print(f"run complete: {run.path}", file=sys.stderr)
+        train(run, stages=stages, device=device, resume=True, progress=not quiet, dist=ctx)
+        if ctx.is_main:
+            print(f"run complete: {run.path}", file=sys.stderr)
         return 0
     if not args.out:
         raise VaediagError("say where the run goes with --out RUN (or continue one with --resume RUN)")
-    from vaediag.train import resolve_device
-
-    resolve_device(args.device)  # a bad --device is refused before anything is written
     if args.stages == "2":
-        return _train_stage2_only(args)
+        run = ctx.on_main(_prepare_stage2_only, args)
+        train(run, stages=(2,), device=device, progress=not quiet, dist=ctx)
+        if ctx.is_main:
+            print(f"stage 2 complete: {run.path}", file=sys.stderr)
+        return 0
+    made: dict = {}
+    run = ctx.on_main(_create_run, args, made)
+    stages = tuple(int(s) for s in run.config.train.stages)
+    train(run, stages=stages, device=device, progress=not quiet, data=made.get("data"), dist=ctx)
+    if ctx.is_main:
+        print(f"run complete: {run.path}", file=sys.stderr)
+    return 0
+
+
+def _open_for_resume(args: argparse.Namespace) -> Run:
+    fixed = [k for k in _TRAIN_FIELDS if getattr(args, k) is not None and k not in _RESUME_FIELDS]
+    if args.out or args.overwrite or args.preset or fixed or args.gamma or args.decoder or args.stages:
+        raise VaediagError("--resume continues a run with its own settings; give only --resume RUN "
+                           "(and optionally --device, --precision, --loader, --workers, --quiet)")
+    run = Run.open(args.resume)
+    changed = {k: getattr(args, k) for k in _RESUME_FIELDS if getattr(args, k) is not None}
+    if changed:
+        for k, v in changed.items():
+            setattr(run.config.train, k, v)
+        run.config.train.validate()
+        run.save_config()
+    if not run.has_checkpoint(1) and "1" in run.config.train.stages:
+        print(f"{run.path} has no checkpoint yet; starting it from the beginning", file=sys.stderr)
+    return run
+
+
+def _create_run(args: argparse.Namespace, made: dict) -> Run:
+    """Validate the options, load the data, create the run directory (``made['data']``: the data)."""
     cfg = build_config(args)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
@@ -207,19 +267,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     data = load_dataset(cfg.train.dataset, cfg.train.data_dir, seed=cfg.train.seed, test_fraction=cfg.train.test_fraction)
     finish_config(cfg, data, arch_given=args.arch is not None)
-    run = Run.create(out, cfg, overwrite=args.overwrite)
-    stages = tuple(int(s) for s in cfg.train.stages)
-    train(run, stages=stages, device=args.device, progress=not args.quiet, data=data)
-    print(f"run complete: {run.path}", file=sys.stderr)
-    return 0
+    made["data"] = data
+    return Run.create(out, cfg, overwrite=args.overwrite)
 
 
-def _train_stage2_only(args: argparse.Namespace) -> int:
-    from vaediag.train import train
-
+def _prepare_stage2_only(args: argparse.Namespace) -> Run:
+    """``--stages 2 --out RUN``: check, apply the stage-2 options and clear the old stage 2."""
     run = Run.open(args.out)
     not_stage2 = [k for k in _TRAIN_FIELDS if getattr(args, k) is not None and not k.startswith("stage2")
-                  and k not in ("seed", "checkpoint_every", "log_every", "weight_decay")]
+                  and k not in ("seed", "checkpoint_every", "log_every", "weight_decay", *_RESUME_FIELDS)]
     if not_stage2 or args.gamma or args.decoder or args.preset:
         raise VaediagError("with --stages 2 only stage-2 options (--stage2-*) may be given; stage 1 is already trained")
     if not run.stage_done(1):
@@ -230,7 +286,7 @@ def _train_stage2_only(args: argparse.Namespace) -> int:
         shutil.rmtree(run.stage_dir(2))
     t, s2 = run.config.train, run.config.stage2
     for k in ("stage2_epochs", "stage2_steps", "stage2_batch_size", "stage2_lr", "stage2_lr_halve_every",
-              "seed", "checkpoint_every", "log_every", "weight_decay"):
+              "seed", "checkpoint_every", "log_every", "weight_decay", *_RESUME_FIELDS):
         v = getattr(args, k)
         if v is not None:
             setattr(t, k, v)
@@ -243,9 +299,7 @@ def _train_stage2_only(args: argparse.Namespace) -> int:
     t.validate()
     t.stages = "12"
     run.save_config()
-    train(run, stages=(2,), device=args.device, progress=not args.quiet)
-    print(f"stage 2 complete: {run.path}", file=sys.stderr)
-    return 0
+    return run
 
 
 # ---------------------------------------------------------------------------- sample

@@ -14,6 +14,8 @@ from typing import Any
 from vaediag.errors import VaediagError
 
 ARCHS = ("infogan", "resnet", "mlp")
+PRECISIONS = ("fp32", "bf16", "fp16")
+LOADERS = ("auto", "memory", "stream")
 
 
 @dataclass
@@ -101,6 +103,14 @@ class TrainConfig:
     # lr per step, so with lr 1e-3 log gamma can fall by at most ~1 per 1,000 steps; the CPU `quick`
     # preset raises this to reach the small-gamma regime within its short schedule.
     gamma_lr_scale: float = 1.0
+    # How to compute, not what: fp32 (default; the bit-for-bit tested path), or bf16 / fp16 autocast
+    # around the networks (gamma, the loss and the KL stay fp32; fp16 with a gradient scaler).
+    precision: str = "fp32"
+    # Stage 1's data loading: "memory" (index a tensor in RAM / on the GPU / memory-mapped), "stream"
+    # (worker processes read ahead, pinned memory on CUDA) or "auto" (stream memory-mapped image
+    # caches that do not fit on the GPU). Same batches either way.
+    loader: str = "auto"
+    workers: int | None = None  # loader worker processes; None: a share of the cores, at most 4
 
     def validate(self) -> None:
         for name in ("batch_size", "stage2_batch_size"):
@@ -120,6 +130,12 @@ class TrainConfig:
             raise VaediagError(f"--gamma-lr-scale must be positive, got {self.gamma_lr_scale}")
         if int(self.checkpoint_every) < 1 or int(self.log_every) < 1:
             raise VaediagError("--checkpoint-every and --log-every must be positive integers")
+        if self.precision not in PRECISIONS:
+            raise VaediagError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.loader not in LOADERS:
+            raise VaediagError(f"--loader must be one of {', '.join(LOADERS)}, got {self.loader!r}")
+        if self.workers is not None and int(self.workers) < 0:
+            raise VaediagError(f"--workers must be 0 or more, got {self.workers}")
         if not 0 < self.test_fraction < 1:
             raise VaediagError(f"--test-fraction must be between 0 and 1, got {self.test_fraction}")
 

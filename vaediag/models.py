@@ -8,6 +8,7 @@ x, and ``gamma`` (decoder variance, a 0-d tensor).
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 
 import torch
 import torch.nn as nn
@@ -37,6 +38,17 @@ class LogGamma(nn.Module):
         if self.mode == "learned" and self.floor > 0:
             return torch.logaddexp(self.raw, self.raw.new_tensor(math.log(self.floor)))
         return self.raw
+
+
+def _fp32(t: torch.Tensor):
+    """Leave autocast for what must stay in fp32 (gamma, the loss, the KL; see ``--precision``)."""
+    dev = t.device.type
+    return torch.autocast(dev, enabled=False) if torch.is_autocast_enabled(dev) else nullcontext()
+
+
+def _full(t: torch.Tensor) -> torch.Tensor:
+    """A half-precision (autocast) output in fp32; fp32 and fp64 tensors unchanged."""
+    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
 
 
 class _HasGamma:
@@ -71,8 +83,9 @@ class InfoGANEncoder(nn.Module):
 
     def forward(self, x):
         mu, s = self.fc(self.conv(x)).chunk(2, dim=1)
-        sigma = F.softplus(s) + 1e-6  # as in the authors' code: sigma = softplus + 1e-6
-        return mu, 2.0 * torch.log(sigma)
+        with _fp32(s):
+            sigma = F.softplus(_full(s)) + 1e-6  # as in the authors' code: sigma = softplus + 1e-6
+            return mu, 2.0 * torch.log(sigma)
 
 
 class InfoGANDecoder(nn.Module):
@@ -224,18 +237,28 @@ class VAE(_HasGamma, nn.Module):
         return torch.sigmoid(y) if self.cfg.output == "sigmoid" else y
 
     def loss(self, x: torch.Tensor, eps: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Eq. (2) with one reparameterised sample per input; batch means of loss, recon, kl, mse."""
+        """Eq. (2) with one reparameterised sample per input; batch means of loss, recon, kl, mse.
+
+        Under autocast the networks run in lower precision; z, gamma, the loss and the KL in fp32."""
         mu, logvar = self.encode(x)
-        z = reparameterize(mu, logvar, eps)
+        with _fp32(x):
+            mu, logvar = _full(mu), _full(logvar)
+            z = reparameterize(mu, logvar, eps)
         raw = self.decoder(z)
-        mean = torch.sigmoid(raw) if self.cfg.output == "sigmoid" else raw
-        if self.cfg.decoder == "bernoulli":
-            recon = bernoulli_nll(x, raw)
-        else:
-            recon = gaussian_nll(x, mean, self.log_gamma)
-        kl = kl_std_normal(mu, logvar)
-        mse = (x - mean).detach().pow(2).mean()
-        return {"loss": (recon + kl).mean(), "recon": recon.mean(), "kl": kl.mean(), "mse": mse}
+        with _fp32(x):
+            raw = _full(raw)
+            mean = torch.sigmoid(raw) if self.cfg.output == "sigmoid" else raw
+            if self.cfg.decoder == "bernoulli":
+                recon = bernoulli_nll(x, raw)
+            else:
+                recon = gaussian_nll(x, mean, self.log_gamma)
+            kl = kl_std_normal(mu, logvar)
+            mse = (x - mean).detach().pow(2).mean()
+            return {"loss": (recon + kl).mean(), "recon": recon.mean(), "kl": kl.mean(), "mse": mse}
+
+    def forward(self, x: torch.Tensor, eps: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The training loss (:meth:`loss`): DistributedDataParallel synchronises through ``forward``."""
+        return self.loss(x, eps)
 
 
 # --------------------------------------------------------------------------- stage 2
@@ -276,12 +299,22 @@ class Stage2VAE(_HasGamma, nn.Module):
         return self.dec(u)[0]
 
     def loss(self, z: torch.Tensor, eps: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Eq. (2) for the second stage (data z, latent u); fp32 outside the networks, as stage 1."""
         mu, logvar = self.encode(z)
-        mean = self.decode(reparameterize(mu, logvar, eps))
-        recon = gaussian_nll(z, mean, self.log_gamma)
-        kl = kl_std_normal(mu, logvar)
-        mse = (z - mean).detach().pow(2).mean()
-        return {"loss": (recon + kl).mean(), "recon": recon.mean(), "kl": kl.mean(), "mse": mse}
+        with _fp32(z):
+            mu, logvar = _full(mu), _full(logvar)
+            u = reparameterize(mu, logvar, eps)
+        mean = self.decode(u)
+        with _fp32(z):
+            mean = _full(mean)
+            recon = gaussian_nll(z, mean, self.log_gamma)
+            kl = kl_std_normal(mu, logvar)
+            mse = (z - mean).detach().pow(2).mean()
+            return {"loss": (recon + kl).mean(), "recon": recon.mean(), "kl": kl.mean(), "mse": mse}
+
+    def forward(self, z: torch.Tensor, eps: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The training loss (:meth:`loss`), for DistributedDataParallel."""
+        return self.loss(z, eps)
 
 
 def sample_stage1(model: VAE, n: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:

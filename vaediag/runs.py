@@ -5,7 +5,7 @@
       env.json               versions, device, git commit, command line
       stage1/checkpoint.pt   weights + optimiser + RNG state + position (tensors only; weights_only load)
       stage1/metrics.csv     step, loss, recon, kl, mse, gamma, log_gamma, lr, seconds
-      stage1/progress.json   step, done, threads of the latest checkpoint (cheap to read)
+      stage1/progress.json   step, done, threads, world size of the latest checkpoint (cheap to read)
       stage1/posteriors.npz  mu, logvar of q(z|x) over the training set (what stage 2 trains on)
       stage2/...             the same for the second stage
       diagnostics/, samples/ outputs of the other verbs
@@ -37,7 +37,7 @@ from vaediag.errors import VaediagError
 
 CONFIG, ENV = "config.json", "env.json"
 CHECKPOINT, METRICS, POSTERIORS = "checkpoint.pt", "metrics.csv", "posteriors.npz"
-PROGRESS = "progress.json"  # step, done and thread count of the latest checkpoint, readable without loading it
+PROGRESS = "progress.json"  # step, done, threads, world size of the latest checkpoint, readable without loading it
 METRIC_COLUMNS = ("step", "loss", "recon", "kl", "mse", "gamma", "log_gamma", "lr", "seconds")
 
 
@@ -147,8 +147,9 @@ class Run:
     def save_config(self) -> None:
         atomic_write_text(self.path / CONFIG, self.config.to_json() + "\n")
 
-    def save_env(self, device: str) -> None:
-        write_json(self.path / ENV, environment(device))
+    def save_env(self, device: str, **extra: Any) -> None:
+        """Versions, device, git commit and command line (plus e.g. world size and precision)."""
+        write_json(self.path / ENV, {**environment(device), **extra})
 
     # ------------------------------------------------------------------ paths
     def stage_dir(self, stage: int) -> Path:
@@ -173,10 +174,11 @@ class Run:
 
     def write_progress(self, stage: int, state: dict[str, Any]) -> None:
         write_json(self.stage_dir(stage) / PROGRESS, {"step": int(state["step"]), "done": bool(state.get("done")),
-                                                      "threads": state.get("threads")})
+                                                      "threads": state.get("threads"),
+                                                      "world_size": state.get("world_size", 1)})
 
     def progress(self, stage: int) -> dict[str, Any]:
-        """{step, done, threads} of the stage's latest checkpoint ({} when there is none)."""
+        """{step, done, threads, world_size} of the stage's latest checkpoint ({} when there is none)."""
         path = self.stage_dir(stage) / PROGRESS
         if not self.has_checkpoint(stage) or not path.is_file():
             return {}

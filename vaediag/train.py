@@ -7,20 +7,29 @@ for every example every epoch, drawn from the saved stage-1 posteriors).
 Resuming is exact: the checkpoint holds the model, the optimiser, both random generators, the
 epoch's permutation and position and the partial metrics window, so on the CPU a resumed run ends
 bit-identical to one that was never interrupted.
+
+Several processes (``torchrun``, see ``distributed.py``) train with the semantics of one process
+and the same global batch: every rank draws the same global batch of indices and noise from the
+same generators and keeps its own rows [lo, hi); each rank's mean loss is weighted by its share so
+that DDP's gradient average is the gradient of the global-batch mean; BatchNorm uses global-batch
+statistics; the metrics window, gamma and a stop request are all-reduced at every log row and
+checkpoint. The checkpoint holds only global state, so a run resumes on any number of processes.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import signal
 import time
-from contextlib import contextmanager
-from typing import Callable
+from contextlib import contextmanager, nullcontext
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
 
 from vaediag.data import Dataset
+from vaediag.distributed import Dist, SharedError, convert_batchnorm, wrap
 from vaediag.errors import VaediagError
 from vaediag.models import VAE, Stage2VAE
 from vaediag.progress import Progress
@@ -83,8 +92,8 @@ def graceful_interrupt():
             signal.signal(sig, h)
 
 
-class Interrupted(VaediagError):
-    """Training stopped on request after writing a checkpoint."""
+class Interrupted(SharedError):
+    """Training stopped on request after writing a checkpoint (on every rank at the same step)."""
 
 
 # ---------------------------------------------------------------------------- schedule helpers
@@ -122,104 +131,297 @@ def _lr_at(step: int, lr0: float, halve_every: int | None) -> float:
     return lr0 * 0.5 ** (step // halve_every) if halve_every else lr0
 
 
+
+# ---------------------------------------------------------------------------- batches
+class BatchOrder:
+    """The global order of examples: a fresh permutation of the n examples each epoch (from a CPU
+    generator), consumed in consecutive batches; an epoch's remainder is dropped. Its state
+    (generator, permutation, position) is checkpointed, so a resumed run, on any number of
+    processes and with either loader, sees the same batches."""
+
+    def __init__(self, n: int, batch: int, gen: torch.Generator, device: torch.device):
+        self.n, self.batch, self.gen, self.device = n, batch, gen, device
+        self.pos = 0
+        self._set_perm(torch.randperm(n, generator=gen))
+
+    def _set_perm(self, perm: torch.Tensor) -> None:
+        self.perm, self.perm_dev = perm, perm.to(self.device)
+
+    def restore(self, perm: torch.Tensor, pos: int, gen_state: torch.Tensor) -> None:
+        self.gen.set_state(gen_state.cpu())
+        self._set_perm(perm.cpu())
+        self.pos = int(pos)
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next global batch of indices, on the CPU and on the device."""
+        if self.pos + self.batch > self.n:  # new epoch
+            self._set_perm(torch.randperm(self.n, generator=self.gen))
+            self.pos = 0
+        a, b = self.pos, self.pos + self.batch
+        self.pos = b
+        return self.perm[a:b], self.perm_dev[a:b]
+
+    def copy(self) -> "BatchOrder":
+        """An independent order in the same state (on the CPU), e.g. for a loader that reads ahead."""
+        new = BatchOrder.__new__(BatchOrder)
+        new.n, new.batch, new.device, new.pos = self.n, self.batch, torch.device("cpu"), self.pos
+        new.gen = torch.Generator()
+        new.gen.set_state(self.gen.get_state())
+        new.perm = new.perm_dev = self.perm
+        return new
+
+
+class _Rows(torch.utils.data.Dataset):
+    """A whole batch of rows per item (e.g. of a memory-mapped uint8 tensor), read in a worker."""
+
+    def __init__(self, x: torch.Tensor):
+        self.x = x
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return idx, self.x[idx]
+
+
+class _ShardIndices:
+    """This rank's rows of the next ``steps`` global batches of an order (a copy: reads ahead)."""
+
+    def __init__(self, order: BatchOrder, steps: int, lo: int, hi: int):
+        self.order, self.steps, self.lo, self.hi = order, steps, lo, hi
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        for _ in range(self.steps):
+            yield self.order.next()[0][self.lo:self.hi]
+
+
+def default_workers(local_world: int = 1) -> int:
+    """Loader worker processes per training process: a share of this machine's cores, at most 4."""
+    return max(1, min(4, (os.cpu_count() or 2) // (2 * max(1, local_world))))
+
+
+class ImageBatches:
+    """Stage 1's batches: images (or vectors) x[idx] and the reparameterisation noise.
+
+    ``memory``: rows are indexed in the training process from a tensor in RAM, on the GPU, or
+    memory-mapped. ``stream``: ``workers`` processes read this rank's rows of the coming batches
+    from the (memory-mapped) tensor ahead of time into pinned memory on CUDA; the main loop copies
+    them to the device without blocking. Both give the same batches (the order is :class:`BatchOrder`).
+    """
+
+    def __init__(self, x: torch.Tensor, kappa: int, device: torch.device, loader: str, workers: int):
+        self.x, self.kappa, self.device, self.loader, self.workers = x, kappa, device, loader, workers
+        self.it: Iterator | None = None
+
+    def start(self, order: BatchOrder, steps: int, lo: int, hi: int) -> None:
+        if self.loader == "stream" and steps > 0:
+            self.it = iter(torch.utils.data.DataLoader(
+                _Rows(self.x), sampler=_ShardIndices(order.copy(), steps, lo, hi), batch_size=None,
+                num_workers=self.workers, pin_memory=self.device.type == "cuda",
+                prefetch_factor=4 if self.workers else None))
+
+    def __call__(self, idx: torch.Tensor, idx_dev: torch.Tensor, gen: torch.Generator, lo: int, hi: int):
+        if self.it is not None:
+            got, xb = next(self.it)
+            if not torch.equal(got, idx[lo:hi]):
+                raise VaediagError("internal error: the streamed batch does not match the batch order")
+        else:
+            xb = self.x[(idx_dev if self.x.device == idx_dev.device else idx)[lo:hi]]
+        xb = Dataset.to_float(xb.to(self.device, non_blocking=True))
+        return xb, torch.randn(len(idx), self.kappa, generator=gen, device=self.device)[lo:hi]
+
+    def close(self) -> None:
+        self.it = None  # shuts the workers down
+
+
+class LatentBatches:
+    """Stage 2's batches: z ~ q(z|x) = mu + sigma * e1 with a fresh e1 for every example every
+    epoch (it is visited once per epoch), and the reparameterisation noise e2."""
+
+    def __init__(self, mu: torch.Tensor, sd: torch.Tensor, device: torch.device):
+        self.mu, self.sd, self.device, self.kappa = mu, sd, device, mu.shape[1]
+
+    def start(self, order: BatchOrder, steps: int, lo: int, hi: int) -> None:
+        pass
+
+    def __call__(self, idx: torch.Tensor, idx_dev: torch.Tensor, gen: torch.Generator, lo: int, hi: int):
+        e = torch.randn(len(idx), 2 * self.kappa, generator=gen, device=self.device)[lo:hi]
+        i = idx_dev[lo:hi]
+        return self.mu[i] + self.sd[i] * e[:, :self.kappa], e[:, self.kappa:]
+
+    def close(self) -> None:
+        pass
+
+
+# ---------------------------------------------------------------------------- precision
+class Precision:
+    """``--precision``: fp32 (default, no autocast), or bf16 / fp16 autocast around the networks,
+    with a gradient scaler for fp16. gamma, z, the loss and the KL stay in fp32 (``models.py``)."""
+
+    DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+    def __init__(self, name: str, device: torch.device):
+        self.dtype, self.device_type = self.DTYPES[name], device.type
+        self.scaler = torch.amp.GradScaler(device.type) if name == "fp16" else None
+
+    def autocast(self):
+        return torch.autocast(self.device_type, dtype=self.dtype) if self.dtype is not None else nullcontext()
+
+    def backward_step(self, loss: torch.Tensor, opt: torch.optim.Optimizer) -> None:
+        if self.scaler is None:
+            loss.backward()
+            opt.step()
+        else:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(opt)  # skipped when a gradient overflowed
+            self.scaler.update()
+
+    def state_dict(self) -> dict | None:
+        return self.scaler.state_dict() if self.scaler is not None else None
+
+    def load_state_dict(self, state: dict | None) -> None:
+        if self.scaler is not None and state:
+            self.scaler.load_state_dict(state)
+
+
 # ---------------------------------------------------------------------------- the loop
-def _fit(run: Run, stage: int, model: torch.nn.Module, batch_fn: Callable, n: int, batch: int, steps: int,
+def _resume_state(run: Run, stage: int, device: torch.device, ctx: Dist) -> dict | None:
+    """The stage's checkpoint (None when there is none), read by rank 0 and sent to every rank."""
+    if not ctx.enabled:
+        return run.load_checkpoint(stage, map_location=device) if run.has_checkpoint(stage) else None
+    return ctx.on_main(lambda: run.load_checkpoint(stage, map_location="cpu") if run.has_checkpoint(stage) else None)
+
+
+def _reduce_window(ctx: Dist, acc: torch.Tensor, log_gamma: torch.Tensor, stop: bool) -> tuple[float, bool]:
+    """All-reduce the metrics window in place (every rank then holds the global sums), gamma and
+    the stop flags: (log gamma averaged over ranks, whether any rank asked to stop)."""
+    packet = torch.cat([acc, torch.stack([log_gamma.detach().double(), acc.new_tensor(float(stop))])])
+    ctx.all_reduce_sum_(packet)
+    acc.copy_(packet[:4])
+    return float(packet[4]) / ctx.world, bool(packet[5] > 0)
+
+
+def _fit(run: Run, stage: int, model: torch.nn.Module, batches, n: int, batch: int, steps: int,
          lr: float, weight_decay: float, halve_every: int | None, seed: int, device: torch.device,
-         resume: bool, progress: bool) -> dict:
+         resume: bool, progress: bool, ctx: Dist = Dist()) -> dict:
     t = run.config.train
+    lo, hi = ctx.shard(batch)  # this rank's rows of every global batch
+    if ctx.enabled:
+        convert_batchnorm(model)
     opt = _optimizer(model, lr, weight_decay, t.gamma_lr_scale)
-    perm_gen = torch.Generator().manual_seed(seed * 1000 + stage)  # shuffling, always on the CPU
+    amp = Precision(t.precision, device)
+    order = BatchOrder(n, batch, torch.Generator().manual_seed(seed * 1000 + stage), device)  # shuffling, on the CPU
     eps_gen = torch.Generator(device=device).manual_seed(seed * 1000 + stage + 500)  # noise
-    step, pos, elapsed = 0, 0, 0.0
-    perm = torch.randperm(n, generator=perm_gen)
-    acc = torch.zeros(4, dtype=torch.float64, device=device)  # loss, recon, kl, mse summed over window
+    step, elapsed = 0, 0.0
+    acc = torch.zeros(4, dtype=torch.float64, device=device)  # loss, recon, kl, mse summed over the window
     acc_n = 0
-    if resume and run.has_checkpoint(stage):
-        state = run.load_checkpoint(stage, map_location=device)
+    state = _resume_state(run, stage, device, ctx) if resume else None
+    if state is not None:
         if state.get("done"):
-            run.write_progress(stage, state)
+            if ctx.is_main:
+                run.write_progress(stage, state)
             return state
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
-        perm_gen.set_state(state["perm_gen"].cpu())
+        order.restore(state["perm"], state["pos"], state["perm_gen"])
         eps_gen.set_state(state["eps_gen"].cpu())
-        step, pos, elapsed = int(state["step"]), int(state["pos"]), float(state["elapsed"])
-        perm = state["perm"].cpu()
-        acc = state["acc"].to(device)
+        amp.load_state_dict(state.get("scaler"))
+        step, elapsed = int(state["step"]), float(state["elapsed"])
+        if ctx.is_main:  # the window's sums so far are global; rank 0 carries them
+            acc = state["acc"].to(device)
         acc_n = int(state["acc_n"])
-        run.truncate_metrics(stage, step)
-    metrics_file = run.open_metrics(stage, fresh=not (resume and step > 0))
-    perm_dev = perm.to(device)
+        if ctx.is_main:
+            run.truncate_metrics(stage, step)
+    metrics_file = run.open_metrics(stage, fresh=not (resume and step > 0)) if ctx.is_main else None
+    net = wrap(model, device, find_unused=getattr(model.cfg, "decoder", "") == "bernoulli") if ctx.enabled else model
+    share = (hi - lo) / batch  # this rank's share of the global batch (1 in one process)
+    weight = share * ctx.world  # 1 with equal shards
 
     def checkpoint(done: bool = False) -> dict:
         state = {
-            "model": model.state_dict(), "optimizer": opt.state_dict(), "step": step, "pos": pos,
-            "perm": perm, "perm_gen": perm_gen.get_state(), "eps_gen": eps_gen.get_state().cpu(),
+            "model": model.state_dict(), "optimizer": opt.state_dict(), "step": step, "pos": order.pos,
+            "perm": order.perm, "perm_gen": order.gen.get_state(), "eps_gen": eps_gen.get_state().cpu(),
             "acc": acc.cpu(), "acc_n": acc_n, "elapsed": elapsed, "done": done,
-            "threads": torch.get_num_threads(),
+            "threads": torch.get_num_threads(), "world_size": ctx.world,
         }
-        metrics_file.flush()
-        run.save_checkpoint(stage, state)
+        if amp.scaler is not None:
+            state["scaler"] = amp.state_dict()
+        if ctx.is_main:
+            metrics_file.flush()
+            run.save_checkpoint(stage, state)
         return state
 
-    def assert_finite() -> None:
+    def assert_finite() -> None:  # acc is global here, parameters are equal on all ranks: all ranks agree
         if not bool(torch.isfinite(acc).all()) or not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
-            metrics_file.close()
-            raise VaediagError(
+            if metrics_file is not None:
+                metrics_file.close()
+            raise SharedError(
                 f"stage {stage}: the loss became non-finite near step {step}; training stopped and the last "
                 f"good checkpoint in {run.stage_dir(stage)} was kept. Try a smaller --lr or a --gamma-floor "
                 "(e.g. 1e-4)")
 
     model.train()
-    bar = Progress(steps, f"stage {stage}", enabled=progress, initial=step)
+    bar = Progress(steps, f"stage {stage}", enabled=progress and ctx.is_main, initial=step)
+    batches.start(order, steps - step, lo, hi)
     t_start = time.perf_counter() - elapsed
     try:
         while step < steps:
-            if pos + batch > n:  # new epoch
-                perm = torch.randperm(n, generator=perm_gen)
-                perm_dev = perm.to(device)
-                pos = 0
-            idx = perm_dev[pos:pos + batch]
-            pos += batch
+            idx, idx_dev = order.next()
             for g in opt.param_groups:
                 g["lr"] = _lr_at(step, lr, halve_every) * g.get("lr_scale", 1.0)
-            inputs, eps = batch_fn(idx, eps_gen)
-            out = model.loss(inputs, eps)
+            inputs, eps = batches(idx, idx_dev, eps_gen, lo, hi)
+            with amp.autocast():
+                out = net(inputs, eps)
             opt.zero_grad(set_to_none=True)
-            out["loss"].backward()
-            opt.step()
+            amp.backward_step(out["loss"] if weight == 1.0 else out["loss"] * weight, opt)
             step += 1
-            acc += torch.stack([out["loss"].detach(), out["recon"].detach(), out["kl"].detach(), out["mse"]]).double()
+            window = torch.stack([out["loss"].detach(), out["recon"].detach(), out["kl"].detach(), out["mse"]]).double()
+            acc += window if share == 1.0 else window * share
             acc_n += 1
-            if step % t.log_every == 0 or step == steps:
+            log_row = step % t.log_every == 0 or step == steps
+            save = step % t.checkpoint_every == 0 and step < steps
+            stop = False
+            if ctx.enabled:  # ranks meet at log rows and checkpoints only; a stop waits for the next one
+                if log_row or save:
+                    log_gamma, stop = _reduce_window(ctx, acc, model.log_gamma, _StopFlag.requested)
+            elif log_row:
+                log_gamma = float(model.log_gamma.detach())
+            if log_row:
                 elapsed = time.perf_counter() - t_start
                 vals = (acc / acc_n).tolist()
-                log_gamma = float(model.log_gamma.detach())
                 if not all(math.isfinite(v) for v in vals):
                     assert_finite()
-                metrics_file.write(",".join([str(step)] + [repr(v) for v in vals] + [
-                    repr(math.exp(log_gamma)), repr(log_gamma), repr(opt.param_groups[0]["lr"]), f"{elapsed:.3f}"]) + "\n")
+                if metrics_file is not None:
+                    metrics_file.write(",".join([str(step)] + [repr(v) for v in vals] + [
+                        repr(math.exp(log_gamma)), repr(log_gamma), repr(opt.param_groups[0]["lr"]), f"{elapsed:.3f}"]) + "\n")
                 acc.zero_()
                 acc_n = 0
                 bar.update(step, loss=vals[0], gamma=math.exp(log_gamma))
-            if step % t.checkpoint_every == 0 and step < steps:
+            if save:
                 elapsed = time.perf_counter() - t_start
                 assert_finite()
                 checkpoint()
-            if _StopFlag.requested:
+            if stop or (not ctx.enabled and _StopFlag.requested):
                 elapsed = time.perf_counter() - t_start
                 assert_finite()
                 checkpoint()
                 bar.close()
-                metrics_file.close()
+                if metrics_file is not None:
+                    metrics_file.close()
                 raise Interrupted(f"interrupted at step {step} of stage {stage}; checkpoint written. Continue "
-                                  f"with: vaediag train --resume {run.path}")
+                                  f"with: vaediag train --resume {run.path} (on any number of processes)")
+            if ctx.enabled and not ctx.is_main and (log_row or save):
+                acc.zero_()  # rank 0 carries the global sums of the window from here
         elapsed = time.perf_counter() - t_start
         assert_finite()
         state = checkpoint(done=True)
     finally:
+        batches.close()
         bar.close()
-        if not metrics_file.closed:
+        if metrics_file is not None and not metrics_file.closed:
             metrics_file.close()
     return state
 
@@ -232,88 +434,122 @@ def encode_dataset(model: torch.nn.Module, x: torch.Tensor, device: torch.device
     mus, lvs = [], []
     for i in range(0, len(x), batch):
         mu, lv = model.encode(to_float(x[i:i + batch].to(device)))
-        mus.append(mu.cpu())
-        lvs.append(lv.cpu())
+        mus.append(mu.float().cpu())
+        lvs.append(lv.float().cpu())
     return torch.cat(mus).numpy(), torch.cat(lvs).numpy()
 
 
-def train_stage1(run: Run, data: Dataset, device: torch.device, resume: bool = False, progress: bool = True) -> VAE:
+def _image_batches(data: Dataset, kappa: int, device: torch.device, loader: str, workers: int | None,
+                   local_world: int = 1) -> ImageBatches:
+    """Where stage 1's data lives and how batches are read (``--loader``, see README):
+    ``auto`` streams a memory-mapped data set (a decoded image cache) unless it fits on the GPU,
+    and keeps everything else in memory (on the GPU when it fits in 40 % of its free memory)."""
+    x = data.train
+    mapped = data.info.get("storage") == "memmap"
+    fits = device.type != "cpu" and _fits_on(device, x.numel() * x.element_size())
+    if loader == "auto":
+        loader = "stream" if mapped and not fits else "memory"
+    if loader == "memory":
+        if fits:
+            x = x.to(device)
+        elif device.type == "cuda" and not mapped:
+            x = x.pin_memory()
+    return ImageBatches(x, kappa, device, loader, default_workers(local_world) if workers is None else workers)
+
+
+def train_stage1(run: Run, data: Dataset, device: torch.device, resume: bool = False, progress: bool = True,
+                 ctx: Dist = Dist()) -> VAE:
     cfg, t = run.config, run.config.train
     torch.manual_seed(t.seed)  # weight initialisation
     model = VAE(cfg.model).to(device)
-    x = data.train
-    x = x.to(device) if _fits_on(device, x.numel() * x.element_size()) else x.pin_memory() if device.type == "cuda" else x
-    kappa = cfg.model.latent_dim
-    n = len(x)
+    n = len(data.train)
     batch, steps, halve = _schedule(n, t.batch_size, t.steps, t.epochs, t.lr_halve_every)
-
-    def batch_fn(idx, gen):
-        xb = Dataset.to_float(x[idx.to(x.device)].to(device, non_blocking=True))
-        return xb, torch.randn(len(idx), kappa, generator=gen, device=device)
-
-    state = _fit(run, 1, model, batch_fn, n, batch, steps, t.lr, t.weight_decay, halve, t.seed, device, resume, progress)
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1")) if ctx.enabled else 1
+    batches = _image_batches(data, cfg.model.latent_dim, device, t.loader, t.workers, local_world)
+    state = _fit(run, 1, model, batches, n, batch, steps, t.lr, t.weight_decay, halve, t.seed, device, resume,
+                 progress, ctx)
     model.load_state_dict(state["model"])
-    mu, logvar = encode_dataset(model, data.train, device)
-    run.save_posteriors(mu, logvar)
+    if ctx.is_main:  # stage 2's data: q(z|x) of every training example
+        mu, logvar = encode_dataset(model, data.train, device)
+        run.save_posteriors(mu, logvar)
     return model.eval()
 
 
-def train_stage2(run: Run, device: torch.device, resume: bool = False, progress: bool = True) -> Stage2VAE:
-    cfg, t = run.config, run.config.train
+def _stage2_data(run: Run) -> tuple[np.ndarray, np.ndarray]:
     if not run.stage_done(1):
         raise VaediagError(f"stage 2 needs a finished stage 1 in {run.path}; train it first "
                            f"('vaediag train --stages 1 --out {run.path}' or --resume)")
-    mu_np, lv_np = run.load_posteriors()
-    if mu_np.shape[1] != cfg.stage2.latent_dim:
-        raise VaediagError(f"stage-1 latents have dimension {mu_np.shape[1]} but stage 2 expects "
-                           f"{cfg.stage2.latent_dim}")
+    mu, lv = run.load_posteriors()
+    if mu.shape[1] != run.config.stage2.latent_dim:
+        raise VaediagError(f"stage-1 latents have dimension {mu.shape[1]} but stage 2 expects "
+                           f"{run.config.stage2.latent_dim}")
+    return mu, lv
+
+
+def train_stage2(run: Run, device: torch.device, resume: bool = False, progress: bool = True,
+                 ctx: Dist = Dist()) -> Stage2VAE:
+    cfg, t = run.config, run.config.train
+    mu_np, lv_np = ctx.on_main(_stage2_data, run)
     torch.manual_seed(t.seed + 1)
     model = Stage2VAE(cfg.stage2).to(device)
     mu = torch.from_numpy(mu_np).to(device)
     sd = torch.from_numpy(lv_np).to(device).mul(0.5).exp()
-    kappa = cfg.stage2.latent_dim
     n = len(mu)
     batch, steps, halve = _schedule(n, t.stage2_batch_size, t.stage2_steps, t.stage2_epochs, t.stage2_lr_halve_every)
-
-    def batch_fn(idx, gen):
-        # z ~ q(z|x): each example gets a fresh eps in every epoch (it is visited once per epoch)
-        e = torch.randn(len(idx), 2 * kappa, generator=gen, device=device)
-        return mu[idx] + sd[idx] * e[:, :kappa], e[:, kappa:]
-
-    state = _fit(run, 2, model, batch_fn, n, batch, steps, t.stage2_lr or t.lr, t.weight_decay, halve, t.seed,
-                 device, resume, progress)
+    state = _fit(run, 2, model, LatentBatches(mu, sd, device), n, batch, steps, t.stage2_lr or t.lr, t.weight_decay,
+                 halve, t.seed, device, resume, progress, ctx)
     model.load_state_dict(state["model"])
     return model.eval()
 
 
-def train(run: Run, stages: tuple[int, ...] = (1, 2), device: str = "auto", resume: bool = False,
-          progress: bool = True, data: Dataset | None = None) -> None:
-    """Train the requested stages of a run (stage 1 then stage 2), resuming where asked."""
-    dev = resolve_device(device)
+def load_data(run: Run, ctx: Dist = Dist(), data: Dataset | None = None) -> Dataset:
+    """The run's data set on every rank. The first process on each machine loads it first (and so
+    decodes an image cache once) while the others wait."""
+    if data is None and ctx.local_rank == 0:
+        data = run.dataset()
+    ctx.barrier()
+    return data if data is not None else run.dataset()
+
+
+def _check_resume(run: Run, stages) -> dict:
+    """Refuse a corrupt checkpoint now, even of a finished stage; the thread count and world size
+    the run was started with."""
+    for s in stages:
+        if run.has_checkpoint(s):
+            run.load_checkpoint(s)
+    return run.progress(1) or run.progress(2)
+
+
+def train(run: Run, stages: tuple[int, ...] = (1, 2), device: str | torch.device = "auto", resume: bool = False,
+          progress: bool = True, data: Dataset | None = None, dist: Dist | None = None) -> None:
+    """Train the requested stages of a run (stage 1 then stage 2), resuming where asked.
+
+    Inside a torchrun job (an initialised process group, or ``dist``) every rank calls this; only
+    rank 0 touches the run directory."""
+    ctx = dist or Dist.current()
+    dev = resolve_device(device) if isinstance(device, str) else device
+    if ctx.enabled and dev.type == "cuda" and dev.index is None:
+        dev = torch.device("cuda", ctx.local_rank)
     threads_before = torch.get_num_threads()
-    if resume:  # refuse a corrupt checkpoint now, even of a stage that is marked finished
-        for s in stages:
-            if run.has_checkpoint(s):
-                run.load_checkpoint(s)
-    if resume and dev.type == "cpu":
-        # CPU kernels reduce in an order that depends on the thread count: a resumed run uses the
-        # count it was started with, so that it ends bit-identical to an uninterrupted run.
-        saved = run.progress(1).get("threads") or run.progress(2).get("threads")
-        if saved:
-            torch.set_num_threads(int(saved))
-    run.save_env(str(dev))
+    if resume:
+        saved = ctx.on_main(_check_resume, run, stages)
+        if dev.type == "cpu" and saved.get("threads") and int(saved.get("world_size") or 1) == ctx.world:
+            # CPU kernels reduce in an order that depends on the thread count: a resumed run uses the
+            # count it was started with, so that it ends bit-identical to an uninterrupted run.
+            torch.set_num_threads(int(saved["threads"]))
+    if ctx.is_main:
+        run.save_env(str(dev), world_size=ctx.world, precision=run.config.train.precision)
     try:
-        _train_stages(run, stages, dev, resume, progress, data)
+        _train_stages(run, stages, dev, resume, progress, data, ctx)
     finally:
         torch.set_num_threads(threads_before)
 
 
-def _train_stages(run: Run, stages, dev, resume: bool, progress: bool, data) -> None:
+def _train_stages(run: Run, stages, dev, resume: bool, progress: bool, data, ctx: Dist) -> None:
+    done = ctx.on_main(lambda: {s: resume and run.stage_done(s) for s in (1, 2)})
     with graceful_interrupt():
-        if 1 in stages:
-            if not (resume and run.stage_done(1)):
-                data = data or run.dataset()
-                train_stage1(run, data, dev, resume=resume, progress=progress)
-        if 2 in stages:
-            if not (resume and run.stage_done(2)):
-                train_stage2(run, dev, resume=resume, progress=progress)
+        if 1 in stages and not done[1]:
+            data = load_data(run, ctx, data)
+            train_stage1(run, data, dev, resume=resume, progress=progress, ctx=ctx)
+        if 2 in stages and not done[2]:
+            train_stage2(run, dev, resume=resume, progress=progress, ctx=ctx)
