@@ -18,6 +18,7 @@ VERB_MODULES = (
     "vaediag.diagnostics.cli",  # diagnose, figure1, figure9, figure10, report
     "vaediag.theory.cli",  # theory
     "vaediag.quality_cli",  # fid, table
+    "vaediag.cache_cli",  # cache
 )
 
 

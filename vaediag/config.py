@@ -81,6 +81,7 @@ class Stage2Config:
 class TrainConfig:
     dataset: str = "mnist5k"
     data_dir: str = "data"
+    data_cache: str | None = None  # folder of celeba's decoded cache; None = DATA/celeba/vaediag-cache
     seed: int = 0
     device: str = "auto"
     test_fraction: float = 0.1

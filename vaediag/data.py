@@ -1,5 +1,6 @@
 """Data sets: the offline MNIST subset, standard files (IDX, CIFAR batches, CelebA JPEGs), arrays
 in .npy/.npz files, and synthetic manifolds.
+CelebA is decoded once into a memory-mapped uint8 cache (:mod:`vaediag.imagecache`).
 
 ``load_dataset(spec, data_dir, seed, test_fraction) -> Dataset``. Images are kept as uint8
 (N, C, H, W) tensors and turned into floats in [0, 1] per batch (:meth:`Dataset.to_float`); vectors
@@ -172,25 +173,14 @@ def celeba_image(path: Path, crop: int = 140, size: int = 64) -> np.ndarray:
         raise VaediagError(f"cannot read image {path}: {e}") from None
 
 
-def load_celeba(data_dir: Path, seed: int, test_fraction: float) -> tuple[np.ndarray, np.ndarray]:
-    base = data_dir / "celeba"
-    folder = base / "img_align_celeba" if (base / "img_align_celeba").is_dir() else base
-    files = sorted(folder.glob("*.jpg")) if folder.is_dir() else []
-    if not files:
-        raise VaediagError(f"no CelebA JPEGs found in {folder}: unzip img_align_celeba.zip into {base}/ "
-                           "(so that celeba/img_align_celeba/000001.jpg exists) or pass --data-dir")
-    x = np.stack([celeba_image(p) for p in files])
-    part = base / "list_eval_partition.txt"
-    if part.exists():  # the official split: 0 train, 1 validation, 2 test
-        split = {}
-        for line in part.read_text().split("\n"):
-            if line.strip():
-                fname, k = line.split()
-                split[fname] = int(k)
-        is_test = np.array([split.get(p.name, 0) == 2 for p in files])
-        if is_test.any() and (~is_test).any():
-            return x[~is_test], x[is_test]
-    return _split(x, seed, test_fraction)
+def load_celeba(data_dir: Path, seed: int, test_fraction: float,
+                cache_dir: str | os.PathLike | None = None) -> Dataset:
+    """CelebA from its uint8 cache (decoded once by :mod:`vaediag.imagecache`), memory-mapped."""
+    from vaediag.imagecache import celeba_arrays
+
+    tr, te, info = celeba_arrays(data_dir, seed, test_fraction, cache_dir=cache_dir)
+    return Dataset("celeba", torch.from_numpy(tr), torch.from_numpy(te), "image",
+                   info={"cache": info["path"], "storage": "memmap"})
 
 
 # --------------------------------------------------------------------------- arrays
@@ -253,8 +243,12 @@ def parse_manifold_spec(spec: str) -> tuple[str, dict]:
     return name, params
 
 
-def load_dataset(spec: str, data_dir: str | os.PathLike = "data", seed: int = 0, test_fraction: float = 0.1) -> Dataset:
-    """Resolve ``--dataset`` (see module docstring) into a split :class:`Dataset`."""
+def load_dataset(spec: str, data_dir: str | os.PathLike = "data", seed: int = 0, test_fraction: float = 0.1,
+                 cache_dir: str | os.PathLike | None = None) -> Dataset:
+    """Resolve ``--dataset`` (see module docstring) into a split :class:`Dataset`.
+
+    ``cache_dir``: where celeba's decoded cache lives (default ``DATA/celeba/vaediag-cache``).
+    """
     data_dir = Path(data_dir)
     if spec == "mnist5k":
         return _image_split("mnist5k", load_mnist5k(), seed, test_fraction)
@@ -265,8 +259,7 @@ def load_dataset(spec: str, data_dir: str | os.PathLike = "data", seed: int = 0,
         tr, te = load_cifar10(data_dir)
         return Dataset(spec, torch.from_numpy(tr), torch.from_numpy(te), "image")
     if spec == "celeba":
-        tr, te = load_celeba(data_dir, seed, test_fraction)
-        return Dataset(spec, torch.from_numpy(tr), torch.from_numpy(te), "image")
+        return load_celeba(data_dir, seed, test_fraction, cache_dir=cache_dir)
     if spec.startswith("manifold:"):
         from vaediag import manifolds
 

@@ -277,7 +277,7 @@ class Run:
         from vaediag.data import load_dataset
 
         t = self.config.train
-        return load_dataset(t.dataset, t.data_dir, seed=t.seed, test_fraction=t.test_fraction)
+        return load_dataset(t.dataset, t.data_dir, seed=t.seed, test_fraction=t.test_fraction, cache_dir=t.data_cache)
 
 
 def _row_step(line: str) -> int:
