@@ -81,3 +81,25 @@ def test_bad_loader_options_get_one_sentence(tmp_path, capsys, bad):
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert not (tmp_path / "r").exists()
+
+
+def test_memory_mapped_celeba_streamed_by_workers_trains_as_in_memory(tmp_path, capsys):
+    """A tiny CelebA folder decoded into its cache: --loader auto streams it (memory-mapped, on the
+    CPU) with worker processes; the run equals the in-memory one bit for bit."""
+    from test_imagecache import write_jpegs
+
+    write_jpegs(tmp_path / "data", n=40)
+    common = ["train", "--dataset", "celeba", "--data-dir", str(tmp_path / "data"), "--data-cache",
+              str(tmp_path / "cache"), "--steps", "6", "--stages", "1", "--batch-size", "8", "--arch", "mlp",
+              "--latent-dim", "4", "--log-every", "1", "--workers", "2", "--quiet"]
+    assert main([*common, "--out", str(tmp_path / "auto")]) == 0
+    assert main([*common, "--loader", "memory", "--out", str(tmp_path / "mem")]) == 0
+    assert capsys.readouterr().err.count("decoding") == 0  # --quiet: no progress bar while decoding
+    auto, mem = Run.open(tmp_path / "auto"), Run.open(tmp_path / "mem")
+    assert auto.config.train.data_cache == str(tmp_path / "cache") and any((tmp_path / "cache").iterdir())
+    data = auto.dataset()
+    assert data.info["storage"] == "memmap"
+    assert _image_batches(data, 4, torch.device("cpu"), "auto", 2).loader == "stream"
+    np.testing.assert_array_equal(auto.read_metrics(1)["loss"], mem.read_metrics(1)["loss"])
+    sa, sb = auto.load_checkpoint(1)["model"], mem.load_checkpoint(1)["model"]
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)

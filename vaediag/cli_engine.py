@@ -39,7 +39,7 @@ loss curve and the checkpoints are those of one process with the same batch.
 
 # The options of `train` that set a config field, with the field they set.
 _TRAIN_FIELDS = {
-    "dataset": "train.dataset", "data_dir": "train.data_dir", "seed": "train.seed",
+    "dataset": "train.dataset", "data_dir": "train.data_dir", "data_cache": "train.data_cache", "seed": "train.seed",
     "batch_size": "train.batch_size", "lr": "train.lr", "weight_decay": "train.weight_decay",
     "epochs": "train.epochs", "steps": "train.steps", "lr_halve_every": "train.lr_halve_every",
     "stage2_epochs": "train.stage2_epochs", "stage2_steps": "train.stage2_steps",
@@ -74,6 +74,8 @@ def register(sub) -> None:
     g.add_argument("--dataset", help="mnist5k (default, offline), mnist, fashion-mnist, cifar10, celeba, "
                    "a .npy/.npz path, or manifold:NAME?r=..&d=..&n=..")
     g.add_argument("--data-dir", help="where mnist/, fashion-mnist/, cifar-10-batches-py/, celeba/ live (default data)")
+    g.add_argument("--data-cache", metavar="DIR", help="where celeba's decoded uint8 cache lives "
+                   "(default DATA/celeba/vaediag-cache; build it ahead with 'vaediag cache')")
     g.add_argument("--test-fraction", type=float, help="held-out share when the data set has no official split (0.1)")
     g.add_argument("--loader", choices=LOADERS, help="memory (index a tensor in RAM, on the GPU or memory-mapped), "
                    "stream (worker processes read ahead; pinned memory on CUDA) or auto (default: stream "
@@ -265,7 +267,9 @@ def _create_run(args: argparse.Namespace, made: dict) -> Run:
         raise VaediagError(f"{out} is already {what}; pass --overwrite to replace it, or --resume to continue it")
     from vaediag.data import load_dataset
 
-    data = load_dataset(cfg.train.dataset, cfg.train.data_dir, seed=cfg.train.seed, test_fraction=cfg.train.test_fraction)
+    t = cfg.train
+    data = load_dataset(t.dataset, t.data_dir, seed=t.seed, test_fraction=t.test_fraction, cache_dir=t.data_cache,
+                        progress=not args.quiet)
     finish_config(cfg, data, arch_given=args.arch is not None)
     made["data"] = data
     return Run.create(out, cfg, overwrite=args.overwrite)

@@ -174,11 +174,11 @@ def celeba_image(path: Path, crop: int = 140, size: int = 64) -> np.ndarray:
 
 
 def load_celeba(data_dir: Path, seed: int, test_fraction: float,
-                cache_dir: str | os.PathLike | None = None) -> Dataset:
+                cache_dir: str | os.PathLike | None = None, progress: bool = True) -> Dataset:
     """CelebA from its uint8 cache (decoded once by :mod:`vaediag.imagecache`), memory-mapped."""
     from vaediag.imagecache import celeba_arrays
 
-    tr, te, info = celeba_arrays(data_dir, seed, test_fraction, cache_dir=cache_dir)
+    tr, te, info = celeba_arrays(data_dir, seed, test_fraction, cache_dir=cache_dir, progress=progress)
     return Dataset("celeba", torch.from_numpy(tr), torch.from_numpy(te), "image",
                    info={"cache": info["path"], "storage": "memmap"})
 
@@ -244,10 +244,11 @@ def parse_manifold_spec(spec: str) -> tuple[str, dict]:
 
 
 def load_dataset(spec: str, data_dir: str | os.PathLike = "data", seed: int = 0, test_fraction: float = 0.1,
-                 cache_dir: str | os.PathLike | None = None) -> Dataset:
+                 cache_dir: str | os.PathLike | None = None, progress: bool = True) -> Dataset:
     """Resolve ``--dataset`` (see module docstring) into a split :class:`Dataset`.
 
-    ``cache_dir``: where celeba's decoded cache lives (default ``DATA/celeba/vaediag-cache``).
+    ``cache_dir``: where celeba's decoded cache lives (default ``DATA/celeba/vaediag-cache``);
+    ``progress``: a progress bar while it is being built.
     """
     data_dir = Path(data_dir)
     if spec == "mnist5k":
@@ -259,7 +260,7 @@ def load_dataset(spec: str, data_dir: str | os.PathLike = "data", seed: int = 0,
         tr, te = load_cifar10(data_dir)
         return Dataset(spec, torch.from_numpy(tr), torch.from_numpy(te), "image")
     if spec == "celeba":
-        return load_celeba(data_dir, seed, test_fraction, cache_dir=cache_dir)
+        return load_celeba(data_dir, seed, test_fraction, cache_dir=cache_dir, progress=progress)
     if spec.startswith("manifold:"):
         from vaediag import manifolds
 
