@@ -38,3 +38,23 @@ def _restore_torch_state():
     yield
     torch.set_num_threads(n)
     torch.set_flush_denormal(False)
+
+
+@pytest.fixture
+def stop_at(monkeypatch):
+    """``stop_at(n)``: the next training run stops as after a Ctrl-C once it reaches step n (it writes
+    a checkpoint and raises Interrupted); ``stop_at.disarm()`` lets later runs go on."""
+    from vaediag import train as T
+
+    real = T.Progress.update
+
+    def arm(n: int) -> None:
+        def update(self, k, **kw):
+            real(self, k, **kw)
+            if k == n:
+                T._StopFlag.requested = True
+
+        monkeypatch.setattr(T.Progress, "update", update)
+
+    arm.disarm = lambda: monkeypatch.setattr(T.Progress, "update", real)
+    return arm

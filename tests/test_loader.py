@@ -37,20 +37,11 @@ def _argv(out, loader, extra=()):
             "--checkpoint-every", "100", "--quiet", "--loader", loader, "--workers", "2", "--out", str(out), *extra]
 
 
-def test_streamed_batches_equal_in_memory_batches_also_across_a_resume(tmp_path, monkeypatch):
-    from vaediag import train as T
-
+def test_streamed_batches_equal_in_memory_batches_also_across_a_resume(tmp_path, stop_at):
     assert main(_argv(tmp_path / "mem", "memory")) == 0
-    real = T.Progress.update
-
-    def update(self, n, **kw):
-        real(self, n, **kw)
-        if n == 5:
-            T._StopFlag.requested = True
-
-    monkeypatch.setattr(T.Progress, "update", update)
+    stop_at(5)
     assert main(_argv(tmp_path / "stream", "stream")) == 2  # interrupted at step 5
-    monkeypatch.setattr(T.Progress, "update", real)
+    stop_at.disarm()
     assert main(["train", "--resume", str(tmp_path / "stream"), "--quiet"]) == 0
     a, b = Run.open(tmp_path / "mem"), Run.open(tmp_path / "stream")
     assert b.config.train.loader == "stream"

@@ -60,7 +60,7 @@ def _small_run(path, precision: str, steps: int = 10, gamma: float = 1.0) -> Run
     return Run.create(path, cfg)
 
 
-def test_fp16_scaler_state_survives_a_resume_bit_for_bit(tmp_path, monkeypatch):
+def test_fp16_scaler_state_survives_a_resume_bit_for_bit(tmp_path, stop_at):
     """The gradient scaler skips steps whose fp16 gradients overflow (at its initial scale 2^16 they
     do with gamma = 1e-3: the reconstruction gradient is (x - mu_x) / gamma) and shrinks its scale;
     a resumed run continues with the saved scale, so it ends bit-identical to an uninterrupted one."""
@@ -69,17 +69,10 @@ def test_fp16_scaler_state_survives_a_resume_bit_for_bit(tmp_path, monkeypatch):
     a = _small_run(tmp_path / "a", "fp16", gamma=1e-3)
     T.train(a, stages=(1,), device="cpu", progress=False)
     b = _small_run(tmp_path / "b", "fp16", gamma=1e-3)
-    real = T.Progress.update
-
-    def update(self, n, **kw):
-        real(self, n, **kw)
-        if n == 6:
-            T._StopFlag.requested = True
-
-    monkeypatch.setattr(T.Progress, "update", update)
+    stop_at(6)
     with pytest.raises(T.Interrupted):
         T.train(b, stages=(1,), device="cpu", progress=False)
-    monkeypatch.setattr(T.Progress, "update", real)
+    stop_at.disarm()
     stopped = b.load_checkpoint(1)
     assert stopped["step"] == 6 and stopped["scaler"]["scale"] < 2.0**16
     T.train(b, stages=(1,), device="cpu", progress=False, resume=True)

@@ -212,6 +212,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace, ctx, device: torch.device) -> int:
+    from vaediag import distributed
     from vaediag.train import train
 
     quiet = args.quiet or not ctx.is_main
@@ -222,8 +223,8 @@ def _cmd_train(args: argparse.Namespace, ctx, device: torch.device) -> int:
         if ctx.is_main:
             print(f"run complete: {run.path}", file=sys.stderr)
         return 0
-    if not args.out:
-        raise VaediagError("say where the run goes with --out RUN (or continue one with --resume RUN)")
+    if not args.out:  # the same on every rank: said once
+        raise distributed.SharedError("say where the run goes with --out RUN (or continue one with --resume RUN)")
     if args.stages == "2":
         run = ctx.on_main(_prepare_stage2_only, args)
         train(run, stages=(2,), device=device, progress=not quiet, dist=ctx)
