@@ -50,6 +50,7 @@ class Dist:
     rank: int = 0
     world: int = 1
     local_rank: int = 0
+    local_world: int = 1  # processes on this machine
 
     @property
     def enabled(self) -> bool:
@@ -63,7 +64,7 @@ class Dist:
     def current(cls) -> "Dist":
         """The job of an initialised default process group (e.g. set up by a library user), else one process."""
         if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-            return cls(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+            return cls(dist.get_rank(), dist.get_world_size(), *_local())
         return cls()
 
     def shard(self, batch: int) -> tuple[int, int]:
@@ -125,13 +126,18 @@ class Dist:
                 gc.collect()
 
 
+def _local() -> tuple[int, int]:
+    """(local rank, processes on this machine) from torchrun's environment."""
+    return int(os.environ.get("LOCAL_RANK", "0")), int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+
+
 def setup(device: torch.device) -> tuple[Dist, torch.device]:
     """Join the torchrun job this process belongs to (if any): initialise the default process
     group and pick this rank's device. ``device`` is the resolved ``--device``."""
     rank, world = env_world()
     if world <= 1:
         return Dist(), device
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    local_rank, local_world = _local()
     if device.type == "cuda":
         if device.index not in (None, local_rank):
             raise VaediagError(f"under torchrun every process uses the GPU of its local rank; give --device cuda, "
@@ -150,7 +156,7 @@ def setup(device: torch.device) -> tuple[Dist, torch.device]:
         except (RuntimeError, ValueError) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise VaediagError(f"could not join the torchrun job ({first[:200]})") from None
-    return Dist(rank, world, local_rank), device
+    return Dist(rank, world, local_rank, local_world), device
 
 
 # ------------------------------------------------------------------------------ models

@@ -163,11 +163,8 @@ class BatchOrder:
 
     def copy(self) -> "BatchOrder":
         """An independent order in the same state (on the CPU), e.g. for a loader that reads ahead."""
-        new = BatchOrder.__new__(BatchOrder)
-        new.n, new.batch, new.device, new.pos = self.n, self.batch, torch.device("cpu"), self.pos
-        new.gen = torch.Generator()
-        new.gen.set_state(self.gen.get_state())
-        new.perm = new.perm_dev = self.perm
+        new = BatchOrder(self.n, self.batch, torch.Generator(), torch.device("cpu"))
+        new.restore(self.perm, self.pos, self.gen.get_state())
         return new
 
 
@@ -189,9 +186,6 @@ class _ShardIndices:
 
     def __init__(self, order: BatchOrder, steps: int, lo: int, hi: int):
         self.order, self.steps, self.lo, self.hi = order, steps, lo, hi
-
-    def __len__(self) -> int:
-        return self.steps
 
     def __iter__(self) -> Iterator[torch.Tensor]:
         for _ in range(self.steps):
@@ -329,11 +323,9 @@ def _fit(run: Run, stage: int, model: torch.nn.Module, batches, n: int, batch: i
         order.restore(state["perm"], state["pos"], state["perm_gen"])
         eps_gen.set_state(state["eps_gen"].cpu())
         amp.load_state_dict(state.get("scaler"))
-        step, elapsed = int(state["step"]), float(state["elapsed"])
-        if ctx.is_main:  # the window's sums so far are global; rank 0 carries them
+        step, elapsed, acc_n = int(state["step"]), float(state["elapsed"]), int(state["acc_n"])
+        if ctx.is_main:  # the window's sums so far are global: rank 0 carries them
             acc = state["acc"].to(device)
-        acc_n = int(state["acc_n"])
-        if ctx.is_main:
             run.truncate_metrics(stage, step)
     metrics_file = run.open_metrics(stage, fresh=not (resume and step > 0)) if ctx.is_main else None
     net = wrap(model, device, find_unused=getattr(model.cfg, "decoder", "") == "bernoulli") if ctx.enabled else model
@@ -464,8 +456,7 @@ def train_stage1(run: Run, data: Dataset, device: torch.device, resume: bool = F
     model = VAE(cfg.model).to(device)
     n = len(data.train)
     batch, steps, halve = _schedule(n, t.batch_size, t.steps, t.epochs, t.lr_halve_every)
-    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1")) if ctx.enabled else 1
-    batches = _image_batches(data, cfg.model.latent_dim, device, t.loader, t.workers, local_world)
+    batches = _image_batches(data, cfg.model.latent_dim, device, t.loader, t.workers, ctx.local_world)
     state = _fit(run, 1, model, batches, n, batch, steps, t.lr, t.weight_decay, halve, t.seed, device, resume,
                  progress, ctx)
     model.load_state_dict(state["model"])
