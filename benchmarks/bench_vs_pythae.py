@@ -37,11 +37,11 @@ from torch.utils.flop_counter import FlopCounterMode
 
 os.environ.setdefault("TQDM_DISABLE", "1")  # pythae's progress bars
 
-from vaediag import train as vtrain
-from vaediag.config import ModelConfig, RunConfig, Stage2Config, TrainConfig
+from vaediag.engine import train as vtrain
+from vaediag.engine.config import ModelConfig, RunConfig, Stage2Config, TrainConfig
 from vaediag.data import Dataset, load_dataset
-from vaediag.models import VAE, Stage2VAE
-from vaediag.runs import Run
+from vaediag.engine.models import Stage2VAE, VAE
+from vaediag.engine.runs import Run
 
 BATCH = 100
 
@@ -135,7 +135,7 @@ def pythae_loop(x: torch.Tensor, kappa: int):
         from pythae.trainers import BaseTrainer, BaseTrainerConfig
     except ImportError:
         return None
-    from vaediag.models import InfoGANDecoder, InfoGANEncoder
+    from vaediag.engine.models import InfoGANDecoder, InfoGANEncoder
 
     class Enc(BaseEncoder):
         def __init__(self):
