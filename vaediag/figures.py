@@ -245,8 +245,12 @@ def verdict(summary: dict) -> list[str]:
     if gt.get("fixed"):
         out.append(f"gamma is fixed at {g:.3g} in this run, so it cannot go to 0 (Theorem 3 does not apply).")
     elif gt.get("converged") is None:
-        out.append(f"gamma = {g:.3g}; no training metrics were found to judge convergence." if g is not None
-                   else "The model has no gamma.")
+        reg = summary.get("gamma_regime")
+        if reg:  # a model vaediag did not train: the regime from its gamma and how it was declared
+            out.append(reg["text"][0].upper() + reg["text"][1:])
+        else:
+            out.append(f"gamma = {g:.3g}; no training metrics were found to judge convergence." if g is not None
+                       else "The model has no gamma.")
     else:
         moved = f"log gamma moved by {gt['tail_change']:+.3f} over the last quarter of training"
         if gt["converged"]:
@@ -259,14 +263,30 @@ def verdict(summary: dict) -> list[str]:
     vals = sorted(set(byt.values()))
     stable = "the count is the same for every threshold from " + f"{min(map(float, byt)):g} to {max(map(float, byt)):g}" \
         if len(vals) == 1 else f"it ranges over {vals[0]}..{vals[-1]} across thresholds {', '.join(byt)}"
-    out.append(f"r_hat = {summary['active_dims']} of {summary['latent_dim']} latent dimensions are active "
-               f"(mean lambda_j < {summary['threshold']:g}); {summary['near_one']} sit near 1 (unused), "
-               f"{summary['in_between']} in between; {stable}.")
+    if "r_hat" in summary:  # the count whatever gamma is (eq. 73), the tau-count beside it
+        sep = summary.get("r_hat_separation")
+        cuts = sorted(set(summary.get("r_hat_by_cut", {}).values()))
+        margin = f"; the split's gap in log lambda is {sep:.2f}" if sep is not None else ""
+        spread = "" if len(cuts) <= 1 else f" (cuts 0.3..0.7 give {cuts[0]}..{cuts[-1]})"
+        out.append(f"r_hat = {summary['r_hat']} of {summary['latent_dim']} latent directions are used (mean "
+                   f"lambda_j < 1/2, i.e. s_j^2 > gamma by eq. 73){spread}{margin}; {summary['near_one']} sit near 1 "
+                   f"(unused). The tau-count (lambda_j < {summary['threshold']:g}, which assumes gamma -> 0) gives "
+                   f"{summary['active_dims']}; {stable}.")
+    else:
+        out.append(f"r_hat = {summary['active_dims']} of {summary['latent_dim']} latent dimensions are active "
+                   f"(mean lambda_j < {summary['threshold']:g}); {summary['near_one']} sit near 1 (unused), "
+                   f"{summary['in_between']} in between; {stable}.")
+    if summary.get("kl_total") is not None:
+        out.append(collapse_line(summary))
     gap = summary["spectrum_gap"]
     kl = summary.get("kl_gaussian_fit", {})
     if gap.get("stage2") is None:
-        out.append(f"No stage 2: stage 1's aggregated posterior q(z) has spectrum gap {gap['stage1']:.3f} "
-                   "against N(0, I); train stage 2 to repair it.")
+        if gap["stage1"] < GAP_CLOSE:
+            out.append(f"No stage 2: stage 1's aggregated posterior q(z) is already close to N(0, I) (spectrum "
+                       f"gap {gap['stage1']:.3f} < {GAP_CLOSE:g}); a second stage is not needed.")
+        else:
+            out.append(f"No stage 2: stage 1's aggregated posterior q(z) has spectrum gap {gap['stage1']:.3f} "
+                       "against N(0, I); train stage 2 to repair it.")
     else:
         better = gap["stage2"] < gap["stage1"]
         close = gap["stage2"] < GAP_CLOSE
@@ -287,6 +307,22 @@ def verdict(summary: dict) -> list[str]:
     return out
 
 
+def collapse_line(summary: dict) -> str:
+    """Collapse statistics held against eq. (9): measured KL vs -(r_hat/2) log gamma, active units, I(x; z)."""
+    eq9 = summary.get("kl_eq9")
+    pred = f"eq. (9) predicts -(r_hat/2) log gamma = {eq9:.3g} up to an O(1) term" if eq9 is not None else \
+        "eq. (9) needs gamma"
+    mi = summary.get("mutual_information")
+    mi_t = f"; I(x; z) ~ {mi:.3g} nats (biased low, at most log N = {summary['mutual_information_max']:.3g})" \
+        if mi is not None else ""
+    iw = summary.get("iw_log_likelihood")
+    iw_t = f"; importance-weighted log-likelihood (K = {iw['k']}, {iw['n']} inputs) {iw['mean']:.4g} ± " \
+        f"{iw['stderr'] or 0:.2g} nats per input" if iw else ""
+    return (f"Collapse: KL(q(z|x) || p(z)) = {summary['kl_total']:.3g} nats per input ({pred}); active units "
+            f"{summary['active_units']} of {summary['latent_dim']} (Var_x mu_j > {summary['active_units_threshold']:g})"
+            f"{mi_t}{iw_t}.")
+
+
 def _table(rows) -> str:
     body = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_num(v))}</td></tr>" for k, v in rows)
     return f"<table>{body}</table>"
@@ -305,14 +341,18 @@ def _num(v) -> str:
 def report_html(summary: dict, figures: dict[str, bytes], title: str = "vaediag report") -> str:
     """One self-contained HTML page: the verdict, every number of ``summary``, the PNG figures inline."""
     verdicts = "".join(f"<li>{html.escape(v)}</li>" for v in verdict(summary))
-    scalars = [(k, v) for k, v in summary.items() if k not in ("perturbation", "spectrum", "lambda_mean")]
+    scalars = [(k, v) for k, v in summary.items()
+               if k not in ("perturbation", "spectrum", "lambda_mean", "kl_per_dim", "posterior_mean_variance")]
     pert = "".join(f"<tr><td>{p['direction']}</td><td>{p['lambda']:.4g}</td><td>{p['image_variance']:.4g}</td></tr>"
                    for p in summary["perturbation"])
     sp = summary["spectrum"]
     spec = "".join(f"<tr><td>{i + 1}</td>" + "".join(
         f"<td>{'' if sp.get(k) is None else f'{sp[k][i]:.4f}'}</td>" for k in ("stage1", "stage2", "gaussian")) + "</tr>"
         for i in range(len(sp["gaussian"])))
-    lam = "".join(f"<tr><td>{j}</td><td>{v:.4g}</td></tr>" for j, v in enumerate(summary["lambda_mean"]))
+    kl_j, var_j = summary.get("kl_per_dim"), summary.get("posterior_mean_variance")
+    lam = "".join(f"<tr><td>{j}</td><td>{v:.4g}</td>" + ("" if kl_j is None else
+                  f"<td>{kl_j[j]:.4g}</td><td>{var_j[j]:.4g}</td>") + "</tr>" for j, v in enumerate(summary["lambda_mean"]))
+    lam_head = "<th>j</th><th>lambda</th>" + ("" if kl_j is None else "<th>KL_j (nats)</th><th>Var_x mu_j</th>")
     imgs = "".join(f"<figure><img alt='{html.escape(name)}' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
                    f"<figcaption>{html.escape(name)}</figcaption></figure>" for name, png in figures.items())
     return f"""<!DOCTYPE html>
@@ -326,11 +366,13 @@ img{{max-width:100%}}figure{{margin:1em 0}}details{{margin:1em 0}}</style></head
 <h2>Numbers</h2>{_table(scalars)}
 <details open><summary>Perturbation along eigendirections (ordered by lambda)</summary>
 <table><tr><th>direction</th><th>lambda</th><th>image variance</th></tr>{pert}</table></details>
-<details><summary>Mean lambda_j per latent dimension</summary><table><tr><th>j</th><th>lambda</th></tr>{lam}</table></details>
+<details><summary>Per latent dimension: mean lambda_j, KL_j, variance of the posterior mean</summary><table><tr>{lam_head}</tr>{lam}</table></details>
 <details><summary>Normalised singular values</summary>
 <table><tr><th>index</th><th>stage 1 q(z)</th><th>stage 2 q(u)</th><th>N(0, I)</th></tr>{spec}</table></details>
 <p>Definitions: gamma is the decoder variance; r_hat counts latent dimensions whose mean encoder variance
-lambda_j is below the threshold (eq. 9); image variance is the per-pixel variance over 15 decodes along one
+lambda_j is below 1/2 (s_j^2 > gamma, eq. 73; the tau-count beside it assumes gamma -> 0); active units have
+Var_x mu_j above their threshold (Burda et al., 2016); I(x; z) is estimated with the aggregated posterior over the
+inputs used (biased low, at most log N); image variance is the per-pixel variance over 15 decodes along one
 eigendirection, summed over pixels; singular values are divided by the largest; the gap is their mean absolute
 difference to an i.i.d. N(0, I) matrix of the same shape.</p>
 </body></html>
