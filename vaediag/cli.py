@@ -15,6 +15,7 @@ from vaediag.errors import VaediagError
 # Verb modules, in the order their verbs appear in --help. A module that is absent is skipped.
 VERB_MODULES = (
     "vaediag.cli_engine",  # train, sample, demo
+    "vaediag.cli_enhance",  # stage2
     "vaediag.diagnostics.cli",  # diagnose, figure1, figure9, figure10, report
     "vaediag.theory.cli",  # theory
     "vaediag.quality_cli",  # fid, table

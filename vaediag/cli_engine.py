@@ -331,8 +331,16 @@ def draw(run: Run, stage: int, n: int, seed: int, device, recon: bool = False) -
     """Samples (stage 1 or two-stage) or reconstructions of the first n held-out inputs, as numpy."""
     from vaediag.models import sample_stage1, sample_two_stage
 
-    model = run.load_model(1, device)
     gen = torch.Generator().manual_seed(seed)
+    if run.stage2_only:  # a second stage on another model's codes: vaediag has no decoder for them
+        from vaediag.models import sample_latents_two_stage
+
+        if recon or stage == 1 or not run.stage_done(2):
+            raise VaediagError(f"{run.path} holds only a second stage trained on another model's codes: it gives "
+                               "two-stage latents z (--stage 2, once 'vaediag stage2' has finished); decode them with "
+                               "your model, or use vaediag.enhance.load_two_stage(run, model) in Python")
+        return sample_latents_two_stage(run.load_model(2, device), n, gen).cpu().numpy()
+    model = run.load_model(1, device)
     if recon:
         data = run.dataset()
         if n > len(data.test):
@@ -367,12 +375,12 @@ def _scatter_png(run: Run, x: np.ndarray, out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ref = run.dataset().test.numpy()
+    ref = run.load_posteriors()[0] if run.stage2_only else run.dataset().test.numpy()
     mean = ref.mean(0)
     _, _, vt = np.linalg.svd(ref - mean, full_matrices=False)
     p_ref, p_x = (ref - mean) @ vt[:2].T, (x - mean) @ vt[:2].T
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
-    ax.scatter(p_ref[:, 0], p_ref[:, 1], s=4, alpha=0.4, label="held-out data")
+    ax.scatter(p_ref[:, 0], p_ref[:, 1], s=4, alpha=0.4, label="encoder means mu_z(x)" if run.stage2_only else "held-out data")
     ax.scatter(p_x[:, 0], p_x[:, 1], s=4, alpha=0.6, label="generated")
     ax.set_xlabel("principal coordinate 1")
     ax.set_ylabel("principal coordinate 2")

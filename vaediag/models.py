@@ -328,8 +328,14 @@ def sample_two_stage(model: VAE, stage2: Stage2VAE, n: int, generator: torch.Gen
                      device=None) -> torch.Tensor:
     """Section 4, step 3: u ~ N(0, I), z ~ p(z|u) = N(mu_z(u), gamma_z I), x = mu_x(z)."""
     device = device or next(model.parameters()).device
-    k = model.cfg.latent_dim
+    return model.decode(sample_latents_two_stage(stage2, n, generator, device))
+
+
+def sample_latents_two_stage(stage2: Stage2VAE, n: int, generator: torch.Generator | None = None,
+                             device=None) -> torch.Tensor:
+    """Section 4, step 3 up to z: u ~ N(0, I), z = mu_z(u) + sqrt(gamma_z) e ~ p(z|u) (n, kappa)."""
+    device = device or next(stage2.parameters()).device
+    k = stage2.cfg.latent_dim
     u = torch.randn(n, k, generator=generator, device="cpu").to(device)
     noise = torch.randn(n, k, generator=generator, device="cpu").to(device)
-    z = stage2.decode(u) + stage2.gamma.sqrt() * noise
-    return model.decode(z)
+    return stage2.decode(u) + stage2.gamma.sqrt() * noise
