@@ -310,7 +310,7 @@ def verdict(summary: dict) -> list[str]:
 def collapse_line(summary: dict) -> str:
     """Collapse statistics held against eq. (9): measured KL vs -(r_hat/2) log gamma, active units, I(x; z)."""
     eq9 = summary.get("kl_eq9")
-    pred = f"eq. (9) predicts -(r_hat/2) log gamma = {eq9:.3g} up to an O(1) term" if eq9 is not None else \
+    pred = f"eq. (9) predicts -(r_hat/2) log gamma = {eq9 + 0.0:.3g} up to an O(1) term" if eq9 is not None else \
         "eq. (9) needs gamma"
     mi = summary.get("mutual_information")
     mi_t = f"; I(x; z) ~ {mi:.3g} nats (biased low, at most log N = {summary['mutual_information_max']:.3g})" \
