@@ -1,6 +1,7 @@
-"""Writes the tour and your-own-VAE notebooks (outputs empty). Rerun after editing:
+"""Writes the tour, your-own-VAE and enhance-your-VAE notebooks (outputs empty). Rerun after editing:
     python notebooks/make_notebooks.py
-The theory-lab notebook is edited directly."""
+The theory-lab notebook is edited directly. Notebooks use the public API (``import vaediag``) and
+never select a matplotlib backend: figures returned by the last line of a cell show inline."""
 
 from pathlib import Path
 
@@ -28,16 +29,13 @@ import tempfile
 RUN = None                 # e.g. "runs/demo/learned"; None trains a small run below
 STEPS, STAGE2_STEPS = 150, 1500   # the `quick` preset uses 1,000 and 8,000
 N_DIAG = 1000              # inputs for the diagnostics"""),
-    code("""import matplotlib
-matplotlib.use("Agg")
-import numpy as np
-from vaediag.cli import main
-from vaediag.runs import Run
+    code("""import numpy as np
+import vaediag
 if RUN is None:
-    RUN = str(Path(tempfile.mkdtemp()) / "tour")
-    assert main(["train", "--preset", "quick", "--steps", str(STEPS), "--stage2-steps", str(STAGE2_STEPS),
-                 "--log-every", "5", "--quiet", "--out", RUN]) == 0
-run = Run.open(RUN)
+    RUN = Path(tempfile.mkdtemp()) / "tour"
+    run = vaediag.train(RUN, preset="quick", steps=STEPS, stage2_steps=STAGE2_STEPS, log_every=5, progress=False)
+else:
+    run = vaediag.open_run(RUN)
 print(run.config.train.dataset, run.config.model.arch, "kappa =", run.config.model.latent_dim)"""),
     md("""## Theorem 3: gamma goes to 0 when it is learned
 
@@ -51,13 +49,11 @@ print(gamma_verdict(traj["step"], traj["log_gamma"]))"""),
     md("""## Eq. (9) and supplement Fig. 10: how many latent directions are used (r_hat)
 
 *Claim*: near the optimum r_hat encoder variances lambda_j go to 0 (as fast as gamma) and the others
-go to 1. `diagnose_run` counts those below a threshold and reports how the count depends on it."""),
-    code("""from vaediag.diagnostics.summary import diagnose_run
-summary, arrays = diagnose_run(run, n=N_DIAG, device="cpu")
+go to 1. `vaediag.diagnose` counts those below a threshold and reports how the count depends on it."""),
+    code("""summary, arrays = vaediag.diagnose(run, n=N_DIAG, device="cpu")
 print("gamma =", summary["gamma"], " r_hat =", summary["active_dims"], " near 1:", summary["near_one"])
 print("r_hat by threshold:", summary["r_hat_by_threshold"])"""),
-    code("""from vaediag.figures import figure10_for_runs
-figure10_for_runs([run], device="cpu", n=N_DIAG)"""),
+    code("""vaediag.figure10(run, n=N_DIAG, device="cpu")"""),
     md("""## Theorem 4 and supplement Fig. 9: noise along unused directions is ignored
 
 *Claim*: the decoder reconstructs x from any z ~ q(z|x); perturbing mu_z along a direction with
@@ -65,8 +61,7 @@ lambda_j ≈ 1 changes nothing, along a small-lambda direction it moves the imag
     code("""rows = sorted(summary["perturbation"], key=lambda r: r["lambda"])
 for r in rows[:3] + rows[-3:]:
     print(f"direction {r['direction']:>2}: lambda = {r['lambda']:.3f}, image variance = {r['image_variance']:.3g}")"""),
-    code("""from vaediag.figures import figure9_for_run
-figure9_for_run(run, device="cpu", n=N_DIAG)"""),
+    code("""vaediag.figure9(run, n=N_DIAG, device="cpu")"""),
     md("""## Section 4: the aggregated posterior q(z) is not N(0, I); stage 2's q(u) is closer
 
 *Claim*: stage 1 learns the manifold but not the measure on it, so q(z) keeps structure that
@@ -78,14 +73,10 @@ print("KL of a Gaussian fit to N(0, I):", summary["kl_gaussian_fit"])"""),
 
 The three panels side by side (left: log gamma and pixel error; centre: perturbations; right: spectra),
 then samples of stage 1 alone and of the two-stage process u → z → x."""),
-    code("""from vaediag.figures import figure1_for_run
-figure1_for_run(run, device="cpu", n=N_DIAG)"""),
-    code("""import torch
-from vaediag.cli_engine import draw
-from vaediag.figures_engine import samples_figure
-from vaediag.images import make_grid
-panels = [("stage 1: z ~ N(0, I)", make_grid(draw(run, 1, 36, 0, torch.device("cpu")), nrow=6)),
-          ("two stages: u -> z -> x", make_grid(draw(run, 2, 36, 0, torch.device("cpu")), nrow=6))]
+    code("""vaediag.figure1(run, n=N_DIAG, device="cpu")"""),
+    code("""from vaediag.plots.images import make_grid, samples_figure
+panels = [("stage 1: z ~ N(0, I)", make_grid(vaediag.sample(run, stage=1, n=36), nrow=6)),
+          ("two stages: u -> z -> x", make_grid(vaediag.sample(run, stage=2, n=36), nrow=6))]
 samples_figure(panels)"""),
 ])
 
@@ -93,18 +84,16 @@ write("03_your_own_vae.ipynb", [
     md("""# Diagnosing your own VAE
 
 vaediag's diagnostics take any PyTorch module with `encode(x) -> (mu, logvar)` (or `(mu, cov)`),
-`decode(z) -> mean` and, optionally, `gamma` (the decoder **variance**) — see `vaediag.protocol`.
+`decode(z) -> mean` and, optionally, `gamma` (the decoder **variance**) — see `vaediag.diagnostics.protocol`.
 Here we define a small VAE that is *not* vaediag's, train it briefly on a curved 2-dimensional
 manifold in R^10 whose truth we know, and ask vaediag what it learned."""),
     code("""R, D, KAPPA, STEPS, SEED = 2, 10, 6, 3000, 0   # change and rerun"""),
     code("""import math
-import matplotlib
-matplotlib.use("Agg")
 import numpy as np, torch, torch.nn as nn
-from vaediag import manifolds
+import vaediag
 torch.manual_seed(SEED); torch.set_num_threads(1)
-x, truth = manifolds.make("embedding", n=3000, seed=SEED, r=R, d=D)
-x = torch.tensor(x)
+data = vaediag.load_dataset(f"manifold:embedding?r={R}&d={D}&n=3000", seed=SEED)
+x, truth = data.train, data.info["truth"]
 print(truth)"""),
     md("""## A VAE written from scratch (no vaediag code)
 
@@ -141,16 +130,14 @@ print("final loss", float(loss.detach()), "gamma", float(vae.gamma.detach()))"""
 
 Theorem 3: gamma should be small. Eq. (9): about r = 2 encoder variances near 0, kappa − r near 1.
 Section 4: the aggregated posterior q(z) of a single VAE is not N(0, I)."""),
-    code("""from vaediag.diagnostics import diagnose
-summary, arrays = diagnose(vae.eval(), x)
+    code("""summary, arrays = vaediag.diagnose(vae.eval(), x)
 print("gamma:", summary["gamma"])
 print("lambda_j (mean over data):", np.round(arrays["lambda_mean"], 4))
 print("r_hat =", summary["active_dims"], "(truth r =", truth["r"], ")  near 1:", summary["near_one"])
 print("r_hat by threshold:", summary["r_hat_by_threshold"])
 print("spectrum gap of q(z) against N(0, I):", round(summary["spectrum_gap"]["stage1"], 3))"""),
-    code("""from vaediag.figures import figure10, figure9, perturb_rows_for
-figure10({"MyVAE": (arrays["lambda_hist_counts"], arrays["lambda_hist_edges"])})"""),
-    code("""figure9(perturb_rows_for(arrays, all_rows=True))   # vectors: image variance per direction"""),
+    code("""vaediag.figure10({"MyVAE": arrays})"""),
+    code("""vaediag.figure9(arrays)   # vectors: output variance per direction, every direction"""),
 ])
 
 write("04_enhance_your_vae.ipynb", [
@@ -166,7 +153,7 @@ offline random-conv **proxy** (not FID; use `InceptionFeatures()` when the FID w
     code("""SIDE, N, KAPPA, GAMMA, SEED = 12, 2000, 6, 0.01, 0   # image side, images, latent dim, fixed gamma
 STEPS, STAGE2_STEPS = 800, 800                       # raise both for a better model"""),
     code("""import numpy as np, torch, torch.nn as nn
-import matplotlib.pyplot as plt
+import vaediag
 torch.manual_seed(SEED); torch.set_num_threads(1)
 g = torch.Generator().manual_seed(SEED)
 pos = 2 + 8 * torch.rand(N, 2, generator=g)        # blob centres: uniform, not Gaussian
@@ -205,34 +192,26 @@ The model has no `gamma` attribute, so we declare the fixed one with `adapt` (ot
 does not know gamma instead of assuming 1). With gamma fixed, eq. (73) puts a used direction at
 lambda_j = gamma / (gamma + s_j^2), not near 0: r_hat counts lambda_j < 1/2 (s_j^2 > gamma); the
 tau-count of the gamma -> 0 theory is shown beside it. The collapse statistics follow."""),
-    code("""from vaediag.diagnostics import diagnose
-from vaediag.diagnostics.adapt import adapt
-model = adapt(vae, gamma=GAMMA)           # or adapt(vae, loss="sum_sq_half") for pythae's MSE (gamma = 1)
-summary, arrays = diagnose(model, images)
+    code("""model = vaediag.adapt(vae, gamma=GAMMA)   # or vaediag.adapt(vae, loss="sum_sq_half") for pythae's MSE (gamma = 1)
+summary, arrays = vaediag.diagnose(model, images)
 print("mean lambda_j:", np.round(arrays["lambda_mean"], 3))
 print("r_hat =", summary["r_hat"], " tau-count =", summary["active_dims"], " active units =", summary["active_units"])
 print("KL per dimension (nats):", np.round(summary["kl_per_dim"], 2))
 print("I(x; z) ~", round(summary["mutual_information"], 2), "nats;  IW log-likelihood",
       round(summary["iw_log_likelihood"]["mean"], 1), "±", round(summary["iw_log_likelihood"]["stderr"], 2))
 print("spectrum gap of q(z) against N(0, I):", round(summary["spectrum_gap"]["stage1"], 3))"""),
-    code("""from vaediag.figures import verdict
+    code("""from vaediag.diagnostics.verdict import verdict
 for line in verdict(summary):
     print("-", line)"""),
-    code("""fig, ax = plt.subplots(1, 2, figsize=(9, 3.2))
-ax[0].bar(range(KAPPA), arrays["lambda_mean"]); ax[0].axhline(0.5, ls="--", c="k", lw=1)
-ax[0].set_title("mean lambda_j (cut 1/2)"); ax[0].set_xlabel("latent dimension")
-ax[1].bar(range(KAPPA), summary["kl_per_dim"]); ax[1].set_title("KL_j (nats)"); ax[1].set_xlabel("latent dimension")
-fig.tight_layout()
-fig"""),
+    code("""vaediag.figure10({"MyVAE (fixed gamma)": arrays})   # supplement Fig. 10: the lambda_j over the data"""),
     md("""## Enhance it: the second stage
 
 `enhance` encodes the images with the model's `encode`, trains vaediag's stage-2 VAE on fresh draws
 z ~ q(z|x) (the engine's loop, checkpoints and resume, in a run directory) and returns the two-stage
 sampler u -> z -> x that decodes with *your* `decode`."""),
-    code("""from vaediag.enhance import enhance
-two = enhance(model, images, steps=STAGE2_STEPS, width=128, lr=1e-3, lr_halve_every=None, progress=False, device="cpu")
+    code("""two = vaediag.enhance(model, images, steps=STAGE2_STEPS, width=128, lr=1e-3, lr_halve_every=None, progress=False, device="cpu")
 print("stage-2 run:", two.run.path, " gamma_z =", round(float(two.stage2.gamma.detach()), 4))
-summary2, _ = diagnose(model, images, stage2=two.stage2, iw_k=0)
+summary2, _ = vaediag.diagnose(model, images, stage2=two.stage2)
 print("spectrum gap: q(z)", round(summary2["spectrum_gap"]["stage1"], 3), "-> q(u)", round(summary2["spectrum_gap"]["stage2"], 3))
 print("Gaussian-fit KL to N(0, I):", {k: round(v, 3) for k, v in summary2["kl_gaussian_fit"].items()})"""),
     md("""## Sample quality before and after
@@ -251,8 +230,7 @@ features = ProxyFeatures()
 for name, x in (("one stage", one_stage), ("two stages", two_stage)):
     r = score_sets(x.numpy(), real, features, kid_subsets=20, kid_subset_size=500)
     print(f"{name:10s}  proxy FD {r['fid']:.4f}   KID {r['kid']['mean']:.5f} ± {r['kid']['std']:.5f}")"""),
-    code("""from vaediag.images import make_grid
-from vaediag.figures_engine import samples_figure
+    code("""from vaediag.plots.images import make_grid, samples_figure
 samples_figure([("data", make_grid(real[:36], nrow=6)), ("one stage: z ~ N(0, I)", make_grid(one_stage[:36].numpy(), nrow=6)),
                 ("two stages: u -> z -> x", make_grid(two_stage[:36].numpy(), nrow=6))])"""),
 ])

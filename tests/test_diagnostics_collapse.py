@@ -16,7 +16,7 @@ from _lingauss import LinearGaussianDiagVAE
 from vaediag.diagnostics import diagnose
 from vaediag.diagnostics.collapse import active_units, iw_log_likelihood, kl_eq9, kl_terms, mutual_information
 from vaediag.errors import VaediagError
-from vaediag.protocol import encode_posterior
+from vaediag.diagnostics.protocol import encode_posterior
 
 S2 = np.array([0.005, 3.0, 10.0, 0.0])
 

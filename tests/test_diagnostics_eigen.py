@@ -7,7 +7,7 @@ import torch
 from _lingauss import LinearGaussianDiagVAE
 from vaediag.diagnostics import diagnose
 from vaediag.diagnostics.eigen import CUT_GRID, eigen_summary, r_hat, r_hat_gamma, separation
-from vaediag.figures import verdict
+from vaediag.diagnostics.verdict import verdict
 
 
 @pytest.mark.parametrize("gamma", [1e-4, 1e-3, 1e-2, 1e-1, 1.0])

@@ -151,7 +151,7 @@ class Adapted(nn.Module):
         object.__setattr__(self, "_model", model)
         object.__setattr__(self, "_encode", _pick(model, encode, "encode", "encoder", "encode"))
         object.__setattr__(self, "_decode", _pick(model, decode, "decode", "decoder", "decode"))
-        from vaediag.protocol import decoder_variance
+        from vaediag.diagnostics.protocol import decoder_variance
 
         own = decoder_variance(model) if model is not None else None
         if gamma is not None:
@@ -185,7 +185,7 @@ class Adapted(nn.Module):
     def gamma(self):
         if self._gamma is not None:
             return self._gamma
-        from vaediag.protocol import decoder_variance
+        from vaediag.diagnostics.protocol import decoder_variance
 
         return decoder_variance(self._model) if self._model is not None else None
 

@@ -139,7 +139,7 @@ def iw_log_likelihood(model, x: torch.Tensor, gamma: float, k: int = 100, genera
     """Importance-weighted bound L_K of log p(x) per input with decoder N(mu_x(z), gamma I) (floats ``x``).
 
     Returns {mean, stderr, k, n, per_input (numpy), elbo_mean (L_1 from the first sample)} in nats."""
-    from vaediag.protocol import encode_posterior
+    from vaediag.diagnostics.protocol import encode_posterior
 
     if not (gamma is not None and math.isfinite(gamma) and gamma > 0):
         raise VaediagError("the importance-weighted log-likelihood needs the decoder variance gamma; declare it "
