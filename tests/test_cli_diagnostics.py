@@ -57,7 +57,7 @@ def test_diagnose_image_run_writes_documented_summary(tiny_runs, capsys):
     with np.load(run.diagnostics_dir / "arrays.npz") as f:
         assert f["perturb_images"].shape == (k, 15, 1, 28, 28)
         assert f["lambda_hist_counts"].sum() == 200 * k  # every lambda of every input counted once
-    assert f"r_hat {s['active_dims']}" in out
+    assert f"r_hat {s['r_hat']} (tau-count {s['active_dims']})" in out
 
 
 def test_diagnose_threshold_changes_r_hat(tiny_runs, capsys):
