@@ -20,7 +20,7 @@ def register(sub) -> None:
     p.add_argument("--run", help="run directory (or --images with --reference)")
     p.add_argument("--images", type=Path, help="score these images (.npy, .npz or a folder of PNG/JPEG) ...")
     p.add_argument("--reference", type=Path, help="... against these real images (same formats); FID and KID")
-    p.add_argument("--kid-subsets", type=int, default=100, help="KID: random subsets to average over (default 100)")
+    p.add_argument("--kid-subsets", type=int, default=100, help="--images: KID random subsets to average over (default 100; a run: 10 per seed)")
     p.add_argument("--kid-subset-size", type=int, default=1000, help="KID: images per subset (default 1000, capped at n)")
     p.add_argument("--n", type=int, default=None,
                    help="images per side (default: 10000, or the whole held-out set when it is smaller)")
@@ -107,6 +107,8 @@ def cmd_fid(args: argparse.Namespace) -> int:
     for s in ("stage1", "stage2", "recon"):
         if s in result:
             line = f"  {s:7s} {result[s]['mean']:9.2f} ± {result[s]['std']:.2f}"
+            if "kid" in result[s]:
+                line += f"   KID {result[s]['kid']['mean']:.4g} ± {result[s]['kid']['std']:.2g}"
             if "mse" in result[s]:
                 line += f"   (squared pixel error {result[s]['mse']['mean']:.4g})"
             print(line)
