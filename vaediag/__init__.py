@@ -3,5 +3,5 @@
 
 from vaediag.errors import VaediagError
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"  # the one place the version is written (pyproject reads it)
 __all__ = ["VaediagError", "__version__"]
