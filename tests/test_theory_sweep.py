@@ -5,9 +5,10 @@ import pytest
 import torch
 from scipy import integrate, stats
 
-from vaediag.losses import gaussian_nll, kl_std_normal
+from vaediag.objective import gaussian_nll, kl_std_normal
 from vaediag.theory.metrics import energy_distance
-from vaediag.theory.sweep import GroupedVAE, count_small, evaluate, train_sweep
+from vaediag.theory.checks import count_small
+from vaediag.theory.sweep import GroupedVAE, evaluate, train_sweep
 
 
 def test_gaussian_nll_and_kl_against_scipy():

@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from vaediag.losses import gaussian_nll, kl_std_normal, reparameterize
+from vaediag.objective import negative_elbo, reparameterize
 
 
 class GroupedMLP(nn.Module):
@@ -82,9 +82,9 @@ class GroupedVAE(nn.Module):
         mu, logvar = self.encode(x)
         mean = self.decode(reparameterize(mu, logvar, eps))
         lg = self.log_gamma.repeat_interleave(B)
-        recon = gaussian_nll(x.reshape(G * B, d), mean.reshape(G * B, d), lg).view(G, B)
-        kl = kl_std_normal(mu.reshape(G * B, -1), logvar.reshape(G * B, -1)).view(G, B)
-        return {"loss": (recon + kl).mean(1), "recon": recon.mean(1), "kl": kl.mean(1)}
+        t = negative_elbo(x.reshape(G * B, d), mean.reshape(G * B, d), mu.reshape(G * B, -1),
+                          logvar.reshape(G * B, -1), lg)
+        return {k: v.view(G, B).mean(1) for k, v in t.items()}
 
     def select(self, g: int) -> "GroupedVAE":
         """A copy holding only group g (G = 1)."""
@@ -181,11 +181,3 @@ def evaluate(model: GroupedVAE, x: torch.Tensor, n_eps: int = 8, seed: int = 0) 
     res["enc_var"] = np.sort(logvar.exp().mean(1).cpu().numpy(), axis=1)
     res["gamma"] = model.log_gamma.exp().cpu().numpy()
     return res
-
-
-def count_small(enc_var: np.ndarray, threshold: float = 0.05) -> np.ndarray:
-    """r_hat: the number of encoder variances below ``threshold`` per group (eq. 9's lambda_j -> 0).
-
-    The paper leaves the cut open; 0.05 sits between O(gamma) (small) and 1 (the prior) on a log
-    scale once gamma <~ 1e-2 (see README for the sensitivity)."""
-    return (np.asarray(enc_var) < threshold).sum(-1)
