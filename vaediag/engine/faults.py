@@ -53,7 +53,7 @@ class RunLock:
         return self._fd is not None or not self._outer
 
     def acquire(self) -> "RunLock":
-        if fcntl is None:
+        if fcntl is None or self._fd is not None:
             return self
         key = _key(self.run_dir)
         if key in _HELD:
