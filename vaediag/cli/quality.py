@@ -50,6 +50,8 @@ def register(sub) -> None:
     t.add_argument("--run", action="append", required=True, help="run directory (repeat for several runs)")
     t.add_argument("--out", type=Path, default=None, help="also write the Markdown to this file")
     t.add_argument("--proxy", action="store_true", help="prefer proxy results where a run has both")
+    t.add_argument("--json", type=Path, default=None,
+                   help="also write the table as JSON to this file (its keys: docs/json.md)")
     t.set_defaults(func=cmd_table)
 
 
@@ -114,10 +116,15 @@ def cmd_table(args: argparse.Namespace) -> int:
     from vaediag.quality.table import load_results, table_markdown
 
     runs = [Run.open(p) for p in args.run]
-    md = table_markdown(load_results(runs, prefer_proxy=args.proxy))
+    results = load_results(runs, prefer_proxy=args.proxy)
+    md = table_markdown(results)
     print(md, end="")
     if args.out is not None:
         atomic_write_text(args.out, md)
+    if args.json is not None:
+        from vaediag.io import write_json
+
+        write_json(args.json, {"markdown": md, "results": results})
     return 0
 
 
