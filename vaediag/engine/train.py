@@ -32,11 +32,12 @@ import torch
 from vaediag.data import Dataset
 from vaediag.engine.devices import fits_on, resolve_device
 from vaediag.engine.distributed import Dist, SharedError, convert_batchnorm, wrap
+from vaediag.engine import callbacks as _callbacks
 from vaediag.engine.faults import RunLock, write_failure
 from vaediag.errors import VaediagError
 from vaediag.engine.models import VAE, Stage2VAE
 from vaediag.progress import Progress
-from vaediag.engine.runs import Run
+from vaediag.engine.runs import METRIC_COLUMNS, Run
 
 # ---------------------------------------------------------------------------- interruption
 class _StopFlag:
@@ -349,10 +350,12 @@ class _StageLoop:
         if not all(math.isfinite(v) for v in vals):
             self.assert_finite()
         if self.metrics_file is not None:
+            cells = [self.step_n, *vals, math.exp(log_gamma), log_gamma, self.opt.param_groups[0]["lr"],
+                     round(self.elapsed, 3)]
             with self._explain_write_failure():
-                self.metrics_file.write(",".join([str(self.step_n)] + [repr(v) for v in vals] + [
-                    repr(math.exp(log_gamma)), repr(log_gamma), repr(self.opt.param_groups[0]["lr"]),
+                self.metrics_file.write(",".join([str(self.step_n)] + [repr(v) for v in cells[1:-1]] + [
                     f"{self.elapsed:.3f}"]) + "\n")
+            _callbacks.emit({"stage": self.stage, **dict(zip(METRIC_COLUMNS, cells))})  # after the CSV
         self.acc.zero_()
         self.acc_n = 0
         self.bar.update(self.step_n, loss=vals[0], gamma=math.exp(log_gamma))
@@ -551,11 +554,13 @@ def _check_resume(run: Run, stages) -> dict:
 
 
 def train(run: Run, stages: tuple[int, ...] = (1, 2), device: str | torch.device = "auto", resume: bool = False,
-          progress: bool = True, data: Dataset | None = None, dist: Dist | None = None) -> None:
+          progress: bool = True, data: Dataset | None = None, dist: Dist | None = None,
+          callbacks: list | None = None) -> None:
     """Train the requested stages of a run (stage 1 then stage 2), resuming where asked.
 
     Inside a torchrun job (an initialised process group, or ``dist``) every rank calls this; only
-    rank 0 touches the run directory."""
+    rank 0 touches the run directory. ``callbacks``: functions called with each metrics row on rank 0
+    (:mod:`vaediag.engine.callbacks`)."""
     ctx = dist or Dist.current()
     dev = resolve_device(device) if isinstance(device, str) else device
     if ctx.enabled and dev.type == "cuda" and dev.index is None:
@@ -571,7 +576,7 @@ def train(run: Run, stages: tuple[int, ...] = (1, 2), device: str | torch.device
     # refusal reaches every rank
     lock = RunLock(run.path)
     ctx.on_main(lambda: bool(lock.acquire()))
-    with lock if ctx.is_main else nullcontext():
+    with lock if ctx.is_main else nullcontext(), _callbacks.using(callbacks if ctx.is_main else None):
         if ctx.is_main:
             run.save_env(str(dev), world_size=ctx.world, precision=run.config.train.precision)
         try:
