@@ -141,7 +141,7 @@ def _n(args) -> int:
 def _save(fig, out: Path, dpi: int = 110) -> None:
     from vaediag.plots import save_figure
 
-    save_figure(fig, out, dpi=dpi)  # (the Layout merge had left this calling itself)
+    save_figure(fig, out, dpi=dpi)
     print(f"wrote {out}", file=sys.stderr)
 
 
