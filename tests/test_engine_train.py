@@ -67,7 +67,7 @@ def test_stage2_trains_on_stage1_posteriors_and_samples_decode(tmp_path):
     assert x.shape == (9, 1, 28, 28) and np.isfinite(x).all() and 0 <= x.min() and x.max() <= 1
     assert (tmp_path / "s.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # the stage-1 model is untouched by stage 2
-    assert main(["train", "--stages", "2", "--out", str(out), "--quiet"]) == 2  # exists: needs --overwrite
+    assert main(["train", "--stages", "2", "--out", str(out), "--quiet"]) == 1  # exists: needs --overwrite
 
 
 def _train_argv(out, extra=()):
@@ -87,9 +87,9 @@ def test_stop_request_then_resume_is_bit_identical(tmp_path, monkeypatch):
             T._StopFlag.requested = True
 
     monkeypatch.setattr(T.Progress, "update", update)
-    assert main(_train_argv(tmp_path / "b")) == 2  # stopped with a message
+    assert main(_train_argv(tmp_path / "b")) == 1  # stopped with a message
     assert Run.open(tmp_path / "b").load_checkpoint(1)["step"] == 7
-    assert main(["train", "--resume", str(tmp_path / "b"), "--quiet"]) == 2  # stops again in stage 2
+    assert main(["train", "--resume", str(tmp_path / "b"), "--quiet"]) == 1  # stops again in stage 2
     assert Run.open(tmp_path / "b").load_checkpoint(2)["step"] == 11
     monkeypatch.setattr(T.Progress, "update", real)
     assert main(["train", "--resume", str(tmp_path / "b"), "--quiet"]) == 0
@@ -152,7 +152,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypa
     code = main(["train", "--dataset", "manifold:sphere?r=1&d=4&n=300", "--steps", "20", "--checkpoint-every", "5",
                  "--log-every", "1", "--stages", "1", "--quiet", "--out", str(out)])
     err = capsys.readouterr().err
-    assert code == 2 and "non-finite" in err and "Traceback" not in err
+    assert code == 1 and "non-finite" in err and "Traceback" not in err
     state = Run.open(out).load_checkpoint(1)
     assert state["step"] == 5 and not state["done"]
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())

@@ -16,7 +16,7 @@ The public API is imported lazily, so that ``import vaediag`` and ``vaediag --he
 
 from vaediag.errors import VaediagError
 
-__version__ = "0.2.0"
+__version__ = "0.2.0"  # the one place the version is written (pyproject reads it)
 
 _API = {
     "train": "vaediag.api", "resume": "vaediag.api", "open_run": "vaediag.api", "sample": "vaediag.api",

@@ -38,7 +38,7 @@ def open_run(path: RunLike) -> Run:
 def train(out: str | os.PathLike, *, preset: str | None = None, gamma: str | float | None = None,
           decoder: str | None = None, stages: str = "12", config: RunConfig | None = None,
           overwrite: bool = False, device: str | torch.device = "auto", progress: bool = True,
-          data: Dataset | None = None, **options: Any) -> Run:
+          data: Dataset | None = None, callbacks: list | None = None, **options: Any) -> Run:
     """Train a two-stage VAE into the run directory ``out`` and return the :class:`Run`.
 
     Args:
@@ -50,6 +50,9 @@ def train(out: str | os.PathLike, *, preset: str | None = None, gamma: str | flo
         config: a base :class:`RunConfig` (e.g. ``open_run(p).config``); preset and options override it.
         device: "auto" (CUDA, then MPS, then the CPU), "cpu", "cuda", ...
         data: an already loaded data set matching the config (else it is loaded from the config).
+        callbacks: functions called with each metrics row (a dict: ``stage`` and the metrics CSV's columns)
+            right after it is written, e.g. to log to TensorBoard, wandb or MLflow (the CSV stays the
+            source of truth; :mod:`vaediag.engine.callbacks`).
         options: any option of ``vaediag train`` by its Python name: ``dataset``, ``latent_dim``,
             ``steps``, ``epochs``, ``lr``, ``batch_size``, ``stage2_steps``, ``seed``, ``log_every``, ...
     """
@@ -65,15 +68,17 @@ def train(out: str | os.PathLike, *, preset: str | None = None, gamma: str | flo
                             cache_dir=t.data_cache, progress=progress)
     finish_config(cfg, data, arch_given="arch" in options or config is not None)
     run = Run.create(path, cfg, overwrite=overwrite)
-    _engine.train(run, stages=tuple(int(s) for s in stages), device=device, progress=progress, data=data)
+    _engine.train(run, stages=tuple(int(s) for s in stages), device=device, progress=progress, data=data,
+                  callbacks=callbacks)
     return run
 
 
-def resume(run: RunLike, device: str | torch.device = "auto", progress: bool = True) -> Run:
+def resume(run: RunLike, device: str | torch.device = "auto", progress: bool = True,
+           callbacks: list | None = None) -> Run:
     """Continue an interrupted run from its last checkpoint (bit-identical on the CPU)."""
     run = open_run(run)
     _engine.train(run, stages=tuple(int(s) for s in run.config.train.stages), device=device, resume=True,
-                  progress=progress)
+                  progress=progress, callbacks=callbacks)
     return run
 
 

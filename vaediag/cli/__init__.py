@@ -1,7 +1,8 @@
 """The ``vaediag`` command. Each group of verbs lives in its own module with a ``register(sub)``
 function that adds its subparsers (``set_defaults(func=...)``); this module only dispatches and
-turns a :class:`VaediagError` into one line on stderr and exit status 2 (once per torchrun job
-when every rank raises it)."""
+turns a :class:`VaediagError` into one line on stderr (once per torchrun job when every rank raises
+it). Exit status: 0 success, 1 runtime failure (:class:`VaediagError`), 2 usage error (argparse's, or
+:class:`UsageError`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import importlib
 import importlib.util
 import sys
 
-from vaediag.errors import VaediagError
+from vaediag.errors import UsageError, VaediagError
 
 # Verb modules, in the order their verbs appear in --help. A module that is absent is skipped.
 VERB_MODULES = (
@@ -24,7 +25,13 @@ VERB_MODULES = (
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse that answers a usage mistake with one line (and a pointer to --help)."""
+    """argparse that answers a usage mistake with one line (and a pointer to --help) and exit status 2,
+    and takes no abbreviated options (``--thresh`` for ``--threshold``): a script that abbreviates breaks
+    the day an option with the same prefix is added. Subparsers are of this class too."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):  # noqa: D401
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
@@ -47,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _is_usage(e: VaediagError) -> bool:
+    """A usage error: a :class:`UsageError`, or a sentence about an option's value, which by the style
+    of this package starts with the option's name ("--seeds must be at least 1, got 0")."""
+    return isinstance(e, UsageError) or str(e).startswith("--")
+
+
 def main(argv: list[str] | None = None) -> int:
     import torch
 
@@ -59,8 +72,9 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as e:  # --help, --version, or a usage error already printed as one line
         return int(e.code or 0) if not isinstance(e.code, str) else 2
-    if not getattr(args, "func", None):
-        parser.print_help()
+    if not getattr(args, "func", None):  # no verb: a usage error, so the usage goes to stderr
+        parser.print_usage(sys.stderr)
+        print("vaediag: error: name a command (see 'vaediag --help')", file=sys.stderr)
         return 2
     from vaediag.engine.distributed import SharedError, env_world
 
@@ -76,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         if rank == 0 or not isinstance(e, SharedError):
             where = f" (rank {rank})" if world > 1 and not isinstance(e, SharedError) else ""
             print(f"vaediag {args.command}{where}: error: {e}", file=sys.stderr)
-        return 2
+        return 2 if _is_usage(e) else 1  # exit status: 0 success, 1 runtime failure, 2 usage error
     except KeyboardInterrupt:
         print(f"vaediag {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -30,6 +30,11 @@ def register(sub) -> None:
                    help="tau: a dimension is active when its mean lambda_j < tau (default 0.1, "
                    "vaediag.diagnostics.eigen.DEFAULT_TAU)")
     p.add_argument("--seed", type=int, default=0, help="seed of the posterior samples and perturbations")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="write summary.json and arrays.npz into DIR instead of RUN/diagnostics (a read-only run "
+                   "can be diagnosed; the figure verbs only reuse diagnostics saved in the run)")
+    p.add_argument("--json", metavar="PATH", default=None,
+                   help="also write the summary to PATH (its keys: docs/json.md)")
     p.set_defaults(func=cmd_diagnose)
 
     p = sub.add_parser("figure1", help="the paper's Figure 1 (gamma, perturbations, spectra) for a run",
@@ -90,6 +95,43 @@ def _out(path: str, exts=FIG_EXTS) -> Path:
     return out
 
 
+def _out_dir(path: str) -> Path:
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise VaediagError(f"--out {out} is a file; give a folder for summary.json and arrays.npz")
+    if not out.parent.is_dir():
+        raise VaediagError(f"--out {out}: the folder {out.parent} does not exist; create it first")
+    return out
+
+
+def _json_path(path: str) -> Path:
+    out = Path(path)
+    if out.is_dir():
+        raise VaediagError(f"--json {out} is a folder; give a file path such as {out / 'summary.json'}")
+    if not out.parent.is_dir():
+        raise VaediagError(f"--json {out}: the folder {out.parent} does not exist; create it first")
+    return out
+
+
+def _sources(runs, args) -> str:
+    """Make sure each run's saved diagnostics fit this figure's settings (recomputed when they do not),
+    say on stderr which were reused and which computed, and return the same as one line for the figure."""
+    from vaediag.diagnostics.summary import ensure_diagnostics
+
+    notes = []
+    for run in runs:
+        summary, _ = ensure_diagnostics(run, args.device, _n(args))
+        notes.append(f"{run.path.name}: {summary['source']}")
+        print(f"{run.path}: {summary['source']}", file=sys.stderr)
+    return "; ".join(notes)
+
+
+def _stamp(fig, note: str):
+    """The figure says where its diagnostics came from (a small grey line at its bottom)."""
+    fig.text(0.005, 0.0, note, fontsize=6, color="0.45", ha="left", va="top")
+    return fig
+
+
 def _n(args) -> int:
     if args.n < 2:
         raise VaediagError(f"--n must be at least 2, got {args.n}")
@@ -112,7 +154,13 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     if not 0 < tau:
         raise VaediagError(f"--threshold must be positive, got {tau}")
     run = _open(args.run)
-    summary, _ = diagnose_run(run, n=_n(args), device=args.device, tau=tau, seed=args.seed)
+    out_dir = _out_dir(args.out) if args.out else run.diagnostics_dir
+    json_path = _json_path(args.json) if args.json else None
+    summary, _ = diagnose_run(run, n=_n(args), device=args.device, tau=tau, seed=args.seed, out_dir=out_dir)
+    if json_path is not None:
+        from vaediag.io import write_json
+
+        write_json(json_path, summary)
     g2 = summary["gamma_stage2"]
     print(f"gamma {summary['gamma']:.4g}  gamma_stage2 {'null' if g2 is None else f'{g2:.4g}'}  "
           f"recon_mse {summary['recon_mse']:.4g}  r_hat {summary['r_hat']} (tau-count {summary['active_dims']})  near_one {summary['near_one']}  "
@@ -120,7 +168,8 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
           f"{'null' if summary['spectrum_gap']['stage2'] is None else format(summary['spectrum_gap']['stage2'], '.4f')}")
     for line in verdict(summary) + summary["notes"]:
         print(line)
-    print(f"wrote {run.diagnostics_dir / 'summary.json'} ({summary['seconds']:.1f} s)", file=sys.stderr)
+    print(f"wrote {out_dir / 'summary.json'}" + (f" and {json_path}" if json_path else "")
+          + f" ({summary['seconds']:.1f} s)", file=sys.stderr)
     return 0
 
 
@@ -133,7 +182,8 @@ def cmd_figure1(args: argparse.Namespace) -> int:
         raise VaediagError(f"Figure 1's right panel compares stage 1 with stage 2, and {run.path} has no finished "
                            f"stage 2; train it with 'vaediag train --stages 2 --out {run.path}'")
     compare = _open(args.compare) if args.compare else None
-    _save(figure1_for_run(run, compare, args.device, _n(args)), out)
+    note = _sources([run], args)
+    _save(_stamp(figure1_for_run(run, compare, args.device, _n(args)), note), out)
     return 0
 
 
@@ -141,7 +191,9 @@ def cmd_figure9(args: argparse.Namespace) -> int:
     from vaediag.plots.paper import figure9_for_run
 
     out = _out(args.out)
-    _save(figure9_for_run(_open(args.run), args.device, _n(args), all_rows=args.all), out, dpi=90)
+    run = _open(args.run)
+    note = _sources([run], args)
+    _save(_stamp(figure9_for_run(run, args.device, _n(args), all_rows=args.all), note), out, dpi=90)
     return 0
 
 
@@ -149,7 +201,9 @@ def cmd_figure10(args: argparse.Namespace) -> int:
     from vaediag.plots.paper import figure10_for_runs
 
     out = _out(args.out)
-    _save(figure10_for_runs([_open(r) for r in args.run], args.device, _n(args)), out)
+    runs = [_open(r) for r in args.run]
+    note = _sources(runs, args)
+    _save(_stamp(figure10_for_runs(runs, args.device, _n(args)), note), out)
     return 0
 
 

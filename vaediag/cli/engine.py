@@ -44,6 +44,12 @@ def register(sub) -> None:
     g.add_argument("--out", help="run directory to create")
     g.add_argument("--resume", metavar="RUN", help="continue an interrupted run from its last checkpoint")
     g.add_argument("--overwrite", action="store_true", help="replace an existing run (or stage 2 with --stages 2)")
+    g.add_argument("--config", metavar="FILE",
+                   help="start from a config: another run's config.json, or a hand-written JSON with any of its "
+                   "sections (model, stage2, train); --preset and the options given override it")
+    g.add_argument("--tensorboard", metavar="DIR",
+                   help="also log every metrics row as TensorBoard scalars into DIR (needs the tensorboard "
+                   "package); RUN/stageS/metrics.csv stays the source of truth")
     g.add_argument("--preset", choices=sorted(PRESETS), help="a named schedule (paper-* follow supplement section 6)")
     g.add_argument("--stages", default=None, choices=["1", "2", "12"], help="which stages to train (default 12)")
     g.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda or mps")
@@ -122,7 +128,56 @@ def register(sub) -> None:
 def build_config(args: argparse.Namespace) -> RunConfig:
     """Defaults, then the preset, then every option given on the command line."""
     given = {k: getattr(args, k) for k in TRAIN_FIELDS if getattr(args, k, None) is not None}
-    return make_config(preset=args.preset, gamma=args.gamma, decoder=args.decoder, stages=args.stages, **given)
+    base = read_config_file(args.config) if getattr(args, "config", None) else None
+    return make_config(preset=args.preset, gamma=args.gamma, decoder=args.decoder, stages=args.stages, base=base,
+                       **given)
+
+
+def _config_sets_arch(path: str | None) -> bool:
+    import json
+
+    return bool(path) and "arch" in json.loads(Path(path).read_text(encoding="utf-8")).get("model", {})
+
+
+def _training_callbacks(args: argparse.Namespace, ctx) -> list:
+    """``--tensorboard DIR``: a TensorBoard logger on rank 0 (every rank checks it can be made)."""
+    if not args.tensorboard:
+        return []
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is None:
+        raise VaediagError("--tensorboard needs the tensorboard package, which is not installed: pip install "
+                           "tensorboard (or pip install 'vaediag[tensorboard]'); the metrics are in "
+                           "RUN/stageS/metrics.csv either way")
+    from vaediag.engine.callbacks import TensorBoardLogger
+
+    return [TensorBoardLogger(args.tensorboard)] if ctx.is_main else []
+
+
+def read_config_file(path: str) -> RunConfig:
+    """A RunConfig from a JSON file: a run's config.json, or any subset of its sections and keys (the rest
+    keeps the defaults)."""
+    import json
+
+    from vaediag.engine.config import RunConfig
+
+    try:
+        d = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as e:
+        raise VaediagError(f"--config {path} cannot be read ({e.strerror})") from None
+    except ValueError as e:
+        raise VaediagError(f"--config {path} is not JSON ({e})") from None
+    if not isinstance(d, dict) or not d or set(d) - {"model", "stage2", "train"} or not all(
+            isinstance(v, dict) for v in d.values()):
+        raise VaediagError(f"--config {path} must be a JSON object with the sections model, stage2 and/or train "
+                           "(as in a run's config.json)")
+    merged = RunConfig().to_dict()
+    for section, values in d.items():
+        merged[section].update(values)
+    try:
+        return RunConfig.from_dict(merged)
+    except VaediagError as e:
+        raise VaediagError(f"--config {path}: {e}") from None
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -147,10 +202,12 @@ def _cmd_train(args: argparse.Namespace, ctx, device) -> int:
     from vaediag.engine.train import train
 
     quiet = args.quiet or not ctx.is_main
+    cbs = _training_callbacks(args, ctx)  # before anything is written: a missing tensorboard is said first
     if args.resume:
         run = ctx.on_main(_open_for_resume, args)
         stages = tuple(int(s) for s in run.config.train.stages)
-        train(run, stages=stages, device=device, resume=True, progress=not quiet, dist=ctx)
+        train(run, stages=stages, device=device, resume=True, progress=not quiet, dist=ctx,
+              callbacks=cbs)
         if ctx.is_main:
             print(f"run complete: {run.path}", file=sys.stderr)
         return 0
@@ -158,14 +215,15 @@ def _cmd_train(args: argparse.Namespace, ctx, device) -> int:
         raise distributed.SharedError("say where the run goes with --out RUN (or continue one with --resume RUN)")
     if args.stages == "2":
         run = ctx.on_main(_prepare_stage2_only, args)
-        train(run, stages=(2,), device=device, progress=not quiet, dist=ctx)
+        train(run, stages=(2,), device=device, progress=not quiet, dist=ctx, callbacks=cbs)
         if ctx.is_main:
             print(f"stage 2 complete: {run.path}", file=sys.stderr)
         return 0
     made: dict = {}
     run = ctx.on_main(_create_run, args, made)
     stages = tuple(int(s) for s in run.config.train.stages)
-    train(run, stages=stages, device=device, progress=not quiet, data=made.get("data"), dist=ctx)
+    train(run, stages=stages, device=device, progress=not quiet, data=made.get("data"), dist=ctx,
+          callbacks=cbs)
     if ctx.is_main:
         print(f"run complete: {run.path}", file=sys.stderr)
     return 0
@@ -175,7 +233,7 @@ def _open_for_resume(args: argparse.Namespace):
     from vaediag.engine.runs import Run
 
     fixed = [k for k in TRAIN_FIELDS if getattr(args, k) is not None and k not in RESUME_FIELDS]
-    if args.out or args.overwrite or args.preset or fixed or args.gamma or args.decoder or args.stages:
+    if args.out or args.overwrite or args.preset or fixed or args.gamma or args.decoder or args.stages or args.config:
         raise VaediagError("--resume continues a run with its own settings; give only --resume RUN "
                            "(and optionally --device, --precision, --loader, --workers, --quiet)")
     run = Run.open(args.resume)
@@ -200,7 +258,7 @@ def _create_run(args: argparse.Namespace, made: dict):
     t = cfg.train
     data = load_dataset(t.dataset, t.data_dir, seed=t.seed, test_fraction=t.test_fraction, cache_dir=t.data_cache,
                         progress=not args.quiet)
-    finish_config(cfg, data, arch_given=args.arch is not None)
+    finish_config(cfg, data, arch_given=args.arch is not None or _config_sets_arch(args.config))
     made["data"] = data
     return Run.create(args.out, cfg, overwrite=args.overwrite)
 
@@ -212,7 +270,7 @@ def _prepare_stage2_only(args: argparse.Namespace):
     run = Run.open(args.out)
     not_stage2 = [k for k in TRAIN_FIELDS if getattr(args, k) is not None and not k.startswith("stage2")
                   and k not in ("seed", "checkpoint_every", "log_every", "weight_decay", *RESUME_FIELDS)]
-    if not_stage2 or args.gamma or args.decoder or args.preset:
+    if not_stage2 or args.gamma or args.decoder or args.preset or args.config:
         raise VaediagError("with --stages 2 only stage-2 options (--stage2-*) may be given; stage 1 is already trained")
     if not run.stage_done(1):
         raise VaediagError(f"{run.path} has no finished stage 1; train it first (vaediag train --resume {run.path})")

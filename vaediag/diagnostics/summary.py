@@ -18,6 +18,7 @@ Whatever gamma is: ``r_hat`` (lambda_j < 1/2, eq. 73), ``r_hat_by_cut``, ``r_hat
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import time
 import zipfile
 
@@ -141,8 +142,12 @@ def diagnose(model, x: torch.Tensor, stage2=None, tau: float = DEFAULT_TAU, seed
 
 
 def diagnose_run(run, n: int | None = 10000, device: str = "auto", tau: float = DEFAULT_TAU, seed: int = 0,
-                 write: bool = True) -> tuple[dict, dict]:
-    """Diagnose a run's stage 1 (and stage 2 when finished) on its first ``n`` training inputs."""
+                 write: bool = True, out_dir=None) -> tuple[dict, dict]:
+    """Diagnose a run's stage 1 (and stage 2 when finished) on its first ``n`` training inputs.
+
+    Writes summary.json and arrays.npz into ``out_dir`` (default RUN/diagnostics; another folder lets a
+    read-only run be diagnosed). ``summary["settings"]`` records what determines the numbers (the inputs
+    used, tau, seed): saved diagnostics are reused by the figures only when these match."""
     t0 = time.perf_counter()
     dev = resolve_device(device)
     if not run.has_checkpoint(1):
@@ -165,11 +170,20 @@ def diagnose_run(run, n: int | None = 10000, device: str = "auto", tau: float = 
                          "latent_dim": run.config.model.latent_dim, "gamma_mode": run.config.model.gamma_mode,
                          "kind": data.kind, "input_shape": list(run.config.model.input_shape)}
     summary["run"] = str(run.path)
+    summary["settings"] = settings(len(x), len(x) == len(data.train), tau, seed)
     summary["seconds"] = time.perf_counter() - t0
     if write:
-        write_json(run.diagnostics_dir / SUMMARY, summary)
-        atomic_save_npz(run.diagnostics_dir / ARRAYS, **{k: np.asarray(v) for k, v in arrays.items()})
+        out = run.diagnostics_dir if out_dir is None else Path(out_dir)
+        write_json(out / SUMMARY, summary)
+        atomic_save_npz(out / ARRAYS, **{k: np.asarray(v) for k, v in arrays.items()})
     return summary, arrays
+
+
+def settings(n_inputs: int, all_inputs: bool, tau: float, seed: int) -> dict:
+    """What determines a run's diagnostics besides its checkpoints: the inputs used (the first ``n`` training
+    inputs; ``all_inputs`` when that is the whole training set), the threshold tau and the seed of the
+    posterior samples and perturbations."""
+    return {"n": int(n_inputs), "all_inputs": bool(all_inputs), "tau": float(tau), "seed": int(seed)}
 
 
 def _steps_loggamma(run, stage: int):
@@ -191,12 +205,32 @@ def load_diagnostics(run) -> tuple[dict, dict] | None:
     return summary, arrays
 
 
-def ensure_diagnostics(run, device: str = "auto", n: int | None = 10000):
-    """The run's saved diagnostics, recomputed (and saved) when missing or older than a checkpoint."""
+def ensure_diagnostics(run, device: str = "auto", n: int | None = 10000, tau: float = DEFAULT_TAU,
+                       seed: int = 0):
+    """The run's saved diagnostics when they were computed from the current checkpoints with the same
+    settings (inputs, tau, seed), else recomputed (and saved). ``summary["source"]`` says which."""
     got = load_diagnostics(run)
     if got is not None:
         t = (run.diagnostics_dir / SUMMARY).stat().st_mtime
         ckpts = [run.stage_dir(s) / CHECKPOINT for s in (1, 2) if run.has_checkpoint(s)]
-        if all(p.stat().st_mtime <= t for p in ckpts) and (got[0].get("gamma_stage2") is not None) == run.stage_done(2):
+        fresh = all(p.stat().st_mtime <= t for p in ckpts)
+        same_stages = (got[0].get("gamma_stage2") is not None) == run.stage_done(2)
+        saved = got[0].get("settings")
+        if fresh and same_stages and saved is not None and _same_settings(saved, n, tau, seed):
+            got[0]["source"] = f"saved diagnostics reused (n={saved['n']}, tau={saved['tau']:g}, seed={saved['seed']})"
             return got
-    return diagnose_run(run, n=n, device=device)
+    summary, arrays = diagnose_run(run, n=n, device=device, tau=tau, seed=seed)
+    st = summary["settings"]
+    summary["source"] = f"diagnostics computed now (n={st['n']}, tau={st['tau']:g}, seed={st['seed']})"
+    return summary, arrays
+
+
+def _same_settings(saved: dict, n: int | None, tau: float, seed: int) -> bool:
+    """Whether saved settings are those asked for: ``n`` asks for the first n inputs (None: all of them),
+    which a saved diagnosis of the whole training set also answers when n is at least its size."""
+    try:
+        same_n = (n is not None and int(saved["n"]) == n) or (
+            bool(saved["all_inputs"]) and (n is None or n >= int(saved["n"])))
+        return same_n and float(saved["tau"]) == float(tau) and int(saved["seed"]) == int(seed)
+    except (KeyError, TypeError, ValueError):
+        return False

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from vaediag.engine.config import RunConfig
+from vaediag.engine.faults import LOCK_NAME, RunLock, write_failure
 from vaediag.errors import VaediagError
 from vaediag.io import atomic_save_npz, atomic_write_bytes, atomic_write_text, first_line, write_json
 
@@ -68,7 +69,7 @@ class Run:
         path = Path(path)
         if path.exists() and not path.is_dir():
             raise VaediagError(f"{path} exists and is not a directory; choose another --out")
-        if path.is_dir() and any(path.iterdir()):
+        if path.is_dir() and any(p.name != LOCK_NAME for p in path.iterdir()):
             if not overwrite:
                 what = "a vaediag run" if (path / CONFIG).exists() else "a non-empty directory"
                 raise VaediagError(f"{path} is already {what}; pass --overwrite to replace it, "
@@ -81,8 +82,9 @@ class Run:
     def create(cls, path: str | os.PathLike, config: RunConfig, overwrite: bool = False) -> "Run":
         path = Path(path)
         cls.check_new(path, overwrite)
-        if path.is_dir() and any(path.iterdir()):
-            _clear_run(path)
+        if path.is_dir() and any(p.name != LOCK_NAME for p in path.iterdir()):
+            with RunLock(path):  # never clear a run another process is training
+                _clear_run(path)
         path.mkdir(parents=True, exist_ok=True)
         run = cls(path, config)
         run.save_config()
@@ -127,15 +129,28 @@ class Run:
 
     # ------------------------------------------------------------------ checkpoints
     def save_checkpoint(self, stage: int, state: dict[str, Any]) -> None:
+        """Write the stage's checkpoint atomically; a full disk (any OSError) is one sentence, and the
+        previous checkpoint stays as it was (the new one goes to a temporary file first)."""
         buf = io.BytesIO()
         torch.save(state, buf)
-        atomic_write_bytes(self.stage_dir(stage) / CHECKPOINT, buf.getvalue())
+        path = self.stage_dir(stage) / CHECKPOINT
+        try:
+            atomic_write_bytes(path, buf.getvalue())
+        except OSError as e:
+            raise write_failure(path, buf.tell(), e, then=self.resume_hint(stage)) from None
         self.write_progress(stage, state)
 
+    def resume_hint(self, stage: int) -> str:
+        return (f"the last good checkpoint in {self.stage_dir(stage)} is intact: make room, then continue with "
+                f"'vaediag train --resume {self.path}'")
+
     def write_progress(self, stage: int, state: dict[str, Any]) -> None:
-        write_json(self.stage_dir(stage) / PROGRESS, {"step": int(state["step"]), "done": bool(state.get("done")),
-                                                      "threads": state.get("threads"),
-                                                      "world_size": state.get("world_size", 1)})
+        path = self.stage_dir(stage) / PROGRESS
+        try:
+            write_json(path, {"step": int(state["step"]), "done": bool(state.get("done")),
+                              "threads": state.get("threads"), "world_size": state.get("world_size", 1)})
+        except OSError as e:
+            raise write_failure(path, 4096, e, then=self.resume_hint(stage)) from None
 
     def progress(self, stage: int) -> dict[str, Any]:
         """{step, done, threads, world_size} of the stage's latest checkpoint ({} when there is none)."""
@@ -271,6 +286,8 @@ def _clear_run(path: Path) -> None:
     import shutil
 
     for child in path.iterdir():
+        if child.name == LOCK_NAME:
+            continue  # the training lock stays: it may be held by this process (see engine/faults.py)
         if child.is_dir() and not child.is_symlink():
             shutil.rmtree(child)
         else:

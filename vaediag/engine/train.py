@@ -19,6 +19,7 @@ checkpoint. The checkpoint holds only global state, so a run resumes on any numb
 from __future__ import annotations
 
 import inspect
+import io
 import math
 import os
 import signal
@@ -32,11 +33,13 @@ import torch
 from vaediag.data import Dataset
 from vaediag.engine.devices import fits_on, resolve_device
 from vaediag.engine.distributed import Dist, SharedError, convert_batchnorm, wrap
+from vaediag.engine import callbacks as _callbacks
+from vaediag.engine.faults import RunLock, write_failure
 from vaediag.errors import VaediagError
 from vaediag.engine.models import VAE, Stage2VAE
 from vaediag.progress import Progress
 from vaediag.engine.config import RunConfig
-from vaediag.engine.runs import Run
+from vaediag.engine.runs import METRIC_COLUMNS, Run
 
 # ---------------------------------------------------------------------------- interruption
 class _StopFlag:
@@ -371,9 +374,12 @@ class _StageLoop:
         if not all(math.isfinite(v) for v in vals):
             self.assert_finite()
         if self.metrics_file is not None:
-            self.metrics_file.write(",".join([str(self.step_n)] + [repr(v) for v in vals] + [
-                repr(math.exp(log_gamma)), repr(log_gamma), repr(self.opt.param_groups[0]["lr"]),
-                f"{self.elapsed:.3f}"]) + "\n")
+            cells = [self.step_n, *vals, math.exp(log_gamma), log_gamma, self.opt.param_groups[0]["lr"],
+                     round(self.elapsed, 3)]
+            with self._explain_write_failure():
+                self.metrics_file.write(",".join([str(self.step_n)] + [repr(v) for v in cells[1:-1]] + [
+                    f"{self.elapsed:.3f}"]) + "\n")
+            _callbacks.emit({"stage": self.stage, **dict(zip(METRIC_COLUMNS, cells))})  # after the CSV
         self.acc.zero_()
         self.acc_n = 0
         self.bar.update(self.step_n, loss=vals[0], gamma=math.exp(log_gamma))
@@ -403,9 +409,20 @@ class _StageLoop:
         if self.amp.scaler is not None:
             state["scaler"] = self.amp.state_dict()
         if self.ctx.is_main:
-            self.metrics_file.flush()
-            self.run.save_checkpoint(self.stage, state)
+            with self._explain_write_failure():
+                self.metrics_file.flush()
+            self.run.save_checkpoint(self.stage, state)  # an OSError there is a sentence too
         return state
+
+    @contextmanager
+    def _explain_write_failure(self):
+        """A full disk (any OSError) while the metrics CSV is written: one sentence. Rows after the last
+        checkpoint are dropped on --resume anyway, so nothing of value is lost."""
+        try:
+            yield
+        except OSError as e:
+            raise write_failure(self.run.metrics_path(self.stage), io.DEFAULT_BUFFER_SIZE, e,
+                                then=self.run.resume_hint(self.stage)) from None
 
     # ------------------------------------------------------------------ stop
     def stop(self) -> None:
@@ -419,7 +436,10 @@ class _StageLoop:
         self.batches.close()
         self.bar.close()
         if self.metrics_file is not None and not self.metrics_file.closed:
-            self.metrics_file.close()
+            try:
+                self.metrics_file.close()
+            except OSError:
+                pass  # a full disk: the sentence about it is already on its way (rows past the checkpoint)
 
     # ------------------------------------------------------------------ the loop
     def run_steps(self) -> dict:
@@ -560,11 +580,13 @@ def _check_resume(run: Run, stages) -> dict:
 
 
 def train(run: Run, stages: tuple[int, ...] = (1, 2), device: str | torch.device = "auto", resume: bool = False,
-          progress: bool = True, data: Dataset | None = None, dist: Dist | None = None) -> None:
+          progress: bool = True, data: Dataset | None = None, dist: Dist | None = None,
+          callbacks: list | None = None) -> None:
     """Train the requested stages of a run (stage 1 then stage 2), resuming where asked.
 
     Inside a torchrun job (an initialised process group, or ``dist``) every rank calls this; only
-    rank 0 touches the run directory."""
+    rank 0 touches the run directory. ``callbacks``: functions called with each metrics row on rank 0
+    (:mod:`vaediag.engine.callbacks`)."""
     ctx = dist or Dist.current()
     dev = resolve_device(device) if isinstance(device, str) else device
     if ctx.enabled and dev.type == "cuda" and dev.index is None:
@@ -576,12 +598,17 @@ def train(run: Run, stages: tuple[int, ...] = (1, 2), device: str | torch.device
             # CPU kernels reduce in an order that depends on the thread count: a resumed run uses the
             # count it was started with, so that it ends bit-identical to an uninterrupted run.
             torch.set_num_threads(int(saved["threads"]))
-    if ctx.is_main:
-        run.save_env(str(dev), world_size=ctx.world, precision=run.config.train.precision)
-    try:
-        _train_stages(run, stages, dev, resume, progress, data, ctx)
-    finally:
-        torch.set_num_threads(threads_before)
+    # one trainer per run directory: rank 0 holds the run's lock while it trains (engine/faults.py); a
+    # refusal reaches every rank
+    lock = RunLock(run.path)
+    ctx.on_main(lambda: bool(lock.acquire()))
+    with lock if ctx.is_main else nullcontext(), _callbacks.using(callbacks if ctx.is_main else None):
+        if ctx.is_main:
+            run.save_env(str(dev), world_size=ctx.world, precision=run.config.train.precision)
+        try:
+            _train_stages(run, stages, dev, resume, progress, data, ctx)
+        finally:
+            torch.set_num_threads(threads_before)
 
 
 def _train_stages(run: Run, stages, dev, resume: bool, progress: bool, data, ctx: Dist) -> None:

@@ -22,7 +22,7 @@ import torch
 from vaediag.data import Dataset
 from vaediag.errors import VaediagError
 from vaediag.engine.sampling import sample_stage1, sample_two_stage
-from vaediag.quality.frechet import frechet_distance, gaussian_stats
+from vaediag.quality.frechet import DEFAULT_METHOD, METHODS, check_sqrtm_scipy, frechet_distance, gaussian_stats
 from vaediag.quality.kid import kid
 
 # KID beside FID in a run's scores: per seed the mean over this many subsets of 1,000 (or n) images;
@@ -54,6 +54,7 @@ class Protocol:
     real: str = "the first n images of the run's held-out test split"
     recon: str = "x_hat = mu_x(mu_z(x) + sigma_z(x) * eps), eps seeded, for the same n held-out images"
     std: str = "sample standard deviation (ddof=1) over seeds"
+    fid_method: str = DEFAULT_METHOD  # the route to tr (S_1 S_2)^{1/2}: "eigh" or "sqrtm" (same number)
 
     def real_key(self) -> str:
         d = {k: getattr(self, k) for k in ("features", "preprocess", "dataset", "split_seed", "test_fraction", "n")}
@@ -228,7 +229,7 @@ def plan(run: Run, dataset: Dataset, n: int | None, sources: list[str] | None, d
 def evaluate_run(run: Run, extractor, n: int | None = None, seeds: int = 10, seed: int = 0,
                  sources: list[str] | None = None, device: str | torch.device = "cpu", batch_size: int = 50,
                  cache_dir: Path | None = None, norm: str = "none", progress: Progress | None = None,
-                 kid_subsets: int = KID_SUBSETS_PER_SEED) -> dict:
+                 kid_subsets: int = KID_SUBSETS_PER_SEED, method: str = DEFAULT_METHOD) -> dict:
     """Fréchet distances of each source against the held-out real images, mean ± std over ``seeds``.
 
     Returns a dict with one entry per scored source ({mean, std, values, n}; ``recon`` also carries the
@@ -242,6 +243,10 @@ def evaluate_run(run: Run, extractor, n: int | None = None, seeds: int = 10, see
         raise VaediagError(f"--batch-size must be a positive integer, got {batch_size}")
     if norm not in ("none", "minmax"):
         raise VaediagError(f"generated-image normalisation must be 'none' or 'minmax', got {norm!r}")
+    if method not in METHODS:
+        raise VaediagError(f"the FID method must be 'eigh' or 'sqrtm', got {method!r}")
+    if method == "sqrtm":
+        check_sqrtm_scipy()  # before any feature is computed
     dataset = run.dataset()
     p = plan(run, dataset, n, sources)
     device = torch.device(device)
@@ -249,7 +254,7 @@ def evaluate_run(run: Run, extractor, n: int | None = None, seeds: int = 10, see
     is_proxy = extractor.name.startswith("proxy")
     protocol = Protocol(features=extractor.name, preprocess=PROXY_PREPROCESS if is_proxy else PREPROCESS,
                         dataset=tc.dataset, split_seed=tc.seed, test_fraction=tc.test_fraction, n=p.n,
-                        seeds=seeds, seed=seed, generated_norm=norm)
+                        seeds=seeds, seed=seed, generated_norm=norm, fid_method=method)
     cache_dir = Path(cache_dir) if cache_dir is not None else quality_dir(run) / "cache"
     kid_on = kid_subsets > 0
     mu_r, sig_r, cached, *rest = real_stats(dataset.test, protocol, extractor, cache_dir, batch_size, progress,
@@ -265,7 +270,7 @@ def evaluate_run(run: Run, extractor, n: int | None = None, seeds: int = 10, see
             sq: list = []
             batches = sample_batches(source, model, stage2, dataset.test, p.n, batch_size, g, device, norm, sq)
             feats = features_of(batches, extractor, p.n, f"{source} seed {seed + s}", progress)
-            values.append(frechet_distance(mu_r, sig_r, *gaussian_stats(feats)))
+            values.append(frechet_distance(mu_r, sig_r, *gaussian_stats(feats), method=method))
             if kid_on:  # KID beside FID: the mean over subsets of this seed's samples
                 kids.append(kid(feats, feats_r, subsets=kid_subsets, seed=seed + s)["mean"])
             if sq:
