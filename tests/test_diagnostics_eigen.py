@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 
 from _lingauss import LinearGaussianDiagVAE
 from vaediag.diagnostics import diagnose

@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from vaediag.cli import main
 from vaediag.errors import VaediagError
