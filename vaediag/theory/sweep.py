@@ -309,15 +309,16 @@ def r_hat_per_model(enc_var: np.ndarray, tau: float) -> np.ndarray:
 
 
 def train_stage2(mu: torch.Tensor, logvar: torch.Tensor, width: int, depth: int = 3, steps: int = 4000,
-                 batch: int = 100, lr: float = 1e-3, weight_decay: float = 5e-4, seed: int = 0,
-                 device: str | torch.device = "cpu"):
+                 batch: int = 100, lr: float = 1e-3, weight_decay: float = 5e-4, gamma_init: float = 1.0,
+                 seed: int = 0, device: str | torch.device = "cpu"):
     """Section 4's second stage: the engine's :class:`Stage2VAE` on z ~ q(z|x) of stage 1.
 
     mu, logvar: (N, kappa) stage-1 posteriors of the training set. Each step draws a batch of
     examples and a fresh z = mu + sigma * e1 for each (as the engine's stage-2 batches do), and the
     reparameterisation noise e2. Adam with weight decay on the networks only (never on log gamma_z,
     a likelihood parameter), as the engine; the learning rate halves every 3/8 of the steps (the
-    paper's MNIST stage 2 halves at 300 of 800 epochs). Initial weights come from ``seed``."""
+    paper's MNIST stage 2 halves at 300 of 800 epochs). gamma_z starts at ``gamma_init`` (learned from
+    there). Initial weights come from ``seed``."""
     from vaediag.config import Stage2Config
     from vaediag.models import Stage2VAE
 
@@ -325,7 +326,7 @@ def train_stage2(mu: torch.Tensor, logvar: torch.Tensor, width: int, depth: int 
     n, k = mu.shape
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = Stage2VAE(Stage2Config(latent_dim=k, width=width, depth=depth)).to(device)
+        model = Stage2VAE(Stage2Config(latent_dim=k, width=width, depth=depth, gamma_init=gamma_init)).to(device)
     gamma = [p for name, p in model.named_parameters() if name.startswith("log_gamma_")]
     rest = [p for name, p in model.named_parameters() if not name.startswith("log_gamma_")]
     opt = torch.optim.Adam([{"params": rest, "weight_decay": weight_decay}, {"params": gamma, "weight_decay": 0.0}],
