@@ -329,8 +329,11 @@ def train_stage2(mu: torch.Tensor, logvar: torch.Tensor, width: int, depth: int 
         model = Stage2VAE(Stage2Config(latent_dim=k, width=width, depth=depth, gamma_init=gamma_init)).to(device)
     gamma = [p for name, p in model.named_parameters() if name.startswith("log_gamma_")]
     rest = [p for name, p in model.named_parameters() if not name.startswith("log_gamma_")]
-    opt = torch.optim.Adam([{"params": rest, "weight_decay": weight_decay}, {"params": gamma, "weight_decay": 0.0}],
-                           lr=lr, foreach=True)
+    groups = [{"params": rest, "weight_decay": weight_decay}, {"params": gamma, "weight_decay": 0.0}]
+    try:
+        opt = torch.optim.Adam(groups, lr=lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):  # no fused Adam for this device/build
+        opt = torch.optim.Adam(groups, lr=lr, foreach=True)
     halve = max(1, (3 * steps) // 8)
     gen = torch.Generator().manual_seed(10_000 + seed)
     for step in range(steps):
