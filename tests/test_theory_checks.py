@@ -160,6 +160,7 @@ def test_table_has_the_five_columns():
     (["theory", "--threads", "0"], "--threads must be at least 1"),
     (["theory", "--device", "cuda"], "no CUDA device"),
     (["theory", "--seed", "abc"], "invalid int value"),
+    (["theory", "--jobs", "3"], "invalid choice"),
 ])
 def test_bad_arguments_give_one_line_and_exit_2(argv, needle, capsys):
     with pytest.raises(SystemExit) as e:
