@@ -17,8 +17,9 @@ import tempfile
 CHILD = """
 import sys, numpy as np, torch
 torch.set_flush_denormal(sys.argv[2] == "1")
-from vaediag.runs import Run
-from vaediag.train import resolve_device, train_stage2
+from vaediag.engine.runs import Run
+from vaediag.engine.devices import resolve_device
+from vaediag.engine.train import train_stage2
 run = Run.open(sys.argv[1])
 t = run.config.train
 t.stage2_steps, t.stage2_epochs, t.log_every = int(sys.argv[3]), None, 500

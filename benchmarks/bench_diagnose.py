@@ -20,10 +20,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from vaediag.config import ModelConfig, Stage2Config
+from vaediag.engine.config import ModelConfig, Stage2Config
 from vaediag.data import Dataset
 from vaediag.diagnostics.summary import diagnose
-from vaediag.models import VAE, Stage2VAE
+from vaediag.engine.models import VAE, Stage2VAE
 
 
 @torch.no_grad()

@@ -10,7 +10,7 @@ encoding). Strong scaling keeps the global batch (100 = 2 x 50), weak scaling th
 (200 = 2 x 100); efficiency = (images/s of 2 processes / 2) / images/s of 1 process at that
 per-process batch. A 1-process run with 2 threads, the plain alternative on 2 cores, is printed too.
 
-memory: the stage-1 training loop (`vaediag.train._fit`, InfoGAN at 64x64x3 like CelebA, batch 100)
+memory: the stage-1 training loop (`vaediag.engine.train._fit`, InfoGAN at 64x64x3 like CelebA, batch 100)
 on a synthetic uint8 image set of --images images written as a .npy file, held three ways: read
 into RAM (what decoding CelebA into memory did), memory-mapped and indexed in the training process
 (`--loader memory`), and memory-mapped and streamed by 2 worker processes (`--loader stream`).
@@ -47,7 +47,7 @@ def _run_train(out: Path, nproc: int, threads: int, batch: int, steps: int) -> f
     r = subprocess.run(launcher + argv, env=env, capture_output=True, text=True)
     if r.returncode != 0:
         sys.exit(f"training failed:\n{r.stderr[-2000:]}")
-    from vaediag.runs import Run
+    from vaediag.engine.runs import Run
 
     sec = Run.open(out).read_metrics(1)["seconds"]
     return batch * (steps - 10) / (sec[steps - 1] - sec[9])  # images/s over steps 11..steps
@@ -103,11 +103,11 @@ def _pss(pid: int) -> tuple[int, int]:
 def _child(mode: str, npy: str, steps: int, out: str) -> None:
     import torch
 
-    from vaediag.config import RunConfig
+    from vaediag.engine.config import RunConfig
     from vaediag.data import Dataset
-    from vaediag.models import VAE
-    from vaediag.runs import Run
-    from vaediag.train import _fit, _image_batches
+    from vaediag.engine.models import VAE
+    from vaediag.engine.runs import Run
+    from vaediag.engine.train import _fit, _image_batches
 
     torch.set_flush_denormal(True)
     x = torch.from_numpy(np.load(npy, mmap_mode="c"))

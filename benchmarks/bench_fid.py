@@ -17,8 +17,8 @@ import time
 import numpy as np
 import torch
 
-from vaediag.config import ModelConfig
-from vaediag.models import VAE
+from vaediag.engine.config import ModelConfig
+from vaediag.engine.models import VAE
 from vaediag.quality.evaluate import features_of, sample_batches
 from vaediag.quality.features import InceptionFeatures
 from vaediag.quality.frechet import frechet_distance, gaussian_stats
@@ -34,7 +34,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.run:
-        from vaediag.runs import Run
+        from vaediag.engine.runs import Run
 
         model = Run.open(args.run).load_model(1)
     else:

@@ -4,7 +4,7 @@
 
 Writes a synthetic cache of N random images (uint8 N x 3 x 64 x 64, CelebA's 202,599 by default:
 2.49 GB) with its manifest, as if the JPEGs had been decoded and then removed, opens it through
-``vaediag.imagecache.celeba_arrays`` (header, size and checksum checks) with the file in the page
+``vaediag.data.imagecache.celeba_arrays`` (header, size and checksum checks) with the file in the page
 cache (warm) and after dropping it from the page cache (cold, ``posix_fadvise DONTNEED``), and
 compares the throughput of other checksums on the same bytes in memory. With ``--decode K`` it also
 times a one-process build from K random-content 178 x 218 JPEGs (CelebA's size; noise is harder to

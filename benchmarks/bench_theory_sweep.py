@@ -31,8 +31,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from vaediag import manifolds
-from vaediag.losses import gaussian_nll, kl_std_normal, reparameterize
+from vaediag.data import manifolds
+from vaediag.objective import gaussian_nll, kl_std_normal, reparameterize
 from vaediag.theory.sweep import GroupedVAE, _adam, lr_at, train_sweep
 
 

@@ -2,7 +2,7 @@
 
     python benchmarks/bench_train.py [--device auto] [--steps 60]
 
-Prints, measured in one run: images/s of `vaediag.train` (infogan, 32x32, batch 100, the real
+Prints, measured in one run: images/s of `vaediag.engine.train` (infogan, 32x32, batch 100, the real
 loop with metrics, checkpoints and the run directory), images/s of the bare forward + backward +
 Adam step of the same networks on the same batch size, the fp32 matmul peak, and the ratios
 training/bare (time per image) and achieved FLOP/s / peak.
@@ -18,11 +18,12 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from vaediag.config import ModelConfig, RunConfig, TrainConfig
+from vaediag.engine.config import ModelConfig, RunConfig, TrainConfig
 from vaediag.data import Dataset
-from vaediag.models import VAE
-from vaediag.runs import Run
-from vaediag.train import _optimizer, resolve_device, train_stage1
+from vaediag.engine.models import VAE
+from vaediag.engine.runs import Run
+from vaediag.engine.devices import resolve_device
+from vaediag.engine.train import _optimizer, train_stage1
 
 
 def _sync(device):

@@ -1,6 +1,7 @@
 """Writes the tour and your-own-VAE notebooks (outputs empty). Rerun after editing:
     python notebooks/make_notebooks.py
-The theory-lab notebook is edited directly."""
+The theory-lab notebook is edited directly. Notebooks use the public API (``import vaediag``) and
+never select a matplotlib backend: figures returned by the last line of a cell show inline."""
 
 from pathlib import Path
 
@@ -28,16 +29,13 @@ import tempfile
 RUN = None                 # e.g. "runs/demo/learned"; None trains a small run below
 STEPS, STAGE2_STEPS = 150, 1500   # the `quick` preset uses 1,000 and 8,000
 N_DIAG = 1000              # inputs for the diagnostics"""),
-    code("""import matplotlib
-matplotlib.use("Agg")
-import numpy as np
-from vaediag.cli import main
-from vaediag.runs import Run
+    code("""import numpy as np
+import vaediag
 if RUN is None:
-    RUN = str(Path(tempfile.mkdtemp()) / "tour")
-    assert main(["train", "--preset", "quick", "--steps", str(STEPS), "--stage2-steps", str(STAGE2_STEPS),
-                 "--log-every", "5", "--quiet", "--out", RUN]) == 0
-run = Run.open(RUN)
+    RUN = Path(tempfile.mkdtemp()) / "tour"
+    run = vaediag.train(RUN, preset="quick", steps=STEPS, stage2_steps=STAGE2_STEPS, log_every=5, progress=False)
+else:
+    run = vaediag.open_run(RUN)
 print(run.config.train.dataset, run.config.model.arch, "kappa =", run.config.model.latent_dim)"""),
     md("""## Theorem 3: gamma goes to 0 when it is learned
 
@@ -51,13 +49,11 @@ print(gamma_verdict(traj["step"], traj["log_gamma"]))"""),
     md("""## Eq. (9) and supplement Fig. 10: how many latent directions are used (r_hat)
 
 *Claim*: near the optimum r_hat encoder variances lambda_j go to 0 (as fast as gamma) and the others
-go to 1. `diagnose_run` counts those below a threshold and reports how the count depends on it."""),
-    code("""from vaediag.diagnostics.summary import diagnose_run
-summary, arrays = diagnose_run(run, n=N_DIAG, device="cpu")
+go to 1. `vaediag.diagnose` counts those below a threshold and reports how the count depends on it."""),
+    code("""summary, arrays = vaediag.diagnose(run, n=N_DIAG, device="cpu")
 print("gamma =", summary["gamma"], " r_hat =", summary["active_dims"], " near 1:", summary["near_one"])
 print("r_hat by threshold:", summary["r_hat_by_threshold"])"""),
-    code("""from vaediag.figures import figure10_for_runs
-figure10_for_runs([run], device="cpu", n=N_DIAG)"""),
+    code("""vaediag.figure10(run, n=N_DIAG, device="cpu")"""),
     md("""## Theorem 4 and supplement Fig. 9: noise along unused directions is ignored
 
 *Claim*: the decoder reconstructs x from any z ~ q(z|x); perturbing mu_z along a direction with
@@ -65,8 +61,7 @@ lambda_j ≈ 1 changes nothing, along a small-lambda direction it moves the imag
     code("""rows = sorted(summary["perturbation"], key=lambda r: r["lambda"])
 for r in rows[:3] + rows[-3:]:
     print(f"direction {r['direction']:>2}: lambda = {r['lambda']:.3f}, image variance = {r['image_variance']:.3g}")"""),
-    code("""from vaediag.figures import figure9_for_run
-figure9_for_run(run, device="cpu", n=N_DIAG)"""),
+    code("""vaediag.figure9(run, n=N_DIAG, device="cpu")"""),
     md("""## Section 4: the aggregated posterior q(z) is not N(0, I); stage 2's q(u) is closer
 
 *Claim*: stage 1 learns the manifold but not the measure on it, so q(z) keeps structure that
@@ -78,14 +73,10 @@ print("KL of a Gaussian fit to N(0, I):", summary["kl_gaussian_fit"])"""),
 
 The three panels side by side (left: log gamma and pixel error; centre: perturbations; right: spectra),
 then samples of stage 1 alone and of the two-stage process u → z → x."""),
-    code("""from vaediag.figures import figure1_for_run
-figure1_for_run(run, device="cpu", n=N_DIAG)"""),
-    code("""import torch
-from vaediag.cli_engine import draw
-from vaediag.figures_engine import samples_figure
-from vaediag.images import make_grid
-panels = [("stage 1: z ~ N(0, I)", make_grid(draw(run, 1, 36, 0, torch.device("cpu")), nrow=6)),
-          ("two stages: u -> z -> x", make_grid(draw(run, 2, 36, 0, torch.device("cpu")), nrow=6))]
+    code("""vaediag.figure1(run, n=N_DIAG, device="cpu")"""),
+    code("""from vaediag.plots.images import make_grid, samples_figure
+panels = [("stage 1: z ~ N(0, I)", make_grid(vaediag.sample(run, stage=1, n=36), nrow=6)),
+          ("two stages: u -> z -> x", make_grid(vaediag.sample(run, stage=2, n=36), nrow=6))]
 samples_figure(panels)"""),
 ])
 
@@ -93,18 +84,16 @@ write("03_your_own_vae.ipynb", [
     md("""# Diagnosing your own VAE
 
 vaediag's diagnostics take any PyTorch module with `encode(x) -> (mu, logvar)` (or `(mu, cov)`),
-`decode(z) -> mean` and, optionally, `gamma` (the decoder **variance**) — see `vaediag.protocol`.
+`decode(z) -> mean` and, optionally, `gamma` (the decoder **variance**) — see `vaediag.diagnostics.protocol`.
 Here we define a small VAE that is *not* vaediag's, train it briefly on a curved 2-dimensional
 manifold in R^10 whose truth we know, and ask vaediag what it learned."""),
     code("""R, D, KAPPA, STEPS, SEED = 2, 10, 6, 3000, 0   # change and rerun"""),
     code("""import math
-import matplotlib
-matplotlib.use("Agg")
 import numpy as np, torch, torch.nn as nn
-from vaediag import manifolds
+import vaediag
 torch.manual_seed(SEED); torch.set_num_threads(1)
-x, truth = manifolds.make("embedding", n=3000, seed=SEED, r=R, d=D)
-x = torch.tensor(x)
+data = vaediag.load_dataset(f"manifold:embedding?r={R}&d={D}&n=3000", seed=SEED)
+x, truth = data.train, data.info["truth"]
 print(truth)"""),
     md("""## A VAE written from scratch (no vaediag code)
 
@@ -141,14 +130,12 @@ print("final loss", float(loss.detach()), "gamma", float(vae.gamma.detach()))"""
 
 Theorem 3: gamma should be small. Eq. (9): about r = 2 encoder variances near 0, kappa − r near 1.
 Section 4: the aggregated posterior q(z) of a single VAE is not N(0, I)."""),
-    code("""from vaediag.diagnostics import diagnose
-summary, arrays = diagnose(vae.eval(), x)
+    code("""summary, arrays = vaediag.diagnose(vae.eval(), x)
 print("gamma:", summary["gamma"])
 print("lambda_j (mean over data):", np.round(arrays["lambda_mean"], 4))
 print("r_hat =", summary["active_dims"], "(truth r =", truth["r"], ")  near 1:", summary["near_one"])
 print("r_hat by threshold:", summary["r_hat_by_threshold"])
 print("spectrum gap of q(z) against N(0, I):", round(summary["spectrum_gap"]["stage1"], 3))"""),
-    code("""from vaediag.figures import figure10, figure9, perturb_rows_for
-figure10({"MyVAE": (arrays["lambda_hist_counts"], arrays["lambda_hist_edges"])})"""),
-    code("""figure9(perturb_rows_for(arrays, all_rows=True))   # vectors: image variance per direction"""),
+    code("""vaediag.figure10({"MyVAE": arrays})"""),
+    code("""vaediag.figure9(arrays)   # vectors: output variance per direction, every direction"""),
 ])

@@ -1,4 +1,4 @@
-"""Run under torchrun by tests/test_distributed.py: GlobalBatchNorm on this rank's rows of a global
+"""Run under torchrun by tests/test_engine_distributed.py: GlobalBatchNorm on this rank's rows of a global
 batch; writes outputs, input gradients, parameter gradients and running statistics to OUT.rankR.npz.
 
 usage: torchrun --nproc_per_node W tests/_dist_bn_worker.py OUT [legacy]
@@ -10,8 +10,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from vaediag import distributed as D
-from vaediag.distributed import GlobalBatchNorm
+from vaediag.engine import distributed as D
+from vaediag.engine.distributed import GlobalBatchNorm
 
 
 def global_inputs(batch: int = 10):

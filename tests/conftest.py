@@ -44,7 +44,7 @@ def _restore_torch_state():
 def stop_at(monkeypatch):
     """``stop_at(n)``: the next training run stops as after a Ctrl-C once it reaches step n (it writes
     a checkpoint and raises Interrupted); ``stop_at.disarm()`` lets later runs go on."""
-    from vaediag import train as T
+    from vaediag.engine import train as T
 
     real = T.Progress.update
 

@@ -1,4 +1,4 @@
-"""Known-answer tests of the diagnostic cores, on models defined here (the protocol of vaediag.protocol)."""
+"""Known-answer tests of the diagnostic cores, on models defined here (the protocol of vaediag.diagnostics.protocol)."""
 
 import math
 
@@ -12,7 +12,7 @@ from vaediag.diagnostics.eigen import EigenAccumulator, histogram
 from vaediag.diagnostics.perturb import figure_rows, perturbation_table
 from vaediag.diagnostics.spectrum import MomentAccumulator, gaussian_reference, spectrum_summary
 from vaediag.errors import VaediagError
-from vaediag.protocol import decoder_variance, encode_posterior, sample_posterior
+from vaediag.diagnostics.protocol import decoder_variance, encode_posterior, sample_posterior
 
 
 class IgnoringVAE(nn.Module):

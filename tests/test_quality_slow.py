@@ -13,14 +13,14 @@ import pytest
 from vaediag.cli import main
 from vaediag.quality.evaluate import evaluate_run
 from vaediag.quality.features import ProxyFeatures
-from vaediag.runs import Run
+from vaediag.engine.runs import Run
 
 
 def _quick_runs(tmp_path) -> tuple[Run, Run]:
     given = os.environ.get("VAEDIAG_QUICK_RUNS")
     if given:
         return Run.open(Path(given) / "learned"), Run.open(Path(given) / "fixed")
-    pytest.importorskip("vaediag.train")
+    pytest.importorskip("vaediag.engine.train")
     assert main(["train", "--preset", "quick", "--out", str(tmp_path / "learned"), "--quiet"]) == 0
     assert main(["train", "--preset", "quick", "--gamma", "fixed", "--stages", "1",
                  "--out", str(tmp_path / "fixed"), "--quiet"]) == 0

@@ -5,7 +5,7 @@ from hypothesis import given, settings, strategies as st
 
 from vaediag.cli import main
 from vaediag.theory import checks
-from vaediag.theory.cli import format_table
+from vaediag.cli.theory import format_table
 
 FIELDS = {"claim", "measured", "predicted", "tolerance", "verdict"}
 NAMED = ("Theorem 1", "Theorem 2", "Theorem 3", "Theorem 4", "eq. (8)", "eq. (9)", "eq. (73)", "two-stage (section 4)")

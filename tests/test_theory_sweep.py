@@ -5,7 +5,7 @@ import pytest
 import torch
 from scipy import integrate, stats
 
-from vaediag.losses import gaussian_nll, kl_std_normal
+from vaediag.objective import gaussian_nll, kl_std_normal
 from vaediag.theory.metrics import energy_distance
 from vaediag.diagnostics.eigen import r_hat
 from vaediag.theory.sweep import GroupedVAE, evaluate, lr_at, r_hat_per_model, train_sweep

@@ -4,7 +4,7 @@
 - :mod:`.eigen`     eigenvalues lambda_j of Sigma_z(x), r_hat (eq. 9), supplement Fig. 10
 - :mod:`.perturb`   decodes along single eigendirections (Theorem 4, Fig. 1 centre, supplement Fig. 9)
 - :mod:`.spectrum`  singular values of aggregated-posterior samples vs N(0, I) (Fig. 1 right)
-- :mod:`.summary`   :func:`diagnose` (any model meeting :mod:`vaediag.protocol`) and :func:`diagnose_run`
+- :mod:`.summary`   :func:`diagnose` (any model meeting :mod:`vaediag.diagnostics.protocol`) and :func:`diagnose_run`
 
 Each module has pure array cores with known-answer tests and thin gatherers that run a model.
 """

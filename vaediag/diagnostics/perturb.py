@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from vaediag.protocol import encode_posterior, posterior_eigen
+from vaediag.diagnostics.protocol import encode_posterior, posterior_eigen
 
 N_DECODES = 15
 

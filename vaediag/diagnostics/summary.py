@@ -1,4 +1,4 @@
-"""All diagnostics in one batched pass: :func:`diagnose` for any model meeting :mod:`vaediag.protocol`,
+"""All diagnostics in one batched pass: :func:`diagnose` for any model meeting :mod:`vaediag.diagnostics.protocol`,
 :func:`diagnose_run` for a run directory (writes ``RUN/diagnostics/summary.json`` and arrays beside it).
 
 summary.json keys: ``gamma`` (final stage-1 gamma, a variance), ``gamma_stage2``, ``recon_mse`` (mean
@@ -24,8 +24,11 @@ from vaediag.diagnostics.eigen import DEFAULT_TAU, EigenAccumulator, eigen_summa
 from vaediag.diagnostics.gamma import gamma_trajectory, gamma_verdict
 from vaediag.diagnostics.perturb import perturb_directions, perturbation_table
 from vaediag.diagnostics.spectrum import MomentAccumulator, finite_or_none, gaussian_fit_kl, normalised, spectrum_gap
+from vaediag.engine.devices import resolve_device
+from vaediag.engine.runs import CHECKPOINT
 from vaediag.errors import VaediagError
-from vaediag.protocol import check_model, decoder_variance, encode_posterior, model_device, posterior_eigen, sample_posterior
+from vaediag.io import atomic_save_npz, write_json
+from vaediag.diagnostics.protocol import check_model, decoder_variance, encode_posterior, model_device, posterior_eigen, sample_posterior
 
 SUMMARY, ARRAYS = "summary.json", "arrays.npz"
 
@@ -100,8 +103,6 @@ def diagnose(model, x: torch.Tensor, stage2=None, tau: float = DEFAULT_TAU, seed
 def diagnose_run(run, n: int | None = 10000, device: str = "auto", tau: float = DEFAULT_TAU, seed: int = 0,
                  write: bool = True) -> tuple[dict, dict]:
     """Diagnose a run's stage 1 (and stage 2 when finished) on its first ``n`` training inputs."""
-    from vaediag.train import resolve_device
-
     t0 = time.perf_counter()
     dev = resolve_device(device)
     if not run.has_checkpoint(1):
@@ -125,8 +126,6 @@ def diagnose_run(run, n: int | None = 10000, device: str = "auto", tau: float = 
     summary["run"] = str(run.path)
     summary["seconds"] = time.perf_counter() - t0
     if write:
-        from vaediag.runs import atomic_save_npz, write_json
-
         write_json(run.diagnostics_dir / SUMMARY, summary)
         atomic_save_npz(run.diagnostics_dir / ARRAYS, **{k: np.asarray(v) for k, v in arrays.items()})
     return summary, arrays
@@ -149,3 +148,14 @@ def load_diagnostics(run) -> tuple[dict, dict] | None:
     except (OSError, ValueError, zipfile.BadZipFile):
         return None
     return summary, arrays
+
+
+def ensure_diagnostics(run, device: str = "auto", n: int | None = 10000):
+    """The run's saved diagnostics, recomputed (and saved) when missing or older than a checkpoint."""
+    got = load_diagnostics(run)
+    if got is not None:
+        t = (run.diagnostics_dir / SUMMARY).stat().st_mtime
+        ckpts = [run.stage_dir(s) / CHECKPOINT for s in (1, 2) if run.has_checkpoint(s)]
+        if all(p.stat().st_mtime <= t for p in ckpts) and (got[0].get("gamma_stage2") is not None) == run.stage_done(2):
+            return got
+    return diagnose_run(run, n=n, device=device)

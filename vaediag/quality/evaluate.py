@@ -21,9 +21,9 @@ import torch
 
 from vaediag.data import Dataset
 from vaediag.errors import VaediagError
-from vaediag.models import sample_stage1, sample_two_stage
+from vaediag.engine.sampling import sample_stage1, sample_two_stage
 from vaediag.quality.frechet import frechet_distance, gaussian_stats
-from vaediag.runs import Run, atomic_save_npz, write_json
+from vaediag.engine.runs import Run, atomic_save_npz, write_json
 
 SOURCES = ("stage1", "stage2", "recon")
 QUALITY_DIR = "quality"

@@ -10,7 +10,7 @@ fixed row; with learned gamma -> learned row; two-stage samples of a learned-gam
 from __future__ import annotations
 
 from vaediag.errors import VaediagError
-from vaediag.runs import Run
+from vaediag.engine.runs import Run
 
 # Table 1 of the paper (ICLR 2019 submission, 10 trials each): (mean, std); neutral InfoGAN architecture.
 PUBLISHED: dict[str, dict[str, tuple[float, float]]] = {

@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from vaediag import manifolds
+from vaediag.data import manifolds
 from vaediag.theory import constructions as C
 from vaediag.theory import eq73
 from vaediag.theory.estimators import MLE, TwoNN

@@ -18,7 +18,7 @@ Speed (these models are a few MFLOP per step, so per-step overhead, not arithmet
   * the training step computes eq. (2)'s gradient by hand (:func:`GroupedVAE.grad_step`: forward and
     backward of the MLPs, the reparameterisation and eq. (2), written out with ``baddbmm``/``bmm``
     into views of one flat gradient buffer) instead of through autograd; it is tested against autograd
-    of :meth:`GroupedVAE.losses`, which is assembled from ``vaediag``'s eq. (2) functions;
+    of :meth:`GroupedVAE.losses`, which is eq. (2) as assembled by ``vaediag.objective.negative_elbo``;
   * mini-batches and noise are gathered per chunk of steps, not per step; the learning rate is a
     number set per step, not a scheduler object; losses are read back only at logging steps.
 """
@@ -36,7 +36,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from vaediag.diagnostics.eigen import r_hat
-from vaediag.losses import gaussian_nll, kl_std_normal, reparameterize
+from vaediag.objective import negative_elbo, reparameterize
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -144,9 +144,9 @@ class GroupedVAE(nn.Module):
         mu, logvar = self.encode(x)
         mean = self.decode(reparameterize(mu, logvar, eps))
         lg = self.log_gamma.repeat_interleave(B)
-        recon = gaussian_nll(x.reshape(G * B, d), mean.reshape(G * B, d), lg).view(G, B)
-        kl = kl_std_normal(mu.reshape(G * B, -1), logvar.reshape(G * B, -1)).view(G, B)
-        return {"loss": (recon + kl).mean(1), "recon": recon.mean(1), "kl": kl.mean(1)}
+        t = negative_elbo(x.reshape(G * B, d), mean.reshape(G * B, d), mu.reshape(G * B, -1),
+                          logvar.reshape(G * B, -1), lg)  # eq. (2), the package's one assembly
+        return {k: v.view(G, B).mean(1) for k, v in t.items()}
 
     @torch.no_grad()
     def grad_step(self, x: torch.Tensor, eps: torch.Tensor, grad: torch.Tensor, want_loss: bool = False):
@@ -319,8 +319,8 @@ def train_stage2(mu: torch.Tensor, logvar: torch.Tensor, width: int, depth: int 
     a likelihood parameter), as the engine; the learning rate halves every 3/8 of the steps (the
     paper's MNIST stage 2 halves at 300 of 800 epochs). gamma_z starts at ``gamma_init`` (learned from
     there). Initial weights come from ``seed``."""
-    from vaediag.config import Stage2Config
-    from vaediag.models import Stage2VAE
+    from vaediag.engine.config import Stage2Config
+    from vaediag.engine.models import Stage2VAE
 
     mu, sd = mu.detach().to(device), logvar.detach().mul(0.5).exp().to(device)
     n, k = mu.shape

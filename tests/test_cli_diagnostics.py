@@ -1,0 +1,122 @@
+"""Every diagnostic verb on tiny real runs, and one-sentence answers to bad input."""
+
+import json
+
+import numpy as np
+import pytest
+
+from vaediag.cli import main
+from vaediag.engine.runs import Run
+
+REQUIRED = ("gamma", "gamma_stage2", "recon_mse", "active_dims", "lambda_mean", "perturbation", "spectrum",
+            "spectrum_gap")
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("diag_runs")
+    img, vec = root / "img", root / "vec"
+    from vaediag.data import load_mnist5k
+
+    np.save(root / "digits.npy", load_mnist5k()[:300].reshape(300, 1, 28, 28))  # uint8 images
+    assert main(["train", "--preset", "quick", "--dataset", str(root / "digits.npy"), "--steps", "20", "--stage2-steps", "20", "--latent-dim", "8",
+                 "--stage2-width", "32", "--out", str(img), "--quiet", "--device", "cpu"]) == 0
+    assert main(["train", "--dataset", "manifold:sphere?r=2&d=10&n=300", "--steps", "40", "--latent-dim", "4",
+                 "--stages", "1", "--out", str(vec), "--quiet", "--device", "cpu"]) == 0
+    return {"img": img, "vec": vec, "root": root}
+
+
+def run_cli(argv, capsys):
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_sentence(code, err):
+    assert code != 0
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+
+
+def test_diagnose_image_run_writes_documented_summary(tiny_runs, capsys):
+    code, out, err = run_cli(["diagnose", "--run", str(tiny_runs["img"]), "--n", "200", "--device", "cpu"], capsys)
+    assert code == 0, err
+    run = Run.open(tiny_runs["img"])
+    s = json.loads((run.diagnostics_dir / "summary.json").read_text())
+    for key in REQUIRED:
+        assert key in s
+    k = 8
+    assert len(s["lambda_mean"]) == k and len(s["perturbation"]) == k
+    assert all(len(s["spectrum"][key]) == k for key in ("stage1", "stage2", "gaussian"))
+    assert s["spectrum"]["stage1"][0] == pytest.approx(1.0)  # normalised by the largest singular value
+    lam = [p["lambda"] for p in s["perturbation"]]
+    assert lam == sorted(lam)
+    assert s["gamma"] == pytest.approx(run.load_model(1).gamma.item(), rel=1e-6)
+    assert s["gamma_stage2"] == pytest.approx(run.load_model(2).gamma.item(), rel=1e-6)
+    assert s["active_dims"] == sum(v < s["threshold"] for v in s["lambda_mean"])
+    with np.load(run.diagnostics_dir / "arrays.npz") as f:
+        assert f["perturb_images"].shape == (k, 15, 1, 28, 28)
+        assert f["lambda_hist_counts"].sum() == 200 * k  # every lambda of every input counted once
+    assert f"r_hat {s['active_dims']}" in out
+
+
+def test_diagnose_threshold_changes_r_hat(tiny_runs, capsys):
+    code, _, _ = run_cli(["diagnose", "--run", str(tiny_runs["img"]), "--n", "50", "--threshold", "5", "--device", "cpu"], capsys)
+    assert code == 0
+    s = json.loads((tiny_runs["img"] / "diagnostics" / "summary.json").read_text())
+    assert s["threshold"] == 5 and s["active_dims"] == 8  # every variance is below 5
+
+
+def test_vector_run_without_stage2_gives_nulls_with_note(tiny_runs, capsys):
+    code, out, err = run_cli(["diagnose", "--run", str(tiny_runs["vec"]), "--device", "cpu"], capsys)
+    assert code == 0, err
+    s = json.loads((tiny_runs["vec"] / "diagnostics" / "summary.json").read_text())
+    assert s["gamma_stage2"] is None and s["spectrum"]["stage2"] is None and s["spectrum_gap"]["stage2"] is None
+    assert any("stage 2" in n for n in s["notes"])
+    assert s["n"] == 270  # all 270 training vectors (300 minus the 10% held out)
+    assert len(s["perturbation"]) == 4 and all(p["image_variance"] >= 0 for p in s["perturbation"])
+
+
+def test_figure_verbs_write_files(tiny_runs, capsys, tmp_path):
+    img, vec = str(tiny_runs["img"]), str(tiny_runs["vec"])
+    for argv, path, magic in [
+        (["figure1", "--run", img, "--compare", vec, "--out", str(tmp_path / "f1.png")], tmp_path / "f1.png", b"\x89PNG"),
+        (["figure1", "--run", img, "--out", str(tmp_path / "f1.pdf")], tmp_path / "f1.pdf", b"%PDF"),
+        (["figure9", "--run", img, "--out", str(tmp_path / "f9.png")], tmp_path / "f9.png", b"\x89PNG"),
+        (["figure9", "--run", vec, "--out", str(tmp_path / "f9v.png")], tmp_path / "f9v.png", b"\x89PNG"),
+        (["figure10", "--run", img, "--run", vec, "--out", str(tmp_path / "f10.png")], tmp_path / "f10.png", b"\x89PNG"),
+    ]:
+        code, _, err = run_cli(argv + ["--n", "100", "--device", "cpu"], capsys)
+        assert code == 0, err
+        assert path.read_bytes()[:4] == magic
+
+
+def test_report_is_self_contained_with_verdict(tiny_runs, capsys, tmp_path):
+    out = tmp_path / "r.html"
+    code, _, err = run_cli(["report", "--run", str(tiny_runs["img"]), "--out", str(out), "--n", "100", "--device", "cpu"], capsys)
+    assert code == 0, err
+    page = out.read_text()
+    s = json.loads((tiny_runs["img"] / "diagnostics" / "summary.json").read_text())
+    assert page.count("data:image/png;base64,") == 3
+    assert "src='http" not in page and 'src="http' not in page
+    assert f"r_hat = {s['active_dims']} of 8" in page
+    assert "gamma" in page and ("Stage 2 repairs" in page or "Stage 2 does not" in page or "Stage 2 improves" in page
+                                or "already close" in page)
+
+
+@pytest.mark.parametrize("argv_fn", [
+    lambda r, t: ["diagnose", "--run", str(t / "missing")],
+    lambda r, t: ["diagnose", "--run", str(t)],  # a directory that is not a run
+    lambda r, t: ["figure1", "--run", str(r["vec"]), "--out", str(t / "f.png")],  # no stage 2
+    lambda r, t: ["figure1", "--run", str(r["img"]), "--out", str(t / "nodir" / "f.png")],
+    lambda r, t: ["figure9", "--run", str(r["img"]), "--out", str(t / "f.jpg")],
+    lambda r, t: ["figure10", "--run", str(r["img"]), "--run", str(t / "missing"), "--out", str(t / "f.png")],
+    lambda r, t: ["report", "--run", str(r["img"]), "--out", str(t / "nodir" / "r.html")],
+    lambda r, t: ["report", "--run", str(r["img"]), "--out", str(t / "r.png")],
+    lambda r, t: ["diagnose", "--run", str(r["img"]), "--n", "1"],
+    lambda r, t: ["diagnose", "--run", str(r["img"]), "--threshold", "-1"],
+])
+def test_bad_input_gets_one_sentence(tiny_runs, capsys, tmp_path, argv_fn):
+    code, _, err = run_cli(argv_fn(tiny_runs, tmp_path), capsys)
+    assert_one_sentence(code, err)
+    assert err.startswith("vaediag ")

@@ -1,0 +1,195 @@
+"""Several processes under torchrun (gloo, CPU) against one process with the same global batch.
+
+Tolerances. The runs differ only in the order of floating-point reductions (DDP's gradient
+average, GlobalBatchNorm's all-reduced sums); with one thread per process both are deterministic.
+Measured with the configuration below (quick preset, 24 stage-1 and 10 stage-2 steps, batch 100),
+2 processes against 1, largest relative difference; in brackets the same 2-process run with
+per-rank BatchNorm statistics, the mistake these tests must catch:
+
+    first step (same weights, same data): loss 1.7e-7 [1.3e-5], kl 6.3e-8 [1.0e-4], mse 1.7e-7 [7.2e-5]
+    stage 1, steps 1-10: loss 1.5e-5 [8.5e-4], kl 1.4e-3 [2.2e-2], mse 6.2e-5 [5.4e-3], gamma 3e-8 [4.1e-6]
+    stage 1, steps 1-24: loss 2.0e-5 [8.5e-4], kl 5.7e-3 [4.7e-2], mse 3.5e-4 [5.4e-3], gamma 4.3e-7 [1.3e-5]
+    stage 2, steps 1-10: loss 1.5e-4 [6.1e-3], kl 8.1e-4 [2.0e-2], mse 4.1e-4 [1.7e-2], gamma 1.0e-5 [1.8e-4]
+
+The KL (a few nats of a loss near 800) is the most sensitive. The tolerances sit between the columns.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from vaediag.engine.distributed import Dist, SharedError
+from vaediag.engine.runs import Run
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]), OMP_NUM_THREADS="1")
+# 21 stage-1 steps after the first checkpoint (step 3) leave time to interrupt a run there
+TRAIN = ["train", "--preset", "quick", "--steps", "24", "--stage2-steps", "10", "--log-every", "1",
+         "--checkpoint-every", "3", "--quiet"]
+FIRST_STEP_RTOL = 2e-6
+EARLY = 10  # stage-1 steps compared with the tight tolerances
+EARLY_RTOL = {"loss": 1e-4, "recon": 1e-4, "kl": 5e-3, "mse": 5e-4, "gamma": 1e-6}
+CURVE_RTOL = {"loss": 5e-4, "recon": 5e-4, "kl": 2e-2, "mse": 3e-3, "gamma": 5e-5}
+
+
+def torchrun(nproc: int, *argv: str, wait: bool = True, **kw):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc), *argv]
+    if not wait:
+        return subprocess.Popen(cmd, env=ENV, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return subprocess.run(cmd, env=ENV, cwd=ROOT, capture_output=True, text=True, timeout=900, **kw)
+
+
+def vaediag(*argv: str, wait: bool = True):
+    cmd = [sys.executable, "-m", "vaediag", *argv]
+    if not wait:
+        return subprocess.Popen(cmd, env=ENV, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return subprocess.run(cmd, env=ENV, cwd=ROOT, capture_output=True, text=True, timeout=900)
+
+
+def assert_curves_close(ref: Run, other: Run, stages=(1, 2)):
+    """Every logged step of both stages present once and within the tolerances above."""
+    for s in stages:
+        a, b = ref.read_metrics(s), other.read_metrics(s)
+        np.testing.assert_array_equal(a["step"], b["step"])
+        for k, rtol in CURVE_RTOL.items():
+            np.testing.assert_allclose(b[k], a[k], rtol=rtol, atol=0, err_msg=f"stage {s} {k}")
+            if s == 1:
+                np.testing.assert_allclose(b[k][:EARLY], a[k][:EARLY], rtol=EARLY_RTOL[k], atol=0,
+                                           err_msg=f"stage 1 {k}, first {EARLY} steps")
+
+
+@pytest.fixture(scope="module")
+def one_process(tmp_path_factory):
+    """The reference: one process, global batch 100."""
+    out = tmp_path_factory.mktemp("ref") / "one"
+    r = vaediag(*TRAIN, "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    return Run.open(out)
+
+
+# ---------------------------------------------------------------------------- pure parts
+@given(world=st.integers(1, 9), batch=st.integers(1, 300))
+def test_shards_partition_the_global_batch(world, batch):
+    if batch < world:
+        with pytest.raises(SharedError, match="smaller than the"):
+            Dist(0, world).shard(batch)
+        return
+    bounds = [Dist(r, world).shard(batch) for r in range(world)]
+    assert bounds[0][0] == 0 and bounds[-1][1] == batch
+    assert all(bounds[i][1] == bounds[i + 1][0] for i in range(world - 1))
+    sizes = [hi - lo for lo, hi in bounds]
+    assert max(sizes) - min(sizes) <= 1 and sum(sizes) == batch
+
+
+@pytest.mark.parametrize("impl", ["functional", "legacy"])
+def test_global_batchnorm_equals_batchnorm_of_the_global_batch(tmp_path, impl):
+    """Forward, input gradients, summed parameter gradients and running statistics of 3 ranks
+    (uneven shards: 4, 3, 3 rows) equal one BatchNorm over the whole batch."""
+    import torch
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from _dist_bn_worker import global_inputs, layers
+
+    r = torchrun(3, str(Path(__file__).parent / "_dist_bn_worker.py"), str(tmp_path / "bn"),
+                 *(["legacy"] if impl == "legacy" else []))
+    assert r.returncode == 0, r.stderr
+    ranks = [dict(np.load(tmp_path / f"bn.rank{k}.npz")) for k in range(3)]
+    assert [int(d["hi"] - d["lo"]) for d in ranks] == [4, 3, 3]
+
+    x4, x2, w4, w2 = global_inputs()
+    bn4, bn2 = layers(torch.nn.BatchNorm2d)[0], layers(torch.nn.BatchNorm1d)[1]
+    a4, a2 = x4.clone().requires_grad_(), x2.clone().requires_grad_()
+    for _ in range(2):
+        y4, y2 = bn4(a4), bn2(a2)
+    ((y4 * w4).sum() + (y2 * w2).sum()).backward()
+    tol = dict(rtol=1e-5, atol=1e-5)
+    for name, y, g in (("4", y4, a4.grad), ("2", y2, a2.grad)):
+        np.testing.assert_allclose(np.concatenate([d["y" + name] for d in ranks]), y.detach().numpy(), **tol)
+        np.testing.assert_allclose(np.concatenate([d["g" + name] for d in ranks]), g.numpy(), **tol)
+    for name, bn in (("bn4", bn4), ("bn2", bn2)):
+        np.testing.assert_allclose(sum(d[f"{name}_wgrad"] for d in ranks), bn.weight.grad.numpy(), **tol)
+        np.testing.assert_allclose(sum(d[f"{name}_bgrad"] for d in ranks), bn.bias.grad.numpy(), **tol)
+        for d in ranks:  # every rank keeps the global running statistics
+            np.testing.assert_allclose(d[f"{name}_rm"], bn.running_mean.numpy(), **tol)
+            np.testing.assert_allclose(d[f"{name}_rv"], bn.running_var.numpy(), **tol)
+
+
+# ---------------------------------------------------------------------------- whole runs
+def test_two_processes_follow_the_one_process_loss_curve(tmp_path, one_process):
+    out = tmp_path / "two"
+    r = torchrun(2, "-m", "vaediag", *TRAIN, "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    two = Run.open(out)
+    first_a, first_b = one_process.read_metrics(1), two.read_metrics(1)
+    for k in ("loss", "recon", "kl", "mse"):  # same weights and data: fp32 rounding only
+        np.testing.assert_allclose(first_b[k][0], first_a[k][0], rtol=FIRST_STEP_RTOL, err_msg=k)
+    assert_curves_close(one_process, two)
+    # metrics and gamma come from all ranks; rank 0 alone wrote the run directory
+    assert json.loads((out / "env.json").read_text())["world_size"] == 2
+    assert json.loads((out / "stage1" / "progress.json").read_text())["world_size"] == 2
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in one_process.path.iterdir())
+    mu1, _ = one_process.load_posteriors()
+    mu2, _ = two.load_posteriors()
+    assert mu2.shape == mu1.shape
+
+
+def _interrupt_after_first_checkpoint(proc: subprocess.Popen, out: Path) -> str:
+    """SIGTERM once the first checkpoint exists; the process's stderr."""
+    ckpt = out / "stage1" / "checkpoint.pt"
+    deadline = time.time() + 600
+    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert ckpt.exists(), "no checkpoint was written"
+    proc.send_signal(signal.SIGTERM)  # what a cluster scheduler sends before preempting a job
+    return proc.communicate(timeout=300)[1]
+
+
+def test_resume_a_two_process_run_in_one_process(tmp_path, one_process):
+    out = tmp_path / "b"
+    proc = torchrun(2, "-m", "vaediag", *TRAIN, "--out", str(out), wait=False)
+    err = _interrupt_after_first_checkpoint(proc, out)
+    assert proc.returncode != 0
+    assert err.count("vaediag train: error: interrupted at step") == 1, err  # printed once, by rank 0
+    run = Run.open(out)
+    stopped = run.progress(1)
+    assert stopped["world_size"] == 2 and not stopped["done"] and 3 <= stopped["step"] < 24
+    r = vaediag("train", "--resume", str(out), "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert run.progress(1)["world_size"] == 1 and run.stage_done(2)
+    assert_curves_close(one_process, run)  # the same 24 logged steps, each once
+
+
+@pytest.mark.slow
+def test_resume_a_one_process_run_on_two_processes(tmp_path, one_process):
+    out = tmp_path / "c"
+    proc = vaediag(*TRAIN, "--out", str(out), wait=False)
+    err = _interrupt_after_first_checkpoint(proc, out)
+    assert proc.returncode == 2, err
+    run = Run.open(out)
+    assert run.progress(1)["world_size"] == 1 and not run.progress(1)["done"]
+    r = torchrun(2, "-m", "vaediag", "train", "--resume", str(out), "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert run.progress(2)["world_size"] == 2
+    assert_curves_close(one_process, run)
+
+
+def test_mistakes_under_torchrun_get_one_sentence_and_touch_nothing(tmp_path, one_process):
+    before = {p: p.stat().st_mtime_ns for p in one_process.path.rglob("*")}
+    r = torchrun(2, "-m", "vaediag", *TRAIN, "--out", str(one_process.path))
+    assert r.returncode != 0
+    assert r.stderr.count("vaediag train: error:") == 1 and "already a vaediag run" in r.stderr, r.stderr
+    assert {p: p.stat().st_mtime_ns for p in one_process.path.rglob("*")} == before
+    # (torchrun's own parser takes e.g. `--run` for its `--run-path`: a verb without it)
+    r = torchrun(2, "-m", "vaediag", "theory", "--quick", "--json", str(one_process.path / "t.json"))
+    assert r.returncode != 0
+    assert r.stderr.count("vaediag theory: error: only 'vaediag train' runs on several processes") == 1, r.stderr
+    assert {p: p.stat().st_mtime_ns for p in one_process.path.rglob("*")} == before

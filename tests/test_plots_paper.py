@@ -1,0 +1,85 @@
+"""Figure functions return figures with the expected panels and labelled axes (constructed arrays)."""
+
+import numpy as np
+import pytest
+
+from vaediag.diagnostics.verdict import verdict
+from vaediag.plots.paper import figure1, figure9, figure10
+from vaediag.plots.report import report_html
+
+
+def _traj(n=50, end=-5.0):
+    step = np.arange(n) * 10.0
+    return {"step": step, "log_gamma": np.linspace(0, end, n), "mse": np.linspace(0.08, 0.01, n)}
+
+
+def _spectra(k=16):
+    s = np.linspace(1, 0.5, k)
+    return {"stage1": (s ** 3).tolist(), "stage2": s.tolist(), "gaussian": s.tolist()}
+
+
+def test_figure1_has_three_panels_with_labels():
+    rng = np.random.default_rng(0)
+    rows = [(1.0, 0.0, rng.random((15, 1, 8, 8))), (0.02, 37.7, rng.random((15, 1, 8, 8))), (0.01, 357.0, rng.random((15, 1, 8, 8)))]
+    fig = figure1({"learned": _traj(), "fixed": _traj(end=0.0)}, rows, _spectra())
+    left, centre, right, twin = fig.axes
+    assert left.get_xlabel() == "training iterations" and "log" in left.get_ylabel()
+    assert twin.get_ylabel() == "squared pixel error (dashed)"
+    assert len(left.get_lines()) == 2 and len(twin.get_lines()) == 2
+    texts = [t.get_text() for t in centre.texts]
+    assert texts[0] == "$\\lambda$ = 1.000, image variance = 0" and "357" in texts[2]
+    assert right.get_xlabel() == "singular value index" and right.get_ylabel() == "singular value / largest"
+    assert [ln.get_label() for ln in right.get_lines()] == ["first-stage VAE $q(z)$", "second-stage VAE $q(u)$", "ideal Gaussian"]
+
+
+def test_figure1_vector_centre_is_a_scatter():
+    fig = figure1({"learned": _traj()}, [(0.01, 3.0, None), (1.0, 0.0, None)], _spectra())
+    centre = fig.axes[1]
+    assert centre.get_xlabel().startswith("$\\lambda_j$") and len(centre.collections) == 1
+
+
+def test_figure9_one_row_per_direction_with_lambda_and_variance():
+    rng = np.random.default_rng(1)
+    rows = [(j, lam, var, rng.random((15, 1, 8, 8))) for j, lam, var in [(3, 0.005, 27.3), (1, 0.01, 12.8), (0, 1.0, 0.0)]]
+    fig = figure9(rows)
+    assert len(fig.axes) == 3
+    assert fig.axes[0].get_title() == "dim 3: $\\lambda$ = 0.005, image variance = 27.3"
+    assert fig.axes[2].get_title().endswith("image variance = 0")
+    assert fig.axes[0].images[0].get_array().shape[1] == 15 * 9 - 1  # 15 decodes of width 8, 1-pixel gaps
+
+
+def test_figure10_side_by_side_histograms():
+    edges = np.linspace(0, 1.5, 7)
+    fig = figure10({"MNIST": (np.array([5, 0, 0, 1, 9, 0]), edges), "CelebA": (np.array([9, 1, 0, 0, 5, 0]), edges)})
+    assert len(fig.axes) == 2
+    for ax, name in zip(fig.axes, ["MNIST", "CelebA"]):
+        assert ax.get_xlabel() == "$\\lambda_j$" and ax.get_ylabel() == "frequency" and name in ax.get_title()
+        assert [round(p.get_height()) for p in ax.patches][:2] in ([5, 0], [9, 1])
+
+
+def _summary(gap2=0.01, tail=-0.01, fixed=False):
+    return {"gamma": 0.002, "gamma_stage2": 0.01, "recon_mse": 0.01, "active_dims": 2, "latent_dim": 6,
+            "threshold": 0.1, "near_one": 4, "in_between": 0, "r_hat_by_threshold": {"0.05": 2, "0.1": 2, "0.5": 2},
+            "lambda_mean": [0.01, 0.02, 1, 1, 1, 1],
+            "perturbation": [{"direction": 0, "lambda": 0.01, "image_variance": 30.0}],
+            "spectrum": {"stage1": [1, 0.5], "stage2": [1, 0.9], "gaussian": [1, 0.9]},
+            "spectrum_gap": {"stage1": 0.3, "stage2": gap2}, "kl_gaussian_fit": {"stage1": 2.0, "stage2": 0.1, "gaussian": 0.05},
+            "gamma_trajectory": {"final_gamma": 0.002, "tail_change": tail, "converged": abs(tail) < 0.1, "fixed": fixed}}
+
+
+@pytest.mark.parametrize("gap2,tail,fixed,expect", [
+    (0.01, -0.01, False, ["gamma has converged", "r_hat = 2 of 6", "Stage 2 repairs"]),
+    (0.4, -1.0, False, ["gamma has not converged", "Stage 2 does not repair"]),
+    (0.1, 0.0, True, ["fixed at", "not yet close"]),
+])
+def test_verdict_answers_the_three_questions(gap2, tail, fixed, expect):
+    text = " ".join(verdict(_summary(gap2, tail, fixed)))
+    for e in expect:
+        assert e in text
+
+
+def test_report_html_embeds_figures_and_numbers():
+    page = report_html(_summary(), {"Figure X": b"\x89PNGfake"})
+    assert "data:image/png;base64,iVBOR2Zha2U=" in page
+    assert "<td>30</td>" in page  # the perturbation table's image variance
+    assert "Stage 2 repairs" in page

@@ -1,0 +1,85 @@
+"""The ``vaediag`` command. Each group of verbs lives in its own module with a ``register(sub)``
+function that adds its subparsers (``set_defaults(func=...)``); this module only dispatches and
+turns a :class:`VaediagError` into one line on stderr and exit status 2 (once per torchrun job
+when every rank raises it)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import sys
+
+from vaediag.errors import VaediagError
+
+# Verb modules, in the order their verbs appear in --help. A module that is absent is skipped.
+VERB_MODULES = (
+    "vaediag.cli.engine",  # train, sample, demo
+    "vaediag.cli.diagnostics",  # diagnose, figure1, figure9, figure10, report
+    "vaediag.cli.theory",  # theory
+    "vaediag.cli.quality",  # fid, table
+    "vaediag.cli.cache",  # cache
+)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse that answers a usage mistake with one line (and a pointer to --help)."""
+
+    def error(self, message: str):  # noqa: D401
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = ArgumentParser(
+        prog="vaediag",
+        description="Diagnose VAEs and check the theory of Dai & Wipf, 'Diagnosing and Enhancing VAE "
+        "Models' (ICLR 2019): a two-stage VAE, the paper's diagnostics and figures, a theory lab, FID.",
+    )
+    from vaediag import __version__
+
+    parser.add_argument("--version", action="version", version=f"vaediag {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
+    for name in VERB_MODULES:
+        if importlib.util.find_spec(name.rsplit(".", 1)[0]) is None or importlib.util.find_spec(name) is None:
+            continue
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    import torch
+
+    # Flush denormal floats to zero for the whole process, before any worker thread exists (threads
+    # inherit the flag when they are created): on the CPU, tiny Adam moments of unused units
+    # otherwise make training slow down steadily (benchmarks/bench_denormal.py). Deterministic.
+    torch.set_flush_denormal(True)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, --version, or a usage error already printed as one line
+        return int(e.code or 0) if not isinstance(e.code, str) else 2
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    from vaediag.engine.distributed import SharedError, env_world
+
+    rank, world = env_world()
+    try:
+        if world > 1 and args.command != "train":
+            raise SharedError(f"only 'vaediag train' runs on several processes; run 'vaediag {args.command}' "
+                              "as one process (without torchrun)")
+        return int(args.func(args) or 0)
+    except VaediagError as e:
+        # Under torchrun an error that every rank raises together is printed once (by rank 0);
+        # one raised by a single rank is printed by that rank, with its number.
+        if rank == 0 or not isinstance(e, SharedError):
+            where = f" (rank {rank})" if world > 1 and not isinstance(e, SharedError) else ""
+            print(f"vaediag {args.command}{where}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"vaediag {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
