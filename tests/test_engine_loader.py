@@ -79,7 +79,7 @@ def test_bad_loader_options_get_one_sentence(tmp_path, capsys, bad):
 def test_memory_mapped_celeba_streamed_by_workers_trains_as_in_memory(tmp_path, capsys):
     """A tiny CelebA folder decoded into its cache: --loader auto streams it (memory-mapped, on the
     CPU) with worker processes; the run equals the in-memory one bit for bit."""
-    from test_imagecache import write_jpegs
+    from test_data_imagecache import write_jpegs
 
     write_jpegs(tmp_path / "data", n=40)
     common = ["train", "--dataset", "celeba", "--data-dir", str(tmp_path / "data"), "--data-cache",

@@ -97,8 +97,9 @@ def _n(args) -> int:
 
 
 def _save(fig, out: Path, dpi: int = 110) -> None:
+    from vaediag.plots import save_figure
 
-    _save(fig, out, dpi=dpi)
+    save_figure(fig, out, dpi=dpi)
     print(f"wrote {out}", file=sys.stderr)
 
 

@@ -1,0 +1,69 @@
+"""The Python API (vaediag/api.py) gives what the CLI gives, on a tiny vector run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import vaediag
+from vaediag.cli import main
+from vaediag.errors import VaediagError
+
+SPEC = "manifold:linear?r=2&d=6&n=400"
+OPTS = dict(dataset=SPEC, latent_dim=4, steps=20, stage2_steps=20, stage2_width=32, lr=1e-3, log_every=5)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    return vaediag.train(tmp_path_factory.mktemp("api") / "r", progress=False, device="cpu", **OPTS)
+
+
+def test_train_writes_the_config_it_was_given(run):
+    cfg = run.config
+    assert (cfg.model.arch, cfg.model.latent_dim, cfg.model.input_shape) == ("mlp", 4, (6,))
+    assert (cfg.train.steps, cfg.train.epochs, cfg.stage2.width) == (20, None, 32)
+    assert run.stage_done(1) and run.stage_done(2)
+    assert run.read_metrics(1)["step"].tolist() == [5, 10, 15, 20]
+
+
+def test_sample_matches_the_cli(run, tmp_path):
+    x = vaediag.sample(run, stage=2, n=7, seed=3)
+    assert main(["sample", "--run", str(run.path), "--stage", "2", "--n", "7", "--seed", "3", "--device", "cpu",
+                 "--out", str(tmp_path / "s.png")]) == 0
+    np.testing.assert_array_equal(x, np.load(tmp_path / "s.npy"))
+    assert not np.array_equal(x, vaediag.sample(run, stage=1, n=7, seed=3))
+
+
+def test_reconstruct_returns_the_held_out_inputs_and_their_decodes(run):
+    inputs, recons = vaediag.reconstruct(run, n=5)
+    np.testing.assert_array_equal(inputs, run.dataset().test[:5].numpy())
+    model = run.load_model(1)
+    with torch.no_grad():
+        expected = model.decode(model.encode(torch.as_tensor(inputs))[0]).numpy()
+    np.testing.assert_allclose(recons, expected, rtol=1e-6)
+
+
+def test_diagnose_a_run_and_a_model_give_the_same_numbers(run):
+    summary, arrays = vaediag.diagnose(run, n=100, device="cpu")
+    data = run.dataset().train[:100]
+    s2, a2 = vaediag.diagnose(run.load_model(1), data, run.load_model(2), n=100, device="cpu")
+    np.testing.assert_allclose(arrays["lambda_mean"], a2["lambda_mean"], rtol=1e-6)
+    assert summary["active_dims"] == s2["active_dims"] == int((arrays["lambda_mean"] < 0.1).sum())
+
+
+def test_figures_are_pictures_without_pyplot(run):
+    summary, arrays = vaediag.diagnose(run, n=100, device="cpu")
+    for fig in (vaediag.figure1(run, n=100, device="cpu"), vaediag.figure9(arrays), vaediag.figure10({"r": arrays})):
+        assert fig._repr_png_()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "<html" in vaediag.report(run, n=100, device="cpu")
+
+
+def test_mistakes_get_a_sentence(tmp_path, run):
+    with pytest.raises(VaediagError, match="unknown training option"):
+        vaediag.train(tmp_path / "x", latentdim=4)
+    with pytest.raises(VaediagError, match="already a vaediag run"):
+        vaediag.train(run.path, **OPTS)
+    with pytest.raises(VaediagError, match="stage must be 1 or 2"):
+        vaediag.sample(run, stage=3)
+    assert not (tmp_path / "x").exists()
