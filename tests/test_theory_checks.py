@@ -1,11 +1,12 @@
 import json
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vaediag.cli import main
-from vaediag.theory import checks
 from vaediag.cli.theory import format_table
+from vaediag.theory import checks
 
 FIELDS = {"claim", "measured", "predicted", "tolerance", "verdict"}
 NAMED = ("Theorem 1", "Theorem 2", "Theorem 3", "Theorem 4", "eq. (8)", "eq. (9)", "eq. (73)", "two-stage (section 4)")

@@ -5,10 +5,16 @@ import pytest
 import torch
 from scipy import integrate, stats
 
+from vaediag.diagnostics.eigen import r_hat
 from vaediag.objective import gaussian_nll, kl_std_normal
 from vaediag.theory.metrics import energy_distance
-from vaediag.diagnostics.eigen import r_hat
-from vaediag.theory.sweep import GroupedVAE, evaluate, lr_at, r_hat_per_model, train_sweep
+from vaediag.theory.sweep import (
+    GroupedVAE,
+    evaluate,
+    lr_at,
+    r_hat_per_model,
+    train_sweep,
+)
 
 
 def test_gaussian_nll_and_kl_against_scipy():

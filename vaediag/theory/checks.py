@@ -8,8 +8,8 @@ and in the README ("Theory lab").
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -52,7 +52,7 @@ class Settings:
     jobs: int = 1  # 2: the constructions (Theorems 1, 2, eq. 73) run in a second process beside the VAE training
 
     @classmethod
-    def make(cls, quick: bool, seed: int = 0, device: str = "cpu", progress=None, jobs: int = 1) -> "Settings":
+    def make(cls, quick: bool, seed: int = 0, device: str = "cpu", progress=None, jobs: int = 1) -> Settings:
         s = cls(quick=quick, seed=seed, device=device, jobs=jobs)
         if progress:
             s.progress = progress

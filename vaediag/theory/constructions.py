@@ -75,7 +75,7 @@ class Mixture1D:
             mix = self._subset(mask)
             target = log_ndtr(sign * z[mask])
 
-            def g(xx):  # increasing in x; zero at the answer
+            def g(xx, sign=sign, tail_fn=tail_fn, mix=mix, target=target):  # increasing in x; zero at the answer
                 return sign * (tail_fn(mix, xx) - target)
 
             a, b = np.full(target.shape, lo), np.full(target.shape, hi)

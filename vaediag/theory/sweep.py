@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from vaediag.diagnostics.eigen import r_hat
 from vaediag.objective import negative_elbo, reparameterize
@@ -158,7 +158,7 @@ class GroupedVAE(nn.Module):
           dL/dmu = dL/dz + mu / B;   dL/dlogvar = dL/dz (z - mu) / 2 + (exp(logvar) - 1) / (2 B)
           SiLU'(a) = s + h (1 - s), s = sigmoid(a), h = SiLU(a); dW = h_prev^T dA, db = sum_b dA.
         Returns the (G,) losses when ``want_loss`` (one extra reduction), else None."""
-        G, B, d = x.shape
+        _, B, d = x.shape
         k = self.kappa
         gv = self._views(grad)
         n = self.n_enc
@@ -201,7 +201,7 @@ class GroupedVAE(nn.Module):
             else:
                 return dh
 
-    def select(self, g: int) -> "GroupedVAE":
+    def select(self, g: int) -> GroupedVAE:
         """A copy holding only group g (G = 1)."""
         gam = [float("nan") if bool(self.learned[g]) else math.exp(float(self.fixed_log_gamma[g]))]
         m = GroupedVAE(self.d, self.kappa, gam, [0], self.hidden).to(self.flat.device)
