@@ -57,7 +57,7 @@ def test_diagnose_image_run_writes_documented_summary(tiny_runs, capsys):
     with np.load(run.diagnostics_dir / "arrays.npz") as f:
         assert f["perturb_images"].shape == (k, 15, 1, 28, 28)
         assert f["lambda_hist_counts"].sum() == 200 * k  # every lambda of every input counted once
-    assert f"r_hat {s['active_dims']}" in out
+    assert f"r_hat {s['r_hat']} (tau-count {s['active_dims']})" in out
 
 
 def test_diagnose_threshold_changes_r_hat(tiny_runs, capsys):
@@ -99,7 +99,7 @@ def test_report_is_self_contained_with_verdict(tiny_runs, capsys, tmp_path):
     s = json.loads((tiny_runs["img"] / "diagnostics" / "summary.json").read_text())
     assert page.count("data:image/png;base64,") == 3
     assert "src='http" not in page and 'src="http' not in page
-    assert f"r_hat = {s['active_dims']} of 8" in page
+    assert f"r_hat = {s['r_hat']} of 8" in page and f"gives {s['active_dims']}" in page  # eq. 73 count, tau-count
     assert "gamma" in page and ("Stage 2 repairs" in page or "Stage 2 does not" in page or "Stage 2 improves" in page
                                 or "already close" in page)
 

@@ -70,6 +70,10 @@ def test_proxy_fid_writes_all_three_scores_and_caches_real_statistics(two_stage_
         assert set(s) >= {"mean", "std", "values", "n"} and s["n"] == 40 and len(s["values"]) == 2
         assert s["mean"] == pytest.approx(np.mean(s["values"])) and s["std"] == pytest.approx(np.std(s["values"], ddof=1))
         assert s["mean"] > 0
+    for key in ("stage1", "stage2", "recon"):  # KID beside FID: per seed the mean over 10 subsets
+        k = stored[key]["kid"]
+        assert len(k["values"]) == 2 and k["std"] == pytest.approx(np.std(k["values"], ddof=1))
+    assert "KID" in out
     assert 0 < stored["recon"]["mse"]["mean"] < 1  # images in [0, 1]
     assert stored["proxy"] is True and stored["metric"] == "proxy-fd" and not stored["real_stats_cached"]
     assert stored["protocol"]["n"] == 40 and stored["protocol"]["generated_norm"] == "none"
@@ -84,6 +88,7 @@ def test_proxy_fid_writes_all_three_scores_and_caches_real_statistics(two_stage_
     assert again["real_stats_cached"] is True
     assert sorted((quality_dir(run) / "cache").glob("real-*.npz")) == cache
     assert again["stage1"]["values"] == stored["stage1"]["values"]
+    assert again["stage1"]["kid"]["values"] == stored["stage1"]["kid"]["values"]
     # and the table puts them in the learned-gamma and 2-Stage rows beside the paper's MNIST numbers
     rc, out, err = _cli(capsys, "table", "--run", str(run.path), "--out", str(tmp_path / "t.md"))
     assert rc == 0, err

@@ -24,6 +24,8 @@ _API = {
     "figure9": "vaediag.api", "figure10": "vaediag.api", "report": "vaediag.api", "theory": "vaediag.api",
     "fid": "vaediag.api", "Run": "vaediag.engine.runs", "RunConfig": "vaediag.engine.config",
     "load_dataset": "vaediag.data", "Dataset": "vaediag.data", "save_figure": "vaediag.plots",
+    "enhance": "vaediag.diagnostics.enhance", "load_two_stage": "vaediag.diagnostics.enhance",
+    "adapt": "vaediag.diagnostics.adapt",
 }
 
 __all__ = ["VaediagError", "__version__", *_API]

@@ -97,8 +97,8 @@ def diagnose(run_or_model, data=None, stage2=None, *, n: int | None = 10000, tau
 
     ``run_or_model``: a run (directory or :class:`Run`; its training inputs are used and ``write``
     saves RUN/diagnostics/ as ``vaediag diagnose`` does), or any model meeting the protocol of
-    :mod:`vaediag.diagnostics.protocol` together with ``data`` (a tensor of inputs) and optionally its
-    second stage ``stage2``.
+    :mod:`vaediag.diagnostics.protocol` (or that :func:`vaediag.adapt` reads) together with ``data`` (a
+    tensor, numpy array or DataLoader of inputs) and optionally its second stage ``stage2``.
     """
     from vaediag.diagnostics.summary import diagnose as _diagnose, diagnose_run
 
@@ -106,7 +106,9 @@ def diagnose(run_or_model, data=None, stage2=None, *, n: int | None = 10000, tau
         return diagnose_run(open_run(run_or_model), n=n, device=str(device), tau=tau, seed=seed, write=write)
     if data is None:
         raise VaediagError("diagnose(model, data): give the inputs to diagnose the model on")
-    x = data[:n] if n else data
+    from vaediag.diagnostics.adapt import as_tensor_data
+
+    x = as_tensor_data(data, limit=n)  # tensors, numpy arrays, DataLoaders
     dev = None if device == "auto" else torch.device(device)
     return _diagnose(run_or_model, x, stage2, tau=tau, seed=seed, device=dev)
 

@@ -15,6 +15,7 @@ from vaediag.errors import VaediagError
 # Verb modules, in the order their verbs appear in --help. A module that is absent is skipped.
 VERB_MODULES = (
     "vaediag.cli.engine",  # train, sample, demo
+    "vaediag.cli.enhance",  # stage2
     "vaediag.cli.diagnostics",  # diagnose, figure1, figure9, figure10, report
     "vaediag.cli.theory",  # theory
     "vaediag.cli.quality",  # fid, table

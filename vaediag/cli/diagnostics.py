@@ -115,7 +115,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     summary, _ = diagnose_run(run, n=_n(args), device=args.device, tau=tau, seed=args.seed)
     g2 = summary["gamma_stage2"]
     print(f"gamma {summary['gamma']:.4g}  gamma_stage2 {'null' if g2 is None else f'{g2:.4g}'}  "
-          f"recon_mse {summary['recon_mse']:.4g}  r_hat {summary['active_dims']}  near_one {summary['near_one']}  "
+          f"recon_mse {summary['recon_mse']:.4g}  r_hat {summary['r_hat']} (tau-count {summary['active_dims']})  near_one {summary['near_one']}  "
           f"spectrum_gap stage1 {summary['spectrum_gap']['stage1']:.4f} stage2 "
           f"{'null' if summary['spectrum_gap']['stage2'] is None else format(summary['spectrum_gap']['stage2'], '.4f')}")
     for line in verdict(summary) + summary["notes"]:

@@ -269,7 +269,10 @@ def write_samples(run, x, out: Path) -> None:
     if x.ndim == 4:
         save_png(out, make_grid(x), scale=2 if x.shape[-1] <= 32 else 1)
     else:
-        save_figure(vector_samples_figure(run.dataset().test.numpy(), x), out, dpi=120)
+        if run.stage2_only:  # latents of a second stage on another model's codes: over the encoder means
+            save_figure(vector_samples_figure(run.load_posteriors()[0], x, "encoder means mu_z(x)"), out, dpi=120)
+        else:
+            save_figure(vector_samples_figure(run.dataset().test.numpy(), x), out, dpi=120)
 
 
 # ---------------------------------------------------------------------------- demo

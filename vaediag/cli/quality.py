@@ -12,11 +12,16 @@ from vaediag.errors import VaediagError
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "fid", help="FID of stage-1 samples, two-stage samples and reconstructions of a run",
+        "fid", help="FID of a run's samples and reconstructions, or FID and KID of any two image sets",
         description="Score a run's stage-1 samples, two-stage samples and reconstructions of held-out images "
         "against held-out real images: Fréchet distance of 2048-d Inception pool3 features (FID), mean ± std "
-        "over seeds. Stores RUN/quality/fid.json (RUN/quality/proxy.json with --proxy).")
-    p.add_argument("--run", required=True, help="run directory")
+        "over seeds. Stores RUN/quality/fid.json (RUN/quality/proxy.json with --proxy). With --images A --reference B "
+        "(arrays or folders of PNG/JPEG from any model), FID and KID (unbiased, mean ± std over subsets) of A against B.")
+    p.add_argument("--run", help="run directory (or --images with --reference)")
+    p.add_argument("--images", type=Path, help="score these images (.npy, .npz or a folder of PNG/JPEG) ...")
+    p.add_argument("--reference", type=Path, help="... against these real images (same formats); FID and KID")
+    p.add_argument("--kid-subsets", type=int, default=100, help="--images: KID random subsets to average over (default 100; a run: 10 per seed)")
+    p.add_argument("--kid-subset-size", type=int, default=1000, help="KID: images per subset (default 1000, capped at n)")
     p.add_argument("--n", type=int, default=None,
                    help="images per side (default: 10000, or the whole held-out set when it is smaller)")
     p.add_argument("--seeds", type=int, default=10, help="sampling seeds to average over (default 10)")
@@ -75,6 +80,10 @@ def cmd_fid(args: argparse.Namespace) -> int:
     from vaediag.engine.runs import Run
     from vaediag.engine.devices import resolve_device
 
+    if args.images is not None or args.reference is not None:
+        return cmd_fid_sets(args)
+    if args.run is None:
+        raise VaediagError("give --run RUN, or --images A --reference B")
     run = Run.open(args.run)
     if args.seeds < 1:
         raise VaediagError(f"--seeds must be at least 1, got {args.seeds}")
@@ -98,10 +107,49 @@ def cmd_fid(args: argparse.Namespace) -> int:
     for s in ("stage1", "stage2", "recon"):
         if s in result:
             line = f"  {s:7s} {result[s]['mean']:9.2f} ± {result[s]['std']:.2f}"
+            if "kid" in result[s]:
+                line += f"   KID {result[s]['kid']['mean']:.4g} ± {result[s]['kid']['std']:.2g}"
             if "mse" in result[s]:
                 line += f"   (squared pixel error {result[s]['mse']['mean']:.4g})"
             print(line)
     print(f"written to {path}" + (f" and {args.json}" if args.json else ""))
+    return 0
+
+
+def cmd_fid_sets(args: argparse.Namespace) -> int:
+    """``--images A --reference B``: FID and KID of any two image sets, printed (and to --json)."""
+    from vaediag.quality.features import InceptionFeatures, ProxyFeatures
+    from vaediag.quality.sets import load_images, score_sets
+    from vaediag.io import write_json
+    from vaediag.engine.devices import resolve_device
+
+    if args.run is not None:
+        raise VaediagError("--images/--reference score two image sets; --run scores a run: give one or the other")
+    if args.images is None or args.reference is None:
+        raise VaediagError("give both --images A (the images to score) and --reference B (the real images)")
+    if args.proxy and args.inception is not None:
+        raise VaediagError("--proxy and --inception exclude each other: the proxy uses no Inception network")
+    if args.batch_size < 1 or args.kid_subsets < 1 or args.kid_subset_size < 2:
+        raise VaediagError("--batch-size and --kid-subsets must be positive and --kid-subset-size at least 2")
+    if args.json is not None and args.json.exists() and not args.overwrite:
+        raise VaediagError(f"{args.json} already exists; pass --overwrite to replace it")
+    images, reference = load_images(args.images), load_images(args.reference)
+    device = resolve_device(args.device)
+    extractor = ProxyFeatures(device=device) if args.proxy else InceptionFeatures(args.inception, device=device)
+    res = score_sets(images, reference, extractor, batch_size=args.batch_size, kid_subsets=args.kid_subsets,
+                     kid_subset_size=args.kid_subset_size, seed=args.seed,
+                     progress=None if args.quiet else StderrProgress())
+    res.update(images=str(args.images), reference=str(args.reference))
+    for note in res["notes"]:
+        print(f"note: {note}", file=sys.stderr)
+    name = "proxy Fréchet distance (NOT FID)" if res["proxy"] else "FID"
+    k = res["kid"]
+    print(f"{args.images} against {args.reference} ({res['n_images']} vs {res['n_reference']} images):")
+    print(f"  {name} {res['fid']:.4g}   KID{' (proxy)' if res['proxy'] else ''} {k['mean']:.4g} ± {k['std']:.2g} "
+          f"({k['subsets']} subsets of {k['subset_size']})")
+    if args.json is not None:
+        write_json(args.json, res)
+        print(f"written to {args.json}")
     return 0
 
 

@@ -1,10 +1,13 @@
 """Diagnostics of a trained VAE (Dai & Wipf, Figure 1 and supplement section 5), one per module:
 
 - :mod:`.gamma`     the decoder variance gamma and squared pixel error over training (Theorem 3, Fig. 1 left)
-- :mod:`.eigen`     eigenvalues lambda_j of Sigma_z(x), r_hat (eq. 9), supplement Fig. 10
+- :mod:`.eigen`     eigenvalues lambda_j of Sigma_z(x), r_hat (eq. 9; lambda_j < 1/2 by eq. 73 for any gamma), Fig. 10
+- :mod:`.collapse`  KL per dimension, active units, I(x; z), importance-weighted log-likelihood, vs eq. (9)
 - :mod:`.perturb`   decodes along single eigendirections (Theorem 4, Fig. 1 centre, supplement Fig. 9)
 - :mod:`.spectrum`  singular values of aggregated-posterior samples vs N(0, I) (Fig. 1 right)
 - :mod:`.summary`   :func:`diagnose` (any model meeting :mod:`vaediag.diagnostics.protocol`) and :func:`diagnose_run`
+- :mod:`.adapt`     models and data of other shapes (pythae, Lightning, dicts, functions, DataLoaders); gamma
+- :mod:`.enhance`   the second stage (section 4) for a model vaediag did not train
 
 Each module has pure array cores with known-answer tests and thin gatherers that run a model.
 """

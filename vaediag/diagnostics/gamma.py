@@ -40,3 +40,37 @@ def gamma_verdict(step: np.ndarray, log_gamma: np.ndarray, tol: float = CONVERGE
     fixed = bool(np.ptp(lg) == 0.0)
     return {"final_gamma": math.exp(lg[-1]), "tail_change": change,
             "converged": bool(abs(change) < tol), "fixed": fixed}
+
+
+SMALL_GAMMA = 0.05  # below this a learned gamma counts as "small" (the verdict's cut; the paper leaves it open)
+
+
+def gamma_regime(gamma: float | None, mode: str, trajectory: dict | None = None) -> dict:
+    """Which regime the model is in, and what follows for Theorems 3-4 and eq. (9).
+
+    ``mode``: "learned", "fixed" or "unknown" (see :func:`vaediag.diagnostics.adapt.gamma_mode_of`);
+    a run's ``trajectory`` (:func:`gamma_verdict`) overrides it when gamma never moved.
+    Returns {regime: "learned-small" | "learned-large" | "fixed" | "unknown", text}.
+    """
+    tr = trajectory or {}
+    if tr.get("fixed"):
+        mode = "fixed"
+    if gamma is None:
+        return {"regime": "unknown", "text": (
+            "gamma is unknown, so Theorems 3-4 cannot be checked; r_hat uses the cut lambda_j < 1/2, which "
+            "eq. (73) makes valid for any gamma.")}
+    if mode == "fixed":
+        return {"regime": "fixed", "text": (
+            f"gamma is fixed at {gamma:.3g}: Theorem 3 (gamma -> 0) does not apply and Theorem 4's perfect "
+            "reconstruction is not expected; a used direction has lambda_j = gamma / (gamma + s_j^2) (eq. 73), "
+            "not O(gamma), so the tau-count undercounts and r_hat uses lambda_j < 1/2 (s_j^2 > gamma); eq. (9)'s "
+            "-(r_hat/2) log gamma describes the gamma -> 0 limit only.")}
+    what = "learned" if mode == "learned" else "of unknown origin (learned or fixed: declare it with adapt())"
+    if gamma < SMALL_GAMMA:
+        return {"regime": "learned-small" if mode == "learned" else "unknown", "text": (
+            f"gamma is {what} and small ({gamma:.3g}), as Theorem 3 predicts; Theorem 4: reconstructions "
+            "should be close to exact and used directions have lambda_j = O(gamma), so eq. (9) gives "
+            "2 KL ~ -r_hat log gamma + O(1).")}
+    return {"regime": "learned-large" if mode == "learned" else "unknown", "text": (
+        f"gamma is {what} but still large ({gamma:.3g} >= {SMALL_GAMMA:g}): Theorems 3-4 describe the "
+        "gamma -> 0 limit, which this model has not reached (train longer, or gamma is fixed in effect).")}

@@ -30,7 +30,9 @@ def check_model(model) -> None:
 def encode_posterior(model, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, bool]:
     """(mu (B, k), second, full): ``second`` is the covariance (B, k, k) when ``full``, else the
     variances exp(logvar) (B, k)."""
-    mu, second = model.encode(x)
+    from vaediag.diagnostics.adapt import unpack_encoding
+
+    mu, second = unpack_encoding(model.encode(x))  # tuples, dicts, pythae-style outputs, distributions
     if second.dim() == 3:
         if second.shape != (mu.shape[0], mu.shape[1], mu.shape[1]):
             raise VaediagError(f"encode() returned mu {tuple(mu.shape)} with a covariance of shape "

@@ -8,6 +8,11 @@ squared error per pixel of mu_x(mu_z(x)), data units), ``active_dims`` (r_hat at
 ({stage1, stage2, gaussian}: normalised singular values), ``spectrum_gap`` ({stage1, stage2}),
 ``kl_gaussian_fit`` ({stage1, stage2}), ``gamma_trajectory`` (verdict), ``notes``, ``n``, ``seconds``,
 ``config``. Stage-2 entries are null (with a note) when the run has no finished stage 2.
+Whatever gamma is: ``r_hat`` (lambda_j < 1/2, eq. 73), ``r_hat_by_cut``, ``r_hat_separation``,
+``gamma_mode``, ``gamma_note``, ``gamma_regime`` ({regime, text}). Collapse statistics
+(:mod:`.collapse`): ``kl_per_dim``, ``kl_total``, ``kl_eq9`` (-(r_hat/2) log gamma), ``active_units``,
+``active_units_threshold``, ``posterior_mean_variance``, ``mutual_information`` (+ ``_n``, ``_max``),
+``iw_log_likelihood`` ({mean, stderr, k, n, elbo_mean} or null without gamma).
 """
 
 from __future__ import annotations
@@ -20,15 +25,17 @@ import numpy as np
 import torch
 
 from vaediag.data import Dataset
+from vaediag.diagnostics.adapt import adapt, as_tensor_data, check_range as _check_range
+from vaediag.diagnostics.collapse import AU_THRESHOLD, CollapseAccumulator, collapse_notes, iw_log_likelihood, kl_eq9, mutual_information
 from vaediag.diagnostics.eigen import DEFAULT_TAU, EigenAccumulator, eigen_summary
-from vaediag.diagnostics.gamma import gamma_trajectory, gamma_verdict
+from vaediag.diagnostics.gamma import gamma_regime, gamma_trajectory, gamma_verdict
 from vaediag.diagnostics.perturb import perturb_directions, perturbation_table
 from vaediag.diagnostics.spectrum import MomentAccumulator, finite_or_none, gaussian_fit_kl, normalised, spectrum_gap
 from vaediag.engine.devices import resolve_device
 from vaediag.engine.runs import CHECKPOINT
 from vaediag.errors import VaediagError
 from vaediag.io import atomic_save_npz, write_json
-from vaediag.diagnostics.protocol import check_model, decoder_variance, encode_posterior, model_device, posterior_eigen, sample_posterior
+from vaediag.diagnostics.protocol import decoder_variance, encode_posterior, model_device, posterior_eigen, sample_posterior
 
 SUMMARY, ARRAYS = "summary.json", "arrays.npz"
 
@@ -36,22 +43,31 @@ SUMMARY, ARRAYS = "summary.json", "arrays.npz"
 @torch.no_grad()
 def diagnose(model, x: torch.Tensor, stage2=None, tau: float = DEFAULT_TAU, seed: int = 0, batch: int = 500,
              perturb_inputs: int = 4, perturb_scale: float | str = 1.0, to_float=Dataset.to_float,
-             device: torch.device | None = None) -> tuple[dict, dict]:
+             device: torch.device | None = None, check_range: bool = True, au_threshold: float = AU_THRESHOLD,
+             mi_n: int = 2000, iw_k: int = 50, iw_n: int = 200) -> tuple[dict, dict]:
     """Every diagnostic of ``model`` (and of ``stage2``, a VAE on its latents) over the rows of ``x``.
 
-    ``x`` stays where it is (e.g. uint8 on the CPU) and is moved and converted batch by batch, so
-    memory is flat in n. Returns (summary dict, arrays dict of numpy arrays).
+    ``model``: anything :func:`vaediag.diagnostics.adapt.adapt` reads (protocol models as they are).
+    ``x``: a tensor, numpy array or DataLoader of inputs; images must lie in [0, 1] after ``to_float``
+    (``check_range=False`` to skip). ``x`` stays where it is (e.g. uint8 on the CPU) and is moved and
+    converted batch by batch, so memory is flat in n. Collapse statistics: I(x; z) on the first
+    ``mi_n`` inputs, the importance-weighted log-likelihood with ``iw_k`` samples on the first ``iw_n``
+    (0 to skip). Returns (summary dict, arrays dict of numpy arrays).
     """
-    check_model(model)
+    model = adapt(model)
     if stage2 is not None:
-        check_model(stage2)
+        stage2 = adapt(stage2)
+    x = as_tensor_data(x)
+    if check_range:
+        _check_range(x, to_float)
     device = device or model_device(model)
     gen = torch.Generator().manual_seed(seed)
     n = len(x)
     if n < 2:
         raise VaediagError("diagnostics need at least 2 inputs")
-    eig = acc1 = acc2 = ref = None
+    eig = acc1 = acc2 = ref = col = None
     sq_err, n_pix = 0.0, 0
+    mi_parts: list[tuple[torch.Tensor, torch.Tensor]] = []
     for i in range(0, n, batch):
         xb = to_float(x[i:i + batch].to(device))
         mu, second, full = encode_posterior(model, xb)  # (B, k), (B, k) or (B, k, k)
@@ -59,6 +75,10 @@ def diagnose(model, x: torch.Tensor, stage2=None, tau: float = DEFAULT_TAU, seed
         if eig is None:
             eig, acc1, ref = EigenAccumulator(k), MomentAccumulator(k), MomentAccumulator(k)
             acc2 = MomentAccumulator(k) if stage2 is not None else None
+            col = CollapseAccumulator(k)
+        col.add(mu, second, full)
+        if i < mi_n:
+            mi_parts.append((mu[:mi_n - i].double().cpu(), second[:mi_n - i].double().cpu()))
         lam, _ = posterior_eigen(mu, second, full)
         eig.add(lam, full)
         rec = model.decode(mu)
@@ -90,9 +110,29 @@ def diagnose(model, x: torch.Tensor, stage2=None, tau: float = DEFAULT_TAU, seed
                             "gaussian": finite_or_none(gaussian_fit_kl(*ref.mean_cov()))},
         "notes": [] if stage2 is not None else ["no stage-2 model: stage-2 entries are null"],
     }
+    gamma = summary["gamma"]
+    summary["gamma_mode"], summary["gamma_note"] = model.gamma_mode, model.gamma_note
+    summary["gamma_regime"] = gamma_regime(gamma, model.gamma_mode)
+    col_summary, col_arrays = col.summary(au_threshold)
+    summary.update(col_summary)
+    summary["kl_eq9"] = kl_eq9(summary["r_hat"], gamma)
+    mi_mu, mi_second = torch.cat([a for a, _ in mi_parts]), torch.cat([b for _, b in mi_parts])
+    summary["mutual_information"] = mutual_information(mi_mu, mi_second, full, gen)
+    summary["mutual_information_n"] = len(mi_mu)
+    summary["mutual_information_max"] = float(np.log(len(mi_mu)))
+    summary["iw_log_likelihood"] = None
+    if gamma is not None and iw_k > 0 and iw_n > 0:
+        iw = iw_log_likelihood(model, to_float(x[:iw_n].to(device)), gamma, k=iw_k, generator=gen)
+        col_arrays["iw_log_likelihood_per_input"] = iw.pop("per_input")
+        summary["iw_log_likelihood"] = iw
+    elif gamma is None:
+        summary["notes"].append("no importance-weighted log-likelihood: " + model.gamma_note)
+    if model.gamma_mode == "unknown" and gamma is None:
+        summary["notes"].append(model.gamma_note)
+    summary["notes"] += collapse_notes(summary)
     arrays = {"lambda_mean": eig.mean, "lambda_hist_counts": eig.counts, "lambda_hist_edges": eig.edges,
               "singular_values_stage1": sv1, "singular_values_gaussian": sv_ref,
-              "perturb_lambda": pert["lam"], "perturb_variance": pert["variance"]}
+              "perturb_lambda": pert["lam"], "perturb_variance": pert["variance"], **col_arrays}
     if sv2 is not None:
         arrays["singular_values_stage2"] = sv2
     if pert["images"] is not None and x.dim() > 2:
@@ -116,9 +156,10 @@ def diagnose_run(run, n: int | None = 10000, device: str = "auto", tau: float = 
     x = data.train[:n] if n else data.train
     summary, arrays = diagnose(model, x, stage2, tau=tau, seed=seed, device=dev)
     if stage2 is None:
-        summary["notes"] = [f"{run.path} has no finished stage 2: stage-2 entries are null"]
+        summary["notes"] = [f"{run.path} has no finished stage 2: stage-2 entries are null"] + summary["notes"][1:]
     traj = gamma_trajectory(run.read_metrics(1))
     summary["gamma_trajectory"] = gamma_verdict(traj["step"], traj["log_gamma"])
+    summary["gamma_regime"] = gamma_regime(summary["gamma"], run.config.model.gamma_mode, summary["gamma_trajectory"])
     summary["gamma_trajectory_stage2"] = gamma_verdict(*_steps_loggamma(run, 2))
     summary["config"] = {"dataset": run.config.train.dataset, "arch": run.config.model.arch,
                          "latent_dim": run.config.model.latent_dim, "gamma_mode": run.config.model.gamma_mode,

@@ -216,8 +216,29 @@ class Run:
         return open(path, "a", newline="")
 
     # ------------------------------------------------------------------ posteriors
-    def save_posteriors(self, mu: np.ndarray, logvar: np.ndarray) -> None:
-        atomic_save_npz(self.stage_dir(1) / POSTERIORS, mu=mu.astype(np.float32), logvar=logvar.astype(np.float32))
+    def save_posteriors(self, mu: np.ndarray, logvar: np.ndarray, cov: np.ndarray | None = None) -> None:
+        """q(z|x) per training example; ``cov`` (n, k, k) for a full-covariance encoder (then ``logvar``
+        holds the log of its diagonal)."""
+        extra = {} if cov is None else {"cov": cov.astype(np.float32)}
+        atomic_save_npz(self.stage_dir(1) / POSTERIORS, mu=mu.astype(np.float32), logvar=logvar.astype(np.float32),
+                        **extra)
+
+    def has_posteriors(self) -> bool:
+        """Whether stage 2's data exist: stage 1 finished, or codes of another model were given (``vaediag stage2``)."""
+        return (self.stage_dir(1) / POSTERIORS).is_file()
+
+    @property
+    def stage2_only(self) -> bool:
+        """A run holding only a second stage, trained on codes of a model vaediag did not train."""
+        return self.config.train.stages == "2" and not self.has_checkpoint(1)
+
+    def load_posterior_cov(self) -> np.ndarray | None:
+        """The full covariances (n, k, k) saved with the posteriors, or None for a diagonal encoder."""
+        try:
+            with np.load(self.stage_dir(1) / POSTERIORS, allow_pickle=False) as f:
+                return f["cov"] if "cov" in f.files else None
+        except (OSError, ValueError, zipfile.BadZipFile) as e:
+            raise VaediagError(f"{self.stage_dir(1) / POSTERIORS} is corrupt ({e})") from None
 
     def load_posteriors(self) -> tuple[np.ndarray, np.ndarray]:
         path = self.stage_dir(1) / POSTERIORS

@@ -55,8 +55,15 @@ def draw(run, stage: int = 2, n: int = 64, seed: int = 0, device: str | torch.de
     device = resolve_device(device) if isinstance(device, str) else device
     if n < 1:
         raise VaediagError(f"n must be a positive integer, got {n}")
-    model = run.load_model(1, device)
     gen = torch.Generator().manual_seed(seed)
+    if run.stage2_only:  # a second stage on another model's codes: vaediag has no decoder for them
+        if recon or stage == 1 or not run.stage_done(2):
+            raise VaediagError(f"{run.path} holds only a second stage trained on another model's codes: it gives "
+                               "two-stage latents z (--stage 2, once 'vaediag stage2' has finished); decode them with "
+                               "your model, or use vaediag.enhance.load_two_stage(run, model) in Python")
+        stage2 = run.load_model(2, device)
+        return two_stage_latents(stage2, (n, stage2.cfg.latent_dim), gen, device).cpu().numpy()
+    model = run.load_model(1, device)
     if recon:
         data = run.dataset()
         if n > len(data.test):

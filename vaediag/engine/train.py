@@ -34,6 +34,7 @@ from vaediag.engine.distributed import Dist, SharedError, convert_batchnorm, wra
 from vaediag.errors import VaediagError
 from vaediag.engine.models import VAE, Stage2VAE
 from vaediag.progress import Progress
+from vaediag.engine.config import RunConfig
 from vaediag.engine.runs import Run
 
 # ---------------------------------------------------------------------------- interruption
@@ -209,6 +210,7 @@ class LatentBatches:
     epoch (it is visited once per epoch), and the reparameterisation noise e2."""
 
     def __init__(self, mu: torch.Tensor, sd: torch.Tensor, device: torch.device):
+        # sd: (n, k) standard deviations, or (n, k, k) Cholesky factors of full covariances
         self.mu, self.sd, self.device, self.kappa = mu, sd, device, mu.shape[1]
 
     def start(self, order: BatchOrder, steps: int, lo: int, hi: int) -> None:
@@ -217,6 +219,8 @@ class LatentBatches:
     def __call__(self, idx: torch.Tensor, idx_dev: torch.Tensor, gen: torch.Generator, lo: int, hi: int):
         e = torch.randn(len(idx), 2 * self.kappa, generator=gen, device=self.device)[lo:hi]
         i = idx_dev[lo:hi]
+        if self.sd.dim() == 3:  # z = mu + L e1, L L^T = Sigma_z(x)
+            return self.mu[i] + (self.sd[i] @ e[:, :self.kappa, None]).squeeze(-1), e[:, self.kappa:]
         return self.mu[i] + self.sd[i] * e[:, :self.kappa], e[:, self.kappa:]
 
     def close(self) -> None:
@@ -489,7 +493,7 @@ def train_stage1(run: Run, data: Dataset, device: torch.device, resume: bool = F
 
 
 def _stage2_data(run: Run) -> tuple[np.ndarray, np.ndarray]:
-    if not run.stage_done(1):
+    if not run.stage_done(1) and not (run.stage2_only and run.has_posteriors()):
         raise VaediagError(f"stage 2 needs a finished stage 1 in {run.path}; train it first "
                            f"('vaediag train --stages 1 --out {run.path}' or --resume)")
     mu, lv = run.load_posteriors()
@@ -506,7 +510,9 @@ def train_stage2(run: Run, device: torch.device, resume: bool = False, progress:
     torch.manual_seed(t.seed + 1)
     model = Stage2VAE(cfg.stage2).to(device)
     mu = torch.from_numpy(mu_np).to(device)
-    sd = torch.from_numpy(lv_np).to(device).mul(0.5).exp()
+    cov = ctx.on_main(run.load_posterior_cov)
+    sd = torch.from_numpy(lv_np).to(device).mul(0.5).exp() if cov is None else \
+        torch.linalg.cholesky(torch.from_numpy(cov).double()).float().to(device)
     n = len(mu)
     batch, steps, halve = _schedule(n, t.stage2_batch_size, t.stage2_steps, t.stage2_epochs, t.stage2_lr_halve_every)
     state = _fit(run, 2, model, LatentBatches(mu, sd, device), n, batch, steps, t.stage2_lr or t.lr, t.weight_decay,
@@ -566,3 +572,50 @@ def _train_stages(run: Run, stages, dev, resume: bool, progress: bool, data, ctx
             train_stage1(run, data, dev, resume=resume, progress=progress, ctx=ctx)
         if 2 in stages and not done[2]:
             train_stage2(run, dev, resume=resume, progress=progress, ctx=ctx)
+
+
+def train_stage2_on_posteriors(out, mu: np.ndarray, second: np.ndarray, full: bool = False,
+                               config: RunConfig | None = None, device: str | torch.device = "auto",
+                               resume: bool = False, overwrite: bool = False, progress: bool = True) -> Run:
+    """Stage 2 alone, on codes of a model vaediag did not train: q(z|x) = N(mu, diag(exp(second))) or
+    N(mu, second) when ``full``. Makes a run directory ``out`` that holds the codes (as stage 1's
+    posteriors) and trains the engine's Stage2VAE there with the same loop, schedule, checkpoints and
+    resume as ``vaediag train --stages 2`` (fresh z = mu + sigma * eps every epoch)."""
+    if resume:
+        run = Run.open(out)
+        if not run.stage2_only:
+            raise VaediagError(f"{run.path} is not a stage-2-only run; resume it with 'vaediag train --resume {run.path}'")
+    else:
+        mu, second = np.asarray(mu, np.float32), np.asarray(second, np.float32)
+        _check_codes(mu, second, full)
+        cfg = config or RunConfig()
+        k = mu.shape[1]
+        cfg.model.latent_dim = cfg.stage2.latent_dim = k
+        cfg.model.arch, cfg.model.input_shape = "mlp", (k,)  # no stage-1 network: a placeholder that validates
+        cfg.train.dataset, cfg.train.stages = "posteriors", "2"
+        cfg.train.validate()
+        run = Run.create(out, cfg, overwrite=overwrite)
+        if full:
+            diag = np.diagonal(second, axis1=1, axis2=2)
+            run.save_posteriors(mu, np.log(diag), cov=second)
+        else:
+            run.save_posteriors(mu, second)
+    train(run, stages=(2,), device=device, resume=resume, progress=progress)
+    return run
+
+
+def _check_codes(mu: np.ndarray, second: np.ndarray, full: bool) -> None:
+    if mu.ndim != 2 or len(mu) < 2:
+        raise VaediagError(f"mu must have shape (n, kappa) with n >= 2, got {mu.shape}")
+    want = (len(mu), mu.shape[1], mu.shape[1]) if full else mu.shape
+    if second.shape != want:
+        raise VaediagError(f"the {'covariances' if full else 'log-variances'} have shape {second.shape}; "
+                           f"expected {want} to go with mu {mu.shape}")
+    if not (np.isfinite(mu).all() and np.isfinite(second).all()):
+        raise VaediagError("the codes contain NaN or infinite values")
+    if full:
+        try:
+            np.linalg.cholesky(second.astype(np.float64))
+        except np.linalg.LinAlgError:
+            raise VaediagError("a covariance is not positive definite; give symmetric positive-definite (n, k, k) "
+                               "matrices, or mu and logvar for a diagonal encoder") from None

@@ -65,14 +65,14 @@ def reconstructions_figure(recons: dict[str, np.ndarray]) -> Figure:
     return fig
 
 
-def vector_samples_figure(reference: np.ndarray, samples: np.ndarray) -> Figure:
+def vector_samples_figure(reference: np.ndarray, samples: np.ndarray, reference_label: str = "held-out data") -> Figure:
     """Vector samples over held-out data, on the first two principal coordinates of the data."""
     mean = reference.mean(0)
     _, _, vt = np.linalg.svd(reference - mean, full_matrices=False)
     p_ref, p_x = (reference - mean) @ vt[:2].T, (samples - mean) @ vt[:2].T
     fig = new_figure((4.5, 4.5))
     ax = fig.subplots()
-    ax.scatter(p_ref[:, 0], p_ref[:, 1], s=4, alpha=0.4, label="held-out data")
+    ax.scatter(p_ref[:, 0], p_ref[:, 1], s=4, alpha=0.4, label=reference_label)
     ax.scatter(p_x[:, 0], p_x[:, 1], s=4, alpha=0.6, label="generated")
     ax.set_xlabel("principal coordinate 1")
     ax.set_ylabel("principal coordinate 2")

@@ -32,14 +32,18 @@ def _num(v) -> str:
 def report_html(summary: dict, figures: dict[str, bytes], title: str = "vaediag report") -> str:
     """One self-contained HTML page: the verdict, every number of ``summary``, the PNG figures inline."""
     verdicts = "".join(f"<li>{html.escape(v)}</li>" for v in verdict(summary))
-    scalars = [(k, v) for k, v in summary.items() if k not in ("perturbation", "spectrum", "lambda_mean")]
+    scalars = [(k, v) for k, v in summary.items()
+               if k not in ("perturbation", "spectrum", "lambda_mean", "kl_per_dim", "posterior_mean_variance")]
     pert = "".join(f"<tr><td>{p['direction']}</td><td>{p['lambda']:.4g}</td><td>{p['image_variance']:.4g}</td></tr>"
                    for p in summary["perturbation"])
     sp = summary["spectrum"]
     spec = "".join(f"<tr><td>{i + 1}</td>" + "".join(
         f"<td>{'' if sp.get(k) is None else f'{sp[k][i]:.4f}'}</td>" for k in ("stage1", "stage2", "gaussian")) + "</tr>"
         for i in range(len(sp["gaussian"])))
-    lam = "".join(f"<tr><td>{j}</td><td>{v:.4g}</td></tr>" for j, v in enumerate(summary["lambda_mean"]))
+    kl_j, var_j = summary.get("kl_per_dim"), summary.get("posterior_mean_variance")
+    lam = "".join(f"<tr><td>{j}</td><td>{v:.4g}</td>" + ("" if kl_j is None else
+                  f"<td>{kl_j[j]:.4g}</td><td>{var_j[j]:.4g}</td>") + "</tr>" for j, v in enumerate(summary["lambda_mean"]))
+    lam_head = "<th>j</th><th>lambda</th>" + ("" if kl_j is None else "<th>KL_j (nats)</th><th>Var_x mu_j</th>")
     imgs = "".join(f"<figure><img alt='{html.escape(name)}' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
                    f"<figcaption>{html.escape(name)}</figcaption></figure>" for name, png in figures.items())
     return f"""<!DOCTYPE html>
@@ -53,11 +57,13 @@ img{{max-width:100%}}figure{{margin:1em 0}}details{{margin:1em 0}}</style></head
 <h2>Numbers</h2>{_table(scalars)}
 <details open><summary>Perturbation along eigendirections (ordered by lambda)</summary>
 <table><tr><th>direction</th><th>lambda</th><th>image variance</th></tr>{pert}</table></details>
-<details><summary>Mean lambda_j per latent dimension</summary><table><tr><th>j</th><th>lambda</th></tr>{lam}</table></details>
+<details><summary>Per latent dimension: mean lambda_j, KL_j, variance of the posterior mean</summary><table><tr>{lam_head}</tr>{lam}</table></details>
 <details><summary>Normalised singular values</summary>
 <table><tr><th>index</th><th>stage 1 q(z)</th><th>stage 2 q(u)</th><th>N(0, I)</th></tr>{spec}</table></details>
 <p>Definitions: gamma is the decoder variance; r_hat counts latent dimensions whose mean encoder variance
-lambda_j is below the threshold (eq. 9); image variance is the per-pixel variance over 15 decodes along one
+lambda_j is below 1/2 (s_j^2 > gamma, eq. 73; the tau-count beside it assumes gamma -> 0); active units have
+Var_x mu_j above their threshold (Burda et al., 2016); I(x; z) is estimated with the aggregated posterior over the
+inputs used (biased low, at most log N); image variance is the per-pixel variance over 15 decodes along one
 eigendirection, summed over pixels; singular values are divided by the largest; the gap is their mean absolute
 difference to an i.i.d. N(0, I) matrix of the same shape.</p>
 </body></html>

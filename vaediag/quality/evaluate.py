@@ -23,6 +23,11 @@ from vaediag.data import Dataset
 from vaediag.errors import VaediagError
 from vaediag.engine.sampling import sample_stage1, sample_two_stage
 from vaediag.quality.frechet import frechet_distance, gaussian_stats
+from vaediag.quality.kid import kid
+
+# KID beside FID in a run's scores: per seed the mean over this many subsets of 1,000 (or n) images;
+# the reported spread is the standard deviation over seeds, as for FID.
+KID_SUBSETS_PER_SEED = 10
 from vaediag.engine.runs import Run, atomic_save_npz, write_json
 
 SOURCES = ("stage1", "stage2", "recon")
@@ -147,22 +152,28 @@ def sample_batches(source: str, model, stage2, test: torch.Tensor | None, n: int
 
 
 def real_stats(test: torch.Tensor, protocol: Protocol, extractor, cache_dir: Path, batch_size: int,
-               progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray, bool]:
-    """(mu, sigma, from_cache) of the real images; read from / written to ``cache_dir``."""
+               progress: Progress | None = None, with_features: bool = False):
+    """(mu, sigma, from_cache) of the real images; read from / written to ``cache_dir``. With
+    ``with_features`` (for KID) the features themselves (float32) are cached too and returned fourth;
+    an entry without them is recomputed."""
     key = protocol.real_key()
     path = Path(cache_dir) / f"real-{_slug(protocol.dataset)}-n{protocol.n}-{key}.npz"
     if path.is_file():
         try:
             with np.load(path, allow_pickle=False) as f:
                 mu, sigma, stored = f["mu"], f["sigma"], str(f["key"])
-            if stored == key and mu.shape == (extractor.dim,) and sigma.shape == (extractor.dim, extractor.dim):
-                return mu, sigma, True
+                feats = f["features"].astype(np.float64) if "features" in f.files else None
+            if stored == key and mu.shape == (extractor.dim,) and sigma.shape == (extractor.dim, extractor.dim) \
+                    and (feats is not None or not with_features):
+                return (mu, sigma, True, feats) if with_features else (mu, sigma, True)
         except (OSError, ValueError, KeyError, zipfile.BadZipFile):
             pass  # a corrupt cache entry is recomputed and replaced
     feats = features_of(real_batches(test, protocol.n, batch_size), extractor, protocol.n, "real", progress)
     mu, sigma = gaussian_stats(feats)
-    atomic_save_npz(path, mu=mu, sigma=sigma, key=np.array(key))
-    return mu, sigma, False
+    extra = {"features": feats.astype(np.float32)} if with_features else {}
+    atomic_save_npz(path, mu=mu, sigma=sigma, key=np.array(key), **extra)
+    # KID uses the features as cached (float32), so a cached and a fresh evaluation give the same numbers
+    return (mu, sigma, False, feats.astype(np.float32).astype(np.float64)) if with_features else (mu, sigma, False)
 
 
 def _slug(s: str) -> str:
@@ -216,7 +227,8 @@ def plan(run: Run, dataset: Dataset, n: int | None, sources: list[str] | None, d
 
 def evaluate_run(run: Run, extractor, n: int | None = None, seeds: int = 10, seed: int = 0,
                  sources: list[str] | None = None, device: str | torch.device = "cpu", batch_size: int = 50,
-                 cache_dir: Path | None = None, norm: str = "none", progress: Progress | None = None) -> dict:
+                 cache_dir: Path | None = None, norm: str = "none", progress: Progress | None = None,
+                 kid_subsets: int = KID_SUBSETS_PER_SEED) -> dict:
     """Fréchet distances of each source against the held-out real images, mean ± std over ``seeds``.
 
     Returns a dict with one entry per scored source ({mean, std, values, n}; ``recon`` also carries the
@@ -239,21 +251,28 @@ def evaluate_run(run: Run, extractor, n: int | None = None, seeds: int = 10, see
                         dataset=tc.dataset, split_seed=tc.seed, test_fraction=tc.test_fraction, n=p.n,
                         seeds=seeds, seed=seed, generated_norm=norm)
     cache_dir = Path(cache_dir) if cache_dir is not None else quality_dir(run) / "cache"
-    mu_r, sig_r, cached = real_stats(dataset.test, protocol, extractor, cache_dir, batch_size, progress)
+    kid_on = kid_subsets > 0
+    mu_r, sig_r, cached, *rest = real_stats(dataset.test, protocol, extractor, cache_dir, batch_size, progress,
+                                            with_features=kid_on)
+    feats_r = rest[0] if kid_on else None
     model = run.load_model(1, device)
     stage2 = run.load_model(2, device) if "stage2" in p.sources else None
     result: dict = {}
     for source in p.sources:
-        values, mses = [], []
+        values, mses, kids = [], [], []
         for s in range(seeds):
             g = torch.Generator().manual_seed(seed + s)
             sq: list = []
             batches = sample_batches(source, model, stage2, dataset.test, p.n, batch_size, g, device, norm, sq)
             feats = features_of(batches, extractor, p.n, f"{source} seed {seed + s}", progress)
             values.append(frechet_distance(mu_r, sig_r, *gaussian_stats(feats)))
+            if kid_on:  # KID beside FID: the mean over subsets of this seed's samples
+                kids.append(kid(feats, feats_r, subsets=kid_subsets, seed=seed + s)["mean"])
             if sq:
                 mses.append(sum(a for a, _ in sq) / sum(b for _, b in sq))
         result[source] = summarise(values, p.n)
+        if kids:
+            result[source]["kid"] = summarise(kids, p.n)
         if mses:
             result[source]["mse"] = summarise(mses, p.n)
     result.update(metric="proxy-fd" if is_proxy else "fid", proxy=is_proxy, notes=p.notes,
