@@ -1,22 +1,145 @@
-"""Time a batched sweep of 8 small VAEs against 1, in one run, and print the ratio (target <= 1.5x).
+"""The theory lab's speed, measured in one run: ratios are what to read on a shared machine.
 
-    python benchmarks/bench_theory_sweep.py [--steps 1000] [--hidden 64] [--threads 1] [--repeats 3]
+    PYTHONPATH=. python benchmarks/bench_theory_sweep.py [--steps 1000] [--repeats 3] [--no-quick]
 
-Both sweeps use the Theorems 3-4 setting (embedding manifold r=2 in R^10, kappa=6, batch 128,
-two hidden layers). Each size is timed ``--repeats`` times, alternating, and the median is kept (the
-first, warm-up sweep is discarded).
+1. One model's training step and a sweep of 8 models vs 1, for each lever in turn (each timed
+   ``--repeats`` times, alternating, median kept, after a warm-up):
+     legacy        the step as of commit 30dcdc0 (frozen copy below): per-layer parameters, autograd,
+                   foreach Adam over 13 tensors, a LambdaLR scheduler, a per-step batch gather;
+     flat+fused    one flat parameter, fused Adam, autograd through views of it;
+     manual+foreach  the hand-written eq. (2) gradient (``GroupedVAE.grad_step``), foreach Adam;
+     manual+fused  both: what ``vaediag.theory.sweep.train_sweep`` runs.
+   Goals: 8 models <= 1.5x one model; one model's step <= half of legacy's.
+2. Wall time of ``python -m vaediag theory --quick`` (a subprocess; goal <= 30 s on 2 quiet cores).
+Setting: the Theorems 3-4 sweep (embedding manifold r=2 in R^10, kappa=6, batch 128, hidden 64-64),
+torch threads as given (default 1).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
+import resource
 import statistics
+import subprocess
+import sys
 import time
 
+import numpy as np
 import torch
+import torch.nn as nn
+import torch.nn.functional as F
 
 from vaediag.data import manifolds
-from vaediag.theory.sweep import train_sweep
+from vaediag.objective import gaussian_nll, kl_std_normal, reparameterize
+from vaediag.theory.sweep import GroupedVAE, _adam, lr_at, train_sweep
+
+
+# ----------------------------------------------------------------- frozen copy of the legacy step
+class _LegacyMLP(nn.Module):
+    def __init__(self, G, sizes, gens):
+        super().__init__()
+        self.weights, self.biases = nn.ParameterList(), nn.ParameterList()
+        for a, b in zip(sizes[:-1], sizes[1:]):
+            bound = 1.0 / math.sqrt(a)
+            self.weights.append(nn.Parameter(torch.stack([torch.rand(a, b, generator=g) * 2 * bound - bound for g in gens])))
+            self.biases.append(nn.Parameter(torch.stack([torch.rand(1, b, generator=g) * 2 * bound - bound for g in gens])))
+
+    def forward(self, x):
+        n = len(self.weights)
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            x = torch.baddbmm(b, x, w)
+            if i < n - 1:
+                x = F.silu(x)
+        return x
+
+
+class _LegacyVAE(nn.Module):
+    def __init__(self, d, kappa, gammas, seeds, hidden):
+        super().__init__()
+        gammas = np.asarray(gammas, dtype=float)
+        self.G = len(gammas)
+        gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
+        self.encoder = _LegacyMLP(self.G, [d, *hidden, 2 * kappa], gens)
+        self.decoder = _LegacyMLP(self.G, [kappa, *reversed(hidden), d], gens)
+        learned = np.isnan(gammas)
+        self.register_buffer("learned", torch.as_tensor(learned))
+        self.register_buffer("fixed", torch.as_tensor(np.log(np.where(learned, 1.0, gammas)), dtype=torch.float32))
+        self.lgp = nn.Parameter(torch.zeros(self.G))
+
+    def losses(self, x, eps):
+        G, B, d = x.shape
+        mu, logvar = self.encoder(x).chunk(2, dim=-1)
+        mean = self.decoder(reparameterize(mu, logvar, eps))
+        lg = torch.where(self.learned, self.lgp, self.fixed).repeat_interleave(B)
+        recon = gaussian_nll(x.reshape(G * B, d), mean.reshape(G * B, d), lg).view(G, B)
+        kl = kl_std_normal(mu.reshape(G * B, -1), logvar.reshape(G * B, -1)).view(G, B)
+        return {"loss": (recon + kl).mean(1)}
+
+
+def _legacy_sweep(data, kappa, gammas, seeds, steps, hidden, batch=128, lr=2e-3, chunk=250, log_every=100):
+    G = len(gammas)
+    data = torch.as_tensor(data, dtype=torch.float32).unsqueeze(0).expand(G, -1, -1)
+    _, N, d = data.shape
+    model = _LegacyVAE(d, kappa, gammas, seeds, hidden)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, foreach=True)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 1.0 if s < 0.7 * steps else 1.0 - 0.9 * (s - 0.7 * steps) / (0.3 * steps))
+    gens = [torch.Generator().manual_seed(10_000 + int(s)) for s in seeds]
+    ar = torch.arange(G)[:, None]
+    for start in range(0, steps, chunk):
+        n = min(chunk, steps - start)
+        idx = torch.stack([torch.randint(0, N, (n, batch), generator=g) for g in gens], 1)
+        eps = torch.stack([torch.randn(n, batch, kappa, generator=g) for g in gens], 1)
+        for i in range(n):
+            out = model.losses(data[ar, idx[i]], eps[i])
+            opt.zero_grad(set_to_none=True)
+            out["loss"].sum().backward()
+            opt.step()
+            sched.step()
+            if (start + i + 1) % log_every == 0:
+                out["loss"].detach().cpu().numpy()
+
+
+# ----------------------------------------------------------------- the lever variants
+def _variant_sweep(data, kappa, gammas, seeds, steps, hidden, manual: bool, fused: bool, batch=128, lr=2e-3,
+                   chunk=250, log_every=100):
+    G = len(gammas)
+    data = torch.as_tensor(data, dtype=torch.float32).unsqueeze(0).expand(G, -1, -1)
+    _, N, d = data.shape
+    model = GroupedVAE(d, kappa, gammas, seeds, hidden)
+    opt = _adam([model.flat], lr) if fused else torch.optim.Adam([model.flat], lr=lr, foreach=True)
+    model.flat.grad = torch.zeros_like(model.flat)
+    gens = [torch.Generator().manual_seed(10_000 + int(s)) for s in seeds]
+    ar = torch.arange(G)[None, :, None]
+    for start in range(0, steps, chunk):
+        n = min(chunk, steps - start)
+        idx = torch.stack([torch.randint(0, N, (n, batch), generator=g) for g in gens], 1)
+        eps = torch.stack([torch.randn(n, batch, kappa, generator=g) for g in gens], 1)
+        xb = data[ar, idx]
+        for i in range(n):
+            s = start + i + 1
+            log = s % log_every == 0
+            if manual:
+                loss = model.grad_step(xb[i], eps[i], model.flat.grad, want_loss=log)
+            else:
+                opt.zero_grad(set_to_none=False)
+                out = model.losses(xb[i], eps[i])["loss"]
+                out.sum().backward()
+                loss = out.detach()
+            opt.param_groups[0]["lr"] = lr_at(s - 1, steps, lr)
+            opt.step()
+            if log:
+                loss.cpu().numpy()
+
+
+VARIANTS = {
+    "legacy": lambda *a: _legacy_sweep(*a),
+    "flat+fused": lambda *a: _variant_sweep(*a, manual=False, fused=True),
+    "manual+foreach": lambda *a: _variant_sweep(*a, manual=True, fused=False),
+    "manual+fused": lambda x, k, g, s, steps, h: train_sweep(x, k, g, s, steps=steps, hidden=h),
+}
 
 
 def main() -> None:
@@ -25,23 +148,43 @@ def main() -> None:
     ap.add_argument("--hidden", type=int, default=64)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--no-quick", action="store_true", help="skip timing 'vaediag theory --quick'")
+    ap.add_argument("--quick-json", metavar="PATH", help="pass --json PATH to the timed 'vaediag theory --quick'")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     x, _ = manifolds.make("embedding", n=4000, seed=0, r=2, d=10)
     grid = [5e-2, 2e-2, 1e-2, 5e-3, 2.5e-3, 1.25e-3, float("nan"), float("nan")]
     h = (a.hidden, a.hidden)
-    train_sweep(x, 6, grid[:1], [0], steps=100, hidden=h)  # warm-up
-    times = {1: [], 8: []}
+    for fn in VARIANTS.values():  # warm-up
+        fn(x, 6, grid[:1], [0], 100, h)
+    times = {(v, G): [] for v in VARIANTS for G in (1, 8)}
     for _ in range(a.repeats):
-        for G in (1, 8):
-            t0 = time.perf_counter()
-            train_sweep(x, 6, grid[:G], list(range(G)), steps=a.steps, hidden=h)
-            times[G].append(time.perf_counter() - t0)
-    t1, t8 = statistics.median(times[1]), statistics.median(times[8])
-    print(f"steps={a.steps} hidden={h} threads={a.threads} repeats={a.repeats}")
-    print(f"1 model : {t1:.2f} s  (all: {', '.join(f'{t:.2f}' for t in times[1])})")
-    print(f"8 models: {t8:.2f} s  (all: {', '.join(f'{t:.2f}' for t in times[8])})")
-    print(f"ratio 8 vs 1: {t8 / t1:.2f}x  (8 sequential models would be 8.00x)")
+        for v, fn in VARIANTS.items():
+            for G in (1, 8):
+                t0 = time.perf_counter()
+                fn(x, 6, grid[:G], list(range(G)), a.steps, h)
+                times[(v, G)].append(time.perf_counter() - t0)
+    med = {k: statistics.median(t) for k, t in times.items()}
+    print(f"steps={a.steps} hidden={h} threads={a.threads} repeats={a.repeats} (median; machine load "
+          f"{os.getloadavg()[0]:.1f} at the end)")
+    print(f"{'variant':16s} {'1 model ms/step':>16s} {'8 models ms/step':>17s} {'8 vs 1':>7s} {'step vs legacy':>15s}")
+    base = med[("legacy", 1)]
+    for v in VARIANTS:
+        t1, t8 = med[(v, 1)], med[(v, 8)]
+        print(f"{v:16s} {1e3 * t1 / a.steps:16.3f} {1e3 * t8 / a.steps:17.3f} {t8 / t1:6.2f}x {t1 / base:14.2f}x")
+    t1, t8 = med[("manual+fused", 1)], med[("manual+fused", 8)]
+    print(f"goals: 8 vs 1 = {t8 / t1:.2f}x (<= 1.5x); one model's step vs legacy = {t1 / base:.2f}x (<= 0.5x)")
+    if not a.no_quick:
+        cmd = [sys.executable, "-m", "vaediag", "theory", "--quick"] + (["--json", a.quick_json] if a.quick_json else [])
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        p = subprocess.run(cmd, capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+        last = p.stdout.strip().splitlines()[-1] if p.stdout.strip() else p.stderr.strip()[-300:]
+        print(f"vaediag theory --quick: {wall:.1f} s wall, {cpu:.1f} s CPU (all its processes), exit {p.returncode} "
+              f"({last}); machine load {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

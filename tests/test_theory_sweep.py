@@ -5,10 +5,16 @@ import pytest
 import torch
 from scipy import integrate, stats
 
+from vaediag.diagnostics.eigen import r_hat
 from vaediag.objective import gaussian_nll, kl_std_normal
 from vaediag.theory.metrics import energy_distance
-from vaediag.theory.checks import count_small
-from vaediag.theory.sweep import GroupedVAE, evaluate, train_sweep
+from vaediag.theory.sweep import (
+    GroupedVAE,
+    evaluate,
+    lr_at,
+    r_hat_per_model,
+    train_sweep,
+)
 
 
 def test_gaussian_nll_and_kl_against_scipy():
@@ -50,11 +56,35 @@ def test_batched_group_follows_its_solo_trajectory():
     gam = [0.5, float("nan"), 0.05, float("nan")]
     batched = train_sweep(x, 2, gam, [10, 11, 12, 13], steps=60, batch=32, hidden=(16,), chunk=25)
     solo = train_sweep(x, 2, gam[3:], [13], steps=60, batch=32, hidden=(16,), chunk=25)
-    for pb, ps in zip(batched.model.parameters(), solo.model.parameters()):
-        np.testing.assert_allclose(pb.detach()[-1].numpy(), ps.detach()[0].numpy(), rtol=1e-4, atol=1e-5)
+    for pb, ps in zip(batched.model.group_tensors(3), solo.model.group_tensors(0)):
+        np.testing.assert_allclose(pb.numpy(), ps.numpy(), rtol=1e-4, atol=1e-5)
     sel = batched.model.select(3)
-    for pb, ps in zip(sel.parameters(), solo.model.parameters()):
-        np.testing.assert_allclose(pb.detach().numpy(), ps.detach().numpy(), rtol=1e-4, atol=1e-5)
+    for pb, ps in zip(sel.group_tensors(0), solo.model.group_tensors(0)):
+        np.testing.assert_allclose(pb.numpy(), ps.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_hand_written_gradient_equals_autograd_of_eq2():
+    # grad_step's hand-written backward against autograd through losses() (vaediag's eq. (2) functions),
+    # in float64, with one fixed and two learned gammas (the fixed one must get a zero log-gamma gradient)
+    m = GroupedVAE(5, 3, [0.1, float("nan"), float("nan")], [0, 1, 2], hidden=(7, 6)).double()
+    with torch.no_grad():
+        m.log_gamma_param.copy_(torch.tensor([0.3, -0.7, 0.2]))
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 11, 5, generator=gen, dtype=torch.float64)
+    eps = torch.randn(3, 11, 3, generator=gen, dtype=torch.float64)
+    out = m.losses(x, eps)
+    out["loss"].sum().backward()
+    g = torch.zeros_like(m.flat)
+    loss = m.grad_step(x, eps, g, want_loss=True)
+    np.testing.assert_allclose(g.numpy(), m.flat.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(loss.numpy(), out["loss"].detach().numpy(), rtol=1e-12)
+    assert g[-3].item() == 0.0 and g[-2].item() != 0.0
+
+
+def test_learning_rate_schedule():
+    assert lr_at(0, 1000, 2e-3) == lr_at(699, 1000, 2e-3) == 2e-3
+    assert lr_at(850, 1000, 2e-3) == pytest.approx(2e-3 * (1 - 0.9 * 0.5))
+    assert lr_at(1000, 1000, 2e-3) == pytest.approx(2e-4)
 
 
 def test_fixed_gamma_stays_fixed_and_learned_gamma_falls_on_a_line():
@@ -68,8 +98,12 @@ def test_fixed_gamma_stays_fixed_and_learned_gamma_falls_on_a_line():
     assert res.log_gamma[-1, 1] < res.log_gamma[len(res.log_gamma) // 2, 1] < 0
 
 
-def test_count_small():
-    assert count_small(np.array([[1e-4, 0.01, 0.2, 0.9], [0.1, 0.2, 0.9, 1.0]])).tolist() == [2, 0]
+def test_r_hat_per_model_uses_the_explicit_threshold():
+    ev = np.array([[1e-4, 0.01, 0.2, 0.9], [0.1, 0.2, 0.9, 1.0]])
+    assert r_hat_per_model(ev, 0.05).tolist() == [2, 0]
+    assert r_hat_per_model(ev, 0.15).tolist() == [2, 1]
+    assert r_hat_per_model(ev[0], 0.0100001).item() == 2 == r_hat(ev[0], 0.0100001)
+    assert r_hat_per_model(ev[0], 0.01).item() == 1  # strict: a variance exactly at the cut is not small
 
 
 def test_energy_distance_against_scipy_1d():

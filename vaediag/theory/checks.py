@@ -8,8 +8,8 @@ and in the README ("Theory lab").
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -19,8 +19,7 @@ from vaediag.theory import constructions as C
 from vaediag.theory import eq73
 from vaediag.theory.estimators import MLE, TwoNN
 from vaediag.theory.metrics import energy_distance
-from vaediag.diagnostics.eigen import r_hat
-from vaediag.theory.sweep import evaluate, train_sweep
+from vaediag.theory.sweep import evaluate, r_hat_per_model, train_stage2, train_sweep
 
 # --- choices the paper leaves open (see README) ------------------------------------------------
 TS = np.array([1.0, 10.0, 1e2, 1e3, 1e4])  # t of gamma_t = 1/t in the constructions
@@ -32,15 +31,7 @@ TOL_LOGP = 2e-2  # max |log p_t - log p_gt| (2-D, IS) at t = 1e4, plus 3 bootstr
 TOL_MASS = 1e-3  # |mass_t(A) - mu_gt(A ∩ M)| at t = 1e4
 TOL_HALF_SLOPE = 0.05  # -log p_t vs log gamma on the circle: slope (d - r)/2 = 1/2 within this
 TOL_EQ73 = 1e-6  # relative error of the optimised covariance vs eq. (73)
-# The lab's r_hat threshold (eq. 9; the paper leaves the cut open): 0.05 sits between O(gamma) and 1
-# (the prior) on a log scale once gamma <~ 1e-2; passed explicitly to the one r_hat function.
-VAR_THRESHOLD = 0.05
-
-
-def count_small(enc_var: np.ndarray) -> np.ndarray:
-    """r_hat per model of a sweep: ``enc_var`` (G, kappa) or (kappa,) mean encoder variances."""
-    ev = np.atleast_2d(enc_var)
-    return np.array([r_hat(v, VAR_THRESHOLD) for v in ev]).reshape(np.shape(enc_var)[:-1])
+VAR_THRESHOLD = 0.05  # the lab's r_hat cut: passed explicitly to vaediag.diagnostics.eigen.r_hat (eq. 9)
 TOL_SLOPE_REL = 0.15  # eq. (8)/(9) slopes: relative tolerance
 TOL_VAR_RATE = 0.3  # small encoder variances vs gamma: slope 1 within this
 LEARNED_GAMMA_MAX = 1e-2  # Theorem 3: a learned gamma (start 1) must end below this
@@ -58,10 +49,11 @@ class Settings:
     n_train: int = 4000
     n_test: int = 2000
     hidden: tuple = (64, 64)
+    jobs: int = 1  # 2: the constructions (Theorems 1, 2, eq. 73) run in a second process beside the VAE training
 
     @classmethod
-    def make(cls, quick: bool, seed: int = 0, device: str = "cpu", progress=None) -> "Settings":
-        s = cls(quick=quick, seed=seed, device=device)
+    def make(cls, quick: bool, seed: int = 0, device: str = "cpu", progress=None, jobs: int = 1) -> Settings:
+        s = cls(quick=quick, seed=seed, device=device, jobs=jobs)
         if progress:
             s.progress = progress
         if not quick:
@@ -79,7 +71,41 @@ def _f(x) -> float:
     return float(np.asarray(x))
 
 
+# Every verdict below is one of these comparisons of a measured number with its tolerance (strict:
+# a number exactly at the tolerance fails). The tests put numbers just inside and just outside each.
+def within(measured: float, predicted: float, tol: float) -> bool:
+    """|measured - predicted| < tol."""
+    return bool(abs(measured - predicted) < tol)
+
+
+def rel_within(measured: float, predicted: float, tol: float) -> bool:
+    """|measured / predicted - 1| < tol."""
+    return bool(abs(measured / predicted - 1) < tol)
+
+
+def below(measured: float, tol: float) -> bool:
+    return bool(measured < tol)
+
+
 # --------------------------------------------------------------------------- Theorems 1, 2
+def judge_theorem1(m: dict) -> list[dict]:
+    """Verdicts of Theorem 1 from its measured numbers (keys as in :func:`check_theorem1`)."""
+    return [
+        check("Theorem 1 (1-D): p_t -> p_gt, max|p_t - p_gt| at t=1e4", m["err1"], 0.0, TOL_DENSITY, below(m["err1"], TOL_DENSITY)),
+        check("Theorem 1 (1-D): rate of |p_t - p_gt| in gamma_t (derived O(gamma))", m["slope_p1"], 1.0, TOL_RATE,
+              within(m["slope_p1"], 1.0, TOL_RATE)),
+        check("Theorem 1 (1-D): KL(q_t||p_t(z|x)) -> 0, max over x at t=1e4", m["kl1"], 0.0, TOL_KL, below(m["kl1"], TOL_KL)),
+        check("Theorem 1 (1-D): rate of KL in gamma_t (derived O(gamma))", m["slope_k1"], 1.0, TOL_RATE,
+              within(m["slope_k1"], 1.0, TOL_RATE)),
+        check("Theorem 1 (2-D): KL -> 0, mean over x at t=1e4 (IS, +-s.e.)", m["kl2"], 0.0, TOL_KL, below(m["kl2"], TOL_KL),
+              se=m["kl2_se"]),
+        check("Theorem 1 (2-D): rate of KL in gamma_t (derived O(gamma))", m["slope_k2"], 1.0, TOL_RATE,
+              within(m["slope_k2"], 1.0, TOL_RATE)),
+        check("Theorem 1 (2-D): p_t -> p_gt, max|log p_t - log p_gt| at t=1e4", m["dlog2"], 0.0, f"{TOL_LOGP} + 3 s.e.",
+              below(m["dlog2"], TOL_LOGP + 3 * m["dlog2_se"]), se=m["dlog2_se"]),
+    ]
+
+
 def check_theorem1(s: Settings) -> tuple[list[dict], dict]:
     s.progress("Theorem 1: 1-D construction (quadrature)")
     o1 = C.theorem1_1d(TS)
@@ -92,21 +118,26 @@ def check_theorem1(s: Settings) -> tuple[list[dict], dict]:
     kl2 = o2["kl"].mean(1)
     kl2_se = np.sqrt((o2["kl_se"] ** 2).mean(1) / o2["kl"].shape[1])
     dlog2 = np.abs(o2["log_p_t"][-1] - o2["log_p_gt"])
-    slope_p1 = C.loglog_slope(gam[tail], err[tail])
-    slope_k1 = C.loglog_slope(gam[tail], kl1[tail])
-    slope_k2 = C.loglog_slope(gam[tail], kl2[tail])
-    out = [
-        check("Theorem 1 (1-D): p_t -> p_gt, max|p_t - p_gt| at t=1e4", _f(err[-1]), 0.0, TOL_DENSITY, err[-1] < TOL_DENSITY),
-        check("Theorem 1 (1-D): rate of |p_t - p_gt| in gamma_t (derived O(gamma))", slope_p1, 1.0, TOL_RATE, abs(slope_p1 - 1) < TOL_RATE),
-        check("Theorem 1 (1-D): KL(q_t||p_t(z|x)) -> 0, max over x at t=1e4", _f(kl1[-1]), 0.0, TOL_KL, kl1[-1] < TOL_KL),
-        check("Theorem 1 (1-D): rate of KL in gamma_t (derived O(gamma))", slope_k1, 1.0, TOL_RATE, abs(slope_k1 - 1) < TOL_RATE),
-        check("Theorem 1 (2-D): KL -> 0, mean over x at t=1e4 (IS, +-s.e.)", _f(kl2[-1]), 0.0, TOL_KL,
-              kl2[-1] < TOL_KL, se=_f(kl2_se[-1])),
-        check("Theorem 1 (2-D): rate of KL in gamma_t (derived O(gamma))", slope_k2, 1.0, TOL_RATE, abs(slope_k2 - 1) < TOL_RATE),
-        check("Theorem 1 (2-D): p_t -> p_gt, max|log p_t - log p_gt| at t=1e4", _f(dlog2.max()), 0.0,
-              TOL_LOGP, dlog2.max() < TOL_LOGP + 3 * o2["log_p_t_se"][-1].max()),
+    m = {"err1": _f(err[-1]), "slope_p1": C.loglog_slope(gam[tail], err[tail]), "kl1": _f(kl1[-1]),
+         "slope_k1": C.loglog_slope(gam[tail], kl1[tail]), "kl2": _f(kl2[-1]), "kl2_se": _f(kl2_se[-1]),
+         "slope_k2": C.loglog_slope(gam[tail], kl2[tail]), "dlog2": _f(dlog2.max()),
+         "dlog2_se": _f(o2["log_p_t_se"][-1].max())}
+    return judge_theorem1(m), {"t": TS, "d1": o1, "d2": o2, "err1": err, "kl1": kl1, "kl2": kl2, "kl2_se": kl2_se}
+
+
+def judge_theorem2(m: dict) -> list[dict]:
+    """Verdicts of Theorem 2 from its measured numbers (keys as in :func:`check_theorem2`)."""
+    return [
+        check("Theorem 2 (circle): -log p_t on M vs log gamma, slope (d-r)/2", m["slope"], 0.5, TOL_HALF_SLOPE,
+              within(m["slope"], 0.5, TOL_HALF_SLOPE) and m["nlp_falls"]),
+        check("Theorem 2 (circle): -log p_t + log p~ - (d-r)/2 log(2 pi gamma) at t=1e4", m["resid"], 0.0, TOL_KL,
+              below(m["resid"], TOL_KL)),
+        check("Theorem 2 (circle): KL(q_t||p_t(z|x)) -> 0, max at t=1e4", m["kl"], 0.0, TOL_KL, below(m["kl"], TOL_KL)),
+        check("Theorem 2 (circle): mass of A={x1>0.3} -> mu_gt(A∩M), |error| at t=1e4", m["hp_err"], 0.0, TOL_MASS,
+              below(m["hp_err"], TOL_MASS), rate=m["hp_rate"]),
+        check("Theorem 2 (circle): mass of disk A -> mu_gt(A∩M) (MC), |error| at t=1e4", m["disk_err"], 0.0,
+              f"{TOL_MASS} + 3 s.e.", below(m["disk_err"], TOL_MASS + 3 * m["disk_se"]), se=m["disk_se"]),
     ]
-    return out, {"t": TS, "d1": o1, "d2": o2, "err1": err, "kl1": kl1, "kl2": kl2, "kl2_se": kl2_se}
 
 
 def check_theorem2(s: Settings) -> tuple[list[dict], dict]:
@@ -127,21 +158,23 @@ def check_theorem2(s: Settings) -> tuple[list[dict], dict]:
     disk_truth = C.disk_truth()
     kl = o["kl"].max(1)
     hp_err = np.abs(hp - hp_truth)
-    out = [
-        check("Theorem 2 (circle): -log p_t on M vs log gamma, slope (d-r)/2", slope, 0.5, TOL_HALF_SLOPE,
-              abs(slope - 0.5) < TOL_HALF_SLOPE and mean_nlp[-1] < mean_nlp[0]),
-        check("Theorem 2 (circle): -log p_t + log p~ - (d-r)/2 log(2 pi gamma) at t=1e4", _f(resid), 0.0, TOL_KL, resid < TOL_KL),
-        check("Theorem 2 (circle): KL(q_t||p_t(z|x)) -> 0, max at t=1e4", _f(kl[-1]), 0.0, TOL_KL, kl[-1] < TOL_KL),
-        check("Theorem 2 (circle): mass of A={x1>0.3} -> mu_gt(A∩M), |error| at t=1e4", _f(hp_err[-1]), 0.0, TOL_MASS,
-              hp_err[-1] < TOL_MASS, rate=C.loglog_slope(gam[tail], hp_err[tail])),
-        check("Theorem 2 (circle): mass of disk A -> mu_gt(A∩M) (MC), |error| at t=1e4", _f(abs(disk[-1, 0] - disk_truth)),
-              0.0, f"{TOL_MASS} + 3 s.e.", abs(disk[-1, 0] - disk_truth) < TOL_MASS + 3 * disk[-1, 1], se=_f(disk[-1, 1])),
-    ]
-    return out, {"t": TS, "circle": o, "halfplane": hp, "halfplane_truth": hp_truth, "disk": disk,
-                 "disk_truth": disk_truth, "kl": kl}
+    m = {"slope": slope, "nlp_falls": bool(mean_nlp[-1] < mean_nlp[0]), "resid": _f(resid), "kl": _f(kl[-1]),
+         "hp_err": _f(hp_err[-1]), "hp_rate": C.loglog_slope(gam[tail], hp_err[tail]),
+         "disk_err": _f(abs(disk[-1, 0] - disk_truth)), "disk_se": _f(disk[-1, 1])}
+    return judge_theorem2(m), {"t": TS, "circle": o, "halfplane": hp, "halfplane_truth": hp_truth, "disk": disk,
+                               "disk_truth": disk_truth, "kl": kl}
 
 
 # --------------------------------------------------------------------------- eq. (73)
+def judge_eq73(m: dict) -> list[dict]:
+    return [
+        check("eq. (73): optimised Sigma_z vs (I + J^T J/gamma)^-1, max rel. error", m["rel"], 0.0, TOL_EQ73,
+              below(m["rel"], TOL_EQ73)),
+        check("eq. (73): eigenvalues r x gamma/(gamma+S_i), kappa-r x 1, max rel. error", m["eig_rel"], 0.0, TOL_EQ73,
+              below(m["eig_rel"], TOL_EQ73)),
+    ]
+
+
 def check_eq73(s: Settings) -> tuple[list[dict], dict]:
     s.progress("eq. (73): optimising the encoder covariance of eq. (71)")
     rng = np.random.default_rng(s.seed)
@@ -157,50 +190,88 @@ def check_eq73(s: Settings) -> tuple[list[dict], dict]:
         ev, pe = np.linalg.eigvalsh(S), eq73.predicted_eigenvalues(J, g, r)
         eig_rel.append(np.abs(ev / pe - 1).max())
         rows.append({"d": d, "kappa": k, "r": r, "gamma": g, "eig": ev.tolist(), "pred": pe.tolist()})
-    out = [
-        check("eq. (73): optimised Sigma_z vs (I + J^T J/gamma)^-1, max rel. error", float(max(rel)), 0.0, TOL_EQ73, max(rel) < TOL_EQ73),
-        check("eq. (73): eigenvalues r x gamma/(gamma+S_i), kappa-r x 1, max rel. error", float(max(eig_rel)), 0.0, TOL_EQ73,
-              max(eig_rel) < TOL_EQ73),
-    ]
-    return out, {"cases": rows}
+    return judge_eq73({"rel": float(max(rel)), "eig_rel": float(max(eig_rel))}), {"cases": rows}
 
 
 # --------------------------------------------------------------------------- Theorems 3, 4, eqs. (8), (9)
 GAMMA_GRID = [5e-2, 2e-2, 1e-2, 5e-3, 2.5e-3, 1.25e-3]
 SWEEP_MANIFOLD = ("embedding", {"r": 2, "d": 10})
 KAPPA = 6
+# Theorems 2 and 4 are statements about optima of eq. (2); one run of Adam can stop in a local optimum
+# that keeps an extra latent dimension (seen on the Swiss roll: variances ~0.007 vs ~1). So every
+# learned-gamma VAE is trained from RESTARTS seeds inside the batched sweep and the restart with the
+# lowest held-out loss (eq. 2 on the test draw, 8 noise draws) is the one checked; every restart's
+# r_hat and loss is reported beside it. The selection looks at the loss only, never at r_hat.
+RESTARTS_QUICK, RESTARTS_FULL = 3, 4
+
+
+def _restarts(s: Settings) -> int:
+    return RESTARTS_QUICK if s.quick else RESTARTS_FULL
 
 
 def _training_data(s: Settings) -> tuple[np.ndarray, np.ndarray, list[dict]]:
-    """(G, N, d) train and test stacks: the sweep manifold once per sweep group, then one group per
-    other manifold of ESTIMATOR_MANIFOLDS (all d = 10), so a single batched run serves both sections."""
+    """(G, N, d) train and test stacks: the sweep manifold once per fixed gamma and once per restart of
+    its learned-gamma VAE, then the restarts of every other manifold of ESTIMATOR_MANIFOLDS (all d = 10),
+    so a single batched run serves both sections."""
     name, params = SWEEP_MANIFOLD
     X, t = manifolds.make(name, n=s.n_train, seed=s.seed, **params)
     Xt, _ = manifolds.make(name, n=s.n_test, seed=s.seed + 10_000, **params)
     others = [(nm, p) for nm, p in ESTIMATOR_MANIFOLDS if nm != name]
     extra = [manifolds.make(nm, n=s.n_train, seed=s.seed, **p) for nm, p in others]
     extra_t = [manifolds.make(nm, n=s.n_test, seed=s.seed + 10_000, **p)[0] for nm, p in others]
-    n_learned = 2 if s.quick else 4
-    G = len(GAMMA_GRID) + n_learned
-    train = np.stack([X] * G + [x for x, _ in extra])
-    test = np.stack([Xt] * G + extra_t)
-    return train, test, [t] * G + [tr for _, tr in extra]
+    R = _restarts(s)
+    G = len(GAMMA_GRID) + R
+    train = np.stack([X] * G + [x for x, _ in extra for _ in range(R)])
+    test = np.stack([Xt] * G + [x for x in extra_t for _ in range(R)])
+    return train, test, [t] * G + [tr for _, tr in extra for _ in range(R)]
+
+
+def select_restart(losses) -> int:
+    """Index of the restart with the lowest held-out loss (the documented selection rule)."""
+    return int(np.argmin(np.asarray(losses, dtype=float)))
+
+
+def judge_theorems34(m: dict) -> list[dict]:
+    """Verdicts of Theorems 3, 4 and eqs. (8), (9) on the sweep (keys as in :func:`check_theorems34`)."""
+    r, d = m["r"], m["d"]
+    l_fit = list(m["l_fit"])
+    lg = np.asarray(m["learned_gamma"], float)
+    return [
+        check(f"Theorem 3: fixed-gamma loss falls as gamma falls ({len(l_fit)} gammas >= {FIT_FLOOR}x learned)",
+              [round(float(v), 3) for v in l_fit], "strictly decreasing", "-",
+              len(l_fit) >= 2 and bool(np.all(np.diff(l_fit) < 0))),
+        check("Theorem 3: learned gamma -> 0 during training (start 1), final gamma", float(lg.max()), "-> 0",
+              f"< {LEARNED_GAMMA_MAX}", below(lg.max(), LEARNED_GAMMA_MAX) and m["gamma_fell"]),
+        check("Theorem 4: reconstruction under eps -> 0 as gamma -> 0, slope of log MSE vs log gamma",
+              m["mse_slope"], "> 0", "> 0.5", m["mse_slope"] > 0.5),
+        check("Theorem 4: reconstruction error of learned-gamma VAEs (sum over d)", float(np.max(m["mse_eps_learned"])),
+              "-> 0 (O(d gamma))", f"< {2 * d} gamma", bool(np.all(np.asarray(m["mse_eps_learned"]) < 2 * d * lg))),
+        check(f"eq. (9): r_hat (variances < {VAR_THRESHOLD}) for fixed gamma <= 1e-2 and learned gamma",
+              [int(v) for v in m["rhat_checked"]], r, "exact", bool(np.all(np.asarray(m["rhat_checked"]) == r))),
+        check("eq. (9): r small encoder variances are O(gamma): log-log slope", m["var_slope"], 1.0, TOL_VAR_RATE,
+              within(m["var_slope"], 1.0, TOL_VAR_RATE)),
+        check("eq. (9): kappa - r encoder variances -> 1, smallest of them", m["big_min"], 1.0, "> 0.8", m["big_min"] > 0.8),
+        check("eq. (8): loss vs log gamma slope (d - r)/2", m["slope8"], (d - r) / 2, f"{TOL_SLOPE_REL:.0%}",
+              rel_within(m["slope8"], (d - r) / 2, TOL_SLOPE_REL)),
+        check("eq. (9): 2 KL vs log gamma slope -r_hat", m["slope9"], -float(r), f"{TOL_SLOPE_REL:.0%}",
+              rel_within(m["slope9"], -float(r), TOL_SLOPE_REL)),
+    ]
 
 
 def check_theorems34(s: Settings) -> tuple[list[dict], dict]:
     name, params = SWEEP_MANIFOLD
     r, d = params["r"], params["d"]
     train, test, truths = _training_data(s)
-    n_learned = 2 if s.quick else 4
+    R = _restarts(s)
     gammas = GAMMA_GRID + [float("nan")] * (len(truths) - len(GAMMA_GRID))  # learned gamma: nan
     seeds = [s.seed * 100 + i for i in range(len(gammas))]
     s.progress(f"Theorems 3-4 and r_hat: training {len(gammas)} VAEs batched ({len(GAMMA_GRID)} fixed gammas and "
-               f"{n_learned} learned on {name} r={r} d={d}; learned gamma on {len(gammas) - len(GAMMA_GRID) - n_learned} "
-               f"other manifolds), kappa={KAPPA}, {s.steps} steps")
+               f"{R} learned-gamma restarts on {name} r={r} d={d}; {R} learned-gamma restarts on each of "
+               f"{(len(gammas) - len(GAMMA_GRID)) // R - 1} other manifolds), kappa={KAPPA}, {s.steps} steps")
     res = train_sweep(train, KAPPA, gammas, seeds, steps=s.steps, hidden=s.hidden, device=s.device,
                       progress=lambda i, n: s.progress(f"  step {i}/{n}") if i % 1000 == 0 or i == n else None)
     ev_all = evaluate(res.model, test, seed=s.seed)
-    G0 = len(GAMMA_GRID) + n_learned
+    G0 = len(GAMMA_GRID) + R
     ev = {k: v[:G0] for k, v in ev_all.items()}
     X, Xt = train[0], test[0]
     nf = len(GAMMA_GRID)
@@ -208,104 +279,134 @@ def check_theorems34(s: Settings) -> tuple[list[dict], dict]:
     learned_gamma = ev["gamma"][nf:G0]
     fit = g >= FIT_FLOOR * np.median(learned_gamma)
     loss = ev["loss"][:nf]
-    # Theorem 3: over the fit range, the optimised loss falls as gamma falls
     order = np.argsort(-g[fit])
-    l_fit = loss[fit][order]
-    monotone = bool(np.all(np.diff(l_fit) < 0))
-    slope8 = float(np.polyfit(np.log(g[fit]), loss[fit], 1)[0])
-    slope9 = float(np.polyfit(np.log(g[fit]), 2 * ev["kl"][:nf][fit], 1)[0])
-    rhat = count_small(ev["enc_var"])
+    rhat = r_hat_per_model(ev["enc_var"], VAR_THRESHOLD)
     small = ev["enc_var"][:nf, :r]
-    var_slope = C.loglog_slope(g[fit], small[fit].mean(1))
-    big_min = float(ev["enc_var"][:, r:][np.r_[fit, np.ones(n_learned, bool)]].min())
-    mse_slope = C.loglog_slope(g[fit], ev["mse_eps"][:nf][fit])
-    checked = np.r_[fit & (g <= 1e-2), np.ones(n_learned, bool)]  # fixed gamma <= 1e-2 in the fit range, learned
-    ok_rhat = bool(np.all(rhat[checked] == r))
-    out = [
-        check(f"Theorem 3: fixed-gamma loss falls as gamma falls ({fit.sum()} gammas >= {FIT_FLOOR}x learned)",
-              [round(float(v), 3) for v in l_fit], "strictly decreasing", "-", monotone),
-        check("Theorem 3: learned gamma -> 0 during training (start 1), final gamma", float(learned_gamma.max()),
-              "-> 0", f"< {LEARNED_GAMMA_MAX}", learned_gamma.max() < LEARNED_GAMMA_MAX
-              and bool(np.all(res.log_gamma[-1, nf:] < res.log_gamma[0, nf:]))),
-        check("Theorem 4: reconstruction under eps -> 0 as gamma -> 0, slope of log MSE vs log gamma",
-              mse_slope, "> 0", "> 0.5", mse_slope > 0.5),
-        check("Theorem 4: reconstruction error of learned-gamma VAEs (sum over d)", float(ev["mse_eps"][nf:].max()),
-              "-> 0 (O(d gamma))", f"< {2 * d} gamma", bool(np.all(ev["mse_eps"][nf:] < 2 * d * learned_gamma))),
-        check(f"eq. (9): r_hat (variances < {VAR_THRESHOLD}) for fixed gamma <= 1e-2 and learned gamma",
-              rhat[checked].tolist(), r, "exact", ok_rhat),
-        check("eq. (9): r small encoder variances are O(gamma): log-log slope", var_slope, 1.0, TOL_VAR_RATE,
-              abs(var_slope - 1) < TOL_VAR_RATE),
-        check("eq. (9): kappa - r encoder variances -> 1, smallest of them", big_min, 1.0, "> 0.8", big_min > 0.8),
-        check("eq. (8): loss vs log gamma slope (d - r)/2", slope8, (d - r) / 2, f"{TOL_SLOPE_REL:.0%}",
-              abs(slope8 / ((d - r) / 2) - 1) < TOL_SLOPE_REL),
-        check("eq. (9): 2 KL vs log gamma slope -r_hat", slope9, -float(r), f"{TOL_SLOPE_REL:.0%}",
-              abs(slope9 / (-r) - 1) < TOL_SLOPE_REL),
-    ]
-    others = [{"truth": t, "gamma": float(ev_all["gamma"][i]), "enc_var": ev_all["enc_var"][i], "x": train[i]}
-              for i, t in enumerate(truths) if i >= nf]  # learned-gamma groups: sweep manifold first
-    return out, {"gammas": g, "fit": fit, "eval": ev, "log_gamma_traj": res.log_gamma[:, :G0], "steps": res.steps_logged,
-                 "seconds": res.seconds, "model": res.model, "X": X, "Xt": Xt, "r": r, "d": d, "nf": nf,
-                 "learned": [others[0]] + others[n_learned:]}
+    checked = np.r_[fit & (g <= 1e-2), np.ones(R, bool)]  # fixed gamma <= 1e-2 in the fit range, learned
+    m = {"r": r, "d": d, "l_fit": loss[fit][order].tolist(), "learned_gamma": learned_gamma.tolist(),
+         "gamma_fell": bool(np.all(res.log_gamma[-1, nf:G0] < res.log_gamma[0, nf:G0])),
+         "mse_slope": C.loglog_slope(g[fit], ev["mse_eps"][:nf][fit]), "mse_eps_learned": ev["mse_eps"][nf:].tolist(),
+         "rhat_checked": rhat[checked].tolist(), "var_slope": C.loglog_slope(g[fit], small[fit].mean(1)),
+         "big_min": float(ev["enc_var"][:, r:][np.r_[fit, np.ones(R, bool)]].min()),
+         "slope8": float(np.polyfit(np.log(g[fit]), loss[fit], 1)[0]),
+         "slope9": float(np.polyfit(np.log(g[fit]), 2 * ev["kl"][:nf][fit], 1)[0])}
+    # learned-gamma restarts per manifold (the sweep manifold first), in ESTIMATOR_MANIFOLDS' order after it
+    learned = []
+    for j in range((len(truths) - nf) // R):
+        ids = list(range(nf + j * R, nf + (j + 1) * R))
+        best = ids[select_restart(ev_all["loss"][ids])]
+        learned.append({"truth": truths[best], "gamma": float(ev_all["gamma"][best]), "enc_var": ev_all["enc_var"][best],
+                        "x": train[best], "group": best,
+                        "restarts": [{"group": i, "held_out_loss": float(ev_all["loss"][i]),
+                                      "r_hat": int(r_hat_per_model(ev_all["enc_var"][i], VAR_THRESHOLD)),
+                                      "gamma": float(ev_all["gamma"][i])} for i in ids]})
+    return judge_theorems34(m), {"gammas": g, "fit": fit, "eval": ev, "log_gamma_traj": res.log_gamma[:, :G0],
+                                 "steps": res.steps_logged, "seconds": res.seconds, "model": res.model, "X": X, "Xt": Xt,
+                                 "r": r, "d": d, "nf": nf, "learned": learned, "measured": m}
 
 
 # --------------------------------------------------------------------------- two stages (section 4)
-def check_two_stage(s: Settings, art34: dict) -> tuple[list[dict], dict]:
-    with torch.no_grad():
-        z = _stage1_posterior_draws(s, art34)
-    s.progress("two-stage (section 4): training the stage-2 VAE on z ~ q(z|x)")
-    res2 = train_sweep(z, KAPPA, [float("nan")], [s.seed + 7], steps=s.steps, hidden=s.hidden, device=s.device)
-    with torch.no_grad():
-        return _two_stage_compare(s, art34, res2.model)
+# The paper's second stage (section 4): the engine's Stage2VAE (three dense ReLU layers, the input
+# concatenated before the heads, its own learned gamma_z), trained like the engine trains it: Adam,
+# weight decay 5e-4 on the networks (not on log gamma_z), z = mu_z + sigma_z * eps with a fresh eps for
+# every draw, the learning rate halved twice (the paper's MNIST schedule halves at 300 of 800 epochs:
+# here every 3/8 of the steps). Choices the paper leaves open, measured in the README's sensitivity
+# table ("Theory lab"): the width (the paper uses 1,024 for FID; 256 passed in every run measured, 64
+# and 128 did not, and run-to-run spread is as large as the width's effect) and gamma_z's starting
+# value. Started at 1 (the authors' code), stage 2 collapses: q(u|z) = N(0, I), a constant decoder
+# mean and gamma_z = E|z|^2 / kappa ~ 1 (stage 1's q(z) has unit second moments), a stationary point
+# of eq. (2) that is not its optimum (gamma_z measured 0.98-0.99 after 4,000 steps); its samples carry
+# unit noise in every coordinate of z. Started at 1e-2 it learns q(z); gamma_z stays a learned
+# parameter. Steps and learning rate fit the CPU budget.
+STAGE2_WIDTH, STAGE2_DEPTH, STAGE2_BATCH, STAGE2_LR, STAGE2_WD, STAGE2_GAMMA_INIT = 256, 3, 100, 1e-3, 5e-4, 1e-2
+# q(u) and q(z) vs N(0, I) use Q_DRAWS posterior draws per held-out point (8,000 points in all): the energy
+# distance's V-statistic carries a sampling floor of about (E|X-X'| + E|Y-Y'|) / n, which at n = 2,000
+# (0.0026) is as large as q(z)'s whole distance to N(0, I); the floor is reported beside both.
+Q_DRAWS = 4
 
 
-def _stage1_posterior_draws(s: Settings, art34: dict) -> torch.Tensor:
-    stage1 = art34["model"].select(art34["nf"])  # the first learned-gamma VAE
-    gen = torch.Generator().manual_seed(s.seed)
-    mu, logvar = stage1.encode(torch.as_tensor(art34["X"], device=s.device)[None])
-    reps = 4  # z ~ q(z|x): 4 draws per training point stand in for a fresh eps each epoch
-    return torch.cat([mu + logvar.mul(0.5).exp() * torch.randn(mu.shape, generator=gen) for _ in range(reps)], 1)[0]
-
-
-def _two_stage_compare(s: Settings, art34: dict, stage2) -> tuple[list[dict], dict]:
-    model, X, Xt, nf = art34["model"], art34["X"], art34["Xt"], art34["nf"]
-    stage1 = model.select(nf)
-    gen = torch.Generator().manual_seed(s.seed + 1)
-    n = len(Xt)
-    u = torch.randn(1, n, KAPPA, generator=gen)
-    x1 = stage1.decode(u)[0].numpy()  # stage 1: z ~ N(0, I), x = mu_x(z)
-    zz = stage2.decode(torch.randn(1, n, KAPPA, generator=gen)) + stage2.log_gamma.exp().sqrt() * torch.randn(1, n, KAPPA, generator=gen)
-    x2 = stage1.decode(zz)[0].numpy()  # u ~ N(0,I), z ~ p(z|u), x = mu_x(z)
-    ed1, ed2 = energy_distance(x1, Xt), energy_distance(x2, Xt)
-    ref = energy_distance(X[:n], Xt)  # two samples of mu_gt: the sampling floor
-    # aggregated posteriors on held-out data
-    m1, lv1 = stage1.encode(torch.as_tensor(Xt)[None])
-    zt = m1 + lv1.mul(0.5).exp() * torch.randn(m1.shape, generator=gen)
-    m2, lv2 = stage2.encode(zt)
-    ut = (m2 + lv2.mul(0.5).exp() * torch.randn(m2.shape, generator=gen))[0].numpy()
-    gauss = torch.randn(n, KAPPA, generator=gen).numpy()
-    ed_qz, ed_qu = energy_distance(zt[0].numpy(), gauss), energy_distance(ut, gauss)
-    ref_g = energy_distance(torch.randn(n, KAPPA, generator=gen).numpy(), gauss)
-    out = [
+def judge_two_stage(m: dict) -> list[dict]:
+    """Verdicts of the two-stage argument (keys as in :func:`check_two_stage`)."""
+    ed1, ed2, ref = m["ed1"], m["ed2"], m["floor"]
+    return [
         check("two-stage (section 4): energy distance to held-out data, stage 1 vs two-stage",
-              {"stage1": round(ed1, 4), "two_stage": round(ed2, 4), "mu_gt_vs_mu_gt": round(ref, 4)},
-              f"two-stage < {TWO_STAGE_RATIO} x stage 1", TWO_STAGE_RATIO, ed2 < TWO_STAGE_RATIO * ed1),
+              {"stage1": ed1, "two_stage": ed2, "floor": ref, "excess1": ed1 - ref, "excess2": ed2 - ref,
+               "gamma_z": m["gamma_z"]},
+              f"two-stage < {TWO_STAGE_RATIO} x stage 1", TWO_STAGE_RATIO, below(ed2, TWO_STAGE_RATIO * ed1)),
         check("two-stage (section 4): stage-1 samples measurably far from mu_gt", ed1, "> floor",
               "> 5 x floor", ed1 > 5 * ref),
         check("two-stage (section 4): energy distance of q(u) vs N(0,I) (q(z) vs N(0,I) beside it)",
-              {"q_u": round(ed_qu, 4), "q_z": round(ed_qz, 4), "N_vs_N": round(ref_g, 4)},
-              "q(u) ~ N(0, I)", "q(u) < q(z)/2", ed_qu < 0.5 * ed_qz),
+              {"q_u": m["ed_qu"], "q_z": m["ed_qz"], "N_vs_N": m["floor_g"], "excess_u": m["ed_qu"] - m["floor_g"],
+               "excess_z": m["ed_qz"] - m["floor_g"]},
+              "q(u) ~ N(0, I)", "q(u) < q(z)/2", below(m["ed_qu"], 0.5 * m["ed_qz"])),
     ]
-    return out, {"x1": x1, "x2": x2, "xt": Xt, "ed": (ed1, ed2, ref), "gamma_z": float(stage2.log_gamma.exp()),
-                 "ed_q": (ed_qz, ed_qu, ref_g)}
+
+
+def check_two_stage(s: Settings, art34: dict) -> tuple[list[dict], dict]:
+    stage1 = art34["model"].select(art34["learned"][0]["group"])  # the selected learned-gamma VAE
+    with torch.no_grad():
+        mu, logvar = stage1.encode(torch.as_tensor(art34["X"], device=s.device)[None])
+    s.progress(f"two-stage (section 4): training the paper's stage-2 VAE (width {STAGE2_WIDTH}, depth {STAGE2_DEPTH}) "
+               f"on fresh z = mu + sigma eps, {s.steps} steps")
+    stage2 = train_stage2(mu[0], logvar[0], STAGE2_WIDTH, STAGE2_DEPTH, steps=s.steps, batch=STAGE2_BATCH,
+                          lr=STAGE2_LR, weight_decay=STAGE2_WD, gamma_init=STAGE2_GAMMA_INIT, seed=s.seed + 7,
+                          device=s.device)
+    with torch.no_grad():
+        return _two_stage_compare(s, art34, stage1, stage2)
+
+
+def _two_stage_compare(s: Settings, art34: dict, stage1, stage2) -> tuple[list[dict], dict]:
+    X, Xt = art34["X"], art34["Xt"]
+    gen = torch.Generator().manual_seed(s.seed + 1)
+    n = len(Xt)
+    dev = s.device
+    x1 = stage1.decode(torch.randn(1, n, KAPPA, generator=gen).to(dev))[0].cpu().numpy()  # z ~ N(0, I), x = mu_x(z)
+    u = torch.randn(n, KAPPA, generator=gen).to(dev)
+    zz = stage2.decode(u) + stage2.gamma.sqrt() * torch.randn(n, KAPPA, generator=gen).to(dev)  # z ~ p(z|u)
+    x2 = stage1.decode(zz[None])[0].cpu().numpy()  # u ~ N(0,I), z ~ p(z|u), x = mu_x(z)
+    ed1, ed2 = energy_distance(x1, Xt), energy_distance(x2, Xt)
+    ref = energy_distance(X[:n], Xt)  # two samples of mu_gt: the sampling floor
+    # aggregated posteriors on held-out data, Q_DRAWS draws of z ~ q(z|x) per point (then u ~ q(u|z))
+    m1, lv1 = stage1.encode(torch.as_tensor(Xt, device=dev)[None])
+    m1, s1 = m1[0].repeat(Q_DRAWS, 1), lv1[0].mul(0.5).exp().repeat(Q_DRAWS, 1)
+    zt = m1 + s1 * torch.randn(m1.shape, generator=gen).to(dev)
+    m2, lv2 = stage2.encode(zt)
+    ut = (m2 + lv2.mul(0.5).exp() * torch.randn(m2.shape, generator=gen).to(dev)).cpu().numpy()
+    nq = len(ut)
+    gauss = torch.randn(nq, KAPPA, generator=gen).numpy()
+    ed_qz, ed_qu = energy_distance(zt.cpu().numpy(), gauss), energy_distance(ut, gauss)
+    ref_g = energy_distance(torch.randn(nq, KAPPA, generator=gen).numpy(), gauss)
+    m = {"ed1": ed1, "ed2": ed2, "floor": ref, "gamma_z": float(stage2.gamma), "ed_qu": ed_qu, "ed_qz": ed_qz,
+         "floor_g": ref_g}
+    return judge_two_stage(m), {"x1": x1, "x2": x2, "xt": Xt, "ed": (ed1, ed2, ref), "gamma_z": float(stage2.gamma),
+                                "ed_q": (ed_qz, ed_qu, ref_g), "width": STAGE2_WIDTH, "measured": m}
 
 
 # --------------------------------------------------------------------------- r_hat vs estimators
 # Manifolds with one chart onto R^r (Theorem 2's diffeomorphism exists): r_hat = r is a check there.
 # The sphere and the torus have no such chart; their rows are reported, not checked.
 ONE_CHART = ("linear", "swissroll", "embedding")
+NOT_CHECKED = {"sphere": "no single chart onto R^2 (Theorem 2 assumes one): a continuous encoder needs r + 1 = 3 "
+                         "latent dimensions", "torus": "no single chart onto R^2 (Theorem 2 assumes one): a continuous "
+                         "encoder needs r + 1 = 3 latent dimensions",
+               "mixture": "r = d: gamma falls too slowly to reach eq. (9)'s regime in this budget",
+               "mnist5k": "true r unknown"}
 ESTIMATOR_MANIFOLDS = [("linear", {"r": 3, "d": 10}), ("sphere", {"r": 2, "d": 10}), ("torus", {"r": 2, "d": 10}),
                        ("swissroll", {"r": 2, "d": 10}), ("embedding", {"r": 2, "d": 10})]
 MIXTURE = ("mixture", {"d": 3})
+
+
+def judge_estimators(rows: list[dict]) -> list[dict]:
+    """One check per one-chart manifold: r_hat of the selected restart equals r exactly."""
+    out = []
+    for row in rows:
+        if row["data"].split()[0] not in ONE_CHART:
+            continue
+        rs = row.get("restarts_r_hat")
+        extra = f", restarts' r_hat {rs}" if rs else ""
+        out.append(check(f"eq. (9): r_hat = r on {row['data']} (MLE {row['mle']:.2f}, TwoNN {row['twonn']:.2f}{extra})",
+                         row["r_hat_vae"], row["r"], "exact", row["r_hat_vae"] == row["r"]))
+    return out
 
 
 def check_estimators(s: Settings, art34: dict, with_mnist: bool | None = None) -> tuple[list[dict], dict]:
@@ -314,25 +415,22 @@ def check_estimators(s: Settings, art34: dict, with_mnist: bool | None = None) -
     rows = []
     for g in art34["learned"]:
         t, x = g["truth"], g["x"]
-        rows.append({"data": f"{t['name']} (d={t['d']})", "r": t["r"], "r_hat_vae": int(count_small(g["enc_var"])),
+        rows.append({"data": f"{t['name']} (d={t['d']})", "r": t["r"],
+                     "r_hat_vae": r_hat_per_model(g["enc_var"], VAR_THRESHOLD).item(),
                      "gamma": g["gamma"], "mle": MLE().fit(x).dimension_, "twonn": TwoNN().fit(x).dimension_,
-                     "enc_var": np.asarray(g["enc_var"]).tolist()})
+                     "enc_var": np.asarray(g["enc_var"]).tolist(), "restarts": g["restarts"],
+                     "restarts_r_hat": [rr["r_hat"] for rr in g["restarts"]],
+                     "checked": t["name"] in ONE_CHART, "note": NOT_CHECKED.get(t["name"], "")})
     s.progress("r_hat vs estimators: mixture (r = d = 3, kappa = 4)")
     xm, tm = manifolds.make(MIXTURE[0], n=s.n_train, seed=s.seed, **MIXTURE[1])
     rm = train_sweep(xm, 4, [float("nan")], [s.seed + 3], steps=s.steps, hidden=s.hidden, device=s.device)
     evm = evaluate(rm.model, xm, seed=s.seed)
-    rows.append({"data": "mixture (d=3)", "r": tm["r"], "r_hat_vae": int(count_small(evm["enc_var"][0])),
+    rows.append({"data": "mixture (d=3)", "r": tm["r"], "r_hat_vae": r_hat_per_model(evm["enc_var"][0], VAR_THRESHOLD).item(),
                  "gamma": float(evm["gamma"][0]), "mle": MLE().fit(xm).dimension_, "twonn": TwoNN().fit(xm).dimension_,
-                 "enc_var": evm["enc_var"][0].tolist()})
+                 "enc_var": evm["enc_var"][0].tolist(), "checked": False, "note": NOT_CHECKED["mixture"]})
     if with_mnist:
         rows.append(_mnist_row(s))
-    out = []
-    for row in rows:
-        if row["data"].split()[0] not in ONE_CHART:
-            continue
-        out.append(check(f"eq. (9): r_hat = r on {row['data']} (MLE {row['mle']:.2f}, TwoNN {row['twonn']:.2f})",
-                         row["r_hat_vae"], row["r"], "exact", row["r_hat_vae"] == row["r"]))
-    return out, {"rows": rows}
+    return judge_estimators(rows), {"rows": rows}
 
 
 def _mnist_row(s: Settings) -> dict:
@@ -343,23 +441,49 @@ def _mnist_row(s: Settings) -> dict:
     s.progress("r_hat vs estimators: mnist5k (d=784, kappa=32, learned gamma)")
     res = train_sweep(x, 32, [float("nan")], [s.seed + 11], steps=s.steps, hidden=(256, 256), device=s.device)
     ev = evaluate(res.model, x, seed=s.seed)
-    return {"data": "mnist5k (d=784)", "r": None, "r_hat_vae": int(count_small(ev["enc_var"][0])),
+    return {"data": "mnist5k (d=784)", "r": None, "r_hat_vae": r_hat_per_model(ev["enc_var"][0], VAR_THRESHOLD).item(),
             "gamma": float(ev["gamma"][0]), "mle": MLE().fit(x).dimension_, "twonn": TwoNN().fit(x).dimension_,
-            "enc_var": ev["enc_var"][0].tolist()}
+            "enc_var": ev["enc_var"][0].tolist(), "checked": False, "note": NOT_CHECKED["mnist5k"]}
+
+
+CONSTRUCTIONS = (("theorem1", "check_theorem1"), ("theorem2", "check_theorem2"), ("eq73", "check_eq73"))
+
+
+def _run_constructions(quick: bool, seed: int) -> list[tuple[str, list[dict], dict]]:
+    """Theorems 1, 2 and eq. (73) (numpy/scipy and a small float64 torch problem), for a worker process."""
+    torch.set_num_threads(1)
+    s = Settings.make(quick, seed=seed)
+    return [(key, *globals()[fn](s)) for key, fn in CONSTRUCTIONS]
 
 
 def run_all(s: Settings) -> tuple[list[dict], dict]:
-    """Every check, in the paper's order; returns (checks, artifacts by section for figures and tables)."""
-    checks, art = [], {}
-    for key, fn in (("theorem1", check_theorem1), ("theorem2", check_theorem2), ("eq73", check_eq73),
-                    ("theorems34", check_theorems34)):
-        c, a = fn(s)
-        checks += c
-        art[key] = a
-    c, a = check_two_stage(s, art["theorems34"])
-    checks += c
-    art["two_stage"] = a
-    c, a = check_estimators(s, art["theorems34"])
-    checks += c
-    art["estimators"] = a
-    return checks, art
+    """Every check, in the paper's order; returns (checks, artifacts by section for figures and tables).
+
+    With ``s.jobs >= 2`` the constructions run in a second (spawned) process while this one trains the
+    VAEs: same numbers (each section seeds its own generators), less wall time on two cores."""
+    art, parts = {}, {}
+    pool = future = None
+    if s.jobs >= 2:
+        import concurrent.futures as cf
+        import multiprocessing as mp
+
+        pool = cf.ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn"))
+        future = pool.submit(_run_constructions, s.quick, s.seed)
+        s.progress("Theorems 1, 2 and eq. (73): constructions running in a second process")
+    else:
+        for key, fn in CONSTRUCTIONS:
+            c, a = globals()[fn](s)
+            parts[key], art[key] = c, a
+    try:
+        c34, art["theorems34"] = check_theorems34(s)
+        c2s, art["two_stage"] = check_two_stage(s, art["theorems34"])
+        cest, art["estimators"] = check_estimators(s, art["theorems34"])
+        if future is not None:
+            s.progress("waiting for the constructions")
+            for key, c, a in future.result():
+                parts[key], art[key] = c, a
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    checks = parts["theorem1"] + parts["theorem2"] + parts["eq73"] + c34 + c2s + cest
+    return checks, {k: art[k] for k in ("theorem1", "theorem2", "eq73", "theorems34", "two_stage", "estimators")}

@@ -20,12 +20,19 @@ under q, so KL ≈ Var/2 = O(gamma).
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 from scipy.special import log_ndtr, logsumexp, ndtr, ndtri
 
 LOG_2PI = math.log(2 * math.pi)
+
+
+def _lse(a, axis=-1):
+    """log sum exp along ``axis`` (numpy's logaddexp reduction: exact, and ~10x cheaper per call than
+    scipy's logsumexp on the small last axes used here)."""
+    return np.logaddexp.reduce(a, axis=axis)
 
 
 # --------------------------------------------------------------------------- 1-D Gaussian mixtures
@@ -40,36 +47,47 @@ class Mixture1D:
 
     def logpdf(self, x):
         u = self._u(x)
-        return logsumexp(np.log(self.w) - 0.5 * u**2 - np.log(self.s) - 0.5 * LOG_2PI, axis=-1)
+        return _lse(np.log(self.w) - 0.5 * u**2 - np.log(self.s) - 0.5 * LOG_2PI)
 
     def logcdf(self, x):
-        return logsumexp(np.log(self.w) + log_ndtr(self._u(x)), axis=-1)
+        return _lse(np.log(self.w) + log_ndtr(self._u(x)))
 
     def logsf(self, x):
-        return logsumexp(np.log(self.w) + log_ndtr(-self._u(x)), axis=-1)
+        return _lse(np.log(self.w) + log_ndtr(-self._u(x)))
+
+    def _subset(self, mask):
+        """The mixture for the points ``mask`` selects (per-point weights are sliced, shared ones kept)."""
+        return self if self.w.ndim == 1 else Mixture1D(self.w[mask], self.m, self.s)
 
     def cdf(self, x):
         return (self.w * ndtr(self._u(x))).sum(-1)
 
     def from_normal(self, z, lo=-40.0, hi=40.0, iters=34, newton=2):
         """x = F^-1(Phi(z)): bisection in log space (lower tail for z <= 0, upper tail otherwise) to
-        ~1e-8, then Newton steps on the log-CDF (quadratic convergence) to ~1e-15."""
+        ~1e-8, then Newton steps on the log-CDF (quadratic convergence) to ~1e-15. Each point only
+        evaluates its own tail (the lower and upper points are solved separately)."""
         z = np.asarray(z, float)
+        x = np.empty(z.shape)
         lower = z <= 0
-        target = np.where(lower, log_ndtr(z), log_ndtr(-z))
+        for mask, tail_fn, sign in ((lower, Mixture1D.logcdf, 1.0), (~lower, Mixture1D.logsf, -1.0)):
+            if not mask.any():
+                continue
+            mix = self._subset(mask)
+            target = log_ndtr(sign * z[mask])
 
-        def g(x):  # increasing in x; zero at the answer
-            return np.where(lower, self.logcdf(x) - target, target - self.logsf(x))
+            def g(xx, sign=sign, tail_fn=tail_fn, mix=mix, target=target):  # increasing in x; zero at the answer
+                return sign * (tail_fn(mix, xx) - target)
 
-        a, b = np.full(z.shape, lo), np.full(z.shape, hi)
-        for _ in range(iters):
-            mid = 0.5 * (a + b)
-            neg = g(mid) < 0
-            a, b = np.where(neg, mid, a), np.where(neg, b, mid)
-        x = 0.5 * (a + b)
-        for _ in range(newton):  # d g / dx = p(x) / F(x) (lower) or p(x) / S(x) (upper)
-            tail = np.where(lower, self.logcdf(x), self.logsf(x))
-            x = np.clip(x - g(x) * np.exp(tail - self.logpdf(x)), a, b)
+            a, b = np.full(target.shape, lo), np.full(target.shape, hi)
+            for _ in range(iters):
+                mid = 0.5 * (a + b)
+                neg = g(mid) < 0
+                a, b = np.where(neg, mid, a), np.where(neg, b, mid)
+            xm = 0.5 * (a + b)
+            for _ in range(newton):  # d g / dx = p(x) / F(x) (lower) or p(x) / S(x) (upper)
+                tail = tail_fn(mix, xm)
+                xm = np.clip(xm - sign * (tail - target) * np.exp(tail - mix.logpdf(xm)), a, b)
+            x[mask] = xm
         return x
 
     def to_normal(self, x):
@@ -157,14 +175,14 @@ class Mixture2D:
 
     def cond_weights(self, x1):
         lw = np.log(self.w) - 0.5 * ((x1[..., None] - self.m[:, 0]) / self.s[:, 0]) ** 2 - np.log(self.s[:, 0])
-        return np.exp(lw - logsumexp(lw, axis=-1, keepdims=True))  # (n, K)
+        return np.exp(lw - _lse(lw)[..., None])  # (n, K)
 
     def cond(self, x1):
         return Mixture1D(self.cond_weights(x1), self.m[:, 1], self.s[:, 1])
 
     def logpdf(self, x):
         u = (x[..., None, :] - self.m) / self.s
-        return logsumexp(np.log(self.w) - 0.5 * (u**2).sum(-1) - np.log(self.s).sum(-1) - LOG_2PI, axis=-1)
+        return _lse(np.log(self.w) - 0.5 * (u**2).sum(-1) - np.log(self.s).sum(-1) - LOG_2PI)
 
     def logpdf_smoothed(self, x, gamma):
         """Closed form of p_gt * N(0, gamma I): the component variances grow by gamma (for tests)."""
@@ -222,9 +240,12 @@ def theorem1_2d(ts, xs=None, m: int = 2000, n_boot: int = 40, seed: int = 0, p_g
             xz = p_gt.decode(z)
             log_q = log_normal(eps) - np.log(np.diag(L[i])).sum()
             log_w = log_normal(z) - 0.5 * ((xs[i] - xz) ** 2).sum(1) / gamma - (LOG_2PI + math.log(gamma)) - log_q
-            est = lambda lw: (logsumexp(lw) - math.log(len(lw)), logsumexp(lw) - math.log(len(lw)) - lw.mean())
+            def est(lw):  # (log p_t, KL) from log weights along the last axis
+                lp_ = _lse(lw) - math.log(lw.shape[-1])
+                return lp_, lp_ - lw.mean(-1)
+
             a, b = est(log_w)
-            boot = np.array([est(log_w[rng.integers(0, m, m)]) for _ in range(n_boot)])
+            boot = np.stack(est(log_w[rng.integers(0, m, (n_boot, m))]), 1)  # n_boot resamples at once
             lp.append(a), kl.append(b), lps.append(boot[:, 0].std()), kls.append(boot[:, 1].std())
         out["log_p_t"].append(lp), out["log_p_t_se"].append(lps), out["kl"].append(kl), out["kl_se"].append(kls)
     for k in ("log_p_t", "log_p_t_se", "kl", "kl_se"):
@@ -282,10 +303,16 @@ def theorem2_circle(ts, thetas=None, circle: CircleDensity = THM2_CIRCLE) -> dic
     return out
 
 
+@functools.lru_cache(maxsize=4)
+def _decoded_line(circle: CircleDensity, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """z on [-9, 9] (n points) and the first coordinate of f(z): the same for every gamma, decoded once."""
+    z = np.linspace(-9, 9, n)
+    return z, circle.decode(z)[:, 0]
+
+
 def halfplane_mass(gamma: float, a: float = 0.3, circle: CircleDensity = THM2_CIRCLE, n: int = 200001) -> float:
     """∫_A p_t(x) dx for A = {x_1 > a}: E_{z~N(0,1)}[Phi((f_1(z) - a)/sqrt gamma)] by quadrature in z (eq. 33)."""
-    z = np.linspace(-9, 9, n)
-    f1 = circle.decode(z)[:, 0]
+    z, f1 = _decoded_line(circle, n)
     y = np.exp(log_normal(z[:, None])) * ndtr((f1 - a) / math.sqrt(gamma))
     return float(np.trapezoid(y, z))
 

@@ -57,7 +57,7 @@ def optimise_covariance(J: np.ndarray, gamma: float, iters: int = 100) -> np.nda
     for _ in range(iters):
         th = theta.clone().requires_grad_(True)
         g = torch.autograd.grad(f(th), th)[0]
-        H = torch.autograd.functional.hessian(f, theta)
+        H = torch.autograd.functional.hessian(f, theta, vectorize=True)  # vmap over the rows: one pass
         if float(g.norm()) < 1e-13:
             break
         f0 = float(f(theta))

@@ -1,80 +1,142 @@
 """Batched training of G small MLP VAEs as one model (a gamma grid, several seeds, several data sets).
 
 Each layer holds a (G, fan_in, fan_out) weight and a (G, 1, fan_out) bias and runs as one
-``torch.baddbmm``; the loss is the sum of the G per-group eq. (2) losses, so each group's gradient is
-its own and Adam (elementwise) trains every group exactly as it would alone. Group g draws its
-initial weights, mini-batches and reparameterisation noise from its own seed ``seeds[g]``: a group
+``torch.baddbmm``; the objective is the sum of the G per-group eq. (2) losses, so each group's
+gradient is its own and Adam (elementwise) trains every group exactly as it would alone. Group g draws
+its initial weights, mini-batches and reparameterisation noise from its own seed ``seeds[g]``: a group
 trained in a batch of 8 follows the same trajectory as the same group trained alone (up to
 floating-point summation order), which the tests check.
 
 gamma per group: a fixed value, or learned (``nan`` in ``gammas``: log gamma is a parameter that
-starts at log 1 = 0, paper convention gamma = variance). Fixed groups still carry the parameter but
-their log gamma is masked to the fixed value, so they get no gradient.
+starts at log 1 = 0, paper convention gamma = variance). Fixed groups carry the parameter too, but
+their log gamma is replaced by the fixed value and its gradient is zero, so Adam never moves it.
+
+Speed (these models are a few MFLOP per step, so per-step overhead, not arithmetic, sets the time;
+``benchmarks/bench_theory_sweep.py`` measures each lever):
+  * every parameter of every group lives in one flat tensor (weights and biases are views of it), so
+    Adam is one fused kernel (``fused=True``; ``foreach`` where the build has no fused CPU Adam);
+  * the training step computes eq. (2)'s gradient by hand (:func:`GroupedVAE.grad_step`: forward and
+    backward of the MLPs, the reparameterisation and eq. (2), written out with ``baddbmm``/``bmm``
+    into views of one flat gradient buffer) instead of through autograd; it is tested against autograd
+    of :meth:`GroupedVAE.losses`, which is eq. (2) as assembled by ``vaediag.objective.negative_elbo``;
+  * mini-batches and noise are gathered per chunk of steps, not per step; the learning rate is a
+    number set per step, not a scheduler object; losses are read back only at logging steps.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
+from vaediag.diagnostics.eigen import r_hat
 from vaediag.objective import negative_elbo, reparameterize
 
+LOG_2PI = math.log(2 * math.pi)
 
-class GroupedMLP(nn.Module):
-    """G independent MLPs sizes[0] -> ... -> sizes[-1], SiLU between layers; x (G, B, sizes[0])."""
 
-    def __init__(self, G: int, sizes: list[int], generators: list[torch.Generator]):
-        super().__init__()
-        self.weights, self.biases = nn.ParameterList(), nn.ParameterList()
-        for a, b in zip(sizes[:-1], sizes[1:]):
-            bound = 1.0 / math.sqrt(a)  # nn.Linear's default init range
-            w = torch.stack([torch.rand(a, b, generator=g) * 2 * bound - bound for g in generators])
-            c = torch.stack([torch.rand(1, b, generator=g) * 2 * bound - bound for g in generators])
-            self.weights.append(nn.Parameter(w))
-            self.biases.append(nn.Parameter(c))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n = len(self.weights)
-        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            x = torch.baddbmm(b, x, w)
-            if i < n - 1:
-                x = F.silu(x)
-        return x
+def _adam(params, lr: float) -> torch.optim.Adam:
+    """Adam over the flat parameter: one fused kernel when this torch build has it, else foreach."""
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):  # no fused Adam for this device/build
+        return torch.optim.Adam(params, lr=lr, foreach=True)
 
 
 class GroupedVAE(nn.Module):
-    """G MLP VAEs with a scalar gamma each (fixed or learned); all tensors carry a leading G axis."""
+    """G MLP VAEs (SiLU between layers) with a scalar gamma each (fixed or learned).
+
+    All tensors carry a leading G axis. Parameters: one flat ``nn.Parameter``; ``enc_w[i]`` (G, a, b),
+    ``enc_b[i]`` (G, 1, b), ``dec_w``, ``dec_b`` and ``log_gamma_param`` (G,) are views of it."""
 
     def __init__(self, d: int, kappa: int, gammas, seeds, hidden=(64, 64)):
         super().__init__()
         gammas = np.asarray(gammas, dtype=float)
         self.G, self.d, self.kappa, self.hidden = len(gammas), d, kappa, tuple(hidden)
         gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
-        self.encoder = GroupedMLP(self.G, [d, *hidden, 2 * kappa], gens)
-        self.decoder = GroupedMLP(self.G, [kappa, *reversed(hidden), d], gens)
+        enc_sizes, dec_sizes = [d, *hidden, 2 * kappa], [kappa, *reversed(hidden), d]
+        self.shapes: list[tuple[int, ...]] = []
+        parts = []
+        for sizes in (enc_sizes, dec_sizes):
+            for a, b in zip(sizes[:-1], sizes[1:]):
+                bound = 1.0 / math.sqrt(a)  # nn.Linear's default init range
+                w = torch.stack([torch.rand(a, b, generator=g) * 2 * bound - bound for g in gens])
+                c = torch.stack([torch.rand(1, b, generator=g) * 2 * bound - bound for g in gens])
+                parts += [w, c]
+                self.shapes += [tuple(w.shape), tuple(c.shape)]
+        parts.append(torch.zeros(self.G))  # log gamma starts at log 1 = 0
+        self.shapes.append((self.G,))
+        self.n_enc = len(enc_sizes) - 1
+        self.flat = nn.Parameter(torch.cat([p.reshape(-1) for p in parts]))
         learned = np.isnan(gammas)
         self.register_buffer("learned", torch.as_tensor(learned))
-        self.register_buffer("fixed_log_gamma", torch.as_tensor(np.log(np.where(learned, 1.0, gammas)), dtype=torch.float32))
-        self.log_gamma_param = nn.Parameter(torch.zeros(self.G))
+        self.register_buffer("fixed_log_gamma",
+                             torch.as_tensor(np.log(np.where(learned, 1.0, gammas)), dtype=torch.float32))
+        self._bind()
+
+    def _views(self, t: torch.Tensor) -> list[torch.Tensor]:
+        sizes = [math.prod(s) for s in self.shapes]
+        return [v.view(s) for v, s in zip(torch.split(t, sizes), self.shapes)]
+
+    def _bind(self) -> None:
+        """Views of the flat parameter (valid while its storage lives: Adam updates it in place)."""
+        v = self._views(self.flat.data)
+        n = self.n_enc
+        self.enc_w, self.enc_b = v[0:2 * n:2], v[1:2 * n:2]
+        self.dec_w, self.dec_b = v[2 * n:-1:2], v[2 * n + 1:-1:2]
+        self.log_gamma_param = v[-1]
+
+    def _apply(self, fn, recurse=True):  # .to(device) may replace the storage: rebind the views
+        out = super()._apply(fn, recurse)
+        self._bind()
+        return out
+
+    def group_tensors(self, g: int) -> list[torch.Tensor]:
+        """Group g's weights and biases (and log gamma), in layer order: for comparisons."""
+        return [v[g] for v in self._views(self.flat.data)]
+
+    def _params(self):
+        """(enc_w, enc_b, dec_w, dec_b, log_gamma_param): the cached views, or, when autograd records,
+        fresh views of the flat parameter (so that ``losses(...).backward()`` reaches it)."""
+        if not (torch.is_grad_enabled() and self.flat.requires_grad):
+            return self.enc_w, self.enc_b, self.dec_w, self.dec_b, self.log_gamma_param
+        v, n = self._views(self.flat), self.n_enc
+        return v[0:2 * n:2], v[1:2 * n:2], v[2 * n:-1:2], v[2 * n + 1:-1:2], v[-1]
 
     @property
     def log_gamma(self) -> torch.Tensor:
         """(G,) log decoder variances."""
-        return torch.where(self.learned, self.log_gamma_param, self.fixed_log_gamma)
+        return torch.where(self.learned, self._params()[4], self.fixed_log_gamma)
+
+    @staticmethod
+    def _mlp(x, ws, bs, keep: list | None = None):
+        n = len(ws)
+        for i, (w, b) in enumerate(zip(ws, bs)):
+            a = torch.baddbmm(b, x, w)
+            if i < n - 1 and keep is None:
+                x = F.silu(a)
+            elif i < n - 1:  # grad_step (no autograd): keep sigmoid(a) and SiLU(a) for the backward
+                s = torch.sigmoid(a)
+                x = a.mul_(s)  # SiLU(a) = a sigmoid(a), in place
+                keep.append((s, x))
+            else:
+                x = a
+        return x
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mu, logvar = self.encoder(x).chunk(2, dim=-1)
+        ew, eb = self._params()[:2]
+        mu, logvar = self._mlp(x, ew, eb).chunk(2, dim=-1)
         return mu, logvar  # (G, B, kappa) each
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z)  # (G, B, d)
+        dw, db = self._params()[2:4]
+        return self._mlp(z, dw, db)  # (G, B, d)
 
     def losses(self, x: torch.Tensor, eps: torch.Tensor) -> dict[str, torch.Tensor]:
         """Eq. (2) per group, batch means: {"loss", "recon", "kl"} each (G,)."""
@@ -83,20 +145,69 @@ class GroupedVAE(nn.Module):
         mean = self.decode(reparameterize(mu, logvar, eps))
         lg = self.log_gamma.repeat_interleave(B)
         t = negative_elbo(x.reshape(G * B, d), mean.reshape(G * B, d), mu.reshape(G * B, -1),
-                          logvar.reshape(G * B, -1), lg)
+                          logvar.reshape(G * B, -1), lg)  # eq. (2), the package's one assembly
         return {k: v.view(G, B).mean(1) for k, v in t.items()}
 
-    def select(self, g: int) -> "GroupedVAE":
-        """A copy holding only group g (G = 1)."""
-        import copy
+    @torch.no_grad()
+    def grad_step(self, x: torch.Tensor, eps: torch.Tensor, grad: torch.Tensor, want_loss: bool = False):
+        """Write d(sum_g loss_g)/d(flat) into ``grad`` (flat, same layout), loss_g = eq. (2) batch mean.
 
-        m = copy.deepcopy(self)
-        for plist in (m.encoder.weights, m.encoder.biases, m.decoder.weights, m.decoder.biases):
-            for i, p in enumerate(plist):
-                plist[i] = nn.Parameter(p.data[g:g + 1].clone())
-        m.learned, m.fixed_log_gamma = m.learned[g:g + 1], m.fixed_log_gamma[g:g + 1]
-        m.log_gamma_param = nn.Parameter(m.log_gamma_param.data[g:g + 1].clone())
-        m.G = 1
+        Forward: h = SiLU(b + h W) per hidden layer; (mu, logvar) = encoder(x); z = mu + exp(logvar/2)
+        eps; mean = decoder(z). Backward, with B the batch size and r = x - mean:
+          dL/dmean = -r / (gamma B);  dL/dlog gamma = sum_b (d/2 - |r_b|^2 / (2 gamma)) / B  (learned only)
+          dL/dmu = dL/dz + mu / B;   dL/dlogvar = dL/dz (z - mu) / 2 + (exp(logvar) - 1) / (2 B)
+          SiLU'(a) = s + h (1 - s), s = sigmoid(a), h = SiLU(a); dW = h_prev^T dA, db = sum_b dA.
+        Returns the (G,) losses when ``want_loss`` (one extra reduction), else None."""
+        _, B, d = x.shape
+        k = self.kappa
+        gv = self._views(grad)
+        n = self.n_enc
+        gew, geb, gdw, gdb, glg = gv[0:2 * n:2], gv[1:2 * n:2], gv[2 * n:-1:2], gv[2 * n + 1:-1:2], gv[-1]
+        ke: list = []
+        out = self._mlp(x, self.enc_w, self.enc_b, ke)
+        mu, logvar = out[..., :k], out[..., k:]
+        std = torch.exp(0.5 * logvar)
+        dz_mu = std * eps  # z - mu
+        z = mu + dz_mu
+        kd: list = []
+        mean = self._mlp(z, self.dec_w, self.dec_b, kd)
+        lg = self.log_gamma
+        inv_g = torch.exp(-lg)[:, None, None]  # (G, 1, 1)
+        r = x - mean
+        sq = r.pow(2).sum(-1)  # (G, B)
+        dA = r.mul_(-inv_g / B)  # dL/dmean, in place of r
+        glg.copy_(torch.where(self.learned, (0.5 * d - 0.5 * sq.mean(1) * inv_g[:, 0, 0]), torch.zeros_like(lg)))
+        dz = self._backward(z, dA, self.dec_w, kd, gdw, gdb)
+        dout = torch.cat([dz + mu / B, 0.5 * dz * dz_mu + (std * std - 1) / (2 * B)], dim=-1)
+        self._backward(x, dout, self.enc_w, ke, gew, geb)
+        if not want_loss:
+            return None
+        recon = 0.5 * sq.mean(1) * inv_g[:, 0, 0] + 0.5 * d * (LOG_2PI + lg)  # eq. (2), first term
+        kl = 0.5 * (mu.pow(2) + std * std - logvar - 1).sum(-1).mean(1)  # eq. (2), KL term
+        return recon + kl
+
+    @staticmethod
+    def _backward(x_in, dA, ws, keep, gws, gbs):
+        """Backpropagate dA (gradient at the last pre-activation) through an MLP; returns dL/dx_in."""
+        n = len(ws)
+        for i in range(n - 1, -1, -1):
+            h_prev = keep[i - 1][1] if i > 0 else x_in
+            torch.bmm(h_prev.transpose(1, 2), dA, out=gws[i])
+            torch.sum(dA, dim=1, keepdim=True, out=gbs[i])
+            dh = torch.bmm(dA, ws[i].transpose(1, 2))
+            if i > 0:
+                s, h = keep[i - 1]
+                dA = dh.mul_(s + h * (1 - s))  # SiLU'(a)
+            else:
+                return dh
+
+    def select(self, g: int) -> GroupedVAE:
+        """A copy holding only group g (G = 1)."""
+        gam = [float("nan") if bool(self.learned[g]) else math.exp(float(self.fixed_log_gamma[g]))]
+        m = GroupedVAE(self.d, self.kappa, gam, [0], self.hidden).to(self.flat.device)
+        with torch.no_grad():
+            for dst, src in zip(m._views(m.flat.data), self.group_tensors(g)):
+                dst[0].copy_(src)
         return m
 
 
@@ -107,6 +218,12 @@ class SweepResult:
     loss: np.ndarray  # (n_logged, G) training loss (batch) during training
     steps_logged: np.ndarray
     seconds: float
+
+
+def lr_at(step: int, steps: int, lr: float) -> float:
+    """Learning rate at ``step`` (0-based): constant for the first 70% of steps, then linear to lr/10."""
+    s0 = 0.7 * steps
+    return lr if step < s0 else lr * (1.0 - 0.9 * (step - s0) / (0.3 * steps))
 
 
 def train_sweep(data: torch.Tensor, kappa: int, gammas, seeds, steps: int = 4000, batch: int = 128,
@@ -125,11 +242,12 @@ def train_sweep(data: torch.Tensor, kappa: int, gammas, seeds, steps: int = 4000
     data = data.to(device)
     _, N, d = data.shape
     model = GroupedVAE(d, kappa, gammas, seeds, hidden).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=lr, foreach=True)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: 1.0 if s < 0.7 * steps else 1.0 - 0.9 * (s - 0.7 * steps) / (0.3 * steps))
+    opt = _adam([model.flat], lr)
+    group = opt.param_groups[0]
+    model.flat.grad = torch.zeros_like(model.flat)
+    grad = model.flat.grad
     gens = [torch.Generator().manual_seed(10_000 + int(s)) for s in seeds]
-    ar = torch.arange(G, device=device)[:, None]
+    ar = torch.arange(G, device=device)[None, :, None]
     lg_log, loss_log, logged = [], [], []
     t0 = time.perf_counter()
     for start in range(0, steps, chunk):
@@ -137,16 +255,16 @@ def train_sweep(data: torch.Tensor, kappa: int, gammas, seeds, steps: int = 4000
         # Per-group randomness, drawn in chunks: (n, G, B) indices and (n, G, B, kappa) noise.
         idx = torch.stack([torch.randint(0, N, (n, batch), generator=g) for g in gens], 1).to(device)
         eps = torch.stack([torch.randn(n, batch, kappa, generator=g) for g in gens], 1).to(device)
+        xb = data[ar, idx]  # (n, G, B, d): the chunk's mini-batches, gathered once
         for i in range(n):
-            out = model.losses(data[ar, idx[i]], eps[i])
-            opt.zero_grad(set_to_none=True)
-            out["loss"].sum().backward()
-            opt.step()
-            sched.step()
             s = start + i + 1
-            if s % log_every == 0 or s == steps:
+            log = s % log_every == 0 or s == steps
+            loss = model.grad_step(xb[i], eps[i], grad, want_loss=log)
+            group["lr"] = lr_at(s - 1, steps, lr)
+            opt.step()
+            if log:
                 lg_log.append(model.log_gamma.detach().cpu().numpy().copy())
-                loss_log.append(out["loss"].detach().cpu().numpy().copy())
+                loss_log.append(loss.cpu().numpy().copy())
                 logged.append(s)
         if progress:
             progress(start + n, steps)
@@ -162,7 +280,7 @@ def evaluate(model: GroupedVAE, x: torch.Tensor, n_eps: int = 8, seed: int = 0) 
     mu_x(mu_z + S_z eps), eps ~ N(0, I): Theorem 4's reconstruction under noise), enc_var (G, kappa)
     encoder variances averaged over points, sorted ascending, gamma.
     """
-    dev = next(model.parameters()).device
+    dev = model.flat.device
     x = torch.as_tensor(x, dtype=torch.float32, device=dev)
     if x.dim() == 2:
         x = x.unsqueeze(0).expand(model.G, -1, -1)
@@ -181,3 +299,51 @@ def evaluate(model: GroupedVAE, x: torch.Tensor, n_eps: int = 8, seed: int = 0) 
     res["enc_var"] = np.sort(logvar.exp().mean(1).cpu().numpy(), axis=1)
     res["gamma"] = model.log_gamma.exp().cpu().numpy()
     return res
+
+
+def r_hat_per_model(enc_var: np.ndarray, tau: float) -> np.ndarray:
+    """eq. (9)'s r_hat of each model: :func:`vaediag.diagnostics.eigen.r_hat` applied to each row of
+    ``enc_var`` (G, kappa) (encoder variances averaged over points) with the threshold ``tau``."""
+    ev = np.asarray(enc_var)
+    return np.array([r_hat(row, tau) for row in ev.reshape(-1, ev.shape[-1])]).reshape(ev.shape[:-1])
+
+
+def train_stage2(mu: torch.Tensor, logvar: torch.Tensor, width: int, depth: int = 3, steps: int = 4000,
+                 batch: int = 100, lr: float = 1e-3, weight_decay: float = 5e-4, gamma_init: float = 1.0,
+                 seed: int = 0, device: str | torch.device = "cpu"):
+    """Section 4's second stage: the engine's :class:`Stage2VAE` on z ~ q(z|x) of stage 1.
+
+    mu, logvar: (N, kappa) stage-1 posteriors of the training set. Each step draws a batch of
+    examples and a fresh z = mu + sigma * e1 for each (as the engine's stage-2 batches do), and the
+    reparameterisation noise e2. Adam with weight decay on the networks only (never on log gamma_z,
+    a likelihood parameter), as the engine; the learning rate halves every 3/8 of the steps (the
+    paper's MNIST stage 2 halves at 300 of 800 epochs). gamma_z starts at ``gamma_init`` (learned from
+    there). Initial weights come from ``seed``."""
+    from vaediag.engine.config import Stage2Config
+    from vaediag.engine.models import Stage2VAE
+
+    mu, sd = mu.detach().to(device), logvar.detach().mul(0.5).exp().to(device)
+    n, k = mu.shape
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = Stage2VAE(Stage2Config(latent_dim=k, width=width, depth=depth, gamma_init=gamma_init)).to(device)
+    gamma = [p for name, p in model.named_parameters() if name.startswith("log_gamma_")]
+    rest = [p for name, p in model.named_parameters() if not name.startswith("log_gamma_")]
+    groups = [{"params": rest, "weight_decay": weight_decay}, {"params": gamma, "weight_decay": 0.0}]
+    try:
+        opt = torch.optim.Adam(groups, lr=lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):  # no fused Adam for this device/build
+        opt = torch.optim.Adam(groups, lr=lr, foreach=True)
+    halve = max(1, (3 * steps) // 8)
+    gen = torch.Generator().manual_seed(10_000 + seed)
+    for step in range(steps):
+        for group in opt.param_groups:
+            group["lr"] = lr * 0.5 ** (step // halve)
+        idx = torch.randint(0, n, (batch,), generator=gen).to(device)
+        e = torch.randn(batch, 2 * k, generator=gen).to(device)
+        z = mu[idx] + sd[idx] * e[:, :k]  # a fresh draw z ~ q(z|x)
+        loss = model.loss(z, e[:, k:])["loss"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return model.eval()
