@@ -219,6 +219,14 @@ def test_table_places_each_score_in_its_row_and_column():
     assert "cross-entr." not in table_markdown([_result("mnist", "learned", stage2=14.0)])
 
 
+def test_table_shows_kid_beside_fid():
+    r = _result("mnist", "learned", stage1=45.0, stage2=14.0)
+    r["stage2"]["kid"] = {"mean": 0.0123, "std": 0.0011, "values": [], "n": 10000}
+    md = table_markdown([r])
+    assert "14.0 ± 0.5, KID 0.0123 ± 0.0011 [n=10000]" in md and "KID: unbiased" in md
+    assert "45.0 ± 1.0 [n=10000]" in md  # a score without KID (stored before it) keeps its cell
+
+
 def test_minmax_rescales_each_image_on_its_own():
     from vaediag.quality.evaluate import minmax_per_image
 

@@ -40,8 +40,12 @@ def rows_for(result: dict) -> list[tuple[str, str]]:
 
 def _cell(score: dict, proxy: bool) -> str:
     if proxy:  # proxy distances are small numbers: keep three significant digits
-        return f"{score['mean']:.3g} ± {score['std']:.2g} (proxy) [n={score['n']}]"
-    return f"{score['mean']:.1f} ± {score['std']:.1f} [n={score['n']}]"
+        text = f"{score['mean']:.3g} ± {score['std']:.2g} (proxy)"
+    else:
+        text = f"{score['mean']:.1f} ± {score['std']:.1f}"
+    if "kid" in score:  # KID beside FID wherever FID is printed (results stored before KID have none)
+        text += f", KID {score['kid']['mean']:.3g} ± {score['kid']['std']:.2g}"
+    return f"{text} [n={score['n']}]"
 
 
 def table_markdown(results: list[dict]) -> str:
@@ -80,6 +84,9 @@ def table_markdown(results: list[dict]) -> str:
     if any(ds == "mnist5k" for ds in datasets):
         notes.append("mnist5k is 5,000 MNIST training digits (held-out split of the run), so its n is far below "
                      "the paper's 10,000 and FID at small n is biased upwards.")
+    if any("kid" in r.get(src, {}) for r in results for src in ("stage1", "stage2")):
+        notes.append("KID: unbiased kernel inception distance (cubic kernel) of the same features, mean ± std "
+                     "over seeds; the paper reports none.")
     if any(r["protocol"]["n"] != 10000 for r in results):
         notes.append("[n=...] is the number of images per side; FIDs at different n are not comparable.")
     return "\n".join(lines) + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"
