@@ -116,8 +116,8 @@ def test_cli_stage2_then_sample_gives_latents(tmp_path, capsys):
     assert z.shape == (50, 2) and np.isfinite(z).all()
     assert (out / "samples" / "stage2.png").is_file()
     # refused: a second time without --overwrite; stage-1 samples; resume of a finished run is fine
-    assert main(["stage2", "--posteriors", str(tmp_path / "codes.npz"), "--out", str(out), "--quiet"]) == 2
-    assert main(["sample", "--run", str(out), "--stage", "1"]) == 2
+    assert main(["stage2", "--posteriors", str(tmp_path / "codes.npz"), "--out", str(out), "--quiet"]) == 1
+    assert main(["sample", "--run", str(out), "--stage", "1"]) == 1
     assert main(["stage2", "--resume", "--out", str(out), "--quiet", "--device", "cpu"]) == 0
     err = capsys.readouterr().err
     assert "--overwrite" in err and "only a second stage" in err
@@ -141,7 +141,8 @@ def test_cli_stage2_full_covariance(tmp_path):
                                            ({"mu": np.full((5, 2), np.nan), "logvar": np.zeros((5, 2))}, "NaN")])
 def test_cli_stage2_bad_codes_are_one_sentence(tmp_path, capsys, arrays, match):
     np.savez(tmp_path / "c.npz", **arrays)
-    assert main(["stage2", "--posteriors", str(tmp_path / "c.npz"), "--out", str(tmp_path / "r"), "--quiet"]) == 2
+    # a file whose content is wrong is a runtime failure (exit 1), not a usage error (docs/cli.md)
+    assert main(["stage2", "--posteriors", str(tmp_path / "c.npz"), "--out", str(tmp_path / "r"), "--quiet"]) == 1
     err = capsys.readouterr().err
     assert match in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "r").exists()

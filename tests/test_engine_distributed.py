@@ -12,6 +12,9 @@ per-rank BatchNorm statistics, the mistake these tests must catch:
     stage 2, steps 1-10: loss 1.5e-4 [6.1e-3], kl 8.1e-4 [2.0e-2], mse 4.1e-4 [1.7e-2], gamma 1.0e-5 [1.8e-4]
 
 The KL (a few nats of a loss near 800) is the most sensitive. The tolerances sit between the columns.
+With the fused Adam (used wherever torch has it, since 0.2.0) stage 2's gamma differs by 5.5e-5 instead of
+1.0e-5 (measured: the same test with the default Adam passes the old 5e-5), so its tolerance is 1e-4, still
+below the mistake's 1.8e-4.
 """
 
 import json
@@ -38,7 +41,7 @@ TRAIN = ["train", "--preset", "quick", "--steps", "24", "--stage2-steps", "10", 
 FIRST_STEP_RTOL = 2e-6
 EARLY = 10  # stage-1 steps compared with the tight tolerances
 EARLY_RTOL = {"loss": 1e-4, "recon": 1e-4, "kl": 5e-3, "mse": 5e-4, "gamma": 1e-6}
-CURVE_RTOL = {"loss": 5e-4, "recon": 5e-4, "kl": 2e-2, "mse": 3e-3, "gamma": 5e-5}
+CURVE_RTOL = {"loss": 5e-4, "recon": 5e-4, "kl": 2e-2, "mse": 3e-3, "gamma": 1e-4}
 
 
 def torchrun(nproc: int, *argv: str, wait: bool = True, **kw):

@@ -79,7 +79,7 @@ def test_cli_fid_images_reference_proxy(tmp_path, capsys):
     assert "KID (proxy)" in text and "proxy Fréchet distance" in text
     # refused: an existing --json, one side missing, --run with --images
     assert main(["fid", "--images", str(tmp_path / "a.npy"), "--reference", str(tmp_path / "a.npy"), "--proxy",
-                 "--json", str(out)]) == 2
+                 "--json", str(out)]) == 1  # an existing file: a runtime refusal
     assert main(["fid", "--images", str(tmp_path / "a.npy"), "--proxy"]) == 2
     assert main(["fid", "--run", str(tmp_path), "--images", str(tmp_path / "a.npy"), "--reference",
                  str(tmp_path / "a.npy"), "--proxy"]) == 2

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vaediag.errors import VaediagError
+from vaediag.errors import UsageError, VaediagError
 
 EPILOG = """\
 The .npz holds q(z|x) of your model over its training inputs: 'mu' (n, kappa) with 'logvar' (n, kappa)
@@ -79,9 +79,9 @@ def cmd_stage2(args: argparse.Namespace) -> int:
         run = train_stage2_on_posteriors(args.out, None, None, resume=True, device=device, progress=not args.quiet)
     else:
         if args.posteriors is None:
-            raise VaediagError("give --posteriors FILE.npz (mu and logvar, or mu and cov), or --resume")
+            raise UsageError("give --posteriors FILE.npz (mu and logvar, or mu and cov), or --resume")
         if args.stage2_steps is not None and args.stage2_epochs is not None:
-            raise VaediagError("give --stage2-steps or --stage2-epochs, not both")
+            raise UsageError("give --stage2-steps or --stage2-epochs, not both")
         mu, second, full = load_codes(args.posteriors)
         cfg = RunConfig()
         t = cfg.train

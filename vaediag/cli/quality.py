@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from vaediag.errors import VaediagError
+from vaediag.errors import UsageError, VaediagError
 
 
 def register(sub) -> None:
@@ -88,7 +88,7 @@ def cmd_fid(args: argparse.Namespace) -> int:
     if args.images is not None or args.reference is not None:
         return cmd_fid_sets(args)
     if args.run is None:
-        raise VaediagError("give --run RUN, or --images A --reference B")
+        raise UsageError("give --run RUN, or --images A --reference B")
     run = Run.open(args.run)
     if args.seeds < 1:
         raise VaediagError(f"--seeds must be at least 1, got {args.seeds}")
@@ -131,11 +131,11 @@ def cmd_fid_sets(args: argparse.Namespace) -> int:
     if args.run is not None:
         raise VaediagError("--images/--reference score two image sets; --run scores a run: give one or the other")
     if args.images is None or args.reference is None:
-        raise VaediagError("give both --images A (the images to score) and --reference B (the real images)")
+        raise UsageError("give both --images A (the images to score) and --reference B (the real images)")
     if args.proxy and args.inception is not None:
         raise VaediagError("--proxy and --inception exclude each other: the proxy uses no Inception network")
     if args.batch_size < 1 or args.kid_subsets < 1 or args.kid_subset_size < 2:
-        raise VaediagError("--batch-size and --kid-subsets must be positive and --kid-subset-size at least 2")
+        raise UsageError("--batch-size and --kid-subsets must be positive and --kid-subset-size at least 2")
     if args.json is not None and args.json.exists() and not args.overwrite:
         raise VaediagError(f"{args.json} already exists; pass --overwrite to replace it")
     images, reference = load_images(args.images), load_images(args.reference)
