@@ -27,7 +27,7 @@ Each section states the claim of Dai & Wipf it tests, then computes the evidence
     code("""from pathlib import Path
 import tempfile
 RUN = None                 # e.g. "runs/demo/learned"; None trains a small run below
-STEPS, STAGE2_STEPS = 150, 1500   # the `quick` preset uses 1,000 and 8,000
+STEPS, STAGE2_STEPS = 100, 600    # small, for CI; the `quick` preset uses 1,000 and 8,000
 N_DIAG = 1000              # inputs for the diagnostics"""),
     code("""import numpy as np
 import vaediag

@@ -93,7 +93,8 @@ def test_shards_partition_the_global_batch(world, batch):
     assert max(sizes) - min(sizes) <= 1 and sum(sizes) == batch
 
 
-@pytest.mark.parametrize("impl", ["functional", "legacy"])
+# the legacy all-reduce is the fallback for torch builds without the functional one: slow here
+@pytest.mark.parametrize("impl", ["functional", pytest.param("legacy", marks=pytest.mark.slow)])
 def test_global_batchnorm_equals_batchnorm_of_the_global_batch(tmp_path, impl):
     """Forward, input gradients, summed parameter gradients and running statistics of 3 ranks
     (uneven shards: 4, 3, 3 rows) equal one BatchNorm over the whole batch."""

@@ -96,6 +96,7 @@ def test_stop_request_then_resume_is_bit_identical(tmp_path, monkeypatch):
     assert_runs_identical(Run.open(tmp_path / "a"), Run.open(tmp_path / "b"))
 
 
+@pytest.mark.slow  # 70 s; the resume path it ends in is the default suite's (test_stop_request_then_resume...)
 def test_kill_9_then_resume_is_bit_identical(tmp_path):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")]))
     argv = [sys.executable, "-m", "vaediag", *_train_argv(tmp_path / "b", ["--steps", "60"])]
