@@ -31,7 +31,6 @@ import tempfile
 import time
 from contextlib import contextmanager
 
-import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -259,7 +258,7 @@ def main() -> None:
         print(f"  {label:22s} loop {med[a] * 1e3:6.1f} ms, bare {med[b] * 1e3:6.1f} ms: {med[a] / med[b]:.2f}x")
     if args.levers:
         print(f"  stage 2 loop with foreach Adam {med['s2 loop foreach'] * 1e3:6.1f} ms")
-        print(f"levers (time per step of the stage-1 loop, relative to fused Adam + a row every step):")
+        print("levers (time per step of the stage-1 loop, relative to fused Adam + a row every step):")
         print(f"  foreach Adam: {med['loop foreach'] / med['loop']:.2f}x;  metrics every 10 steps: "
               f"{med['loop log10'] / med['loop']:.2f}x")
     print(f"MLP {f_mlp / 1e6:.2f} and stage 2 {f_s2 / 1e6:.2f} MFLOP per example; fraction of peak, loops: "
