@@ -163,7 +163,7 @@ def test_table_has_the_five_columns():
     (["theory", "--seed", "abc"], "invalid int value"),
     (["theory", "--jobs", "3"], "invalid choice"),
 ])
-def test_bad_arguments_give_one_line_and_exit_2(argv, needle, capsys):
+def test_bad_arguments_give_one_line_and_exit_1_or_2(argv, needle, capsys):
     import torch
 
     if "cuda" in argv and torch.cuda.is_available():
