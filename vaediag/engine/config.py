@@ -91,6 +91,7 @@ class TrainConfig:
     epochs: float | None = 400.0
     steps: int | None = None  # resolved from epochs once the data set size is known
     lr_halve_every: float | None = 150.0  # epochs; None = constant learning rate
+    lr_halve_from: float | None = None  # epochs before stage 1's first halving; None = lr_halve_every
     stage2_batch_size: int = 100
     stage2_lr: float | None = None  # None: same as lr
     stage2_epochs: float | None = 800.0
@@ -123,7 +124,8 @@ class TrainConfig:
                 raise VaediagError(f"--{name.replace('_', '-')} must be a positive number, got {v}")
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
             raise VaediagError(f"--weight-decay must be >= 0, got {self.weight_decay}")
-        for name in ("epochs", "steps", "stage2_epochs", "stage2_steps", "lr_halve_every", "stage2_lr_halve_every"):
+        for name in ("epochs", "steps", "stage2_epochs", "stage2_steps", "lr_halve_every", "stage2_lr_halve_every",
+                     "lr_halve_from"):
             v = getattr(self, name)
             if v is not None and not (math.isfinite(v) and v > 0):
                 raise VaediagError(f"--{name.replace('_', '-')} must be positive, got {v}")
@@ -214,6 +216,7 @@ TRAIN_FIELDS = {
     "dataset": "train.dataset", "data_dir": "train.data_dir", "data_cache": "train.data_cache", "seed": "train.seed",
     "batch_size": "train.batch_size", "lr": "train.lr", "weight_decay": "train.weight_decay",
     "epochs": "train.epochs", "steps": "train.steps", "lr_halve_every": "train.lr_halve_every",
+    "lr_halve_from": "train.lr_halve_from",
     "stage2_epochs": "train.stage2_epochs", "stage2_steps": "train.stage2_steps",
     "stage2_batch_size": "train.stage2_batch_size", "stage2_lr": "train.stage2_lr",
     "stage2_lr_halve_every": "train.stage2_lr_halve_every",
