@@ -241,7 +241,7 @@ def _cmd_train(args: argparse.Namespace, ctx, device) -> int:
             print(f"run complete: {run.path}", file=sys.stderr)
         return 0
     if not args.out:  # the same on every rank: said once
-        raise distributed.SharedError("say where the run goes with --out RUN (or continue one with --resume RUN)")
+        raise distributed.SharedUsageError("say where the run goes with --out RUN (or continue one with --resume RUN)")
     if args.stages == "2":
         run = ctx.on_main(_prepare_stage2_only, args)
         train(run, stages=(2,), device=device, progress=not quiet, dist=ctx, callbacks=cbs)
@@ -263,7 +263,7 @@ def _open_for_resume(args: argparse.Namespace):
 
     fixed = [k for k in TRAIN_FIELDS if getattr(args, k) is not None and k not in RESUME_FIELDS]
     if args.out or args.overwrite or args.preset or fixed or args.gamma or args.decoder or args.stages or args.config:
-        raise VaediagError("--resume continues a run with its own settings; give only --resume RUN "
+        raise UsageError("--resume continues a run with its own settings; give only --resume RUN "
                            "(and optionally --device, --precision, --loader, --workers, --quiet)")
     run = Run.open(args.resume)
     changed = {k: getattr(args, k) for k in RESUME_FIELDS if getattr(args, k) is not None}
@@ -300,7 +300,7 @@ def _prepare_stage2_only(args: argparse.Namespace):
     not_stage2 = [k for k in TRAIN_FIELDS if getattr(args, k) is not None and not k.startswith("stage2")
                   and k not in ("seed", "checkpoint_every", "log_every", "weight_decay", *RESUME_FIELDS)]
     if not_stage2 or args.gamma or args.decoder or args.preset or args.config:
-        raise VaediagError("with --stages 2 only stage-2 options (--stage2-*) may be given; stage 1 is already trained")
+        raise UsageError("with --stages 2 only stage-2 options (--stage2-*) may be given; stage 1 is already trained")
     if not run.stage_done(1):
         raise VaediagError(f"{run.path} has no finished stage 1; train it first (vaediag train --resume {run.path})")
     if run.has_checkpoint(2):
@@ -332,11 +332,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from vaediag.engine.sampling import draw
 
     if args.n < 1:
-        raise VaediagError(f"--n must be a positive integer, got {args.n}")
+        raise UsageError(f"--n must be a positive integer, got {args.n}")
     run = Run.open(args.run)
     out = Path(args.out) if args.out else run.samples_dir / ("recon.png" if args.recon else f"stage{args.stage}.png")
     if out.suffix.lower() != ".png":
-        raise VaediagError(f"--out must be a .png path, got {out}")
+        raise UsageError(f"--out must be a .png path, got {out}")
     if args.out and not out.parent.is_dir():
         raise VaediagError(f"the folder of --out does not exist: {out.parent}")
     device = resolve_device(args.device)
@@ -379,9 +379,9 @@ def _demo_paths(args: argparse.Namespace) -> tuple[Path, Path]:
     else:
         runs, figures = Path(args.runs or "runs/demo"), Path(args.figures or "figures")
     if figures.exists() and not figures.is_dir():
-        raise VaediagError(f"--figures {figures} exists and is not a directory")
+        raise UsageError(f"--figures {figures} exists and is not a directory")
     if runs.exists() and not runs.is_dir():
-        raise VaediagError(f"--runs {runs} exists and is not a directory")
+        raise UsageError(f"--runs {runs} exists and is not a directory")
     return runs, figures
 
 
