@@ -46,6 +46,7 @@ def test_demo_usage_errors_exit_2(tmp_path, capsys, argv):
 def test_demo_with_few_steps_writes_its_figures_and_report(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--steps", "20", "--stage2-steps", "20", "--quiet"]) == 0
+    assert "wrote" in capsys.readouterr().err
     figures = out / "figures"
     for name in ("samples", "reconstructions", "figure1", "figure9", "figure10"):
         png = (figures / f"{name}.png").read_bytes()
