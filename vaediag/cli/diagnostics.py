@@ -79,8 +79,7 @@ def _open(path: str):
     from vaediag.engine.runs import Run
 
     run = Run.open(path)
-    if not run.has_checkpoint(1):
-        raise VaediagError(f"{run.path} has no stage-1 checkpoint yet; train it with 'vaediag train --resume {run.path}'")
+    run.require_stage1()
     return run
 
 

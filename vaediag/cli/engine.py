@@ -333,10 +333,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     if args.n < 1:
         raise UsageError(f"--n must be a positive integer, got {args.n}")
+    if args.out and Path(args.out).suffix.lower() != ".png":  # the command line first, then the run
+        raise UsageError(f"--out must be a .png path, got {args.out}")
     run = Run.open(args.run)
     out = Path(args.out) if args.out else run.samples_dir / ("recon.png" if args.recon else f"stage{args.stage}.png")
-    if out.suffix.lower() != ".png":
-        raise UsageError(f"--out must be a .png path, got {out}")
     if args.out and not out.parent.is_dir():
         raise VaediagError(f"the folder of --out does not exist: {out.parent}")
     device = resolve_device(args.device)

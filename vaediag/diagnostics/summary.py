@@ -150,9 +150,7 @@ def diagnose_run(run, n: int | None = 10000, device: str = "auto", tau: float = 
     used, tau, seed): saved diagnostics are reused by the figures only when these match."""
     t0 = time.perf_counter()
     dev = resolve_device(device)
-    if not run.has_checkpoint(1):
-        raise VaediagError(f"{run.path} has no stage-1 checkpoint to diagnose; train it first "
-                           f"('vaediag train --out {run.path}')")
+    run.require_stage1()
     if n is not None and n < 2:
         raise UsageError(f"--n must be at least 2, got {n}")
     model = run.load_model(1, dev)

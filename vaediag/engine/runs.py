@@ -249,6 +249,20 @@ class Run:
         """A run holding only a second stage, trained on codes of a model vaediag did not train."""
         return self.config.train.stages == "2" and not self.has_checkpoint(1)
 
+    def require_stage1(self) -> None:
+        """Raise one sentence unless the run has a stage-1 checkpoint (what the diagnostics, figures,
+        report and FID read): a run not trained yet, or a stage-2-only run of ``vaediag stage2``."""
+        if self.has_checkpoint(1):
+            return
+        if self.stage2_only:
+            raise VaediagError(
+                f"{self.path} holds only a second stage, trained on another model's codes ('vaediag stage2'): "
+                "vaediag has none of that model's networks here; in Python, "
+                f"vaediag.diagnose(model, data, stage2=vaediag.load_two_stage('{self.path}', model).stage2) "
+                "diagnoses both stages with your model")
+        raise VaediagError(f"{self.path} has no stage-1 checkpoint yet; train it with "
+                           f"'vaediag train --resume {self.path}'")
+
     def load_posterior_cov(self) -> np.ndarray | None:
         """The full covariances (n, k, k) saved with the posteriors, or None for a diagonal encoder."""
         try:

@@ -206,8 +206,7 @@ def plan(run: Run, dataset: Dataset, n: int | None, sources: list[str] | None, d
                            f"pass --n {held_out} or less")
     if n < 2:
         raise UsageError(f"--n must be at least 2 to estimate a covariance, got {n}")
-    if not run.has_checkpoint(1):
-        raise VaediagError(f"{run.path} has no stage-1 checkpoint; train it with 'vaediag train --out {run.path}'")
+    run.require_stage1()
     if not run.stage_done(1):
         notes.append("stage 1 has not finished training: its last checkpoint is scored")
     explicit = sources is not None
@@ -242,11 +241,12 @@ def evaluate_run(run: Run, extractor, n: int | None = None, seeds: int = 10, see
     if batch_size < 1:
         raise UsageError(f"--batch-size must be a positive integer, got {batch_size}")
     if norm not in ("none", "minmax"):
-        raise VaediagError(f"generated-image normalisation must be 'none' or 'minmax', got {norm!r}")
+        raise UsageError(f"generated-image normalisation must be 'none' or 'minmax', got {norm!r}")
     if method not in METHODS:
-        raise VaediagError(f"the FID method must be 'eigh' or 'sqrtm', got {method!r}")
+        raise UsageError(f"the FID method must be 'eigh' or 'sqrtm', got {method!r}")
     if method == "sqrtm":
         check_sqrtm_scipy()  # before any feature is computed
+    run.require_stage1()
     dataset = run.dataset()
     p = plan(run, dataset, n, sources)
     device = torch.device(device)
