@@ -193,6 +193,15 @@ def step_flops(d: int, kappa: int, hidden, batch: int) -> int:
     return 2 * batch * (3 * ab - d * hidden[0])
 
 
+def stage2_step_flops(k: int, width: int, depth: int, batch: int) -> int:
+    """Matmul FLOPs of one training step of the engine's Stage2VAE (``depth`` dense layers of ``width``,
+    the input concatenated before the heads; encoder 2 heads, decoder 1): forward, weight and input
+    gradients (the encoder's input gradient excluded)."""
+    body = k * width + (depth - 1) * width * width
+    ab = 2 * body + 3 * (width + k) * k
+    return 2 * batch * (3 * ab - k * width)
+
+
 def bmm_rate(G: int, batch: int, width: int, reps: int = 400) -> float:
     """FLOP/s of torch.bmm at (G, batch, width) @ (G, width, width), median of 3 timings."""
     x, w = torch.randn(G, batch, width), torch.randn(G, width, width)
@@ -246,6 +255,14 @@ def main() -> None:
     print(f"8 vs 1 <= 1.5x needs one model's step >= 2 x that = {2e3 * floor * 7 / 8:.2f} ms "
           f"(measured {1e3 * t1 / a.steps:.2f} ms); the 8-model step is {1e3 * t8 / a.steps:.2f} ms, "
           f"{floor / (t8 / a.steps):.0%} of it matmul arithmetic at that rate.")
+    from vaediag.theory import checks as C
+
+    steps_q, R = 4000, C.RESTARTS_QUICK
+    main_fl = (len(C.GAMMA_GRID) + R) * flops * steps_q
+    s2_fl = stage2_step_flops(C.KAPPA, C.STAGE2_WIDTH, C.STAGE2_DEPTH, C.STAGE2_BATCH) * steps_q
+    print(f"theory --quick, first process: the sweep manifold's {len(C.GAMMA_GRID) + R} VAEs ({main_fl / 1e9:.0f} GFLOP) "
+          f"then stage 2 ({s2_fl / 1e9:.0f} GFLOP, {steps_q} steps of width {C.STAGE2_WIDTH}): >= "
+          f"{(main_fl + s2_fl) / rate:.0f} s at {rate / 1e9:.1f} GFLOP/s, before any overhead.")
     if not a.no_quick:
         cmd = [sys.executable, "-m", "vaediag", "theory", "--quick"] + (["--json", a.quick_json] if a.quick_json else [])
         r0 = resource.getrusage(resource.RUSAGE_CHILDREN)

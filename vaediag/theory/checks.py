@@ -308,7 +308,7 @@ def selected_stage1(s: Settings, main: dict) -> dict:
 
 def check_theorems34(s: Settings, main: dict, oth: dict) -> tuple[list[dict], dict]:
     """The sweep's checks, from the trained main part and the other manifolds' part."""
-    name, params = SWEEP_MANIFOLD
+    params = SWEEP_MANIFOLD[1]
     r, d = params["r"], params["d"]
     R = _restarts(s)
     nf = len(GAMMA_GRID)
