@@ -1,4 +1,5 @@
 import json
+import math
 
 import pytest
 from hypothesis import given, settings
@@ -147,6 +148,35 @@ def test_estimator_checks_are_exact_on_one_chart_manifolds_only():
 def test_restart_selection_is_the_lowest_held_out_loss():
     assert C.select_restart([-3.0, -5.5, -5.4]) == 1
     assert C.select_restart([2.0]) == 0
+
+
+def test_sweep_parts_cover_every_group_once_with_the_seed_of_its_place_in_the_whole():
+    # the two batched parts (main, others) together are the former single sweep: groups in order, each
+    # with seed 100 seed + g, the right manifold and gamma (nan = learned)
+    s = checks.Settings.make(True, seed=2)
+    s.n_train, s.n_test = 50, 20
+    tr0, _, t0, g0, s0 = C._part_data(s, "main")
+    tr1, te1, t1, g1, s1 = C._part_data(s, "others")
+    R, nf = C.RESTARTS_QUICK, len(C.GAMMA_GRID)
+    assert s0 + s1 == list(range(200, 200 + nf + 5 * R))
+    assert g0[:nf] == C.GAMMA_GRID and all(math.isnan(g) for g in g0[nf:] + g1) and len(g0) == nf + R
+    assert [t["name"] for t in t0] == ["embedding"] * (nf + R)
+    assert [t["name"] for t in t1] == [n for n in ("linear", "sphere", "torus", "swissroll") for _ in range(R)]
+    assert tr0.shape == (nf + R, 50, 10) and te1.shape == (4 * R, 20, 10)
+    x, _ = checks.manifolds.make("swissroll", n=50, seed=2, r=2, d=10)
+    assert (tr1[-1] == x).all() and (tr1[-R] == x).all()
+
+
+@pytest.mark.parametrize("flush", [True, False])
+def test_denormal_state_is_detected_for_the_second_process(flush):
+    import torch
+
+    try:
+        if not torch.set_flush_denormal(flush):
+            pytest.skip("this CPU cannot flush denormals")
+        assert C._denormals_flushed() is flush
+    finally:
+        torch.set_flush_denormal(False)
 
 
 def test_table_has_the_five_columns():
