@@ -35,6 +35,7 @@ def pytest_addoption(parser):
 HEAVY_FIRST = ("test_engine_distributed.py", "test_notebooks.py", "test_engine_train.py", "test_cli_diagnostics.py")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups
 def pytest_collection_modifyitems(config, items):
     # xdist (`--dist loadgroup`): the tests of one file share a worker, so a module's fixtures (a trained
     # run) are made once; each notebook is a group of its own. Heavy groups first: a worker takes the next
