@@ -12,7 +12,6 @@ import torch
 from vaediag.errors import VaediagError
 
 
-
 def resolve_device(name: str = "auto") -> torch.device:
     """'auto' takes CUDA, then Apple MPS, then the CPU."""
     if name == "auto":
