@@ -4,8 +4,9 @@
 
 Both libraries train the same networks (vaediag's InfoGAN encoder and decoder, kappa 64) on the
 same data (mnist5k's training digits, 28x28, in [0, 1]) with batch 100, Adam lr 1e-4 and weight
-decay 5e-4, through their real loops: ``vaediag.engine.train.train_stage1`` with its run directory,
-a metrics row every step and checkpoints, and ``pythae.trainers.BaseTrainer.train``. A loop's time
+decay 5e-4, through their real loops: vaediag's ``_fit`` (``train_stage1`` without its final encoding
+of the data set) with its run directory, a metrics row every step and checkpoints, and
+``pythae.trainers.BaseTrainer.train``. A loop's time
 per step is read from inside it, as the wall-clock time between the ends of step 5 and step
 5 + STEPS (vaediag: the training callbacks, called after each metrics row; pythae: its
 ``on_train_step_end`` callback), so set-up, the final save and the posterior encoding are left out
@@ -41,7 +42,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[1]  # this checkout's vaediag, in this process and the workers
+sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TQDM_DISABLE", "1")  # pythae's progress bars (vaediag's are off too)
 
 WARM = 5  # steps before the timed window (first-step allocations, thread-pool start)
@@ -95,11 +99,13 @@ def _configs():
 # ---------------------------------------------------------------------------- vaediag worker
 def vaediag_worker(steps: int, variant: str) -> dict:
     import torch
+
     from vaediag.data import Dataset
-    from vaediag.engine import callbacks, train as vtrain
+    from vaediag.engine import callbacks
+    from vaediag.engine import train as vtrain
     from vaediag.engine.config import RunConfig, TrainConfig
     from vaediag.engine.devices import keep_freed_memory
-    from vaediag.engine.models import Stage2VAE, VAE
+    from vaediag.engine.models import VAE, Stage2VAE
     from vaediag.engine.runs import Run
 
     torch.set_flush_denormal(True)  # what the vaediag command does at start
@@ -144,7 +150,9 @@ def vaediag_worker(steps: int, variant: str) -> dict:
         def fit(tmp, total):
             rc = RunConfig(model=cfg, train=TrainConfig(dataset=d.name, steps=total, epochs=None, batch_size=BATCH,
                                                         lr=1e-4, weight_decay=5e-4, log_every=log_every))
-            vtrain.train_stage1(Run.create(f"{tmp}/run", rc), d, cpu, progress=False)
+            torch.manual_seed(0)  # train_stage1's loop without its final encoding of every digit (untimed anyway)
+            vtrain._fit(Run.create(f"{tmp}/run", rc), 1, VAE(cfg), vtrain._image_batches(d, 64, cpu, "auto", None),
+                        len(d.train), BATCH, total, 1e-4, 5e-4, None, 0, cpu, False, False)
         return fit
 
     def fit2(tmp, total):
@@ -173,11 +181,13 @@ def pythae_worker(steps: int) -> dict:
 
     import torch
     from pythae.data.datasets import BaseDataset
-    from pythae.models import VAE as PVAE, VAEConfig
+    from pythae.models import VAE as PVAE
+    from pythae.models import VAEConfig
     from pythae.models.base.base_utils import ModelOutput
     from pythae.models.nn import BaseDecoder, BaseEncoder
     from pythae.trainers import BaseTrainer, BaseTrainerConfig
     from pythae.trainers.training_callbacks import TrainingCallback
+
     from vaediag.engine.models import InfoGANDecoder, InfoGANEncoder
 
     torch.set_flush_denormal(True)  # the same as the vaediag process; the allocator stays glibc's default
@@ -227,10 +237,11 @@ def pythae_worker(steps: int) -> dict:
 
 # ---------------------------------------------------------------------------- main
 def run_worker(kind: str, variant: str, args) -> dict:
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads),
+               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     cmd = [sys.executable, __file__, "--worker", kind, "--variant", variant, "--steps", str(args.steps),
            "--threads", str(args.threads)]
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise SystemExit(f"the {kind} ({variant}) process failed:\n{out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -239,7 +250,8 @@ def run_worker(kind: str, variant: str, args) -> dict:
 def flops() -> dict[str, float]:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
-    from vaediag.engine.models import Stage2VAE, VAE
+
+    from vaediag.engine.models import VAE, Stage2VAE
 
     infogan, mlp, s2 = _configs()
     g = torch.Generator().manual_seed(0)
