@@ -28,7 +28,8 @@ instead of the fused one, glibc's default allocator thresholds instead of ``keep
 and a metrics row every 10 steps instead of every step. (Bare-step levers that did not pay, such as
 channels-last convolutions: ``benchmarks/bench_step_levers.py``.) pythae is an optional,
 benchmark-only dependency (``pip install --no-deps pythae==0.1.2 imageio tqdm`` keeps the installed
-torch). On a quiet 2-core machine the defaults take about 4 minutes (7 with ``--levers``).
+torch). On a quiet 2-core machine the defaults should take about 2-3 minutes (5-6 with ``--levers``;
+estimated, not measured: loaded and with one thread, ``--rounds 2 --steps 20 --levers`` took 14).
 """
 
 from __future__ import annotations
@@ -315,7 +316,7 @@ def main() -> None:
     print(f"torch {torch.__version__}, {args.threads} threads, {args.rounds} interleaved rounds, {args.steps} timed "
           f"stage-1 steps each; fp32 matmul peak {peak / 1e9:.1f} GFLOP/s; {time.perf_counter() - started:.0f} s")
     print(f"stage 1 InfoGAN, mnist5k 28x28, batch {BATCH}: {f['infogan'] / 1e6:.2f} MFLOP per image forward + backward")
-    print(f"  {'':38s} {'images/s':>9s} {'[range]':>11s} {'of peak':>8s} {'CPU ms/step':>12s}")
+    print(f"  {'':40s} {'images/s':>9s} {'[range]':>11s} {'of peak':>8s} {'CPU ms/step':>12s}")
     rows = [("vaediag loop", "loop")] + ([("pythae 0.1.2 BaseTrainer", "pythae")] if have_pythae else []) + \
         [("vaediag bare step", "bare")]
     rows += [(f"vaediag loop, {d}", f"loop [{v}]") for v, d in
@@ -324,7 +325,7 @@ def main() -> None:
     for label, k in rows:
         lo, hi = BATCH / max(w for w, _ in r[k]), BATCH / min(w for w, _ in r[k])
         ips = BATCH / med[k]
-        print(f"  {label:38s} {ips:9.1f} {f'[{lo:.0f}-{hi:.0f}]':>11s} {ips * f['infogan'] / peak:8.2f} "
+        print(f"  {label:40s} {ips:9.1f} {f'[{lo:.0f}-{hi:.0f}]':>11s} {ips * f['infogan'] / peak:8.2f} "
               f"{cpu[k] * 1e3:12.1f}")
     if have_pythae:
         print(f"  vaediag loop / pythae loop, images/s: {statistics.median(ratios):.2f} (rounds: "
