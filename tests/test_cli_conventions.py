@@ -55,6 +55,32 @@ def test_runtime_failures_exit_1_and_usage_errors_exit_2(tmp_path, capsys):
     capsys.readouterr()
 
 
+# The kind of a mistake decides the status, not its wording (docs/cli.md): the command line wrong in
+# itself is 2, something outside it missing or wrong is 1. Each case is one sentence and writes nothing.
+@pytest.mark.parametrize("status, argv", [
+    (2, ["train", "--latent-dim", "0", "--out", "{tmp}/r"]),  # a value out of range
+    (2, ["train", "--resume", "{tmp}/r", "--lr", "1e-3"]),  # options that exclude each other
+    (2, ["sample", "--run", "{tmp}", "--out", "{tmp}/s.jpg"]),  # a path of the wrong kind
+    (2, ["stage2", "--posteriors", "{tmp}/codes.txt", "--out", "{tmp}/r"]),
+    (2, ["theory", "--quick", "--threads", "0"]),
+    (2, ["fid", "--images", "{tmp}/a", "--run", "{tmp}"]),
+    (1, ["stage2", "--posteriors", "{tmp}/missing.npz", "--out", "{tmp}/r"]),  # a file that is not there
+    (1, ["train", "--config", "{tmp}/missing.json", "--out", "{tmp}/r"]),
+    (1, ["fid", "--images", "{tmp}/missing", "--reference", "{tmp}/missing2", "--proxy"]),
+    (1, ["train", "--device", "cuda", "--steps", "1", "--out", "{tmp}/r"]),  # a device that is not there
+    (1, ["diagnose", "--run", "{tmp}/none"]),  # a run that cannot be opened
+])
+def test_exit_status_follows_the_kind_of_mistake(tmp_path, capsys, status, argv):
+    import torch
+
+    if argv[:3] == ["train", "--device", "cuda"] and torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    assert main([a.replace("{tmp}", str(tmp_path)) for a in argv]) == status
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert not (tmp_path / "r").exists()
+
+
 def test_diagnose_out_and_json_leave_the_run_untouched(run_dir, tmp_path, capsys):
     out, js = tmp_path / "diag", tmp_path / "s.json"
     assert main(["diagnose", "--run", str(run_dir), "--n", "40", "--device", "cpu", "--out", str(out),

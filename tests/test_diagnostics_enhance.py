@@ -119,8 +119,16 @@ def test_cli_stage2_then_sample_gives_latents(tmp_path, capsys):
     assert main(["stage2", "--posteriors", str(tmp_path / "codes.npz"), "--out", str(out), "--quiet"]) == 1
     assert main(["sample", "--run", str(out), "--stage", "1"]) == 1
     assert main(["stage2", "--resume", "--out", str(out), "--quiet", "--device", "cpu"]) == 0
+    before = sorted(p.name for p in out.iterdir())
     err = capsys.readouterr().err
     assert "--overwrite" in err and "only a second stage" in err
+    # the verbs that read stage 1 say what this run is and how to diagnose it from Python
+    for argv in (["diagnose", "--run", str(out)], ["report", "--run", str(out), "--out", str(tmp_path / "r.html")],
+                 ["fid", "--run", str(out), "--proxy"]):
+        assert main(argv) == 1
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "holds only a second stage" in err and "vaediag.load_two_stage" in err, err
+    assert sorted(p.name for p in out.iterdir()) == before and not (tmp_path / "r.html").exists()
 
 
 def test_cli_stage2_full_covariance(tmp_path):

@@ -41,10 +41,11 @@ def test_a_bad_config_file_is_one_sentence_and_nothing_is_written(tmp_path, caps
     f.write_text(content)
     rc = main(["train", *FAST, "--config", str(f), "--out", str(tmp_path / "r")])
     err = capsys.readouterr().err.strip()
-    assert rc == 2 and len(err.splitlines()) == 1 and needle in err and "Traceback" not in err
+    # a file that is missing or wrong is a runtime failure (1), not a usage error (2)
+    assert rc == 1 and len(err.splitlines()) == 1 and needle in err and "Traceback" not in err
     assert not (tmp_path / "r").exists()
     rc = main(["train", "--config", str(tmp_path / "missing.json"), "--out", str(tmp_path / "r")])
-    assert rc == 2 and "cannot be read" in capsys.readouterr().err
+    assert rc == 1 and "cannot be read" in capsys.readouterr().err
 
 
 def test_callbacks_get_every_csv_row_after_it_is_written(tmp_path):
@@ -86,7 +87,7 @@ def test_tensorboard_missing_is_one_sentence_before_anything_is_written(tmp_path
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else real(name, *a))
     rc = main(["train", *FAST, "--steps", "2", "--tensorboard", str(tmp_path / "tb"), "--out", str(tmp_path / "r")])
     err = capsys.readouterr().err.strip()
-    assert rc == 2 and "pip install tensorboard" in err and len(err.splitlines()) == 1
+    assert rc == 1 and "pip install tensorboard" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "r").exists() and not (tmp_path / "tb").exists()
 
 

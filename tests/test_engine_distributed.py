@@ -74,7 +74,7 @@ def assert_curves_close(ref: Run, other: Run, stages=(1, 2)):
 def one_process(tmp_path_factory):
     """The reference: one process, global batch 100."""
     out = tmp_path_factory.mktemp("ref") / "one"
-    r = vaediag(*TRAIN, "--out", str(out))
+    r = vaediag(*TRAIN, "--checkpoint-every", "24", "--out", str(out))  # no checkpoint needed before the end
     assert r.returncode == 0, r.stderr
     return Run.open(out)
 
@@ -128,6 +128,61 @@ def test_global_batchnorm_equals_batchnorm_of_the_global_batch(tmp_path, impl):
 
 
 # ---------------------------------------------------------------------------- whole runs
+def _interrupt_after_checkpoint(proc: subprocess.Popen, out: Path, after: int = 0) -> str:
+    """SIGTERM once a stage-1 checkpoint later than step ``after`` is written; the process's stderr."""
+    progress = out / "stage1" / "progress.json"
+
+    def step() -> int:
+        try:
+            return json.loads(progress.read_text())["step"]
+        except (OSError, ValueError, KeyError):
+            return -1
+
+    deadline = time.time() + 600
+    while step() <= after and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    assert step() > after, f"no checkpoint after step {after} was written"
+    proc.send_signal(signal.SIGTERM)  # what a cluster scheduler sends before preempting a job
+    return proc.communicate(timeout=300)[1]
+
+
+def test_a_run_moved_between_two_processes_and_one_follows_the_one_process_curve(tmp_path, one_process):
+    """One run, preempted twice as on a cluster: it starts on 2 processes (SIGTERM through torchrun),
+    continues in 1 process (SIGTERM again), and ends on 2 processes, which also compute the posteriors
+    and train stage 2. Its logged curve is the one-process run's, every step once, within the
+    tolerances above; the first step (same weights, same data) agrees to fp32 rounding."""
+    out = tmp_path / "moved"
+    proc = torchrun(2, "-m", "vaediag", *TRAIN, "--out", str(out), wait=False)
+    err = _interrupt_after_checkpoint(proc, out)
+    assert proc.returncode != 0
+    assert err.count("vaediag train: error: interrupted at step") == 1, err  # printed once, by rank 0
+    run = Run.open(out)
+    first = run.progress(1)
+    assert first["world_size"] == 2 and not first["done"] and 3 <= first["step"] < 24
+    assert json.loads((out / "env.json").read_text())["world_size"] == 2
+    a, b = one_process.read_metrics(1), run.read_metrics(1)
+    for k in ("loss", "recon", "kl", "mse"):  # same weights and data: fp32 rounding only
+        np.testing.assert_allclose(b[k][0], a[k][0], rtol=FIRST_STEP_RTOL, err_msg=k)
+
+    proc = vaediag("train", "--resume", str(out), "--quiet", wait=False)  # 2 -> 1 process
+    err = _interrupt_after_checkpoint(proc, out, after=first["step"])
+    assert proc.returncode == 1, err
+    second = run.progress(1)
+    assert second["world_size"] == 1 and first["step"] < second["step"] < 24
+
+    r = torchrun(2, "-m", "vaediag", "train", "--resume", str(out), "--quiet")  # 1 -> 2 processes
+    assert r.returncode == 0, r.stderr
+    assert run.progress(1)["world_size"] == 2 and run.progress(2)["world_size"] == 2 and run.stage_done(2)
+    assert_curves_close(one_process, run)
+    # rank 0 alone wrote the run directory: the same files as the one-process run
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in one_process.path.iterdir())
+    mu1, _ = one_process.load_posteriors()
+    mu2, _ = run.load_posteriors()
+    assert mu2.shape == mu1.shape
+
+
+# Each of these repeats a piece of the test above on its own (about a minute together): --runslow.
+@pytest.mark.slow
 def test_two_processes_follow_the_one_process_loss_curve(tmp_path, one_process):
     out = tmp_path / "two"
     r = torchrun(2, "-m", "vaediag", *TRAIN, "--out", str(out))
@@ -137,46 +192,16 @@ def test_two_processes_follow_the_one_process_loss_curve(tmp_path, one_process):
     for k in ("loss", "recon", "kl", "mse"):  # same weights and data: fp32 rounding only
         np.testing.assert_allclose(first_b[k][0], first_a[k][0], rtol=FIRST_STEP_RTOL, err_msg=k)
     assert_curves_close(one_process, two)
-    # metrics and gamma come from all ranks; rank 0 alone wrote the run directory
     assert json.loads((out / "env.json").read_text())["world_size"] == 2
     assert json.loads((out / "stage1" / "progress.json").read_text())["world_size"] == 2
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in one_process.path.iterdir())
-    mu1, _ = one_process.load_posteriors()
-    mu2, _ = two.load_posteriors()
-    assert mu2.shape == mu1.shape
-
-
-def _interrupt_after_first_checkpoint(proc: subprocess.Popen, out: Path) -> str:
-    """SIGTERM once the first checkpoint exists; the process's stderr."""
-    ckpt = out / "stage1" / "checkpoint.pt"
-    deadline = time.time() + 600
-    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    assert ckpt.exists(), "no checkpoint was written"
-    proc.send_signal(signal.SIGTERM)  # what a cluster scheduler sends before preempting a job
-    return proc.communicate(timeout=300)[1]
-
-
-def test_resume_a_two_process_run_in_one_process(tmp_path, one_process):
-    out = tmp_path / "b"
-    proc = torchrun(2, "-m", "vaediag", *TRAIN, "--out", str(out), wait=False)
-    err = _interrupt_after_first_checkpoint(proc, out)
-    assert proc.returncode != 0
-    assert err.count("vaediag train: error: interrupted at step") == 1, err  # printed once, by rank 0
-    run = Run.open(out)
-    stopped = run.progress(1)
-    assert stopped["world_size"] == 2 and not stopped["done"] and 3 <= stopped["step"] < 24
-    r = vaediag("train", "--resume", str(out), "--quiet")
-    assert r.returncode == 0, r.stderr
-    assert run.progress(1)["world_size"] == 1 and run.stage_done(2)
-    assert_curves_close(one_process, run)  # the same 24 logged steps, each once
 
 
 @pytest.mark.slow
 def test_resume_a_one_process_run_on_two_processes(tmp_path, one_process):
     out = tmp_path / "c"
     proc = vaediag(*TRAIN, "--out", str(out), wait=False)
-    err = _interrupt_after_first_checkpoint(proc, out)
+    err = _interrupt_after_checkpoint(proc, out)
     assert proc.returncode == 1, err
     run = Run.open(out)
     assert run.progress(1)["world_size"] == 1 and not run.progress(1)["done"]
@@ -192,8 +217,18 @@ def test_mistakes_under_torchrun_get_one_sentence_and_touch_nothing(tmp_path, on
     assert r.returncode != 0
     assert r.stderr.count("vaediag train: error:") == 1 and "already a vaediag run" in r.stderr, r.stderr
     assert {p: p.stat().st_mtime_ns for p in one_process.path.rglob("*")} == before
-    # (torchrun's own parser takes e.g. `--run` for its `--run-path`: a verb without it)
-    r = torchrun(2, "-m", "vaediag", "theory", "--quick", "--json", str(one_process.path / "t.json"))
-    assert r.returncode != 0
-    assert r.stderr.count("vaediag theory: error: only 'vaediag train' runs on several processes") == 1, r.stderr
-    assert {p: p.stat().st_mtime_ns for p in one_process.path.rglob("*")} == before
+
+
+@pytest.mark.parametrize("rank", [0, 1])
+def test_only_train_runs_under_torchrun(tmp_path, capsys, monkeypatch, rank):
+    """Another verb in a torchrun job (its environment, as torchrun sets it) is refused before it does
+    anything, with one sentence printed by rank 0 only."""
+    from vaediag.cli import main
+
+    monkeypatch.setenv("RANK", str(rank))
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert main(["theory", "--quick", "--json", str(tmp_path / "t.json")]) == 1
+    err = capsys.readouterr().err
+    said = "vaediag theory: error: only 'vaediag train' runs on several processes"
+    assert (err.strip() == said + "; run 'vaediag theory' as one process (without torchrun)") if rank == 0 else err == ""
+    assert not (tmp_path / "t.json").exists()

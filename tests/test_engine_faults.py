@@ -79,6 +79,21 @@ def test_write_failure_is_one_sentence_with_the_space_needed_and_free(tmp_path):
     assert msg.endswith("continue with: vaediag train --resume R")
 
 
+def test_atomic_open_leaves_the_old_file_when_the_write_fails(tmp_path):
+    from vaediag.io import atomic_open, umask
+
+    target = tmp_path / "checkpoint.pt"
+    target.write_bytes(b"last good")
+    with pytest.raises(OSError):
+        with atomic_open(target) as f:
+            f.write(b"half of a new one")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    assert target.read_bytes() == b"last good" and sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"]
+    with atomic_open(target) as f:
+        f.write(b"new")
+    assert target.read_bytes() == b"new" and target.stat().st_mode & 0o777 == 0o666 & ~umask()
+
+
 # ---------------------------------------------------------------------------- wired into training
 # a small vector data set and the MLP: the faults are the point, not the model
 QUICK = ["--dataset", "manifold:sphere?r=2&d=8&n=400", "--arch", "mlp", "--quiet", "--log-every", "1",

@@ -39,21 +39,6 @@ def assert_runs_identical(a: Run, b: Run, stages=(1, 2)):
     np.testing.assert_array_equal(pa[0], pb[0])
 
 
-def test_short_training_lowers_loss_and_gamma(tmp_path):
-    assert main(["train", *QUICK, "--steps", "40", "--stages", "1", "--out", str(tmp_path / "r")]) == 0
-    run = Run.open(tmp_path / "r")
-    m = run.read_metrics(1)
-    assert len(m["step"]) == 40 and m["step"][-1] == 40
-    assert m["loss"][-5:].mean() < m["loss"][:5].mean() - 100  # nats
-    assert m["gamma"][-1] < 0.7 * m["gamma"][0]
-    assert m["mse"][-5:].mean() < m["mse"][:5].mean()
-    np.testing.assert_allclose(m["gamma"], np.exp(m["log_gamma"]), rtol=1e-6)
-    np.testing.assert_allclose(m["loss"], m["recon"] + m["kl"], rtol=1e-5)
-    # what stage 2 will train on: q(z|x) of every training image
-    mu, logvar = run.load_posteriors()
-    assert mu.shape == logvar.shape == (4500, 64) and np.isfinite(logvar).all()
-
-
 def test_stage2_trains_on_stage1_posteriors_and_samples_decode(tmp_path):
     out = tmp_path / "r"
     assert main(["train", *QUICK, "--steps", "10", "--stages", "1", "--out", str(out)]) == 0
@@ -71,13 +56,35 @@ def test_stage2_trains_on_stage1_posteriors_and_samples_decode(tmp_path):
 
 
 def _train_argv(out, extra=()):
-    return ["train", *QUICK, "--steps", "24", "--stage2-steps", "30", "--checkpoint-every", "5", "--out", str(out), *extra]
+    # a checkpoint (156 MB for InfoGAN with its Adam moments) every 10 steps: the stops below fall between them
+    return ["train", *QUICK, "--steps", "40", "--stage2-steps", "30", "--checkpoint-every", "10", "--out", str(out), *extra]
 
 
-def test_stop_request_then_resume_is_bit_identical(tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """A short quick-preset run, both stages, never interrupted."""
+    out = tmp_path_factory.mktemp("train") / "a"
+    assert main(_train_argv(out)) == 0
+    return Run.open(out)
+
+
+def test_short_training_lowers_loss_and_gamma(uninterrupted):
+    run = uninterrupted
+    m = run.read_metrics(1)
+    assert len(m["step"]) == 40 and m["step"][-1] == 40
+    assert m["loss"][-5:].mean() < m["loss"][:5].mean() - 100  # nats
+    assert m["gamma"][-1] < 0.7 * m["gamma"][0]
+    assert m["mse"][-5:].mean() < m["mse"][:5].mean()
+    np.testing.assert_allclose(m["gamma"], np.exp(m["log_gamma"]), rtol=1e-6)
+    np.testing.assert_allclose(m["loss"], m["recon"] + m["kl"], rtol=1e-5)
+    # what stage 2 trained on: q(z|x) of every training image
+    mu, logvar = run.load_posteriors()
+    assert mu.shape == logvar.shape == (4500, 64) and np.isfinite(logvar).all()
+
+
+def test_stop_request_then_resume_is_bit_identical(tmp_path, monkeypatch, uninterrupted):
     from vaediag.engine import train as T
 
-    assert main(_train_argv(tmp_path / "a")) == 0
     # interrupt stage 1 after step 7 (a Ctrl-C sets this flag) and stage 2 after step 11
     real = T.Progress.update
 
@@ -93,7 +100,7 @@ def test_stop_request_then_resume_is_bit_identical(tmp_path, monkeypatch):
     assert Run.open(tmp_path / "b").load_checkpoint(2)["step"] == 11
     monkeypatch.setattr(T.Progress, "update", real)
     assert main(["train", "--resume", str(tmp_path / "b"), "--quiet"]) == 0
-    assert_runs_identical(Run.open(tmp_path / "a"), Run.open(tmp_path / "b"))
+    assert_runs_identical(uninterrupted, Run.open(tmp_path / "b"))
 
 
 @pytest.mark.slow  # 70 s; the resume path it ends in is the default suite's (test_stop_request_then_resume...)

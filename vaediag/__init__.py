@@ -14,7 +14,7 @@ The package, from the bottom up (imports point one way, upwards never):
 The public API is imported lazily, so that ``import vaediag`` and ``vaediag --help`` stay fast.
 """
 
-from vaediag.errors import VaediagError
+from vaediag.errors import UsageError, VaediagError
 
 __version__ = "0.2.0"  # the one place the version is written (pyproject reads it)
 
@@ -28,7 +28,7 @@ _API = {
     "adapt": "vaediag.diagnostics.adapt",
 }
 
-__all__ = ["VaediagError", "__version__", *_API]
+__all__ = ["UsageError", "VaediagError", "__version__", *_API]
 
 
 def __getattr__(name: str):

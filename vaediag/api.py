@@ -25,7 +25,7 @@ from vaediag.engine import train as _engine
 from vaediag.engine.config import RunConfig, finish_config, make_config
 from vaediag.engine.runs import Run
 from vaediag.engine.sampling import draw
-from vaediag.errors import VaediagError
+from vaediag.errors import UsageError
 
 RunLike = Run | str | os.PathLike
 
@@ -57,7 +57,7 @@ def train(out: str | os.PathLike, *, preset: str | None = None, gamma: str | flo
             ``steps``, ``epochs``, ``lr``, ``batch_size``, ``stage2_steps``, ``seed``, ``log_every``, ...
     """
     if stages not in ("1", "12"):
-        raise VaediagError(f"stages must be '12' or '1' for a new run, got {stages!r} (retrain a stage 2 "
+        raise UsageError(f"stages must be '12' or '1' for a new run, got {stages!r} (retrain a stage 2 "
                            "with 'vaediag train --stages 2')")
     cfg = make_config(preset=preset, gamma=gamma, decoder=decoder, stages=stages, base=config, **options)
     path = Path(out)
@@ -86,7 +86,7 @@ def sample(run: RunLike, stage: int = 2, n: int = 64, seed: int = 0, device: str
     """n samples of a run: ``stage`` 2 is the two-stage sampler u -> z -> x (section 4), 1 decodes
     z ~ N(0, I). Images come as (n, C, H, W) floats in [0, 1], vectors as (n, d)."""
     if stage not in (1, 2):
-        raise VaediagError(f"stage must be 1 or 2, got {stage}")
+        raise UsageError(f"stage must be 1 or 2, got {stage}")
     return draw(open_run(run), stage, n, seed, device)
 
 
@@ -110,7 +110,7 @@ def diagnose(run_or_model, data=None, stage2=None, *, n: int | None = 10000, tau
     if isinstance(run_or_model, (Run, str, os.PathLike)):
         return diagnose_run(open_run(run_or_model), n=n, device=str(device), tau=tau, seed=seed, write=write)
     if data is None:
-        raise VaediagError("diagnose(model, data): give the inputs to diagnose the model on")
+        raise UsageError("diagnose(model, data): give the inputs to diagnose the model on")
     from vaediag.diagnostics.adapt import as_tensor_data
 
     x = as_tensor_data(data, limit=n)  # tensors, numpy arrays, DataLoaders

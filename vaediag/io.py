@@ -8,12 +8,13 @@ file behind.
 
 from __future__ import annotations
 
-import io
+import contextlib
 import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -25,15 +26,19 @@ def umask() -> int:
     return mask
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (parent folders are created)."""
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike) -> Iterator[BinaryIO]:
+    """``with atomic_open(path) as f: f.write(...)``: the bytes go to a temporary file in the same
+    folder (parent folders are created), which is flushed to disk and renamed over ``path`` only when
+    the block ends without an exception; otherwise it is removed and ``path`` is untouched. Streaming
+    into the file (``torch.save(state, f)``) keeps no second copy of a large checkpoint in memory."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".tmp")
     try:
         os.fchmod(fd, 0o666 & ~umask())  # mkstemp makes 0600 files; give the usual permissions
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -43,20 +48,24 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         raise
 
 
+def atomic_write_bytes(path: str | os.PathLike, data: bytes | memoryview) -> None:
+    """Write ``data`` to ``path`` atomically (parent folders are created)."""
+    with atomic_open(path) as f:
+        f.write(data)
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def atomic_save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    atomic_write_bytes(path, buf.getvalue())
+    with atomic_open(path) as f:
+        np.savez(f, **arrays)
 
 
 def atomic_save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
-    buf = io.BytesIO()
-    np.save(buf, array)
-    atomic_write_bytes(path, buf.getvalue())
+    with atomic_open(path) as f:
+        np.save(f, array)
 
 
 def jsonable(o: Any) -> Any:

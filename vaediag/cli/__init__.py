@@ -54,12 +54,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _is_usage(e: VaediagError) -> bool:
-    """A usage error: a :class:`UsageError`, or a sentence about an option's value, which by the style
-    of this package starts with the option's name ("--seeds must be at least 1, got 0")."""
-    return isinstance(e, UsageError) or str(e).startswith("--")
-
-
 def main(argv: list[str] | None = None) -> int:
     import torch
 
@@ -95,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         if rank == 0 or not isinstance(e, SharedError):
             where = f" (rank {rank})" if world > 1 and not isinstance(e, SharedError) else ""
             print(f"vaediag {args.command}{where}: error: {e}", file=sys.stderr)
-        return 2 if _is_usage(e) else 1  # exit status: 0 success, 1 runtime failure, 2 usage error
+        return 2 if isinstance(e, UsageError) else 1  # exit status: 0 success, 1 runtime failure, 2 usage error
     except KeyboardInterrupt:
         print(f"vaediag {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vaediag.errors import VaediagError
+from vaediag.errors import UsageError
 
 CACHE_HELP = """\
 Decode CelebA's JPEGs once into a uint8 cache file (N x 3 x 64 x 64, training rows then test
@@ -48,11 +48,11 @@ def cmd_cache(args: argparse.Namespace) -> int:
     from vaediag.data import imagecache
 
     if args.dataset != "celeba":
-        raise VaediagError(f"vaediag cache handles only --dataset celeba for now, not {args.dataset!r}")
+        raise UsageError(f"vaediag cache handles only --dataset celeba for now, not {args.dataset!r}")
     if args.workers is not None and args.workers < 1:
-        raise VaediagError(f"--workers must be a positive integer, got {args.workers}")
+        raise UsageError(f"--workers must be a positive integer, got {args.workers}")
     if not 0 < args.test_fraction < 1:
-        raise VaediagError(f"--test-fraction must be between 0 and 1, got {args.test_fraction}")
+        raise UsageError(f"--test-fraction must be between 0 and 1, got {args.test_fraction}")
     if args.check:
         info = imagecache.check_cache(args.data_dir, args.seed, args.test_fraction, cache_dir=args.data_cache)
         what = "sound" if info["checked_against_source"] else "sound (the JPEGs are absent: not compared with them)"

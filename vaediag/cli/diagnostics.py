@@ -8,7 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from vaediag.errors import VaediagError
+from vaediag.errors import UsageError, VaediagError
 
 FIG_EXTS = (".png", ".pdf", ".svg")
 
@@ -79,26 +79,25 @@ def _open(path: str):
     from vaediag.engine.runs import Run
 
     run = Run.open(path)
-    if not run.has_checkpoint(1):
-        raise VaediagError(f"{run.path} has no stage-1 checkpoint yet; train it with 'vaediag train --resume {run.path}'")
+    run.require_stage1()
     return run
 
 
 def _out(path: str, exts=FIG_EXTS) -> Path:
     out = Path(path)
     if out.suffix.lower() not in exts:
-        raise VaediagError(f"--out {out} must end in {', '.join(exts)}")
+        raise UsageError(f"--out {out} must end in {', '.join(exts)}")
     if not out.parent.is_dir():
         raise VaediagError(f"--out {out}: the directory {out.parent} does not exist; create it first")
     if out.is_dir():
-        raise VaediagError(f"--out {out} is a directory; give a file name")
+        raise UsageError(f"--out {out} is a directory; give a file name")
     return out
 
 
 def _out_dir(path: str) -> Path:
     out = Path(path)
     if out.exists() and not out.is_dir():
-        raise VaediagError(f"--out {out} is a file; give a folder for summary.json and arrays.npz")
+        raise UsageError(f"--out {out} is a file; give a folder for summary.json and arrays.npz")
     if not out.parent.is_dir():
         raise VaediagError(f"--out {out}: the folder {out.parent} does not exist; create it first")
     return out
@@ -107,7 +106,7 @@ def _out_dir(path: str) -> Path:
 def _json_path(path: str) -> Path:
     out = Path(path)
     if out.is_dir():
-        raise VaediagError(f"--json {out} is a folder; give a file path such as {out / 'summary.json'}")
+        raise UsageError(f"--json {out} is a folder; give a file path such as {out / 'summary.json'}")
     if not out.parent.is_dir():
         raise VaediagError(f"--json {out}: the folder {out.parent} does not exist; create it first")
     return out
@@ -134,7 +133,7 @@ def _stamp(fig, note: str):
 
 def _n(args) -> int:
     if args.n < 2:
-        raise VaediagError(f"--n must be at least 2, got {args.n}")
+        raise UsageError(f"--n must be at least 2, got {args.n}")
     return args.n
 
 
@@ -152,7 +151,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
     tau = DEFAULT_TAU if args.threshold is None else args.threshold
     if not 0 < tau:
-        raise VaediagError(f"--threshold must be positive, got {tau}")
+        raise UsageError(f"--threshold must be positive, got {tau}")
     run = _open(args.run)
     out_dir = _out_dir(args.out) if args.out else run.diagnostics_dir
     json_path = _json_path(args.json) if args.json else None

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from vaediag.engine.config import (ARCHS, LOADERS, PRECISIONS, PRESETS, RESUME_FIELDS, TRAIN_FIELDS, RunConfig,
                                    finish_config, make_config)
-from vaediag.errors import VaediagError
+from vaediag.errors import UsageError, VaediagError
 
 TRAIN_HELP = """\
 Train a two-stage VAE (Dai & Wipf, section 4): stage 1 learns the manifold with a learned decoder
@@ -212,7 +212,7 @@ def _cmd_train(args: argparse.Namespace, ctx, device) -> int:
             print(f"run complete: {run.path}", file=sys.stderr)
         return 0
     if not args.out:  # the same on every rank: said once
-        raise distributed.SharedError("say where the run goes with --out RUN (or continue one with --resume RUN)")
+        raise distributed.SharedUsageError("say where the run goes with --out RUN (or continue one with --resume RUN)")
     if args.stages == "2":
         run = ctx.on_main(_prepare_stage2_only, args)
         train(run, stages=(2,), device=device, progress=not quiet, dist=ctx, callbacks=cbs)
@@ -234,7 +234,7 @@ def _open_for_resume(args: argparse.Namespace):
 
     fixed = [k for k in TRAIN_FIELDS if getattr(args, k) is not None and k not in RESUME_FIELDS]
     if args.out or args.overwrite or args.preset or fixed or args.gamma or args.decoder or args.stages or args.config:
-        raise VaediagError("--resume continues a run with its own settings; give only --resume RUN "
+        raise UsageError("--resume continues a run with its own settings; give only --resume RUN "
                            "(and optionally --device, --precision, --loader, --workers, --quiet)")
     run = Run.open(args.resume)
     changed = {k: getattr(args, k) for k in RESUME_FIELDS if getattr(args, k) is not None}
@@ -271,7 +271,7 @@ def _prepare_stage2_only(args: argparse.Namespace):
     not_stage2 = [k for k in TRAIN_FIELDS if getattr(args, k) is not None and not k.startswith("stage2")
                   and k not in ("seed", "checkpoint_every", "log_every", "weight_decay", *RESUME_FIELDS)]
     if not_stage2 or args.gamma or args.decoder or args.preset or args.config:
-        raise VaediagError("with --stages 2 only stage-2 options (--stage2-*) may be given; stage 1 is already trained")
+        raise UsageError("with --stages 2 only stage-2 options (--stage2-*) may be given; stage 1 is already trained")
     if not run.stage_done(1):
         raise VaediagError(f"{run.path} has no finished stage 1; train it first (vaediag train --resume {run.path})")
     if run.has_checkpoint(2):
@@ -303,11 +303,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from vaediag.engine.sampling import draw
 
     if args.n < 1:
-        raise VaediagError(f"--n must be a positive integer, got {args.n}")
+        raise UsageError(f"--n must be a positive integer, got {args.n}")
+    if args.out and Path(args.out).suffix.lower() != ".png":  # the command line first, then the run
+        raise UsageError(f"--out must be a .png path, got {args.out}")
     run = Run.open(args.run)
     out = Path(args.out) if args.out else run.samples_dir / ("recon.png" if args.recon else f"stage{args.stage}.png")
-    if out.suffix.lower() != ".png":
-        raise VaediagError(f"--out must be a .png path, got {out}")
     if args.out and not out.parent.is_dir():
         raise VaediagError(f"the folder of --out does not exist: {out.parent}")
     device = resolve_device(args.device)
@@ -364,7 +364,7 @@ def demo_runs(args: argparse.Namespace) -> dict:
 def cmd_demo(args: argparse.Namespace) -> int:
     figures = Path(args.figures)
     if figures.exists() and not figures.is_dir():
-        raise VaediagError(f"--figures {figures} exists and is not a directory")
+        raise UsageError(f"--figures {figures} exists and is not a directory")
     runs = demo_runs(args)
     figures.mkdir(parents=True, exist_ok=True)
     written = demo_figures(runs, figures)

@@ -45,7 +45,7 @@ def register(sub) -> None:
 def load_codes(path: Path) -> tuple[np.ndarray, np.ndarray, bool]:
     """(mu, second, full) from a .npz with mu and logvar, or mu and cov."""
     if path.suffix.lower() != ".npz":
-        raise VaediagError(f"--posteriors must be a .npz file with arrays mu and logvar (or cov), got {path}")
+        raise UsageError(f"--posteriors must be a .npz file with arrays mu and logvar (or cov), got {path}")
     if not path.is_file():
         raise VaediagError(f"--posteriors {path} does not exist")
     try:
@@ -74,7 +74,7 @@ def cmd_stage2(args: argparse.Namespace) -> int:
                            "stage2_width") if getattr(args, k) is not None]
     if args.resume:
         if args.posteriors or options or args.overwrite:
-            raise VaediagError("--resume continues the run in --out as it was started; give no --posteriors, "
+            raise UsageError("--resume continues the run in --out as it was started; give no --posteriors, "
                                "--overwrite or --stage2-* options with it")
         run = train_stage2_on_posteriors(args.out, None, None, resume=True, device=device, progress=not args.quiet)
     else:
@@ -93,7 +93,7 @@ def cmd_stage2(args: argparse.Namespace) -> int:
             t.stage2_epochs = None
         if args.stage2_width is not None:
             if args.stage2_width < 1:
-                raise VaediagError(f"--stage2-width must be a positive integer, got {args.stage2_width}")
+                raise UsageError(f"--stage2-width must be a positive integer, got {args.stage2_width}")
             cfg.stage2.width = args.stage2_width
         run = train_stage2_on_posteriors(args.out, mu, second, full, config=cfg, device=device,
                                          overwrite=args.overwrite, progress=not args.quiet)

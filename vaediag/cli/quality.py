@@ -91,11 +91,11 @@ def cmd_fid(args: argparse.Namespace) -> int:
         raise UsageError("give --run RUN, or --images A --reference B")
     run = Run.open(args.run)
     if args.seeds < 1:
-        raise VaediagError(f"--seeds must be at least 1, got {args.seeds}")
+        raise UsageError(f"--seeds must be at least 1, got {args.seeds}")
     if args.batch_size < 1:
-        raise VaediagError(f"--batch-size must be a positive integer, got {args.batch_size}")
+        raise UsageError(f"--batch-size must be a positive integer, got {args.batch_size}")
     if args.proxy and args.inception is not None:
-        raise VaediagError("--proxy and --inception exclude each other: the proxy uses no Inception network")
+        raise UsageError("--proxy and --inception exclude each other: the proxy uses no Inception network")
     sources = [s.strip() for s in args.what.split(",") if s.strip()] if args.what else None
     check_writable(run, args.proxy, args.overwrite)
     device = resolve_device(args.device)  # the engine's rule: auto = CUDA, then MPS, then CPU
@@ -129,11 +129,11 @@ def cmd_fid_sets(args: argparse.Namespace) -> int:
     from vaediag.engine.devices import resolve_device
 
     if args.run is not None:
-        raise VaediagError("--images/--reference score two image sets; --run scores a run: give one or the other")
+        raise UsageError("--images/--reference score two image sets; --run scores a run: give one or the other")
     if args.images is None or args.reference is None:
         raise UsageError("give both --images A (the images to score) and --reference B (the real images)")
     if args.proxy and args.inception is not None:
-        raise VaediagError("--proxy and --inception exclude each other: the proxy uses no Inception network")
+        raise UsageError("--proxy and --inception exclude each other: the proxy uses no Inception network")
     if args.batch_size < 1 or args.kid_subsets < 1 or args.kid_subset_size < 2:
         raise UsageError("--batch-size and --kid-subsets must be positive and --kid-subset-size at least 2")
     if args.json is not None and args.json.exists() and not args.overwrite:

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from vaediag.errors import VaediagError
+from vaediag.errors import UsageError, VaediagError
 from vaediag.io import jsonable, write_json
 
 
@@ -38,23 +38,23 @@ def register(sub) -> None:
 
 def _validate(args) -> None:
     if args.seed < 0:
-        raise VaediagError(f"--seed must be a non-negative integer, got {args.seed}")
+        raise UsageError(f"--seed must be a non-negative integer, got {args.seed}")
     if args.threads < 1:
-        raise VaediagError(f"--threads must be at least 1, got {args.threads}")
+        raise UsageError(f"--threads must be at least 1, got {args.threads}")
     if args.json:
         parent = Path(args.json).expanduser().resolve().parent
         if not parent.is_dir():
             raise VaediagError(f"--json {args.json}: the folder {parent} does not exist; create it or choose another path")
         if Path(args.json).is_dir():
-            raise VaediagError(f"--json {args.json} is a folder; give a file path such as {Path(args.json) / 'theory.json'}")
+            raise UsageError(f"--json {args.json} is a folder; give a file path such as {Path(args.json) / 'theory.json'}")
     if args.figures and Path(args.figures).exists() and not Path(args.figures).is_dir():
-        raise VaediagError(f"--figures {args.figures} is a file; give a folder")
+        raise UsageError(f"--figures {args.figures} is a file; give a folder")
     import torch
 
     try:
         dev = torch.device(args.device)
     except RuntimeError:
-        raise VaediagError(f"--device {args.device!r} is not a torch device; use cpu or cuda") from None
+        raise UsageError(f"--device {args.device!r} is not a torch device; use cpu or cuda") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise VaediagError("--device cuda was asked for but no CUDA device is available; use --device cpu")
 

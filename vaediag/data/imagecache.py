@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from vaediag.data.core import split_train_test
-from vaediag.errors import VaediagError
+from vaediag.errors import UsageError, VaediagError
 from vaediag.io import atomic_write_text, first_line, umask
 from vaediag.progress import Progress
 
@@ -300,7 +300,7 @@ def _build(plan: _Plan, npy: Path, workers: int | None, progress: bool) -> None:
 
     workers = min(8, os.cpu_count() or 1) if workers is None else int(workers)
     if workers < 1:
-        raise VaediagError(f"--workers must be a positive integer, got {workers}")
+        raise UsageError(f"--workers must be a positive integer, got {workers}")
     js, n = npy.with_suffix(".json"), len(plan.files)
     try:
         npy.parent.mkdir(parents=True, exist_ok=True)

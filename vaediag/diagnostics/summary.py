@@ -34,7 +34,7 @@ from vaediag.diagnostics.perturb import perturb_directions, perturbation_table
 from vaediag.diagnostics.spectrum import MomentAccumulator, finite_or_none, gaussian_fit_kl, normalised, spectrum_gap
 from vaediag.engine.devices import resolve_device
 from vaediag.engine.runs import CHECKPOINT
-from vaediag.errors import VaediagError
+from vaediag.errors import UsageError, VaediagError
 from vaediag.io import atomic_save_npz, write_json
 from vaediag.diagnostics.protocol import decoder_variance, encode_posterior, model_device, posterior_eigen, sample_posterior
 
@@ -150,11 +150,9 @@ def diagnose_run(run, n: int | None = 10000, device: str = "auto", tau: float = 
     used, tau, seed): saved diagnostics are reused by the figures only when these match."""
     t0 = time.perf_counter()
     dev = resolve_device(device)
-    if not run.has_checkpoint(1):
-        raise VaediagError(f"{run.path} has no stage-1 checkpoint to diagnose; train it first "
-                           f"('vaediag train --out {run.path}')")
+    run.require_stage1()
     if n is not None and n < 2:
-        raise VaediagError(f"--n must be at least 2, got {n}")
+        raise UsageError(f"--n must be at least 2, got {n}")
     model = run.load_model(1, dev)
     stage2 = run.load_model(2, dev) if run.stage_done(2) else None
     data = run.dataset()

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from vaediag.errors import VaediagError
+from vaediag.errors import UsageError, VaediagError
 
 ARCHS = ("infogan", "resnet", "mlp")
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -40,13 +40,13 @@ class ModelConfig:
         if self.arch not in ARCHS:
             raise VaediagError(f"unknown architecture {self.arch!r}; choose one of {', '.join(ARCHS)}")
         if int(self.latent_dim) < 1:
-            raise VaediagError(f"--latent-dim must be at least 1, got {self.latent_dim}")
+            raise UsageError(f"--latent-dim must be at least 1, got {self.latent_dim}")
         if self.gamma_mode not in ("learned", "fixed"):
             raise VaediagError(f"gamma mode must be 'learned' or 'fixed', got {self.gamma_mode!r}")
         if not (math.isfinite(self.gamma_init) and self.gamma_init > 0):
             raise VaediagError(f"gamma must be a positive number, got {self.gamma_init}")
         if not (math.isfinite(self.gamma_floor) and self.gamma_floor >= 0):
-            raise VaediagError(f"--gamma-floor must be >= 0, got {self.gamma_floor}")
+            raise UsageError(f"--gamma-floor must be >= 0, got {self.gamma_floor}")
         if self.decoder not in ("gaussian", "bernoulli"):
             raise VaediagError(f"decoder must be 'gaussian' or 'bernoulli', got {self.decoder!r}")
         if self.output not in ("sigmoid", "linear"):
@@ -116,29 +116,29 @@ class TrainConfig:
     def validate(self) -> None:
         for name in ("batch_size", "stage2_batch_size"):
             if int(getattr(self, name)) < 1:
-                raise VaediagError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(self, name)}")
+                raise UsageError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(self, name)}")
         for name in ("lr", "stage2_lr"):
             v = getattr(self, name)
             if v is not None and not (math.isfinite(v) and v > 0):
-                raise VaediagError(f"--{name.replace('_', '-')} must be a positive number, got {v}")
+                raise UsageError(f"--{name.replace('_', '-')} must be a positive number, got {v}")
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
-            raise VaediagError(f"--weight-decay must be >= 0, got {self.weight_decay}")
+            raise UsageError(f"--weight-decay must be >= 0, got {self.weight_decay}")
         for name in ("epochs", "steps", "stage2_epochs", "stage2_steps", "lr_halve_every", "stage2_lr_halve_every"):
             v = getattr(self, name)
             if v is not None and not (math.isfinite(v) and v > 0):
-                raise VaediagError(f"--{name.replace('_', '-')} must be positive, got {v}")
+                raise UsageError(f"--{name.replace('_', '-')} must be positive, got {v}")
         if not (math.isfinite(self.gamma_lr_scale) and self.gamma_lr_scale > 0):
-            raise VaediagError(f"--gamma-lr-scale must be positive, got {self.gamma_lr_scale}")
+            raise UsageError(f"--gamma-lr-scale must be positive, got {self.gamma_lr_scale}")
         if int(self.checkpoint_every) < 1 or int(self.log_every) < 1:
-            raise VaediagError("--checkpoint-every and --log-every must be positive integers")
+            raise UsageError("--checkpoint-every and --log-every must be positive integers")
         if self.precision not in PRECISIONS:
-            raise VaediagError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+            raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.loader not in LOADERS:
-            raise VaediagError(f"--loader must be one of {', '.join(LOADERS)}, got {self.loader!r}")
+            raise UsageError(f"--loader must be one of {', '.join(LOADERS)}, got {self.loader!r}")
         if self.workers is not None and int(self.workers) < 0:
-            raise VaediagError(f"--workers must be 0 or more, got {self.workers}")
+            raise UsageError(f"--workers must be 0 or more, got {self.workers}")
         if not 0 < self.test_fraction < 1:
-            raise VaediagError(f"--test-fraction must be between 0 and 1, got {self.test_fraction}")
+            raise UsageError(f"--test-fraction must be between 0 and 1, got {self.test_fraction}")
 
 
 @dataclass
@@ -272,9 +272,9 @@ def make_config(preset: str | None = None, gamma: str | float | None = None, dec
             try:
                 val = float(g)
             except ValueError:
-                raise VaediagError(f"--gamma must be 'learned', 'fixed' or a positive number, got {gamma!r}") from None
+                raise UsageError(f"--gamma must be 'learned', 'fixed' or a positive number, got {gamma!r}") from None
             if not (math.isfinite(val) and val > 0):
-                raise VaediagError(f"--gamma must be a positive variance, got {gamma}")
+                raise UsageError(f"--gamma must be a positive variance, got {gamma}")
             cfg.model.gamma_mode, cfg.model.gamma_init = "fixed", val
     if decoder not in (None, "gaussian", "cross-entropy"):
         raise VaediagError(f"decoder must be 'gaussian' or 'cross-entropy', got {decoder!r}")

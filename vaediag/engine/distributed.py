@@ -24,7 +24,7 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 
-from vaediag.errors import VaediagError
+from vaediag.errors import UsageError, VaediagError
 from vaediag.io import first_line
 
 # Long enough for rank 0 to decode a large image set into its cache while the others wait.
@@ -34,6 +34,10 @@ TIMEOUT = datetime.timedelta(hours=2)
 class SharedError(VaediagError):
     """An error that every rank raises together (decided on rank 0 or after a reduction): the
     command line prints it once, on rank 0."""
+
+
+class SharedUsageError(SharedError, UsageError):
+    """A usage mistake (exit status 2) that every rank raises together."""
 
 
 def env_world() -> tuple[int, int]:
@@ -96,10 +100,10 @@ class Dist:
             try:
                 result = fn(*args, **kwargs)
             except VaediagError as e:
-                error = str(e)
+                error = (str(e), isinstance(e, UsageError))
         error, result = self.broadcast((error, result))
-        if error is not None:
-            raise SharedError(error)
+        if error is not None:  # a usage mistake stays one (exit status 2) on every rank
+            raise (SharedUsageError if error[1] else SharedError)(error[0])
         return result
 
     def all_reduce_sum_(self, t: torch.Tensor) -> torch.Tensor:

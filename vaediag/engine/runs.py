@@ -33,7 +33,7 @@ import torch
 
 from vaediag.engine.config import RunConfig
 from vaediag.engine.faults import LOCK_NAME, RunLock, write_failure
-from vaediag.errors import VaediagError
+from vaediag.errors import UsageError, VaediagError
 from vaediag.io import atomic_save_npz, atomic_write_bytes, atomic_write_text, first_line, write_json
 
 CONFIG, ENV = "config.json", "env.json"
@@ -116,7 +116,7 @@ class Run:
     # ------------------------------------------------------------------ paths
     def stage_dir(self, stage: int) -> Path:
         if stage not in (1, 2):
-            raise VaediagError(f"--stage must be 1 or 2, got {stage}")
+            raise UsageError(f"--stage must be 1 or 2, got {stage}")
         return self.path / f"stage{stage}"
 
     @property
@@ -131,11 +131,13 @@ class Run:
     def save_checkpoint(self, stage: int, state: dict[str, Any]) -> None:
         """Write the stage's checkpoint atomically; a full disk (any OSError) is one sentence, and the
         previous checkpoint stays as it was (the new one goes to a temporary file first)."""
+        # Serialised in memory first: torch.save streaming into a file on a full disk fails with
+        # torch's RuntimeError ("unexpected pos"), not an OSError; the buffer is written without a copy.
         buf = io.BytesIO()
         torch.save(state, buf)
         path = self.stage_dir(stage) / CHECKPOINT
         try:
-            atomic_write_bytes(path, buf.getvalue())
+            atomic_write_bytes(path, buf.getbuffer())
         except OSError as e:
             raise write_failure(path, buf.tell(), e, then=self.resume_hint(stage)) from None
         self.write_progress(stage, state)
@@ -246,6 +248,20 @@ class Run:
     def stage2_only(self) -> bool:
         """A run holding only a second stage, trained on codes of a model vaediag did not train."""
         return self.config.train.stages == "2" and not self.has_checkpoint(1)
+
+    def require_stage1(self) -> None:
+        """Raise one sentence unless the run has a stage-1 checkpoint (what the diagnostics, figures,
+        report and FID read): a run not trained yet, or a stage-2-only run of ``vaediag stage2``."""
+        if self.has_checkpoint(1):
+            return
+        if self.stage2_only:
+            raise VaediagError(
+                f"{self.path} holds only a second stage, trained on another model's codes ('vaediag stage2'): "
+                "vaediag has none of that model's networks here; in Python, "
+                f"vaediag.diagnose(model, data, stage2=vaediag.load_two_stage('{self.path}', model).stage2) "
+                "diagnoses both stages with your model")
+        raise VaediagError(f"{self.path} has no stage-1 checkpoint yet; train it with "
+                           f"'vaediag train --resume {self.path}'")
 
     def load_posterior_cov(self) -> np.ndarray | None:
         """The full covariances (n, k, k) saved with the posteriors, or None for a diagonal encoder."""

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from vaediag.engine.devices import resolve_device
-from vaediag.errors import VaediagError
+from vaediag.errors import UsageError, VaediagError
 from vaediag.objective import reparameterize
 
 
@@ -67,7 +67,7 @@ def draw(run, stage: int = 2, n: int = 64, seed: int = 0, device: str | torch.de
     if recon:
         data = run.dataset()
         if n > len(data.test):
-            raise VaediagError(f"--n {n} is more than the {len(data.test)} held-out inputs")
+            raise UsageError(f"--n {n} is more than the {len(data.test)} held-out inputs")
         x = data.to_float(data.test[:n].to(device))
         mu, _ = model.encode(x)
         return np.concatenate([x.cpu().numpy(), model.decode(mu).cpu().numpy()])

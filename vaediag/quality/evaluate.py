@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from vaediag.data import Dataset
-from vaediag.errors import VaediagError
+from vaediag.errors import UsageError, VaediagError
 from vaediag.engine.sampling import sample_stage1, sample_two_stage
 from vaediag.quality.frechet import DEFAULT_METHOD, METHODS, check_sqrtm_scipy, frechet_distance, gaussian_stats
 from vaediag.quality.kid import kid
@@ -202,12 +202,11 @@ def plan(run: Run, dataset: Dataset, n: int | None, sources: list[str] | None, d
             notes.append(f"n = {n}: the held-out test set of {dataset.name} has only {held_out} images "
                          f"(the paper uses {default_n}); scores at different n are not comparable")
     elif n > held_out:
-        raise VaediagError(f"--n {n} is larger than the held-out test set of {run.path} ({held_out} images); "
+        raise UsageError(f"--n {n} is larger than the held-out test set of {run.path} ({held_out} images); "
                            f"pass --n {held_out} or less")
     if n < 2:
-        raise VaediagError(f"--n must be at least 2 to estimate a covariance, got {n}")
-    if not run.has_checkpoint(1):
-        raise VaediagError(f"{run.path} has no stage-1 checkpoint; train it with 'vaediag train --out {run.path}'")
+        raise UsageError(f"--n must be at least 2 to estimate a covariance, got {n}")
+    run.require_stage1()
     if not run.stage_done(1):
         notes.append("stage 1 has not finished training: its last checkpoint is scored")
     explicit = sources is not None
@@ -238,15 +237,16 @@ def evaluate_run(run: Run, extractor, n: int | None = None, seeds: int = 10, see
     """
     t0 = time.perf_counter()
     if seeds < 1:
-        raise VaediagError(f"--seeds must be at least 1, got {seeds}")
+        raise UsageError(f"--seeds must be at least 1, got {seeds}")
     if batch_size < 1:
-        raise VaediagError(f"--batch-size must be a positive integer, got {batch_size}")
+        raise UsageError(f"--batch-size must be a positive integer, got {batch_size}")
     if norm not in ("none", "minmax"):
-        raise VaediagError(f"generated-image normalisation must be 'none' or 'minmax', got {norm!r}")
+        raise UsageError(f"generated-image normalisation must be 'none' or 'minmax', got {norm!r}")
     if method not in METHODS:
-        raise VaediagError(f"the FID method must be 'eigh' or 'sqrtm', got {method!r}")
+        raise UsageError(f"the FID method must be 'eigh' or 'sqrtm', got {method!r}")
     if method == "sqrtm":
         check_sqrtm_scipy()  # before any feature is computed
+    run.require_stage1()
     dataset = run.dataset()
     p = plan(run, dataset, n, sources)
     device = torch.device(device)
