@@ -28,8 +28,8 @@ instead of the fused one, glibc's default allocator thresholds instead of ``keep
 and a metrics row every 10 steps instead of every step. (Bare-step levers that did not pay, such as
 channels-last convolutions: ``benchmarks/bench_step_levers.py``.) pythae is an optional,
 benchmark-only dependency (``pip install --no-deps pythae==0.1.2 imageio tqdm`` keeps the installed
-torch). On a quiet 2-core machine the defaults should take about 2-3 minutes (5-6 with ``--levers``;
-estimated, not measured: loaded and with one thread, ``--rounds 2 --steps 20 --levers`` took 14).
+torch). On a quiet 2-core machine the defaults should take 3-4 minutes (one round took 65 s on a
+nearly idle machine) and 8-10 with ``--levers``.
 """
 
 from __future__ import annotations
