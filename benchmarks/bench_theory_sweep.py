@@ -1,18 +1,25 @@
 """The theory lab's speed, measured in one run: ratios are what to read on a shared machine.
 
-    PYTHONPATH=. python benchmarks/bench_theory_sweep.py [--steps 1000] [--repeats 3] [--no-quick]
+    PYTHONPATH=. python benchmarks/bench_theory_sweep.py [--steps 500] [--repeats 3] [--no-quick]
 
 1. One model's training step and a sweep of 8 models vs 1, for each lever in turn (each timed
    ``--repeats`` times, alternating, median kept, after a warm-up):
-     legacy        the step as of commit 30dcdc0 (frozen copy below): per-layer parameters, autograd,
-                   foreach Adam over 13 tensors, a LambdaLR scheduler, a per-step batch gather;
-     flat+fused    one flat parameter, fused Adam, autograd through views of it;
-     manual+foreach  the hand-written eq. (2) gradient (``GroupedVAE.grad_step``), foreach Adam;
-     manual+fused  both: what ``vaediag.theory.sweep.train_sweep`` runs.
+     legacy          the step as of commit 30dcdc0 (frozen copy below): per-layer parameters, autograd,
+                     foreach Adam over 13 tensors, a LambdaLR scheduler, a per-step batch gather;
+     flat+fused      one flat parameter, torch's fused Adam, autograd through views of it;
+     manual0+fused   the hand-written eq. (2) gradient as first written (frozen copy below: SiLU' from
+                     a sigmoid kept in the forward, the encoder's input gradient formed), torch's fused Adam;
+     manual+foreach  the hand-written gradient as now (``GroupedVAE.grad_step``: torch's fused
+                     silu_backward, no input gradient for the encoder), torch's foreach Adam;
+     manual+fused    the same with torch.optim's fused Adam;
+     manual+flat     the same with ``FlatAdam`` (the fused kernel called directly, no Optimizer.step
+                     bookkeeping): what ``vaediag.theory.sweep.train_sweep`` runs.
    Goals: 8 models <= 1.5x one model; one model's step <= half of legacy's.
-2. Wall time of ``python -m vaediag theory --quick`` (a subprocess; goal <= 30 s on 2 quiet cores).
+2. The arithmetic floor: FLOPs of one step of 8 models (the matmuls of forward and backward) over the
+   rate torch.bmm reaches on this core at the sweep's largest layer, measured in the same run.
+3. Wall time of ``python -m vaediag theory --quick`` (a subprocess; goal <= 30 s on 2 quiet cores).
 Setting: the Theorems 3-4 sweep (embedding manifold r=2 in R^10, kappa=6, batch 128, hidden 64-64),
-torch threads as given (default 1).
+torch threads as given (default 1), denormals flushed (as the ``vaediag`` command does).
 """
 
 from __future__ import annotations
@@ -102,13 +109,47 @@ def _legacy_sweep(data, kappa, gammas, seeds, steps, hidden, batch=128, lr=2e-3,
                 out["loss"].detach().cpu().numpy()
 
 
+# ----------------------------------------------------------------- frozen copy of the first hand-written step
+class _FirstManualVAE(GroupedVAE):
+    """GroupedVAE.grad_step as first written: SiLU' = s + h (1 - s) from a sigmoid kept in the forward
+    (four kernels in the backward instead of one), and the encoder's input gradient formed."""
+
+    @staticmethod
+    def _mlp(x, ws, bs, keep=None):
+        n = len(ws)
+        for i, (w, b) in enumerate(zip(ws, bs)):
+            a = torch.baddbmm(b, x, w)
+            if i < n - 1 and keep is None:
+                x = F.silu(a)
+            elif i < n - 1:
+                s = torch.sigmoid(a)
+                x = a.mul_(s)
+                keep.append((s, x))
+            else:
+                x = a
+        return x
+
+    @staticmethod
+    def _backward(x_in, dA, ws, keep, gws, gbs, need_dx=True):
+        for i in range(len(ws) - 1, -1, -1):
+            h_prev = keep[i - 1][1] if i > 0 else x_in
+            torch.bmm(h_prev.transpose(1, 2), dA, out=gws[i])
+            torch.sum(dA, dim=1, keepdim=True, out=gbs[i])
+            dh = torch.bmm(dA, ws[i].transpose(1, 2))
+            if i > 0:
+                s, h = keep[i - 1]
+                dA = dh.mul_(s + h * (1 - s))
+            else:
+                return dh
+
+
 # ----------------------------------------------------------------- the lever variants
 def _variant_sweep(data, kappa, gammas, seeds, steps, hidden, manual: bool, fused: bool, batch=128, lr=2e-3,
-                   chunk=250, log_every=100):
+                   chunk=250, log_every=100, cls=GroupedVAE):
     G = len(gammas)
     data = torch.as_tensor(data, dtype=torch.float32).unsqueeze(0).expand(G, -1, -1)
     _, N, d = data.shape
-    model = GroupedVAE(d, kappa, gammas, seeds, hidden)
+    model = cls(d, kappa, gammas, seeds, hidden)
     opt = _adam([model.flat], lr) if fused else torch.optim.Adam([model.flat], lr=lr, foreach=True)
     model.flat.grad = torch.zeros_like(model.flat)
     gens = [torch.Generator().manual_seed(10_000 + int(s)) for s in seeds]
@@ -137,14 +178,45 @@ def _variant_sweep(data, kappa, gammas, seeds, steps, hidden, manual: bool, fuse
 VARIANTS = {
     "legacy": lambda *a: _legacy_sweep(*a),
     "flat+fused": lambda *a: _variant_sweep(*a, manual=False, fused=True),
+    "manual0+fused": lambda *a: _variant_sweep(*a, manual=True, fused=True, cls=_FirstManualVAE),
     "manual+foreach": lambda *a: _variant_sweep(*a, manual=True, fused=False),
-    "manual+fused": lambda x, k, g, s, steps, h: train_sweep(x, k, g, s, steps=steps, hidden=h),
+    "manual+fused": lambda *a: _variant_sweep(*a, manual=True, fused=True),
+    "manual+flat": lambda x, k, g, s, steps, h: train_sweep(x, k, g, s, steps=steps, hidden=h),
 }
+
+
+def step_flops(d: int, kappa: int, hidden, batch: int) -> int:
+    """Matmul FLOPs of one model's training step: forward (2 B a b per a->b layer), weight gradients
+    (the same) and input gradients (the same, except the encoder's first layer: x is data)."""
+    enc, dec = [d, *hidden, 2 * kappa], [kappa, *reversed(hidden), d]
+    ab = sum(a * b for sizes in (enc, dec) for a, b in zip(sizes[:-1], sizes[1:]))
+    return 2 * batch * (3 * ab - d * hidden[0])
+
+
+def stage2_step_flops(k: int, width: int, depth: int, batch: int) -> int:
+    """Matmul FLOPs of one training step of the engine's Stage2VAE (``depth`` dense layers of ``width``,
+    the input concatenated before the heads; encoder 2 heads, decoder 1): forward, weight and input
+    gradients (the encoder's input gradient excluded)."""
+    body = k * width + (depth - 1) * width * width
+    ab = 2 * body + 3 * (width + k) * k
+    return 2 * batch * (3 * ab - k * width)
+
+
+def bmm_rate(G: int, batch: int, width: int, reps: int = 400) -> float:
+    """FLOP/s of torch.bmm at (G, batch, width) @ (G, width, width), median of 3 timings."""
+    x, w = torch.randn(G, batch, width), torch.randn(G, width, width)
+    out = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            torch.bmm(x, w)
+        out.append((time.perf_counter() - t0) / reps)
+    return 2 * G * batch * width * width / statistics.median(out)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=1000)
+    ap.add_argument("--steps", type=int, default=500)
     ap.add_argument("--hidden", type=int, default=64)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=3)
@@ -152,6 +224,7 @@ def main() -> None:
     ap.add_argument("--quick-json", metavar="PATH", help="pass --json PATH to the timed 'vaediag theory --quick'")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    torch.set_flush_denormal(True)
     x, _ = manifolds.make("embedding", n=4000, seed=0, r=2, d=10)
     grid = [5e-2, 2e-2, 1e-2, 5e-3, 2.5e-3, 1.25e-3, float("nan"), float("nan")]
     h = (a.hidden, a.hidden)
@@ -172,8 +245,24 @@ def main() -> None:
     for v in VARIANTS:
         t1, t8 = med[(v, 1)], med[(v, 8)]
         print(f"{v:16s} {1e3 * t1 / a.steps:16.3f} {1e3 * t8 / a.steps:17.3f} {t8 / t1:6.2f}x {t1 / base:14.2f}x")
-    t1, t8 = med[("manual+fused", 1)], med[("manual+fused", 8)]
+    t1, t8 = med[("manual+flat", 1)], med[("manual+flat", 8)]
     print(f"goals: 8 vs 1 = {t8 / t1:.2f}x (<= 1.5x); one model's step vs legacy = {t1 / base:.2f}x (<= 0.5x)")
+    flops, rate = step_flops(10, 6, h, 128), bmm_rate(8, 128, a.hidden)
+    floor = 8 * flops / rate  # s per 8-model step, matmuls alone at the measured bmm rate
+    print(f"arithmetic: {flops / 1e6:.2f} MFLOP per model per step (matmuls), {8 * flops / 1e6:.1f} for 8; torch.bmm "
+          f"runs at {rate / 1e9:.1f} GFLOP/s here (8 x 128x{a.hidden} @ {a.hidden}x{a.hidden}), so 8 models need >= "
+          f"{1e3 * floor:.2f} ms per step in matmuls alone, 7 of them {1e3 * floor * 7 / 8:.2f} ms beyond one model.")
+    print(f"8 vs 1 <= 1.5x needs one model's step >= 2 x that = {2e3 * floor * 7 / 8:.2f} ms "
+          f"(measured {1e3 * t1 / a.steps:.2f} ms); the 8-model step is {1e3 * t8 / a.steps:.2f} ms, "
+          f"{floor / (t8 / a.steps):.0%} of it matmul arithmetic at that rate.")
+    from vaediag.theory import checks as C
+
+    steps_q, R = 4000, C.RESTARTS_QUICK
+    main_fl = (len(C.GAMMA_GRID) + R) * flops * steps_q
+    s2_fl = stage2_step_flops(C.KAPPA, C.STAGE2_WIDTH, C.STAGE2_DEPTH, C.STAGE2_BATCH) * steps_q
+    print(f"theory --quick, first process: the sweep manifold's {len(C.GAMMA_GRID) + R} VAEs ({main_fl / 1e9:.0f} GFLOP) "
+          f"then stage 2 ({s2_fl / 1e9:.0f} GFLOP, {steps_q} steps of width {C.STAGE2_WIDTH}): >= "
+          f"{(main_fl + s2_fl) / rate:.0f} s at {rate / 1e9:.1f} GFLOP/s, before any overhead.")
     if not a.no_quick:
         cmd = [sys.executable, "-m", "vaediag", "theory", "--quick"] + (["--json", a.quick_json] if a.quick_json else [])
         r0 = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -1,6 +1,13 @@
 import os
 
-import matplotlib
+# In an xdist worker (the default: `-n 2` in pyproject), one thread per process: two workers share the
+# cores, and torch's own threads would only wait for each other. Set before torch is imported, so that
+# subprocesses (torchrun jobs, notebook kernels) inherit it too.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_var] = "1"
+
+import matplotlib  # noqa: E402
 import pytest
 from hypothesis import settings
 
@@ -12,11 +19,33 @@ settings.register_profile("dev", deadline=None, max_examples=200)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+def pytest_configure(config):
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import torch
+
+        torch.set_num_threads(1)
+
+
 def pytest_addoption(parser):
     parser.addoption("--runslow", action="store_true", default=False, help="run tests marked slow")
 
 
+# The test files that take longest (pytest --durations), started first so that the two xdist workers
+# finish together.
+HEAVY_FIRST = ("test_engine_distributed.py", "test_notebooks.py", "test_engine_train.py", "test_cli_diagnostics.py")
+
+
 def pytest_collection_modifyitems(config, items):
+    # xdist (`--dist loadgroup`): the tests of one file share a worker, so a module's fixtures (a trained
+    # run) are made once; each notebook is a group of its own. Heavy groups first: a worker takes the next
+    # group when it runs dry, so the long ones should not come last.
+    for item in items:
+        group = item.path.name
+        if group == "test_notebooks.py":
+            group += "::" + item.name
+        item.add_marker(pytest.mark.xdist_group(group))
+    rank = {name: i for i, name in enumerate(HEAVY_FIRST)}
+    items.sort(key=lambda it: rank.get(it.path.name, len(rank)))  # stable: the rest keep their order
     if config.getoption("--runslow"):
         return
     skip = pytest.mark.skip(reason="slow: run with --runslow")

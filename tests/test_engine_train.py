@@ -12,6 +12,7 @@ import torch
 
 from vaediag.cli import main
 from vaediag.engine.runs import Run
+from vaediag.errors import VaediagError
 
 QUICK = ["--preset", "quick", "--quiet", "--log-every", "1"]
 
@@ -37,6 +38,25 @@ def assert_runs_identical(a: Run, b: Run, stages=(1, 2)):
             np.testing.assert_array_equal(ma[k], mb[k], err_msg=f"stage {s} metric {k}")
     pa, pb = a.load_posteriors(), b.load_posteriors()
     np.testing.assert_array_equal(pa[0], pb[0])
+
+
+def test_learning_rate_schedule_halves_from_the_given_step():
+    from vaediag.engine.config import make_config
+    from vaediag.engine.train import _lr_at, _schedule
+
+    # the paper's schedule: halved every period, the first halving after one period
+    assert [_lr_at(s, 1.0, 100) for s in (0, 99, 100, 199, 200, 350)] == [1, 1, 0.5, 0.5, 0.25, 0.125]
+    assert _lr_at(10**6, 2e-3, None) == 2e-3
+    # constant for 300 steps, then halved at 300, 400, 500, ...
+    assert [_lr_at(s, 1.0, (300, 100)) for s in (0, 299, 300, 399, 400, 520)] == [1, 1, 0.5, 0.5, 0.25, 0.125]
+    # epochs -> steps: 4,500 examples in batches of 100 are 45 steps an epoch
+    assert _schedule(4500, 100, 6000, None, 10.0) == (100, 6000, (450, 450))
+    assert _schedule(4500, 100, 6000, None, 10.0, 100.0) == (100, 6000, (4500, 450))
+    assert _schedule(4500, 100, 6000, None, None, 100.0) == (100, 6000, None)
+    cfg = make_config(lr_halve_from=100.0, lr_halve_every=10.0)
+    assert (cfg.train.lr_halve_from, cfg.train.lr_halve_every) == (100.0, 10.0)
+    with pytest.raises(VaediagError, match="lr-halve-from"):
+        make_config(lr_halve_from=-1.0)
 
 
 def test_stage2_trains_on_stage1_posteriors_and_samples_decode(tmp_path):

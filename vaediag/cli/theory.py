@@ -29,8 +29,9 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
     p.add_argument("--device", default="cpu", help="torch device for the VAE sweeps (default cpu)")
     p.add_argument("--jobs", type=int, default=2, choices=(1, 2),
-                   help="processes: 2 (default) runs the constructions of Theorems 1, 2 and eq. (73) in a second "
-                   "process beside the VAE training (same numbers); 1 runs everything in this process")
+                   help="processes: 2 (default) runs the constructions of Theorems 1, 2 and eq. (73), the other "
+                   "manifolds' VAEs and the mixture's in a second process while this one trains the sweep manifold's "
+                   "VAEs and stage 2 (same numbers); 1 runs everything in this process")
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (default 1: these models are too small to gain from more)")
     p.set_defaults(func=run)

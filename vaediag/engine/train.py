@@ -116,16 +116,27 @@ def _fused_ok(groups: list[dict]) -> bool:
     return all(q.device == params[0].device and q.dtype == params[0].dtype for q in params)
 
 
-def _schedule(n: int, batch: int, steps: int | None, epochs: float | None,
-              halve_every: float | None) -> tuple[int, int, int | None]:
-    """(batch, total steps, lr-halving period in steps) from the epoch/step settings of a stage."""
+def _schedule(n: int, batch: int, steps: int | None, epochs: float | None, halve_every: float | None,
+              halve_from: float | None = None) -> tuple[int, int, tuple[int, int] | None]:
+    """(batch, total steps, (first halving, halving period) in steps or None) from the epoch/step
+    settings of a stage; the first halving comes after ``halve_from`` epochs (default: one period)."""
     batch = min(batch, n)
     spe = steps_per_epoch(n, batch)
-    return batch, resolve_steps(steps, epochs, n, batch), int(round(halve_every * spe)) if halve_every else None
+    if not halve_every:
+        return batch, resolve_steps(steps, epochs, n, batch), None
+    every = max(1, int(round(halve_every * spe)))
+    first = every if halve_from is None else int(round(halve_from * spe))
+    return batch, resolve_steps(steps, epochs, n, batch), (first, every)
 
 
-def _lr_at(step: int, lr0: float, halve_every: int | None) -> float:
-    return lr0 * 0.5 ** (step // halve_every) if halve_every else lr0
+def _lr_at(step: int, lr0: float, halve: int | tuple[int, int] | None) -> float:
+    """The learning rate of step ``step`` (0-based): lr0 before the first halving at step ``first``,
+    then halved again every ``every`` steps (``halve`` = (first, every); an int means first = every,
+    the paper's schedule; None: constant)."""
+    if not halve:
+        return lr0
+    first, every = (halve, halve) if isinstance(halve, int) else halve
+    return lr0 if step < first else lr0 * 0.5 ** (1 + (step - first) // every)
 
 
 
@@ -304,7 +315,7 @@ class _StageLoop:
     :meth:`checkpoint` and :meth:`stop`; :meth:`run` strings them together."""
 
     def __init__(self, run: Run, stage: int, model: torch.nn.Module, batches, n: int, batch: int, steps: int,
-                 lr: float, weight_decay: float, halve_every: int | None, seed: int, device: torch.device,
+                 lr: float, weight_decay: float, halve_every: int | tuple[int, int] | None, seed: int, device: torch.device,
                  progress: bool, ctx: Dist):
         t = run.config.train
         self.run, self.stage, self.model, self.batches, self.steps = run, stage, model, batches, steps
@@ -468,7 +479,7 @@ class _StageLoop:
 
 
 def _fit(run: Run, stage: int, model: torch.nn.Module, batches, n: int, batch: int, steps: int,
-         lr: float, weight_decay: float, halve_every: int | None, seed: int, device: torch.device,
+         lr: float, weight_decay: float, halve_every: int | tuple[int, int] | None, seed: int, device: torch.device,
          resume: bool, progress: bool, ctx: Dist = Dist()) -> dict:
     """Train one stage to ``steps`` (continuing from its checkpoint when ``resume``); its final state."""
     loop = _StageLoop(run, stage, model, batches, n, batch, steps, lr, weight_decay, halve_every, seed, device,
@@ -521,7 +532,7 @@ def train_stage1(run: Run, data: Dataset, device: torch.device, resume: bool = F
     torch.manual_seed(t.seed)  # weight initialisation
     model = VAE(cfg.model).to(device)
     n = len(data.train)
-    batch, steps, halve = _schedule(n, t.batch_size, t.steps, t.epochs, t.lr_halve_every)
+    batch, steps, halve = _schedule(n, t.batch_size, t.steps, t.epochs, t.lr_halve_every, t.lr_halve_from)
     batches = _image_batches(data, cfg.model.latent_dim, device, t.loader, t.workers, ctx.local_world)
     state = _fit(run, 1, model, batches, n, batch, steps, t.lr, t.weight_decay, halve, t.seed, device, resume,
                  progress, ctx)

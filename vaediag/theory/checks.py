@@ -209,21 +209,37 @@ def _restarts(s: Settings) -> int:
     return RESTARTS_QUICK if s.quick else RESTARTS_FULL
 
 
-def _training_data(s: Settings) -> tuple[np.ndarray, np.ndarray, list[dict]]:
-    """(G, N, d) train and test stacks: the sweep manifold once per fixed gamma and once per restart of
-    its learned-gamma VAE, then the restarts of every other manifold of ESTIMATOR_MANIFOLDS (all d = 10),
-    so a single batched run serves both sections."""
-    name, params = SWEEP_MANIFOLD
-    X, t = manifolds.make(name, n=s.n_train, seed=s.seed, **params)
-    Xt, _ = manifolds.make(name, n=s.n_test, seed=s.seed + 10_000, **params)
-    others = [(nm, p) for nm, p in ESTIMATOR_MANIFOLDS if nm != name]
-    extra = [manifolds.make(nm, n=s.n_train, seed=s.seed, **p) for nm, p in others]
-    extra_t = [manifolds.make(nm, n=s.n_test, seed=s.seed + 10_000, **p)[0] for nm, p in others]
+def _part_data(s: Settings, part: str) -> tuple[np.ndarray, np.ndarray, list[dict], list[float], list[int]]:
+    """(G, N, d) train and test stacks, ground truths, gammas (nan: learned) and seeds of one part of the
+    sweep: "main" = the sweep manifold once per fixed gamma and once per restart of its learned-gamma
+    VAE; "others" = the restarts of every other manifold of ESTIMATOR_MANIFOLDS (all d = 10). The two
+    parts are two batched runs (the second can train in a second process); group g of the whole
+    (main, then others) gets the seed ``100 seed + g`` either way."""
     R = _restarts(s)
-    G = len(GAMMA_GRID) + R
-    train = np.stack([X] * G + [x for x, _ in extra for _ in range(R)])
-    test = np.stack([Xt] * G + [x for x in extra_t for _ in range(R)])
-    return train, test, [t] * G + [tr for _, tr in extra for _ in range(R)]
+    G0 = len(GAMMA_GRID) + R
+    if part == "main":
+        name, params = SWEEP_MANIFOLD
+        sets, gammas, first = [(name, params)] * G0, GAMMA_GRID + [float("nan")] * R, 0
+    else:
+        others = [(nm, p) for nm, p in ESTIMATOR_MANIFOLDS if nm != SWEEP_MANIFOLD[0]]
+        sets, gammas, first = [o for o in others for _ in range(R)], [float("nan")] * (R * len(others)), G0
+    made, train, test, truths = {}, [], [], []
+    for nm, p in sets:
+        if nm not in made:
+            X, t = manifolds.make(nm, n=s.n_train, seed=s.seed, **p)
+            made[nm] = (X, manifolds.make(nm, n=s.n_test, seed=s.seed + 10_000, **p)[0], t)
+        train.append(made[nm][0])
+        test.append(made[nm][1])
+        truths.append(made[nm][2])
+    seeds = [s.seed * 100 + first + i for i in range(len(sets))]
+    return np.stack(train), np.stack(test), truths, gammas, seeds
+
+
+def _train_part(s: Settings, part: str, progress=None) -> dict:
+    """Train and evaluate one part of the sweep (see :func:`_part_data`)."""
+    train, test, truths, gammas, seeds = _part_data(s, part)
+    res = train_sweep(train, KAPPA, gammas, seeds, steps=s.steps, hidden=s.hidden, device=s.device, progress=progress)
+    return {"res": res, "eval": evaluate(res.model, test, seed=s.seed), "train": train, "test": test, "truths": truths}
 
 
 def select_restart(losses) -> int:
@@ -258,23 +274,50 @@ def judge_theorems34(m: dict) -> list[dict]:
     ]
 
 
-def check_theorems34(s: Settings) -> tuple[list[dict], dict]:
+def train_main(s: Settings, second_process: bool = False) -> dict:
+    """Train the main part of the sweep (the sweep manifold: fixed gammas and learned-gamma restarts)."""
     name, params = SWEEP_MANIFOLD
     r, d = params["r"], params["d"]
-    train, test, truths = _training_data(s)
     R = _restarts(s)
-    gammas = GAMMA_GRID + [float("nan")] * (len(truths) - len(GAMMA_GRID))  # learned gamma: nan
-    seeds = [s.seed * 100 + i for i in range(len(gammas))]
-    s.progress(f"Theorems 3-4 and r_hat: training {len(gammas)} VAEs batched ({len(GAMMA_GRID)} fixed gammas and "
-               f"{R} learned-gamma restarts on {name} r={r} d={d}; {R} learned-gamma restarts on each of "
-               f"{(len(gammas) - len(GAMMA_GRID)) // R - 1} other manifolds), kappa={KAPPA}, {s.steps} steps")
-    res = train_sweep(train, KAPPA, gammas, seeds, steps=s.steps, hidden=s.hidden, device=s.device,
-                      progress=lambda i, n: s.progress(f"  step {i}/{n}") if i % 1000 == 0 or i == n else None)
-    ev_all = evaluate(res.model, test, seed=s.seed)
-    G0 = len(GAMMA_GRID) + R
-    ev = {k: v[:G0] for k, v in ev_all.items()}
-    X, Xt = train[0], test[0]
     nf = len(GAMMA_GRID)
+    n_others = len(ESTIMATOR_MANIFOLDS) - 1
+    s.progress(f"Theorems 3-4 and r_hat: training {nf + R} VAEs batched ({nf} fixed gammas and {R} learned-gamma "
+               f"restarts on {name} r={r} d={d}), kappa={KAPPA}, {s.steps} steps; {R} learned-gamma restarts on each "
+               f"of {n_others} other manifolds in a second batch" + (" (second process)" if second_process else ""))
+    return _train_part(s, "main", progress=_step_log(s))
+
+
+def _step_log(s: Settings):
+    return lambda i, n: s.progress(f"  step {i}/{n}") if i % 1000 == 0 or i == n else None
+
+
+def train_others(s: Settings) -> dict:
+    """Train the other manifolds' learned-gamma restarts here (``run_all`` does it in a second process
+    when ``jobs >= 2``)."""
+    s.progress(f"  the other manifolds: {_restarts(s) * (len(ESTIMATOR_MANIFOLDS) - 1)} VAEs batched, {s.steps} steps")
+    return _train_part(s, "others", progress=_step_log(s))
+
+
+def selected_stage1(s: Settings, main: dict) -> dict:
+    """What the two-stage check needs of the main part: the learned-gamma restart with the lowest
+    held-out loss (the documented rule), its model and the train/test draws."""
+    nf, R = len(GAMMA_GRID), _restarts(s)
+    best = nf + select_restart(main["eval"]["loss"][nf:nf + R])
+    return {"model": main["res"].model, "learned": [{"group": best}], "X": main["train"][0], "Xt": main["test"][0]}
+
+
+def check_theorems34(s: Settings, main: dict, oth: dict) -> tuple[list[dict], dict]:
+    """The sweep's checks, from the trained main part and the other manifolds' part."""
+    params = SWEEP_MANIFOLD[1]
+    r, d = params["r"], params["d"]
+    R = _restarts(s)
+    nf = len(GAMMA_GRID)
+    res, ev = main["res"], main["eval"]
+    ev_all = {k: np.concatenate([ev[k], oth["eval"][k]]) for k in ev}
+    train = np.concatenate([main["train"], oth["train"]])
+    truths = main["truths"] + oth["truths"]
+    G0 = nf + R
+    X, Xt = main["train"][0], main["test"][0]
     g = np.array(GAMMA_GRID)
     learned_gamma = ev["gamma"][nf:G0]
     fit = g >= FIT_FLOOR * np.median(learned_gamma)
@@ -409,8 +452,18 @@ def judge_estimators(rows: list[dict]) -> list[dict]:
     return out
 
 
-def check_estimators(s: Settings, art34: dict, with_mnist: bool | None = None) -> tuple[list[dict], dict]:
-    """r_hat of learned-gamma VAEs (trained in the Theorems 3-4 sweep) beside MLE, TwoNN and the truth."""
+def train_mixture(s: Settings) -> dict:
+    """The r = d mixture's learned-gamma VAE (kappa = 4), trained and evaluated on its training draw."""
+    s.progress("r_hat vs estimators: mixture (r = d = 3, kappa = 4)")
+    xm, tm = manifolds.make(MIXTURE[0], n=s.n_train, seed=s.seed, **MIXTURE[1])
+    rm = train_sweep(xm, 4, [float("nan")], [s.seed + 3], steps=s.steps, hidden=s.hidden, device=s.device)
+    return {"x": xm, "truth": tm, "eval": evaluate(rm.model, xm, seed=s.seed)}
+
+
+def check_estimators(s: Settings, art34: dict, with_mnist: bool | None = None,
+                     mixture: dict | None = None) -> tuple[list[dict], dict]:
+    """r_hat of learned-gamma VAEs (trained in the Theorems 3-4 sweep) beside MLE, TwoNN and the truth.
+    ``mixture``: the output of :func:`train_mixture` (trained here when not given)."""
     with_mnist = (not s.quick) if with_mnist is None else with_mnist
     rows = []
     for g in art34["learned"]:
@@ -421,10 +474,8 @@ def check_estimators(s: Settings, art34: dict, with_mnist: bool | None = None) -
                      "enc_var": np.asarray(g["enc_var"]).tolist(), "restarts": g["restarts"],
                      "restarts_r_hat": [rr["r_hat"] for rr in g["restarts"]],
                      "checked": t["name"] in ONE_CHART, "note": NOT_CHECKED.get(t["name"], "")})
-    s.progress("r_hat vs estimators: mixture (r = d = 3, kappa = 4)")
-    xm, tm = manifolds.make(MIXTURE[0], n=s.n_train, seed=s.seed, **MIXTURE[1])
-    rm = train_sweep(xm, 4, [float("nan")], [s.seed + 3], steps=s.steps, hidden=s.hidden, device=s.device)
-    evm = evaluate(rm.model, xm, seed=s.seed)
+    mixture = train_mixture(s) if mixture is None else mixture
+    xm, tm, evm = mixture["x"], mixture["truth"], mixture["eval"]
     rows.append({"data": "mixture (d=3)", "r": tm["r"], "r_hat_vae": r_hat_per_model(evm["enc_var"][0], VAR_THRESHOLD).item(),
                  "gamma": float(evm["gamma"][0]), "mle": MLE().fit(xm).dimension_, "twonn": TwoNN().fit(xm).dimension_,
                  "enc_var": evm["enc_var"][0].tolist(), "checked": False, "note": NOT_CHECKED["mixture"]})
@@ -449,18 +500,28 @@ def _mnist_row(s: Settings) -> dict:
 CONSTRUCTIONS = (("theorem1", "check_theorem1"), ("theorem2", "check_theorem2"), ("eq73", "check_eq73"))
 
 
-def _run_constructions(quick: bool, seed: int) -> list[tuple[str, list[dict], dict]]:
-    """Theorems 1, 2 and eq. (73) (numpy/scipy and a small float64 torch problem), for a worker process."""
+def _second_process(quick: bool, seed: int, device: str, flush: bool) -> tuple[list, dict, dict]:
+    """The work of the second process: Theorems 1, 2 and eq. (73) (numpy/scipy and a small float64 torch
+    problem), the other manifolds' part of the sweep and the mixture's VAE."""
     torch.set_num_threads(1)
-    s = Settings.make(quick, seed=seed)
-    return [(key, *globals()[fn](s)) for key, fn in CONSTRUCTIONS]
+    torch.set_flush_denormal(flush)  # as in the parent, so that both processes compute the same numbers
+    s = Settings.make(quick, seed=seed, device=device)
+    cons = [(key, *globals()[fn](s)) for key, fn in CONSTRUCTIONS]
+    oth = train_others(s)
+    oth["res"] = None  # the model stays here: only numbers go back
+    return cons, oth, train_mixture(s)
+
+
+def _denormals_flushed() -> bool:
+    return bool((torch.tensor([1e-39]) * 1.0).item() == 0.0)
 
 
 def run_all(s: Settings) -> tuple[list[dict], dict]:
     """Every check, in the paper's order; returns (checks, artifacts by section for figures and tables).
 
-    With ``s.jobs >= 2`` the constructions run in a second (spawned) process while this one trains the
-    VAEs: same numbers (each section seeds its own generators), less wall time on two cores."""
+    With ``s.jobs >= 2`` a second (spawned) process runs the constructions, the other manifolds' part of
+    the sweep and the mixture's VAE while this one trains the sweep manifold's VAEs and stage 2: the same
+    numbers as ``jobs = 1`` (each part seeds its own generators and is one batched run either way)."""
     art, parts = {}, {}
     pool = future = None
     if s.jobs >= 2:
@@ -468,20 +529,24 @@ def run_all(s: Settings) -> tuple[list[dict], dict]:
         import multiprocessing as mp
 
         pool = cf.ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn"))
-        future = pool.submit(_run_constructions, s.quick, s.seed)
-        s.progress("Theorems 1, 2 and eq. (73): constructions running in a second process")
+        future = pool.submit(_second_process, s.quick, s.seed, str(s.device), _denormals_flushed())
+        s.progress("Theorems 1, 2, eq. (73), the other manifolds' VAEs and the mixture's: in a second process")
     else:
         for key, fn in CONSTRUCTIONS:
             c, a = globals()[fn](s)
             parts[key], art[key] = c, a
     try:
-        c34, art["theorems34"] = check_theorems34(s)
-        c2s, art["two_stage"] = check_two_stage(s, art["theorems34"])
-        cest, art["estimators"] = check_estimators(s, art["theorems34"])
+        main = train_main(s, second_process=future is not None)
+        c2s, art["two_stage"] = check_two_stage(s, selected_stage1(s, main))
         if future is not None:
-            s.progress("waiting for the constructions")
-            for key, c, a in future.result():
+            s.progress("waiting for the second process")
+            cons, oth, mixture = future.result()
+            for key, c, a in cons:
                 parts[key], art[key] = c, a
+        else:
+            oth, mixture = train_others(s), None
+        c34, art["theorems34"] = check_theorems34(s, main, oth)
+        cest, art["estimators"] = check_estimators(s, art["theorems34"], mixture=mixture)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)

@@ -14,10 +14,12 @@ their log gamma is replaced by the fixed value and its gradient is zero, so Adam
 Speed (these models are a few MFLOP per step, so per-step overhead, not arithmetic, sets the time;
 ``benchmarks/bench_theory_sweep.py`` measures each lever):
   * every parameter of every group lives in one flat tensor (weights and biases are views of it), so
-    Adam is one fused kernel (``fused=True``; ``foreach`` where the build has no fused CPU Adam);
+    Adam is one fused kernel, called directly by :class:`FlatAdam` (torch.optim's ``step`` bookkeeping
+    cost 10x the kernel for one model; the six-operation update where the build has no fused kernel);
   * the training step computes eq. (2)'s gradient by hand (:func:`GroupedVAE.grad_step`: forward and
     backward of the MLPs, the reparameterisation and eq. (2), written out with ``baddbmm``/``bmm``
-    into views of one flat gradient buffer) instead of through autograd; it is tested against autograd
+    into views of one flat gradient buffer, SiLU's derivative by torch's fused ``silu_backward``, no
+    input gradient for the encoder) instead of through autograd; it is tested against autograd
     of :meth:`GroupedVAE.losses`, which is eq. (2) as assembled by ``vaediag.objective.negative_elbo``;
   * mini-batches and noise are gathered per chunk of steps, not per step; the learning rate is a
     number set per step, not a scheduler object; losses are read back only at logging steps.
@@ -47,6 +49,48 @@ def _adam(params, lr: float) -> torch.optim.Adam:
         return torch.optim.Adam(params, lr=lr, fused=True)
     except (RuntimeError, TypeError, ValueError):  # no fused Adam for this device/build
         return torch.optim.Adam(params, lr=lr, foreach=True)
+
+
+class FlatAdam:
+    """Adam over one flat parameter and its gradient buffer, the learning rate passed per step:
+    torch.optim.Adam's update (no weight decay, no amsgrad) without its per-step Python bookkeeping.
+
+    m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;  p <- p - lr/(1 - b1^t) m / (sqrt(v/(1 - b2^t)) + eps).
+    One fused kernel (torch's own ``_fused_adam_``, the kernel of ``Adam(fused=True)``) where this torch
+    has it, else the same update in six in-place operations (``Adam(foreach=False)``'s order)."""
+
+    def __init__(self, param: torch.Tensor, grad: torch.Tensor, betas=(0.9, 0.999), eps: float = 1e-8,
+                 fused: bool | None = None):
+        self.p, self.g = param, grad
+        self.m, self.v = torch.zeros_like(param), torch.zeros_like(param)
+        self.b1, self.b2, self.eps = float(betas[0]), float(betas[1]), float(eps)
+        self.t = 0
+        self._t = torch.zeros((), dtype=torch.float32, device=param.device)  # the fused kernel's step count
+        self.fused = hasattr(torch, "_fused_adam_") if fused is None else fused
+
+    def step(self, lr: float) -> None:
+        self.t += 1
+        if self.fused:
+            self._t.add_(1)
+            try:
+                torch._fused_adam_([self.p], [self.g], [self.m], [self.v], [], [self._t], lr=lr, beta1=self.b1,
+                                   beta2=self.b2, weight_decay=0.0, eps=self.eps, amsgrad=False, maximize=False)
+                return
+            except (RuntimeError, NotImplementedError, TypeError):  # no fused kernel for this device/build
+                self.fused = False
+        self.m.lerp_(self.g, 1 - self.b1)
+        self.v.mul_(self.b2).addcmul_(self.g, self.g, value=1 - self.b2)
+        denom = self.v.sqrt().div_(math.sqrt(1 - self.b2 ** self.t)).add_(self.eps)
+        self.p.addcdiv_(self.m, denom, value=-lr / (1 - self.b1 ** self.t))
+
+
+def _silu_backward_composite(grad: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    s = torch.sigmoid(a)
+    return grad * s * (1 + a * (1 - s))
+
+
+# torch's fused SiLU derivative (one kernel instead of four) where this build has it
+_silu_backward = getattr(getattr(torch.ops.aten, "silu_backward", None), "default", None) or _silu_backward_composite
 
 
 class GroupedVAE(nn.Module):
@@ -119,12 +163,10 @@ class GroupedVAE(nn.Module):
         n = len(ws)
         for i, (w, b) in enumerate(zip(ws, bs)):
             a = torch.baddbmm(b, x, w)
-            if i < n - 1 and keep is None:
+            if i < n - 1:
                 x = F.silu(a)
-            elif i < n - 1:  # grad_step (no autograd): keep sigmoid(a) and SiLU(a) for the backward
-                s = torch.sigmoid(a)
-                x = a.mul_(s)  # SiLU(a) = a sigmoid(a), in place
-                keep.append((s, x))
+                if keep is not None:  # grad_step (no autograd): keep a and SiLU(a) for the backward
+                    keep.append((a, x))
             else:
                 x = a
         return x
@@ -156,7 +198,8 @@ class GroupedVAE(nn.Module):
         eps; mean = decoder(z). Backward, with B the batch size and r = x - mean:
           dL/dmean = -r / (gamma B);  dL/dlog gamma = sum_b (d/2 - |r_b|^2 / (2 gamma)) / B  (learned only)
           dL/dmu = dL/dz + mu / B;   dL/dlogvar = dL/dz (z - mu) / 2 + (exp(logvar) - 1) / (2 B)
-          SiLU'(a) = s + h (1 - s), s = sigmoid(a), h = SiLU(a); dW = h_prev^T dA, db = sum_b dA.
+          SiLU'(a) = s (1 + a (1 - s)), s = sigmoid(a) (torch's fused silu_backward); dW = h_prev^T dA,
+          db = sum_b dA; the encoder's input gradient is not formed (x is data).
         Returns the (G,) losses when ``want_loss`` (one extra reduction), else None."""
         _, B, d = x.shape
         k = self.kappa
@@ -179,7 +222,7 @@ class GroupedVAE(nn.Module):
         glg.copy_(torch.where(self.learned, (0.5 * d - 0.5 * sq.mean(1) * inv_g[:, 0, 0]), torch.zeros_like(lg)))
         dz = self._backward(z, dA, self.dec_w, kd, gdw, gdb)
         dout = torch.cat([dz + mu / B, 0.5 * dz * dz_mu + (std * std - 1) / (2 * B)], dim=-1)
-        self._backward(x, dout, self.enc_w, ke, gew, geb)
+        self._backward(x, dout, self.enc_w, ke, gew, geb, need_dx=False)
         if not want_loss:
             return None
         recon = 0.5 * sq.mean(1) * inv_g[:, 0, 0] + 0.5 * d * (LOG_2PI + lg)  # eq. (2), first term
@@ -187,19 +230,19 @@ class GroupedVAE(nn.Module):
         return recon + kl
 
     @staticmethod
-    def _backward(x_in, dA, ws, keep, gws, gbs):
-        """Backpropagate dA (gradient at the last pre-activation) through an MLP; returns dL/dx_in."""
-        n = len(ws)
-        for i in range(n - 1, -1, -1):
+    def _backward(x_in, dA, ws, keep, gws, gbs, need_dx: bool = True):
+        """Backpropagate dA (gradient at the last pre-activation) through an MLP; returns dL/dx_in
+        (None when not ``need_dx``: the encoder's input is data)."""
+        for i in range(len(ws) - 1, -1, -1):
             h_prev = keep[i - 1][1] if i > 0 else x_in
             torch.bmm(h_prev.transpose(1, 2), dA, out=gws[i])
             torch.sum(dA, dim=1, keepdim=True, out=gbs[i])
+            if i == 0 and not need_dx:
+                return None
             dh = torch.bmm(dA, ws[i].transpose(1, 2))
-            if i > 0:
-                s, h = keep[i - 1]
-                dA = dh.mul_(s + h * (1 - s))  # SiLU'(a)
-            else:
+            if i == 0:
                 return dh
+            dA = _silu_backward(dh, keep[i - 1][0])  # dh SiLU'(a), SiLU'(a) = s (1 + a (1 - s)), s = sigmoid(a)
 
     def select(self, g: int) -> GroupedVAE:
         """A copy holding only group g (G = 1)."""
@@ -228,8 +271,10 @@ def lr_at(step: int, steps: int, lr: float) -> float:
 
 def train_sweep(data: torch.Tensor, kappa: int, gammas, seeds, steps: int = 4000, batch: int = 128,
                 lr: float = 2e-3, hidden=(64, 64), device: str | torch.device = "cpu", log_every: int = 100,
-                progress: Callable[[int, int], None] | None = None, chunk: int = 250) -> SweepResult:
+                progress: Callable[[int, int], None] | None = None, chunk: int = 250,
+                on_log: Callable[[int, GroupedVAE], None] | None = None) -> SweepResult:
     """Train G VAEs at once. data: (G, N, d) (one data set per group) or (N, d) (shared).
+    ``on_log(step, model)`` is called at every logging step (for diagnostics along the way).
 
     Adam, learning rate ``lr`` constant for the first 70% of steps, then linearly down to lr/10 (a
     short anneal so the fixed-gamma groups settle near their optimum; the paper leaves the schedule open).
@@ -242,10 +287,9 @@ def train_sweep(data: torch.Tensor, kappa: int, gammas, seeds, steps: int = 4000
     data = data.to(device)
     _, N, d = data.shape
     model = GroupedVAE(d, kappa, gammas, seeds, hidden).to(device)
-    opt = _adam([model.flat], lr)
-    group = opt.param_groups[0]
     model.flat.grad = torch.zeros_like(model.flat)
     grad = model.flat.grad
+    opt = FlatAdam(model.flat.data, grad)
     gens = [torch.Generator().manual_seed(10_000 + int(s)) for s in seeds]
     ar = torch.arange(G, device=device)[None, :, None]
     lg_log, loss_log, logged = [], [], []
@@ -260,12 +304,13 @@ def train_sweep(data: torch.Tensor, kappa: int, gammas, seeds, steps: int = 4000
             s = start + i + 1
             log = s % log_every == 0 or s == steps
             loss = model.grad_step(xb[i], eps[i], grad, want_loss=log)
-            group["lr"] = lr_at(s - 1, steps, lr)
-            opt.step()
+            opt.step(lr_at(s - 1, steps, lr))
             if log:
                 lg_log.append(model.log_gamma.detach().cpu().numpy().copy())
                 loss_log.append(loss.cpu().numpy().copy())
                 logged.append(s)
+                if on_log:
+                    on_log(s, model)
         if progress:
             progress(start + n, steps)
     return SweepResult(model, np.array(lg_log), np.array(loss_log), np.array(logged), time.perf_counter() - t0)
