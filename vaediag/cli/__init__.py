@@ -61,6 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     # inherit the flag when they are created): on the CPU, tiny Adam moments of unused units
     # otherwise make training slow down steadily (benchmarks/bench_denormal.py). Deterministic.
     torch.set_flush_denormal(True)
+    # Keep freed memory in the process: a CPU step then reuses its blocks instead of re-faulting them
+    # (engine/devices.py: keep_freed_memory; glibc only).
+    from vaediag.engine.devices import keep_freed_memory
+
+    keep_freed_memory()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -1,11 +1,15 @@
-"""Which device to compute on, and whether a tensor fits on it."""
+"""Which device to compute on, whether a tensor fits on it, and the CPU allocator setting of a training process."""
 
 from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import platform
+import sys
 
 import torch
 
 from vaediag.errors import VaediagError
-
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -31,3 +35,25 @@ def fits_on(device: torch.device, nbytes: int) -> bool:
         return True
     free, _ = torch.cuda.mem_get_info(device)
     return nbytes < 0.4 * free
+
+
+def keep_freed_memory() -> bool:
+    """Make glibc's malloc keep the memory a training step frees, for the rest of the process.
+
+    A CPU step allocates and frees the same large tensors every time (activations, gradients: the
+    InfoGAN's biggest gradient is 25.7 MB). By default glibc serves blocks above its mmap threshold
+    with fresh mappings and gives freed memory back to the kernel above its trim threshold, so the next
+    step faults the pages in again (11,500 page faults per stage-1 step here, even with the fused
+    Adam). With both thresholds at 1 GiB the freed blocks are reused: 695 faults per step and 0.92x
+    the CPU time on one thread (``benchmarks/bench_step_levers.py``, docs/digits.md). The price: the
+    process stays at its peak resident size. ``vaediag`` (the command) calls this at start; library
+    users may call it themselves. Returns whether the settings took (False off glibc: macOS, musl).
+    """
+    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        # mallopt(M_TRIM_THRESHOLD = -1, ...), mallopt(M_MMAP_THRESHOLD = -3, ...); 1 on success
+        return bool(libc.mallopt(-1, 1 << 30)) and bool(libc.mallopt(-3, 1 << 30) or libc.mallopt(-3, 32 << 20))
+    except (OSError, AttributeError):
+        return False
