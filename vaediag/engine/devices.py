@@ -45,8 +45,8 @@ def keep_freed_memory() -> bool:
     with fresh mappings and gives freed memory back to the kernel above its trim threshold, so the next
     step faults the pages in again (11,500 page faults per stage-1 step here, even with the fused
     Adam). With the trim threshold at 1 GiB and the mmap threshold as high as glibc allows (it refuses
-    more than 32 MiB on 64-bit builds, so 1 GiB is tried first, then 32 MiB) the freed blocks are reused: 695 faults per step and 0.92x
-    the CPU time on one thread (``benchmarks/bench_step_levers.py``, docs/digits.md). The price: the
+    more than 32 MiB on 64-bit builds, so 1 GiB is tried first, then 32 MiB) the freed blocks are
+    reused: 695 faults per step and 0.92x the CPU time on one thread (``benchmarks/bench_step_levers.py``, docs/digits.md). The price: the
     process stays at its peak resident size. ``vaediag`` (the command) calls this at start; library
     users may call it themselves. Returns whether the settings took (False off glibc: macOS, musl).
     """
