@@ -185,15 +185,15 @@ def test_table_has_the_five_columns():
     assert [h.strip() for h in t.splitlines()[2].split(" | ")] == ["Theorem 3: x", "[1, 0.5]", "decreasing", "-", "pass"]
 
 
-@pytest.mark.parametrize("argv,needle", [
-    (["theory", "--seed", "-1"], "--seed must be a non-negative integer"),
-    (["theory", "--json", "/nonexistent-dir/x.json"], "does not exist"),  # runtime (1): the folder is missing
-    (["theory", "--threads", "0"], "--threads must be at least 1"),
-    (["theory", "--device", "cuda"], "no CUDA device"),  # runtime (1): the device is missing
-    (["theory", "--seed", "abc"], "invalid int value"),
-    (["theory", "--jobs", "3"], "invalid choice"),
+@pytest.mark.parametrize("argv,needle,status", [  # docs/cli.md: 2 usage, 1 something missing
+    (["theory", "--seed", "-1"], "--seed must be a non-negative integer", 2),
+    (["theory", "--json", "/nonexistent-dir/x.json"], "does not exist", 1),
+    (["theory", "--threads", "0"], "--threads must be at least 1", 2),
+    (["theory", "--device", "cuda"], "no CUDA device", 1),
+    (["theory", "--seed", "abc"], "invalid int value", 2),
+    (["theory", "--jobs", "3"], "invalid choice", 2),
 ])
-def test_bad_arguments_give_one_line_and_exit_1_or_2(argv, needle, capsys):
+def test_bad_arguments_give_one_line_and_exit_1_or_2(argv, needle, status, capsys):
     import torch
 
     if "cuda" in argv and torch.cuda.is_available():
@@ -201,7 +201,7 @@ def test_bad_arguments_give_one_line_and_exit_1_or_2(argv, needle, capsys):
     with pytest.raises(SystemExit) as e:
         code = main(argv)
         raise SystemExit(code)
-    assert e.value.code == (1 if needle in ("does not exist", "no CUDA device") else 2)  # docs/cli.md
+    assert e.value.code == status
     err = capsys.readouterr().err.strip()
     assert needle in err and "Traceback" not in err and len(err.splitlines()) == 1
 
