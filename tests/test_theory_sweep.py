@@ -139,3 +139,20 @@ def test_energy_distance_against_scipy_1d():
     a, b = rng.standard_normal(300), rng.standard_normal(200) * 1.5 + 0.3
     assert math.sqrt(energy_distance(a[:, None], b[:, None])) == pytest.approx(stats.energy_distance(a, b), rel=1e-10)
     assert energy_distance(a[:, None], a[:, None]) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_energy_distance_in_blocks_equals_the_whole_matrix(monkeypatch):
+    """Several row blocks (a ragged last one) give the brute-force numpy V-statistic in 3-D."""
+    import vaediag.theory.metrics as metrics
+
+    rng = np.random.default_rng(1)
+    a, b = rng.standard_normal((301, 3)), rng.standard_normal((97, 3)) * 0.7 + 0.2
+
+    def brute(x, y):
+        return np.linalg.norm(x[:, None, :] - y[None, :, :], axis=-1).mean()
+
+    want = 2 * brute(a, b) - brute(a, a) - brute(b, b)
+    monkeypatch.setattr(metrics, "_BLOCK_ENTRIES", 1000)  # 10 rows of a per block against b, 3 against a
+    # cdist's float64 matrix-product path leaves ~1e-10 of cancellation; a lost or doubled block is ~1e-2
+    assert energy_distance(a, b) == pytest.approx(want, abs=1e-9)
+    assert metrics.mean_distance(a, b) == pytest.approx(brute(a, b), abs=1e-9)

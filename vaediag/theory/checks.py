@@ -8,6 +8,7 @@ and in the README ("Theory lab").
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -506,10 +507,20 @@ def _second_process(quick: bool, seed: int, device: str, flush: bool) -> tuple[l
     torch.set_num_threads(1)
     torch.set_flush_denormal(flush)  # as in the parent, so that both processes compute the same numbers
     s = Settings.make(quick, seed=seed, device=device)
-    cons = [(key, *globals()[fn](s)) for key, fn in CONSTRUCTIONS]
-    oth = train_others(s)
-    oth["res"] = None  # the model stays here: only numbers go back
-    return cons, oth, train_mixture(s)
+    with _one_blas_thread():  # numpy's BLAS would start a thread on the core the first process uses
+        cons = [(key, *globals()[fn](s)) for key, fn in CONSTRUCTIONS]
+        oth = train_others(s)
+        oth["res"] = None  # the model stays here: only numbers go back
+        return cons, oth, train_mixture(s)
+
+
+def _one_blas_thread():
+    """One thread for numpy's and scipy's BLAS (threadpoolctl, which scikit-learn requires), where present."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - scikit-learn depends on it
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1)
 
 
 def _denormals_flushed() -> bool:
