@@ -2,11 +2,12 @@
 2- and 3-direction solutions of the lab's MLP VAE, at the full run's budget.
 
     PYTHONPATH=. python benchmarks/theory_swissroll.py [--n 8000] [--steps 8000] [--every 2000]
-        [--only A|B|C] [--seeds 22,23,24,25] [--hidden 64]
+        [--only A|B|C] [--seeds 22,23,24,25] [--hidden 64] [--depth 2] [--lr 2e-3] [--gamma-floor G0,FRAC]
+        [--pre 6000] [--pre-decay] [--warm 0]
 
 Three settings, each trained with the lab's trainer (``train_sweep``: Adam lr 2e-3, constant for 70 %
-of the steps then linearly to lr/10, batch 128, hidden 64-64 unless --hidden, learned gamma from 1) on the full run's
-Swiss roll (``--n`` training points, 2,000 held-out, d = 10), evaluated on the held-out points every
+of the steps then linearly to lr/10, batch 128, hidden 64-64 unless --hidden/--depth, learned gamma from 1) on the
+full run's Swiss roll (``--n`` training points, 2,000 held-out, d = 10), evaluated on the held-out points every
 ``--every`` steps (eq. 2 with 8 noise draws, encoder variances averaged over points, r_hat with the lab's
 cut 0.05):
   A. the lab's learned-gamma restarts, kappa = 6, seeds 22-25 (the full run's Swiss-roll groups);
@@ -16,7 +17,8 @@ cut 0.05):
      (posterior variance 1e-4 there, the prior elsewhere) and the decoder onto its inverse (6,000 Adam
      steps), gamma set to the regression's mean squared error / d, then eq. (2) trained as in A. This uses
      the ground truth, so it is a diagnostic: it shows which loss a 2-direction solution reaches, not a
-     way to find one.
+     way to find one. C's options: --pre (regression steps), --pre-decay (the trainer's lr schedule over the
+     regression), --warm (a linear lr warm-up of the eq. 2 phase).
 Prints every model's r_hat, held-out loss, gamma and smallest encoder variances at each evaluation.
 """
 
@@ -64,14 +66,17 @@ def _chart(n: int, x: np.ndarray) -> np.ndarray:
     return np.stack([(t - 3 * np.pi) / (np.pi * math.sqrt(3)), h * math.sqrt(3)], 1).astype(np.float32)
 
 
-def chart_started(x: np.ndarray, xt: np.ndarray, seeds, steps: int, every: int, hidden, pre: int = 6000) -> None:
+def chart_started(x: np.ndarray, xt: np.ndarray, seeds, steps: int, every: int, hidden, pre: int = 6000,
+                  pre_decay: bool = False, warm: int = 0, lr: float = LR) -> None:
     G, n, d = len(seeds), len(x), x.shape[1]
     X = torch.as_tensor(x)[None].expand(G, -1, -1)
     U = torch.as_tensor(_chart(n, x))[None].expand(G, -1, -1)
     m = GroupedVAE(d, KAPPA, [float("nan")] * G, seeds, hidden)
     opt = torch.optim.Adam([m.flat], lr=LR)
     gen = torch.Generator().manual_seed(0)
-    for _ in range(pre):
+    for p in range(pre):
+        if pre_decay:  # the trainer's schedule over the regression: constant for 70 %, then linearly to lr/10
+            opt.param_groups[0]["lr"] = lr_at(p, pre, LR)
         idx = torch.randint(0, n, (BATCH,), generator=gen)
         xb, ub = X[:, idx], U[:, idx]
         mu, logvar = m.encode(xb)
@@ -101,7 +106,7 @@ def chart_started(x: np.ndarray, xt: np.ndarray, seeds, steps: int, every: int, 
         for i in range(k):
             s = start + i + 1
             m.grad_step(xb[i], eps[i], m.flat.grad)
-            adam.step(lr_at(s - 1, steps, LR))
+            adam.step(lr_at(s - 1, steps, lr) * min(1.0, s / warm if warm else 1.0))
             if s % every == 0 or s == steps:
                 report(s, m)
 
@@ -113,23 +118,34 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=2000)
     ap.add_argument("--only", choices=("A", "B", "C"), help="run one setting")
     ap.add_argument("--seeds", default="22,23,24,25", help="comma-separated seeds (C uses the first two)")
-    ap.add_argument("--hidden", type=int, default=64, help="width of both hidden layers")
+    ap.add_argument("--hidden", type=int, default=64, help="width of the hidden layers")
+    ap.add_argument("--depth", type=int, default=2, help="number of hidden layers (encoder and decoder each)")
+    ap.add_argument("--lr", type=float, default=LR, help="Adam's learning rate of eq. (2) training (the trainer's "
+                    "schedule around it; C's chart regression keeps 2e-3)")
+    ap.add_argument("--gamma-floor", metavar="G0,FRAC", help="A and B: a gamma warm-up, learned gamma held >= G0 for "
+                    "the first FRAC of the steps (train_sweep's gamma_floor; default none)")
+    ap.add_argument("--pre", type=int, default=6000, help="C: Adam steps of the chart regression")
+    ap.add_argument("--pre-decay", action="store_true", help="C: the trainer's lr schedule over the regression "
+                    "(default: constant lr)")
+    ap.add_argument("--warm", type=int, default=0, help="C: linear lr warm-up over this many eq. (2) steps (default "
+                    "0: none; Adam's first steps from fresh moments move every weight by ~lr)")
     a = ap.parse_args()
-    hidden = (a.hidden, a.hidden)
+    hidden = (a.hidden,) * a.depth
     torch.set_num_threads(1)
     torch.set_flush_denormal(True)  # as the vaediag command
     x, _ = manifolds.make("swissroll", n=a.n, seed=0, r=2, d=10)
     xt, _ = manifolds.make("swissroll", n=2000, seed=10_000, r=2, d=10)
     seeds = [int(v) for v in a.seeds.split(",")]
+    floor = tuple(float(v) for v in a.gamma_floor.split(",")) if a.gamma_floor else None
     t0 = time.perf_counter()
     if a.only in (None, "A"):
-        train_sweep(x, KAPPA, [float("nan")] * len(seeds), seeds, steps=a.steps, hidden=hidden, log_every=a.every,
-                    on_log=_report("A", seeds, xt))
+        train_sweep(x, KAPPA, [float("nan")] * len(seeds), seeds, steps=a.steps, lr=a.lr, hidden=hidden,
+                    log_every=a.every, on_log=_report("A", seeds, xt), gamma_floor=floor)
     if a.only in (None, "B"):
-        train_sweep(x, 2, [float("nan")] * len(seeds), seeds, steps=a.steps, hidden=hidden, log_every=a.every,
-                    on_log=_report("B", seeds, xt))
+        train_sweep(x, 2, [float("nan")] * len(seeds), seeds, steps=a.steps, lr=a.lr, hidden=hidden,
+                    log_every=a.every, on_log=_report("B", seeds, xt), gamma_floor=floor)
     if a.only in (None, "C"):
-        chart_started(x, xt, seeds[:2], a.steps, a.every, hidden)
+        chart_started(x, xt, seeds[:2], a.steps, a.every, hidden, a.pre, a.pre_decay, a.warm, a.lr)
     print(f"{time.perf_counter() - t0:.0f} s")
 
 

@@ -126,6 +126,21 @@ def test_fixed_gamma_stays_fixed_and_learned_gamma_falls_on_a_line():
     assert res.log_gamma[-1, 1] < res.log_gamma[len(res.log_gamma) // 2, 1] < 0
 
 
+def test_gamma_floor_holds_learned_gamma_then_releases_it_and_is_off_by_default():
+    t = np.random.default_rng(1).uniform(-1, 1, (2000, 1))
+    x = (t @ np.array([[0.6, -0.8, 0.0]])).astype(np.float32)
+    kw = dict(steps=800, batch=64, hidden=(16,), lr=1e-2, log_every=50)
+    plain = train_sweep(x, 2, [0.2, float("nan")], [0, 1], **kw)
+    same = train_sweep(x, 2, [0.2, float("nan")], [0, 1], gamma_floor=None, **kw)
+    assert torch.equal(plain.model.flat, same.model.flat)
+    held = train_sweep(x, 2, [0.2, float("nan")], [0, 1], gamma_floor=(0.05, 0.5), **kw)
+    first = held.steps_logged <= 400
+    assert np.all(held.log_gamma[first, 1] >= math.log(0.05) - 1e-6)
+    assert held.log_gamma[first, 1].min() == pytest.approx(math.log(0.05), abs=1e-6)  # it reached the floor
+    assert held.log_gamma[-1, 1] < math.log(0.05) - 0.5  # released: it fell below afterwards
+    assert np.all(held.log_gamma[:, 0] == pytest.approx(math.log(0.2), abs=1e-6))  # fixed gamma untouched
+
+
 def test_r_hat_per_model_uses_the_explicit_threshold():
     ev = np.array([[1e-4, 0.01, 0.2, 0.9], [0.1, 0.2, 0.9, 1.0]])
     assert r_hat_per_model(ev, 0.05).tolist() == [2, 0]

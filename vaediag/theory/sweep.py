@@ -272,12 +272,15 @@ def lr_at(step: int, steps: int, lr: float) -> float:
 def train_sweep(data: torch.Tensor, kappa: int, gammas, seeds, steps: int = 4000, batch: int = 128,
                 lr: float = 2e-3, hidden=(64, 64), device: str | torch.device = "cpu", log_every: int = 100,
                 progress: Callable[[int, int], None] | None = None, chunk: int = 250,
-                on_log: Callable[[int, GroupedVAE], None] | None = None) -> SweepResult:
+                on_log: Callable[[int, GroupedVAE], None] | None = None,
+                gamma_floor: tuple[float, float] | None = None) -> SweepResult:
     """Train G VAEs at once. data: (G, N, d) (one data set per group) or (N, d) (shared).
     ``on_log(step, model)`` is called at every logging step (for diagnostics along the way).
 
     Adam, learning rate ``lr`` constant for the first 70% of steps, then linearly down to lr/10 (a
     short anneal so the fixed-gamma groups settle near their optimum; the paper leaves the schedule open).
+    ``gamma_floor = (g0, frac)``: a gamma warm-up, off by default: for the first ``frac`` of the steps every
+    learned gamma is held at or above g0 (log gamma clipped after each Adam step), then learned freely.
     """
     gammas = np.asarray(gammas, dtype=float)
     G = len(gammas)
@@ -293,6 +296,8 @@ def train_sweep(data: torch.Tensor, kappa: int, gammas, seeds, steps: int = 4000
     gens = [torch.Generator().manual_seed(10_000 + int(s)) for s in seeds]
     ar = torch.arange(G, device=device)[None, :, None]
     lg_log, loss_log, logged = [], [], []
+    floor_until, log_floor = (0, 0.0) if gamma_floor is None else (int(gamma_floor[1] * steps),
+                                                                   math.log(gamma_floor[0]))
     t0 = time.perf_counter()
     for start in range(0, steps, chunk):
         n = min(chunk, steps - start)
@@ -305,6 +310,8 @@ def train_sweep(data: torch.Tensor, kappa: int, gammas, seeds, steps: int = 4000
             log = s % log_every == 0 or s == steps
             loss = model.grad_step(xb[i], eps[i], grad, want_loss=log)
             opt.step(lr_at(s - 1, steps, lr))
+            if s <= floor_until:  # fixed groups ignore log_gamma_param, so clipping it touches only learned ones
+                model.log_gamma_param.clamp_(min=log_floor)
             if log:
                 lg_log.append(model.log_gamma.detach().cpu().numpy().copy())
                 loss_log.append(loss.cpu().numpy().copy())
