@@ -1,6 +1,6 @@
 """The theory lab's speed, measured in one run: ratios are what to read on a shared machine.
 
-    PYTHONPATH=. python benchmarks/bench_theory_sweep.py [--steps 500] [--repeats 3] [--no-quick]
+    PYTHONPATH=. python benchmarks/bench_theory_sweep.py [--steps 500] [--repeats 3] [--no-quick] [--compile]
 
 1. One model's training step and a sweep of 8 models vs 1, for each lever in turn (each timed
    ``--repeats`` times, alternating, median kept, after a warm-up):
@@ -17,7 +17,9 @@
    Goals: 8 models <= 1.5x one model; one model's step <= half of legacy's.
 2. The arithmetic floor: FLOPs of one step of 8 models (the matmuls of forward and backward) over the
    rate torch.bmm reaches on this core at the sweep's largest layer, measured in the same run.
-3. Wall time of ``python -m vaediag theory --quick`` (a subprocess; goal <= 30 s on 2 quiet cores).
+3. With ``--compile``: the lab's step with ``grad_step`` under torch.compile against eager, 1 and 8 models
+   (compile time of the first call, then ms/step; says so and goes on where no compiler works).
+4. Wall time of ``python -m vaediag theory --quick`` (a subprocess; goal <= 30 s on 2 quiet cores).
 Setting: the Theorems 3-4 sweep (embedding manifold r=2 in R^10, kappa=6, batch 128, hidden 64-64),
 torch threads as given (default 1), denormals flushed (as the ``vaediag`` command does).
 """
@@ -214,6 +216,43 @@ def bmm_rate(G: int, batch: int, width: int, reps: int = 400) -> float:
     return 2 * G * batch * width * width / statistics.median(out)
 
 
+def compiled_step(width: int, steps: int) -> None:
+    """The lab's step (hand-written gradient + FlatAdam) with grad_step eager and under torch.compile, on fixed
+    batches: compile time of the first call, then ms/step after a warm-up (same process, alternating)."""
+    from vaediag.theory.sweep import FlatAdam
+
+    for G in (1, 8):
+        m = GroupedVAE(10, 6, [float("nan")] * G, list(range(G)), (width, width))
+        grad = torch.zeros_like(m.flat)
+        opt = FlatAdam(m.flat.data, grad)
+        x, eps = torch.randn(G, 128, 10), torch.randn(G, 128, 6)
+
+        def eager(xb, eb):
+            m.grad_step(xb, eb, grad)
+
+        t0 = time.perf_counter()
+        try:
+            comp = torch.compile(eager, dynamic=False)
+            comp(x, eps)
+        except Exception as e:  # no compiler on this machine: say so and go on
+            print(f"torch.compile, {G} model(s): not available here ({type(e).__name__}: {str(e)[:120]})")
+            return
+        t_compile = time.perf_counter() - t0
+        res = {}
+        for name, fn in (("eager", eager), ("compiled", comp)) * 2:
+            for _ in range(50):
+                fn(x, eps)
+                opt.step(1e-3)
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                fn(x, eps)
+                opt.step(1e-3)
+            res.setdefault(name, []).append((time.perf_counter() - t0) / steps)
+        e, c = min(res["eager"]), min(res["compiled"])
+        print(f"torch.compile of grad_step, {G} model(s): {t_compile:.1f} s to compile; {1e3 * c:.3f} ms/step "
+              f"compiled vs {1e3 * e:.3f} eager ({c / e:.2f}x)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=500)
@@ -222,6 +261,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-quick", action="store_true", help="skip timing 'vaediag theory --quick'")
     ap.add_argument("--quick-json", metavar="PATH", help="pass --json PATH to the timed 'vaediag theory --quick'")
+    ap.add_argument("--compile", action="store_true",
+                    help="also time GroupedVAE.grad_step under torch.compile (compile time and ms/step, 1 and 8 models)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.set_flush_denormal(True)
@@ -255,6 +296,8 @@ def main() -> None:
     print(f"8 vs 1 <= 1.5x needs one model's step >= 2 x that = {2e3 * floor * 7 / 8:.2f} ms "
           f"(measured {1e3 * t1 / a.steps:.2f} ms); the 8-model step is {1e3 * t8 / a.steps:.2f} ms, "
           f"{floor / (t8 / a.steps):.0%} of it matmul arithmetic at that rate.")
+    if a.compile:
+        compiled_step(a.hidden, a.steps)
     from vaediag.theory import checks as C
 
     steps_q, R = 4000, C.RESTARTS_QUICK
