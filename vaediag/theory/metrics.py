@@ -6,9 +6,8 @@ import numpy as np
 import torch
 
 # Rows of x per block of the pairwise-distance matrix: a block holds at most this many float64 entries
-# (8 MiB), so 8,000 x 8,000 points never build a 512 MB matrix. Measured on 2 cores: 8,000 x 8,000
-# points in 6 dimensions take 0.11 s in blocks against 0.33 s as one matrix (and the page faults of
-# the large allocation slow a second process running beside it).
+# (8 MiB), so 8,000 x 8,000 points never build a 512 MB matrix (`vaediag theory --quick` spent 9.5 s of
+# system time with whole matrices, 0.8 s with blocks and one BLAS thread: docs/theory.md, "Speed").
 _BLOCK_ENTRIES = 1 << 20
 
 

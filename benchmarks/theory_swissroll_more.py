@@ -1,0 +1,136 @@
+"""More Swiss-roll diagnostics for the full theory run (docs/theory.md, "Swiss roll"): three small probes.
+
+    PYTHONPATH=. python benchmarks/theory_swissroll_more.py scan  [--hidden 64] [--steps 8000]
+        [--gammas 1e-1,3e-2,1e-2,3e-3,1e-3,3e-4,1e-4] [--seeds 22,23]
+    PYTHONPATH=. python benchmarks/theory_swissroll_more.py third [--manifold swissroll|sphere]
+        [--hidden 64x64x64] [--seeds 22,23,24,25]
+    PYTHONPATH=. python benchmarks/theory_swissroll_more.py part  [--part others|main] [--hidden 64x64x64] [--seed 0]
+
+scan   fixed gammas on the full run's Swiss roll (8,000 points, the lab's trainer): r_hat, held-out loss,
+       mean squared reconstruction error and the smallest encoder variances at the half and at the end.
+       Question: at which scale does the 3-direction basin appear?
+third  learned-gamma restarts (8,000 steps) at a given network; for each, the third-smallest encoder
+       variance's direction: the spread of its posterior mean over points, its KL per point, and its
+       correlation with the roll's t (Swiss roll) or with the 3-D coordinates (sphere). Question: is an
+       r_hat = 2 reading a 2-direction solution, or a third direction in use just above the lab's cut?
+part   one part of the full run's sweep (``checks._train_part``: "main" = the embedding's fixed gammas and
+       restarts, "others" = linear, sphere, torus, Swiss roll) at another network, printing every restart
+       (r_hat, held-out loss, gamma, third variance) and the selected one per manifold.
+Held-out: 2,000 points, eq. (2) with 8 noise draws; r_hat with the lab's cut (checks.VAR_THRESHOLD).
+One thread, denormals flushed, as the ``vaediag`` command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from vaediag.data import manifolds
+from vaediag.data.manifolds import _rotation
+from vaediag.theory import checks as K
+from vaediag.theory.sweep import evaluate, r_hat_per_model, train_sweep
+
+
+def _ints(s: str) -> list[int]:
+    return [int(v) for v in s.split(",")]
+
+
+def _hidden(s: str) -> tuple[int, ...]:
+    return tuple(int(v) for v in s.split("x"))
+
+
+def _data(name: str):
+    x, _ = manifolds.make(name, n=8000, seed=0, r=2, d=10)
+    xt, _ = manifolds.make(name, n=2000, seed=10_000, r=2, d=10)
+    return x, xt
+
+
+def scan(a) -> None:
+    x, xt = _data("swissroll")
+    gs, seeds0 = [float(v) for v in a.gammas.split(",")], _ints(a.seeds)
+    gam = [g for g in gs for _ in seeds0]
+    seeds = [s for _ in gs for s in seeds0]
+
+    def on_log(step, m):
+        ev = evaluate(m, xt, seed=0)
+        rh = r_hat_per_model(ev["enc_var"], K.VAR_THRESHOLD)
+        for g in range(len(gam)):
+            v = ", ".join(f"{e:.2g}" for e in ev["enc_var"][g][:4])
+            print(f"gamma {gam[g]:.0e} seed {seeds[g]} step {step}: r_hat {rh[g]} loss {ev['loss'][g]:.3f} "
+                  f"mse {ev['mse_mean'][g]:.2e} variances [{v}]", flush=True)
+
+    train_sweep(x, K.KAPPA, gam, seeds, steps=a.steps, hidden=(a.hidden, a.hidden), log_every=a.steps // 2,
+                on_log=on_log)
+
+
+def third(a) -> None:
+    x, xt = _data(a.manifold)
+    seeds, hidden = _ints(a.seeds), _hidden(a.hidden)
+    res = train_sweep(x, K.KAPPA, [float("nan")] * len(seeds), seeds, steps=8000, hidden=hidden, log_every=8000)
+    m, ev = res.model, evaluate(res.model, xt, seed=0)
+    rh = r_hat_per_model(ev["enc_var"], K.VAR_THRESHOLD)
+    with torch.no_grad():
+        mu, lv = m.encode(torch.as_tensor(xt)[None].expand(len(seeds), -1, -1))
+    var, mu, lv = lv.exp().mean(1).numpy(), mu.numpy(), lv.numpy()
+    y = xt @ _rotation(10, 3, np.random.default_rng(1234)).T  # back to the 3-D coordinates (the rotation is an isometry)
+    t = np.random.default_rng(10_000).uniform(1.5 * np.pi, 4.5 * np.pi, 2000)  # the held-out draw's t (swissroll)
+    for g, s in enumerate(seeds):
+        o = np.argsort(var[g])
+        j = o[2]  # the third-smallest variance's latent coordinate
+        c = mu[g][:, j]
+        kl = 0.5 * (c ** 2 + np.exp(lv[g][:, j]) - lv[g][:, j] - 1).mean()  # eq. (2)'s KL of that coordinate
+        line = (f"{a.manifold} seed {s}: r_hat {rh[g]}, loss {ev['loss'][g]:.2f}, gamma {ev['gamma'][g]:.1e}, "
+                f"variances {[float(f'{v:.2g}') for v in var[g][o][:4]]}; third direction: Var over points of its "
+                f"mean {c.var():.3g}, KL {kl:.2f} nats/point")
+        if a.manifold == "swissroll":
+            line += f", corr(mean, t) {np.corrcoef(c, t)[0, 1]:+.3f}"
+        else:
+            line += ", corr(mean, y_i) " + " ".join(f"{np.corrcoef(c, y[:, i])[0, 1]:+.3f}" for i in range(3))
+        print(line, flush=True)
+
+
+def part(a) -> None:
+    s = K.Settings.make(quick=False, seed=a.seed)
+    s.hidden = _hidden(a.hidden)
+    out = K._train_part(s, a.part)
+    ev, R = out["eval"], K._restarts(s)
+    rh = r_hat_per_model(ev["enc_var"], K.VAR_THRESHOLD)
+    names = [t["name"] for t in out["truths"]]
+    first = 0 if a.part == "others" else len(K.GAMMA_GRID)
+    for j in range((len(names) - first) // R):
+        ids = list(range(first + j * R, first + (j + 1) * R))
+        best = ids[K.select_restart(ev["loss"][ids])]
+        rows = "; ".join(f"{rh[i]} ({ev['loss'][i]:.2f}, gamma {ev['gamma'][i]:.1e}, third variance "
+                         f"{ev['enc_var'][i][2]:.3g})" for i in ids)
+        print(f"{names[ids[0]]:10s} selected r_hat {rh[best]}; restarts: {rows}", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="probe", required=True)
+    p = sub.add_parser("scan", help="fixed gammas on the Swiss roll")
+    p.add_argument("--hidden", type=int, default=64, help="width of both hidden layers")
+    p.add_argument("--steps", type=int, default=8000)
+    p.add_argument("--gammas", default="1e-1,3e-2,1e-2,3e-3,1e-3,3e-4,1e-4")
+    p.add_argument("--seeds", default="22,23")
+    p = sub.add_parser("third", help="what the third direction of each restart encodes")
+    p.add_argument("--manifold", choices=("swissroll", "sphere"), default="swissroll")
+    p.add_argument("--hidden", default="64x64x64", help="hidden widths, e.g. 64x64x64")
+    p.add_argument("--seeds", default="22,23,24,25")
+    p = sub.add_parser("part", help="one part of the full run's sweep at another network")
+    p.add_argument("--part", choices=("others", "main"), default="others")
+    p.add_argument("--hidden", default="64x64x64", help="hidden widths, e.g. 64x64x64")
+    p.add_argument("--seed", type=int, default=0, help="the lab's --seed")
+    a = ap.parse_args()
+    torch.set_num_threads(1)
+    torch.set_flush_denormal(True)
+    t0 = time.perf_counter()
+    {"scan": scan, "third": third, "part": part}[a.probe](a)
+    print(f"{time.perf_counter() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
