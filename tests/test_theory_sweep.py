@@ -3,6 +3,8 @@ import math
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import integrate, stats
 
 from vaediag.diagnostics.eigen import r_hat
@@ -171,3 +173,29 @@ def test_energy_distance_in_blocks_equals_the_whole_matrix(monkeypatch):
     # cdist's float64 matrix-product path leaves ~1e-10 of cancellation; a lost or doubled block is ~1e-2
     assert energy_distance(a, b) == pytest.approx(want, abs=1e-9)
     assert metrics.mean_distance(a, b) == pytest.approx(brute(a, b), abs=1e-9)
+
+
+@settings(deadline=None, max_examples=40)
+@given(n=st.integers(1, 40), m=st.integers(1, 40), dim=st.integers(1, 4), seed=st.integers(0, 2**31 - 1),
+       block=st.integers(1, 64))
+def test_energy_distance_properties(n, m, dim, seed, block):
+    """The V-statistic is a squared distance between the empirical laws: >= 0, symmetric, 0 for the same
+    sample, unchanged by a rotation and a shift applied to both, and the same for any block size."""
+    import vaediag.theory.metrics as metrics
+
+    rng = np.random.default_rng(seed)
+    x, y = rng.standard_normal((n, dim)), rng.standard_normal((m, dim)) * 1.3 + 0.4
+    q, _ = np.linalg.qr(rng.standard_normal((dim, dim)))
+    shift = rng.standard_normal(dim) * 5
+    e = energy_distance(x, y)
+    assert e >= -1e-12
+    assert energy_distance(y, x) == pytest.approx(e, rel=1e-9, abs=1e-9)
+    assert energy_distance(x, x) == pytest.approx(0.0, abs=1e-9)
+    assert energy_distance(x @ q + shift, y @ q + shift) == pytest.approx(e, abs=1e-9)
+    old = metrics._BLOCK_ENTRIES
+    try:
+        metrics._BLOCK_ENTRIES = block
+        # one row per block takes cdist's direct path, many rows its matrix-product path: ~1e-10 apart
+        assert energy_distance(x, y) == pytest.approx(e, rel=1e-9, abs=1e-9)
+    finally:
+        metrics._BLOCK_ENTRIES = old
