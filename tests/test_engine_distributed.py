@@ -15,6 +15,12 @@ The KL (a few nats of a loss near 800) is the most sensitive. The tolerances sit
 With the fused Adam (used wherever torch has it, since 0.2.0) stage 2's gamma differs by 5.5e-5 instead of
 1.0e-5 (measured: the same test with the default Adam passes the old 5e-5), so its tolerance is 1e-4, still
 below the mistake's 1.8e-4.
+On another machine (a different x86 CPU, whose kernels sum in another order) the 2 -> 1 -> 2 moved run
+below differs from one process by up to 6.8e-3 in stage 1's KL over steps 1-10 (step 8; loss and recon
+still within 1e-4), above the 5e-3 first chosen; that tolerance is now 1.2e-2, still below the mistake's
+2.2e-2. There stage 2's gamma differs by 1.5e-4, next to the mistake's 1.8e-4: stage 2's gamma cannot tell
+the two apart on every CPU, so its tolerance is 5e-4 and stage 2's loss, KL and mse (25-40x apart from the
+mistake) do the catching.
 """
 
 import json
@@ -40,8 +46,9 @@ TRAIN = ["train", "--preset", "quick", "--steps", "24", "--stage2-steps", "10", 
          "--checkpoint-every", "3", "--quiet"]
 FIRST_STEP_RTOL = 2e-6
 EARLY = 10  # stage-1 steps compared with the tight tolerances
-EARLY_RTOL = {"loss": 1e-4, "recon": 1e-4, "kl": 5e-3, "mse": 5e-4, "gamma": 1e-6}
+EARLY_RTOL = {"loss": 1e-4, "recon": 1e-4, "kl": 1.2e-2, "mse": 5e-4, "gamma": 1e-6}
 CURVE_RTOL = {"loss": 5e-4, "recon": 5e-4, "kl": 2e-2, "mse": 3e-3, "gamma": 1e-4}
+STAGE2_GAMMA_RTOL = 5e-4  # see the docstring: stage 2's gamma does not separate a correct run from the mistake
 
 
 def torchrun(nproc: int, *argv: str, wait: bool = True, **kw):
@@ -64,6 +71,7 @@ def assert_curves_close(ref: Run, other: Run, stages=(1, 2)):
         a, b = ref.read_metrics(s), other.read_metrics(s)
         np.testing.assert_array_equal(a["step"], b["step"])
         for k, rtol in CURVE_RTOL.items():
+            rtol = STAGE2_GAMMA_RTOL if (s, k) == (2, "gamma") else rtol
             np.testing.assert_allclose(b[k], a[k], rtol=rtol, atol=0, err_msg=f"stage {s} {k}")
             if s == 1:
                 np.testing.assert_allclose(b[k][:EARLY], a[k][:EARLY], rtol=EARLY_RTOL[k], atol=0,

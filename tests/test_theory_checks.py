@@ -255,3 +255,14 @@ def test_readme_table_script_pairs_the_quick_and_full_runs(tmp_path):
     bad = subprocess.run([sys.executable, str(script), str(tmp_path / "q.json"), str(tmp_path / "q.json")],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "is not a full run" in bad.stderr
+
+
+def test_the_second_process_runs_blas_on_one_thread():
+    """Inside the second process's context every BLAS/OpenMP pool threadpoolctl sees has one thread."""
+    from threadpoolctl import threadpool_info
+
+    from vaediag.theory.checks import _one_blas_thread
+
+    with _one_blas_thread():
+        pools = threadpool_info()
+        assert pools and all(p["num_threads"] == 1 for p in pools)

@@ -8,7 +8,6 @@ and in the README ("Theory lab").
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -515,11 +514,9 @@ def _second_process(quick: bool, seed: int, device: str, flush: bool) -> tuple[l
 
 
 def _one_blas_thread():
-    """One thread for numpy's and scipy's BLAS (threadpoolctl, which scikit-learn requires), where present."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - scikit-learn depends on it
-        return contextlib.nullcontext()
+    """One thread for numpy's and scipy's BLAS while the second process works (a context manager)."""
+    from threadpoolctl import threadpool_limits
+
     return threadpool_limits(limits=1)
 
 
