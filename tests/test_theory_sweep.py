@@ -141,6 +141,9 @@ def test_gamma_floor_holds_learned_gamma_then_releases_it_and_is_off_by_default(
     assert held.log_gamma[first, 1].min() == pytest.approx(math.log(0.05), abs=1e-6)  # it reached the floor
     assert held.log_gamma[-1, 1] < math.log(0.05) - 0.5  # released: it fell below afterwards
     assert np.all(held.log_gamma[:, 0] == pytest.approx(math.log(0.2), abs=1e-6))  # fixed gamma untouched
+    for bad in ((0.0, 0.5), (0.05, 1.5)):
+        with pytest.raises(ValueError, match="gamma_floor"):
+            train_sweep(x, 2, [float("nan")], [0], gamma_floor=bad, **kw)
 
 
 def test_r_hat_per_model_uses_the_explicit_threshold():
@@ -173,6 +176,8 @@ def test_energy_distance_in_blocks_equals_the_whole_matrix(monkeypatch):
     # cdist's float64 matrix-product path leaves ~1e-10 of cancellation; a lost or doubled block is ~1e-2
     assert energy_distance(a, b) == pytest.approx(want, abs=1e-9)
     assert metrics.mean_distance(a, b) == pytest.approx(brute(a, b), abs=1e-9)
+    with pytest.raises(ValueError, match="non-empty"):
+        metrics.mean_distance(a[:0], b)
 
 
 @settings(deadline=None, max_examples=40)

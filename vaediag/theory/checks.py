@@ -506,7 +506,7 @@ def _second_process(quick: bool, seed: int, device: str, flush: bool) -> tuple[l
     torch.set_num_threads(1)
     torch.set_flush_denormal(flush)  # as in the parent, so that both processes compute the same numbers
     s = Settings.make(quick, seed=seed, device=device)
-    with _one_blas_thread():  # numpy's BLAS would start a thread on the core the first process uses
+    with _one_blas_thread():  # else numpy's BLAS runs 2 threads on the 2 cores it shares with the first process
         cons = [(key, *globals()[fn](s)) for key, fn in CONSTRUCTIONS]
         oth = train_others(s)
         oth["res"] = None  # the model stays here: only numbers go back

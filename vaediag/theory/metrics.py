@@ -15,6 +15,8 @@ def mean_distance(x, y) -> float:
     """E|X - Y| over all pairs (x_i, y_j): the mean Euclidean distance, in float64, block by block."""
     x = torch.as_tensor(np.asarray(x), dtype=torch.float64)
     y = torch.as_tensor(np.asarray(y), dtype=torch.float64)
+    if len(x) == 0 or len(y) == 0:
+        raise ValueError(f"mean_distance needs two non-empty samples, got {len(x)} and {len(y)} points")
     x, y = x.reshape(len(x), -1), y.reshape(len(y), -1)
     # Distances do not change under a common shift; centring on the pooled mean keeps cdist's
     # matrix-product path (|x|^2 + |y|^2 - 2 x.y) from cancelling digits when the data sit far from 0.

@@ -296,6 +296,8 @@ def train_sweep(data: torch.Tensor, kappa: int, gammas, seeds, steps: int = 4000
     gens = [torch.Generator().manual_seed(10_000 + int(s)) for s in seeds]
     ar = torch.arange(G, device=device)[None, :, None]
     lg_log, loss_log, logged = [], [], []
+    if gamma_floor is not None and not (gamma_floor[0] > 0 and 0 <= gamma_floor[1] <= 1):
+        raise ValueError(f"gamma_floor = (g0, frac) needs g0 > 0 and 0 <= frac <= 1, got {tuple(gamma_floor)}")
     floor_until, log_floor = (0, 0.0) if gamma_floor is None else (int(gamma_floor[1] * steps),
                                                                    math.log(gamma_floor[0]))
     t0 = time.perf_counter()
