@@ -93,14 +93,23 @@ def theorem4(a: dict) -> Figure:
 
 
 def two_stage(a: dict) -> Figure:
-    fig = new_figure((10, 3.4))
+    """Held-out data, stage-1 samples (z ~ N(0, I)) and two-stage samples (u ~ N(0, I), z ~ p(z|u)), all
+    projected on the held-out data's first two principal directions; the titles give each sample's
+    energy distance to the held-out data and the sampling floor (two draws of mu_gt), when known."""
+    fig = new_figure((10, 3.6))
     axes = fig.subplots(1, 3, sharex=True, sharey=True)
     xt = a["xt"]
     _, _, vt = np.linalg.svd(xt - xt.mean(0), full_matrices=False)
-    for ax, x, title in zip(axes, (xt, a["x1"], a["x2"]), ("held-out data", "stage 1: z ~ N(0,I)", "two-stage")):
+    titles = ["held-out data", "stage 1: z ~ N(0,I)", "two-stage: u ~ N(0,I), z ~ p(z|u)"]
+    if "ed" in a:
+        ed1, ed2, floor = a["ed"]
+        titles = [f"held-out data\nsampling floor {floor:.3g}", f"stage 1: z ~ N(0,I)\nenergy distance {ed1:.3g}",
+                  f"two-stage: u ~ N(0,I), z ~ p(z|u)\nenergy distance {ed2:.3g}"]
+    for ax, x, title in zip(axes, (xt, a["x1"], a["x2"]), titles):
         p = (x - xt.mean(0)) @ vt[:2].T
         ax.scatter(p[:, 0], p[:, 1], s=1)
-        ax.set(title=title)
+        ax.set(title=title, xlabel="principal direction 1 of the held-out data")
+    axes[0].set_ylabel("principal direction 2")
     fig.tight_layout()
     return fig
 
