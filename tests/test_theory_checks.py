@@ -236,7 +236,7 @@ def test_readme_table_script_pairs_the_quick_and_full_runs(tmp_path):
     def run(quick, checks):
         return {"checks": checks, "config": {"quick": quick, "seed": 0}, "elapsed_seconds": 12.0,
                 "rhat_table": [{"data": "swissroll (d=10)", "r": 2, "r_hat_vae": 3, "gamma": 5e-6, "mle": 1.97,
-                                "twonn": 2.03, "checked": True,
+                                "twonn": 2.03, "affine": 3, "checked": True,
                                 "restarts": [{"r_hat": 3, "held_out_loss": -32.671}]}]}
 
     q = run(True, [{"claim": "slope (4 gammas)", "measured": 3.85, "predicted": 4, "tolerance": "15%", "verdict": "pass"},
@@ -249,7 +249,7 @@ def test_readme_table_script_pairs_the_quick_and_full_runs(tmp_path):
                          capture_output=True, text=True, check=True).stdout.splitlines()
     assert out[2] == "| slope (quick: 4 gammas; full: 6 gammas) | 3.85 | 3.87 | 4 | 15% | pass / pass |"
     assert out[3] == "| a\\|b | x=0.5 | x=0.25 | 0 | 0.1 | pass / fail |"
-    assert "| swissroll (d=10) | 2 | 3 (5e-06) | 3 (-32.67) | 1.97 | 2.03 | yes |" in out
+    assert "| swissroll (d=10) | 2 | 3 (5e-06) | 3 (-32.67) | 1.97 | 2.03 | 3 | yes |" in out
     assert "quick: 2/2 pass, 12 s by the program's clock (seed 0)" in out
     assert "full: 1/2 pass, 12 s by the program's clock (seed 0)" in out
     bad = subprocess.run([sys.executable, str(script), str(tmp_path / "q.json"), str(tmp_path / "q.json")],

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from vaediag.theory.estimators import MLE, TwoNN, mle_from_distances, twonn_from_distances
+from vaediag.theory.estimators import MLE, TwoNN, affine_dimension, mle_from_distances, twonn_from_distances
 
 
 @pytest.mark.parametrize("m", [1, 3, 7])
@@ -36,3 +36,40 @@ def test_duplicates_are_ignored():
     x = np.random.default_rng(0).standard_normal((2000, 2))
     x = np.concatenate([x, x[:10]])
     assert np.isfinite(TwoNN().fit(x).dimension_) and np.isfinite(MLE().fit(x).dimension_)
+
+
+def _with_singular_values(sv, n=400, d=8, seed=0):
+    """n points in R^d whose centred sample has exactly the singular values ``sv`` (then zeros), shifted."""
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((n, len(sv)))
+    u, _ = np.linalg.qr(z - z.mean(0))  # centred orthonormal columns
+    v, _ = np.linalg.qr(rng.standard_normal((d, len(sv))))
+    return (u * np.asarray(sv)) @ v.T + rng.standard_normal(d) * 10
+
+
+def test_affine_dimension_on_both_sides_of_its_cut():
+    from vaediag.theory.checks import AFFINE_REL_TOL
+
+    assert AFFINE_REL_TOL == 1e-4
+    inside = _with_singular_values([50.0, 20.0, 50.0 * 2e-4])  # third value at 2x the cut: counted
+    outside = _with_singular_values([50.0, 20.0, 50.0 * 5e-5])  # at half the cut: not counted
+    assert affine_dimension(inside, AFFINE_REL_TOL) == 3
+    assert affine_dimension(outside, AFFINE_REL_TOL) == 2
+    assert affine_dimension(np.ones((5, 3)), AFFINE_REL_TOL) == 0  # one point repeated: a 0-dim subspace
+    with pytest.raises(ValueError, match="at least 2 points"):
+        affine_dimension(np.ones((1, 3)), AFFINE_REL_TOL)
+    with pytest.raises(ValueError, match="rel_tol"):
+        affine_dimension(inside, 0.0)
+
+
+@pytest.mark.parametrize("name, kw, want", [("linear", {"r": 3, "d": 10}, 3), ("swissroll", {"r": 2, "d": 10}, 3),
+                                            ("sphere", {"r": 2, "d": 10}, 3), ("torus", {"r": 2, "d": 10}, 4),
+                                            ("embedding", {"r": 2, "d": 10}, 10)])
+def test_affine_dimension_of_the_lab_manifolds_is_their_construction(name, kw, want):
+    """Known by construction: the cube and the roll are rotated from R^3, the sphere sits in R^3, the flat
+    torus in R^4; the embedding adds tanh features in all 8 other directions (float32 data)."""
+    from vaediag.data import manifolds
+    from vaediag.theory.checks import AFFINE_REL_TOL
+
+    x, _ = manifolds.make(name, n=2000, seed=0, **kw)
+    assert affine_dimension(x, AFFINE_REL_TOL) == want

@@ -82,16 +82,18 @@ def format_table(checks: list[dict]) -> str:
 
 def format_rhat(rows: list[dict]) -> str:
     """The r_hat table: truth, r_hat of the selected restart (and every restart's), MLE, TwoNN, checked or why not."""
-    head = "data | r (truth) | r_hat VAE (learned gamma) | restarts' r_hat (held-out loss) | MLE (k=20) | TwoNN | checked"
+    head = ("data | r (truth) | r_hat VAE (learned gamma) | restarts' r_hat (held-out loss) | MLE (k=20) | TwoNN | "
+            "affine dim. | checked")
     out = [head, "-" * len(head)]
     for r in rows:
         rs = r.get("restarts") or []
         rest = ", ".join(f"{x['r_hat']} ({x['held_out_loss']:.2f})" for x in rs) if rs else "-"
         checked = "yes" if r.get("checked") else f"no: {r.get('note', '')}"
         out.append(f"{r['data']} | {r['r'] if r['r'] is not None else '?'} | {r['r_hat_vae']} (gamma={r['gamma']:.2g}) | "
-                   f"{rest} | {r['mle']:.2f} | {r['twonn']:.2f} | {checked}")
+                   f"{rest} | {r['mle']:.2f} | {r['twonn']:.2f} | {r.get('affine', '-')} | {checked}")
     out.append("r_hat: encoder variances below the lab's cut (see checks.VAR_THRESHOLD); the restart with the lowest "
-               "held-out loss is the one reported and checked.")
+               "held-out loss is the one reported and checked. affine dim.: the smallest affine subspace holding the "
+               "data (checks.AFFINE_REL_TOL); a decoder linear in that many latent directions reproduces it exactly.")
     return "\n".join(out)
 
 

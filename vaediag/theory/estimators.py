@@ -5,6 +5,9 @@
   (MacKay & Ghahramani's correction, as in skdim's ``MLE``), i.e. 1 / mean_x(1/m_k(x)).
 * TwoNN (Facco et al. 2017): mu = T_2/T_1 is Pareto(d) distributed under local uniformity, so the MLE
   is d = (N - 1) / sum log mu (we discard nothing; duplicates with T_1 = 0 are dropped).
+* Affine dimension: the dimension of the smallest affine subspace that holds the sample (the rank of
+  the centred sample, singular values above a relative cut). Not an intrinsic dimension: it tells
+  whether a decoder *linear* in that many latent directions can reproduce the data exactly.
 
 Each has a pure core on neighbour distances (tested on distances with a known law) and a thin shell
 on points, in the scikit-learn style (``fit`` and a fitted ``dimension_``).
@@ -37,6 +40,17 @@ def twonn_from_distances(dist: np.ndarray) -> float:
     dist = dist[dist[:, 0] > 0]
     logmu = np.log(dist[:, 1] / dist[:, 0])
     return float((len(logmu) - 1) / logmu.sum())
+
+
+def affine_dimension(x: np.ndarray, rel_tol: float) -> int:
+    """Number of singular values of the centred sample above ``rel_tol`` x the largest one."""
+    x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+    if len(x) < 2:
+        raise ValueError(f"affine_dimension needs at least 2 points, got {len(x)}")
+    if not 0 < rel_tol < 1:
+        raise ValueError(f"affine_dimension needs 0 < rel_tol < 1, got {rel_tol}")
+    sv = np.linalg.svd(x - x.mean(0), compute_uv=False)
+    return int((sv > rel_tol * sv[0]).sum()) if sv[0] > 0 else 0
 
 
 class MLE:
