@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vaediag.theory.estimators import MLE, TwoNN, affine_dimension, mle_from_distances, twonn_from_distances
 
@@ -73,3 +75,18 @@ def test_affine_dimension_of_the_lab_manifolds_is_their_construction(name, kw, w
 
     x, _ = manifolds.make(name, n=2000, seed=0, **kw)
     assert affine_dimension(x, AFFINE_REL_TOL) == want
+
+
+@settings(deadline=None, max_examples=30)
+@given(k=st.integers(0, 5), d=st.integers(5, 8), seed=st.integers(0, 2**31 - 1))
+def test_affine_dimension_is_the_rank_and_ignores_rotations_and_shifts(k, d, seed):
+    """Points spread over a k-dimensional affine subspace of R^d (k independent directions, scales 1-10):
+    the count is k, and a rotation plus a shift of the whole sample does not change it."""
+    rng = np.random.default_rng(seed)
+    if k:
+        x = _with_singular_values(rng.uniform(1, 10, k), n=60, d=d, seed=seed)
+    else:  # one point repeated: the centring leaves only rounding
+        x = np.tile(rng.standard_normal(d), (60, 1))
+    q, _ = np.linalg.qr(rng.standard_normal((d, d)))
+    assert affine_dimension(x, 1e-4) == k
+    assert affine_dimension(x @ q + rng.standard_normal(d) * 100, 1e-4) == k

@@ -50,7 +50,9 @@ def affine_dimension(x: np.ndarray, rel_tol: float) -> int:
     if not 0 < rel_tol < 1:
         raise ValueError(f"affine_dimension needs 0 < rel_tol < 1, got {rel_tol}")
     sv = np.linalg.svd(x - x.mean(0), compute_uv=False)
-    return int((sv > rel_tol * sv[0]).sum()) if sv[0] > 0 else 0
+    # below this the centring's own rounding: a repeated point has dimension 0, not 1 (numpy's matrix_rank rule)
+    noise = np.finfo(np.float64).eps * max(x.shape) * np.linalg.norm(x)
+    return int((sv > max(rel_tol * sv[0], noise)).sum())
 
 
 class MLE:
