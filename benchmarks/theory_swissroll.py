@@ -135,8 +135,16 @@ def main() -> None:
     torch.set_flush_denormal(True)  # as the vaediag command
     x, _ = manifolds.make("swissroll", n=a.n, seed=0, r=2, d=10)
     xt, _ = manifolds.make("swissroll", n=2000, seed=10_000, r=2, d=10)
-    seeds = [int(v) for v in a.seeds.split(",")]
-    floor = tuple(float(v) for v in a.gamma_floor.split(",")) if a.gamma_floor else None
+    try:
+        seeds = [int(v) for v in a.seeds.split(",")]
+        floor = tuple(float(v) for v in a.gamma_floor.split(",")) if a.gamma_floor else None
+    except ValueError:
+        ap.error(f"--seeds takes integers such as 22,23 and --gamma-floor two numbers G0,FRAC; got {a.seeds!r}, "
+                 f"{a.gamma_floor!r}")
+    if floor is not None and not (len(floor) == 2 and floor[0] > 0 and 0 <= floor[1] <= 1):
+        ap.error(f"--gamma-floor takes G0,FRAC with G0 > 0 and 0 <= FRAC <= 1, got {a.gamma_floor!r}")
+    if min(a.n, a.steps, a.every, a.hidden, a.depth, a.pre) < 1 or a.warm < 0 or not a.lr > 0:
+        ap.error("--n, --steps, --every, --hidden, --depth and --pre must be positive, --warm >= 0, --lr > 0")
     t0 = time.perf_counter()
     if a.only in (None, "A"):
         train_sweep(x, KAPPA, [float("nan")] * len(seeds), seeds, steps=a.steps, lr=a.lr, hidden=hidden,

@@ -35,11 +35,40 @@ from vaediag.theory.sweep import evaluate, r_hat_per_model, train_sweep
 
 
 def _ints(s: str) -> list[int]:
-    return [int(v) for v in s.split(",")]
+    try:
+        return [int(v) for v in s.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 22,23, got {s!r}") from None
+
+
+def _floats(s: str) -> list[float]:
+    try:
+        out = [float(v) for v in s.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers such as 1e-2,1e-3, got {s!r}") from None
+    if not all(v > 0 for v in out):
+        raise argparse.ArgumentTypeError(f"gammas must be positive, got {s!r}")
+    return out
 
 
 def _hidden(s: str) -> tuple[int, ...]:
-    return tuple(int(v) for v in s.split("x"))
+    try:
+        out = tuple(int(v) for v in s.split("x"))
+    except ValueError:
+        out = ()
+    if not out or min(out) < 1:
+        raise argparse.ArgumentTypeError(f"expected hidden widths such as 64x64x64, got {s!r}")
+    return out
+
+
+def _positive(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        v = 0
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}")
+    return v
 
 
 def _data(name: str):
@@ -50,7 +79,7 @@ def _data(name: str):
 
 def scan(a) -> None:
     x, xt = _data("swissroll")
-    gs, seeds0 = [float(v) for v in a.gammas.split(",")], _ints(a.seeds)
+    gs, seeds0 = a.gammas, a.seeds
     gam = [g for g in gs for _ in seeds0]
     seeds = [s for _ in gs for s in seeds0]
 
@@ -62,13 +91,13 @@ def scan(a) -> None:
             print(f"gamma {gam[g]:.0e} seed {seeds[g]} step {step}: r_hat {rh[g]} loss {ev['loss'][g]:.3f} "
                   f"mse {ev['mse_mean'][g]:.2e} variances [{v}]", flush=True)
 
-    train_sweep(x, K.KAPPA, gam, seeds, steps=a.steps, hidden=(a.hidden, a.hidden), log_every=a.steps // 2,
+    train_sweep(x, K.KAPPA, gam, seeds, steps=a.steps, hidden=(a.hidden, a.hidden), log_every=max(1, a.steps // 2),
                 on_log=on_log)
 
 
 def third(a) -> None:
     x, xt = _data(a.manifold)
-    seeds, hidden = _ints(a.seeds), _hidden(a.hidden)
+    seeds, hidden = a.seeds, a.hidden
     res = train_sweep(x, K.KAPPA, [float("nan")] * len(seeds), seeds, steps=8000, hidden=hidden, log_every=8000)
     m, ev = res.model, evaluate(res.model, xt, seed=0)
     rh = r_hat_per_model(ev["enc_var"], K.VAR_THRESHOLD)
@@ -94,7 +123,7 @@ def third(a) -> None:
 
 def part(a) -> None:
     s = K.Settings.make(quick=False, seed=a.seed)
-    s.hidden = _hidden(a.hidden)
+    s.hidden = a.hidden
     out = K._train_part(s, a.part)
     ev, R = out["eval"], K._restarts(s)
     rh = r_hat_per_model(ev["enc_var"], K.VAR_THRESHOLD)
@@ -112,17 +141,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="probe", required=True)
     p = sub.add_parser("scan", help="fixed gammas on the Swiss roll")
-    p.add_argument("--hidden", type=int, default=64, help="width of both hidden layers")
-    p.add_argument("--steps", type=int, default=8000)
-    p.add_argument("--gammas", default="1e-1,3e-2,1e-2,3e-3,1e-3,3e-4,1e-4")
-    p.add_argument("--seeds", default="22,23")
+    p.add_argument("--hidden", type=_positive, default=64, help="width of both hidden layers")
+    p.add_argument("--steps", type=_positive, default=8000)
+    p.add_argument("--gammas", type=_floats, default="1e-1,3e-2,1e-2,3e-3,1e-3,3e-4,1e-4")
+    p.add_argument("--seeds", type=_ints, default="22,23")
     p = sub.add_parser("third", help="what the third direction of each restart encodes")
     p.add_argument("--manifold", choices=("swissroll", "sphere"), default="swissroll")
-    p.add_argument("--hidden", default="64x64x64", help="hidden widths, e.g. 64x64x64")
-    p.add_argument("--seeds", default="22,23,24,25")
+    p.add_argument("--hidden", type=_hidden, default="64x64x64", help="hidden widths, e.g. 64x64x64")
+    p.add_argument("--seeds", type=_ints, default="22,23,24,25")
     p = sub.add_parser("part", help="one part of the full run's sweep at another network")
     p.add_argument("--part", choices=("others", "main"), default="others")
-    p.add_argument("--hidden", default="64x64x64", help="hidden widths, e.g. 64x64x64")
+    p.add_argument("--hidden", type=_hidden, default="64x64x64", help="hidden widths, e.g. 64x64x64")
     p.add_argument("--seed", type=int, default=0, help="the lab's --seed")
     a = ap.parse_args()
     torch.set_num_threads(1)

@@ -77,8 +77,15 @@ def main() -> int:
             print(f"theory_table: {path} does not exist; make it with `vaediag theory{' --quick' if want else ''} "
                   f"--json {path}`", file=sys.stderr)
             return 2
-        with open(path, encoding="utf-8") as fh:
-            run = json.load(fh)
+        try:
+            with open(path, encoding="utf-8") as fh:
+                run = json.load(fh)
+            ok = isinstance(run, dict) and {"checks", "config", "rhat_table", "elapsed_seconds"} <= run.keys()
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            ok = False
+        if not ok:
+            print(f"theory_table: {path} is not the JSON of `vaediag theory --json`", file=sys.stderr)
+            return 2
         if run.get("config", {}).get("quick") is not want:
             print(f"theory_table: {path} is not a {'quick' if want else 'full'} run; pass the quick run first",
                   file=sys.stderr)

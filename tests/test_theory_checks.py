@@ -255,6 +255,10 @@ def test_readme_table_script_pairs_the_quick_and_full_runs(tmp_path):
     bad = subprocess.run([sys.executable, str(script), str(tmp_path / "q.json"), str(tmp_path / "q.json")],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "is not a full run" in bad.stderr
+    (tmp_path / "broken.json").write_text("{not json")
+    bad = subprocess.run([sys.executable, str(script), str(tmp_path / "q.json"), str(tmp_path / "broken.json")],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "is not the JSON of" in bad.stderr
 
 
 def test_the_second_process_runs_blas_on_one_thread():
