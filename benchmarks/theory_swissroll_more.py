@@ -150,6 +150,21 @@ def part(a) -> None:
         print(f"{names[ids[0]]:10s} selected r_hat {rh[best]}; restarts: {rows}", flush=True)
 
 
+def _restarts(tag: str, x, xt, a, logs: int, shown: int) -> None:
+    """Learned-gamma restarts (seeds ``a.seeds``, kappa = 6, hidden ``a.hidden`` x 2, ``a.steps`` steps) on x;
+    ``logs`` times during training, each restart's r_hat, held-out loss, gamma and ``shown`` smallest variances."""
+    def on_log(step, m):
+        ev = evaluate(m, xt, seed=0)
+        rh = r_hat_per_model(ev["enc_var"], K.VAR_THRESHOLD)
+        for g, s in enumerate(a.seeds):
+            v = ", ".join(f"{e:.2g}" for e in ev["enc_var"][g][:shown])
+            print(f"{tag} seed {s} step {step}: r_hat {rh[g]} loss {ev['loss'][g]:.3f} gamma {ev['gamma'][g]:.2e} "
+                  f"variances [{v}]", flush=True)
+
+    train_sweep(x, K.KAPPA, [float("nan")] * len(a.seeds), a.seeds, steps=a.steps, hidden=(a.hidden, a.hidden),
+                log_every=max(1, a.steps // logs), on_log=on_log)
+
+
 def arc(a) -> None:
     rot = _rotation(10, 2, np.random.default_rng(1234))
 
@@ -158,18 +173,7 @@ def arc(a) -> None:
         return (np.stack([np.cos(t), np.sin(t)], 1) @ rot).astype(np.float32)
 
     for deg in a.degrees:
-        x, xt = sample(8000, 0, deg), sample(2000, 10_000, deg)
-
-        def on_log(step, m, deg=deg, xt=xt):
-            ev = evaluate(m, xt, seed=0)
-            rh = r_hat_per_model(ev["enc_var"], K.VAR_THRESHOLD)
-            for g, s in enumerate(a.seeds):
-                v = ", ".join(f"{e:.2g}" for e in ev["enc_var"][g][:3])
-                print(f"arc {deg:g} degrees seed {s} step {step}: r_hat {rh[g]} loss {ev['loss'][g]:.3f} "
-                      f"gamma {ev['gamma'][g]:.2e} variances [{v}]", flush=True)
-
-        train_sweep(x, K.KAPPA, [float("nan")] * len(a.seeds), a.seeds, steps=a.steps, hidden=(a.hidden, a.hidden),
-                    log_every=max(1, a.steps // 2), on_log=on_log)
+        _restarts(f"arc {deg:g} degrees", sample(8000, 0, deg), sample(2000, 10_000, deg), a, logs=2, shown=3)
 
 
 def bent(a) -> None:
@@ -185,16 +189,7 @@ def bent(a) -> None:
     print(f"bent Swiss roll: affine dimension {affine_dimension(x, K.AFFINE_REL_TOL)} "
           f"(the roll itself: {affine_dimension(_data('swissroll')[0], K.AFFINE_REL_TOL)})", flush=True)
 
-    def on_log(step, m):
-        ev = evaluate(m, xt, seed=0)
-        rh = r_hat_per_model(ev["enc_var"], K.VAR_THRESHOLD)
-        for g, s in enumerate(a.seeds):
-            v = ", ".join(f"{e:.2g}" for e in ev["enc_var"][g][:4])
-            print(f"bent seed {s} step {step}: r_hat {rh[g]} loss {ev['loss'][g]:.3f} gamma {ev['gamma'][g]:.2e} "
-                  f"variances [{v}]", flush=True)
-
-    train_sweep(x, K.KAPPA, [float("nan")] * len(a.seeds), a.seeds, steps=a.steps, hidden=(a.hidden, a.hidden),
-                log_every=max(1, a.steps // 4), on_log=on_log)
+    _restarts("bent", x, xt, a, logs=4, shown=4)
 
 
 def main() -> None:
