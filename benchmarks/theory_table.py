@@ -18,7 +18,7 @@ import os
 import re
 import sys
 
-from vaediag.cli.theory import _fmt
+from vaediag.cli.theory import _fmt, rhat_cells
 
 
 def _cell(v) -> str:
@@ -51,12 +51,7 @@ def checks_table(q: dict, f: dict) -> str:
 def rhat_table(run: dict) -> str:
     out = ["| data | r | r_hat VAE (gamma) | restarts' r_hat (held-out loss) | MLE | TwoNN | affine dim. | checked |",
            "|---|---|---|---|---|---|---|---|"]
-    for r in run["rhat_table"]:
-        rs = r.get("restarts") or []
-        rest = ", ".join(f"{x['r_hat']} ({x['held_out_loss']:.2f})" for x in rs) if rs else "-"
-        checked = "yes" if r.get("checked") else f"no: {r.get('note', '')}"
-        out.append(f"| {r['data']} | {r['r'] if r['r'] is not None else '?'} | {r['r_hat_vae']} ({r['gamma']:.2g}) | "
-                   f"{rest} | {r['mle']:.2f} | {r['twonn']:.2f} | {r.get('affine', '-')} | {checked} |")
+    out += ["| " + " | ".join(rhat_cells(r)) + " |" for r in run["rhat_table"]]
     return "\n".join(out)
 
 

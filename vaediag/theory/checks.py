@@ -445,6 +445,12 @@ ESTIMATOR_MANIFOLDS = [("linear", {"r": 3, "d": 10}), ("sphere", {"r": 2, "d": 1
 MIXTURE = ("mixture", {"d": 3})
 
 
+def _dimension_estimates(x: np.ndarray) -> dict:
+    """The estimators beside the VAE's r_hat: Levina-Bickel MLE, TwoNN and the affine dimension."""
+    return {"mle": MLE().fit(x).dimension_, "twonn": TwoNN().fit(x).dimension_,
+            "affine": affine_dimension(x, AFFINE_REL_TOL)}
+
+
 def judge_estimators(rows: list[dict]) -> list[dict]:
     """One check per one-chart manifold: r_hat of the selected restart equals r exactly."""
     out = []
@@ -452,7 +458,8 @@ def judge_estimators(rows: list[dict]) -> list[dict]:
         if row["data"].split()[0] not in ONE_CHART:
             continue
         rs = row.get("restarts_r_hat")
-        extra = (f", affine dimension {row['affine']}" if "affine" in row else "") + (f", restarts' r_hat {rs}" if rs else "")
+        extra = f", affine dimension {row['affine']}" if "affine" in row else ""
+        extra += f", restarts' r_hat {rs}" if rs else ""
         out.append(check(f"eq. (9): r_hat = r on {row['data']} (MLE {row['mle']:.2f}, TwoNN {row['twonn']:.2f}{extra})",
                          row["r_hat_vae"], row["r"], "exact", row["r_hat_vae"] == row["r"]))
     return out
@@ -476,15 +483,15 @@ def check_estimators(s: Settings, art34: dict, with_mnist: bool | None = None,
         t, x = g["truth"], g["x"]
         rows.append({"data": f"{t['name']} (d={t['d']})", "r": t["r"],
                      "r_hat_vae": r_hat_per_model(g["enc_var"], VAR_THRESHOLD).item(),
-                     "gamma": g["gamma"], "mle": MLE().fit(x).dimension_, "twonn": TwoNN().fit(x).dimension_,
-                     "affine": affine_dimension(x, AFFINE_REL_TOL), "enc_var": np.asarray(g["enc_var"]).tolist(), "restarts": g["restarts"],
+                     "gamma": g["gamma"], **_dimension_estimates(x), "enc_var": np.asarray(g["enc_var"]).tolist(),
+                     "restarts": g["restarts"],
                      "restarts_r_hat": [rr["r_hat"] for rr in g["restarts"]],
                      "checked": t["name"] in ONE_CHART, "note": NOT_CHECKED.get(t["name"], "")})
     mixture = train_mixture(s) if mixture is None else mixture
     xm, tm, evm = mixture["x"], mixture["truth"], mixture["eval"]
     rows.append({"data": "mixture (d=3)", "r": tm["r"], "r_hat_vae": r_hat_per_model(evm["enc_var"][0], VAR_THRESHOLD).item(),
-                 "gamma": float(evm["gamma"][0]), "mle": MLE().fit(xm).dimension_, "twonn": TwoNN().fit(xm).dimension_,
-                 "affine": affine_dimension(xm, AFFINE_REL_TOL), "enc_var": evm["enc_var"][0].tolist(), "checked": False, "note": NOT_CHECKED["mixture"]})
+                 "gamma": float(evm["gamma"][0]), **_dimension_estimates(xm), "enc_var": evm["enc_var"][0].tolist(),
+                 "checked": False, "note": NOT_CHECKED["mixture"]})
     if with_mnist:
         rows.append(_mnist_row(s))
     return judge_estimators(rows), {"rows": rows}
@@ -499,8 +506,8 @@ def _mnist_row(s: Settings) -> dict:
     res = train_sweep(x, 32, [float("nan")], [s.seed + 11], steps=s.steps, hidden=(256, 256), device=s.device)
     ev = evaluate(res.model, x, seed=s.seed)
     return {"data": "mnist5k (d=784)", "r": None, "r_hat_vae": r_hat_per_model(ev["enc_var"][0], VAR_THRESHOLD).item(),
-            "gamma": float(ev["gamma"][0]), "mle": MLE().fit(x).dimension_, "twonn": TwoNN().fit(x).dimension_,
-            "affine": affine_dimension(x, AFFINE_REL_TOL), "enc_var": ev["enc_var"][0].tolist(), "checked": False, "note": NOT_CHECKED["mnist5k"]}
+            "gamma": float(ev["gamma"][0]), **_dimension_estimates(x), "enc_var": ev["enc_var"][0].tolist(),
+            "checked": False, "note": NOT_CHECKED["mnist5k"]}
 
 
 CONSTRUCTIONS = (("theorem1", "check_theorem1"), ("theorem2", "check_theorem2"), ("eq73", "check_eq73"))
