@@ -22,7 +22,7 @@ from vaediag.engine.devices import resolve_device
 from vaediag.engine.train import train_stage2
 run = Run.open(sys.argv[1])
 t = run.config.train
-t.stage2_steps, t.stage2_epochs, t.log_every = int(sys.argv[3]), None, 500
+t.stage2.steps, t.stage2.epochs, t.log_every = int(sys.argv[3]), None, 500
 train_stage2(run, resolve_device("cpu"), progress=False)
 print(" ".join(f"{v:.3f}" for v in np.diff(np.concatenate([[0.0], run.read_metrics(2)["seconds"]]))))
 """

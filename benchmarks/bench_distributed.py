@@ -10,7 +10,7 @@ encoding). Strong scaling keeps the global batch (100 = 2 x 50), weak scaling th
 (200 = 2 x 100); efficiency = (images/s of 2 processes / 2) / images/s of 1 process at that
 per-process batch. A 1-process run with 2 threads, the plain alternative on 2 cores, is printed too.
 
-memory: the stage-1 training loop (`vaediag.engine.train._fit`, InfoGAN at 64x64x3 like CelebA, batch 100)
+memory: the stage-1 training loop (`vaediag.engine.loop.fit`, InfoGAN at 64x64x3 like CelebA, batch 100)
 on a synthetic uint8 image set of --images images written as a .npy file, held three ways: read
 into RAM (what decoding CelebA into memory did), memory-mapped and indexed in the training process
 (`--loader memory`), and memory-mapped and streamed by 2 worker processes (`--loader stream`).
@@ -107,7 +107,8 @@ def _child(mode: str, npy: str, steps: int, out: str) -> None:
     from vaediag.data import Dataset
     from vaediag.engine.models import VAE
     from vaediag.engine.runs import Run
-    from vaediag.engine.train import _fit, _image_batches
+    from vaediag.engine.batches import image_batches
+    from vaediag.engine.loop import StageSpec, fit
 
     torch.set_flush_denormal(True)
     x = torch.from_numpy(np.load(npy, mmap_mode="c"))
@@ -118,14 +119,14 @@ def _child(mode: str, npy: str, steps: int, out: str) -> None:
     cfg = RunConfig()
     cfg.model.input_shape, cfg.model.latent_dim = (3, 64, 64), 64
     t = cfg.train
-    t.steps, t.epochs, t.lr_halve_every, t.checkpoint_every, t.log_every, t.stages = steps, None, None, 10**6, 10, "1"
+    t.stage1.steps, t.stage1.epochs, t.stage1.lr_halve_every, t.checkpoint_every, t.log_every, t.stages = steps, None, None, 10**6, 10, "1"
     t.loader, t.workers = ("stream" if mode == "stream" else "memory"), 2
     run = Run.create(out, cfg)
     torch.manual_seed(0)
     model = VAE(cfg.model)
-    batches = _image_batches(data, 64, torch.device("cpu"), t.loader, t.workers)
+    batches = image_batches(data, 64, torch.device("cpu"), t.loader, t.workers)
     t0 = time.perf_counter()
-    _fit(run, 1, model, batches, len(x), 100, steps, 1e-4, 5e-4, None, 0, torch.device("cpu"), False, False)
+    fit(run, StageSpec.of_run(cfg, 1, model, batches, len(x), torch.device("cpu")), progress=False)
     print(json.dumps({"seconds": time.perf_counter() - t0}))
 
 

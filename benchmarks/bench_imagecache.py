@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vaediag import __version__, imagecache
+from vaediag import __version__
+from vaediag.data import imagecache
 
 
 def write_cache(data_dir: Path, n: int) -> Path:

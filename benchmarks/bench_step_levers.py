@@ -33,7 +33,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's vaediag
 
-from vaediag.engine import train as vtrain
+from vaediag.engine.schedule import make_adam
 from vaediag.engine.config import ModelConfig
 from vaediag.engine.models import VAE
 
@@ -67,7 +67,7 @@ def main() -> None:
         xv = x
         if "cl" in parts:
             model, xv = model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
-        opt = vtrain._optimizer(model, 1e-4, 5e-4)
+        opt = make_adam(model.param_groups(5e-4), 1e-4)
         if "foreach" in parts:  # the same groups, PyTorch's default Adam
             opt = torch.optim.Adam([{"params": gr["params"], "weight_decay": gr["weight_decay"]}
                                     for gr in opt.param_groups], lr=1e-4)

@@ -42,7 +42,8 @@ import torch.nn.functional as F
 
 from vaediag.data import manifolds
 from vaediag.objective import gaussian_nll, kl_std_normal, reparameterize
-from vaediag.theory.sweep import GroupedVAE, _adam, lr_at, train_sweep
+from vaediag.engine.schedule import make_adam
+from vaediag.theory.sweep import GroupedVAE, lr_at, train_sweep
 
 
 # ----------------------------------------------------------------- frozen copy of the legacy step
@@ -152,7 +153,7 @@ def _variant_sweep(data, kappa, gammas, seeds, steps, hidden, manual: bool, fuse
     data = torch.as_tensor(data, dtype=torch.float32).unsqueeze(0).expand(G, -1, -1)
     _, N, d = data.shape
     model = cls(d, kappa, gammas, seeds, hidden)
-    opt = _adam([model.flat], lr) if fused else torch.optim.Adam([model.flat], lr=lr, foreach=True)
+    opt = make_adam([model.flat], lr) if fused else torch.optim.Adam([model.flat], lr=lr, foreach=True)
     model.flat.grad = torch.zeros_like(model.flat)
     gens = [torch.Generator().manual_seed(10_000 + int(s)) for s in seeds]
     ar = torch.arange(G)[None, :, None]

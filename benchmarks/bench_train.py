@@ -18,12 +18,13 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from vaediag.engine.config import ModelConfig, RunConfig, TrainConfig
+from vaediag.engine.config import ModelConfig, RunConfig, StageSchedule, TrainConfig
 from vaediag.data import Dataset
 from vaediag.engine.models import VAE
 from vaediag.engine.runs import Run
 from vaediag.engine.devices import resolve_device
-from vaediag.engine.train import _optimizer, train_stage1
+from vaediag.engine.schedule import make_adam
+from vaediag.engine.train import train_stage1
 
 
 def _sync(device):
@@ -45,7 +46,7 @@ def matmul_peak(device, n=2048, reps=10) -> float:
 def bare_step(cfg: ModelConfig, device, steps: int, batch: int) -> tuple[float, float]:
     torch.manual_seed(0)
     model = VAE(cfg).to(device).train()
-    opt = _optimizer(model, 1e-4, 5e-4)
+    opt = make_adam(model.param_groups(5e-4), 1e-4)
     x = torch.rand(batch, *cfg.input_shape, device=device)
     eps = torch.randn(batch, cfg.latent_dim, device=device)
     with FlopCounterMode(display=False) as fc:
@@ -71,7 +72,7 @@ def training(cfg: ModelConfig, device, steps: int, batch: int) -> float:
         # warm-up run, then the timed run (both through the real loop)
         times = []
         for s in (5, steps + 5):
-            rc = RunConfig(model=cfg, train=TrainConfig(dataset="bench", steps=s, epochs=None, batch_size=batch,
+            rc = RunConfig(model=cfg, train=TrainConfig(dataset="bench", stage1=StageSchedule(batch_size=batch, epochs=None, steps=s),
                                                         checkpoint_every=500, log_every=10))
             run = Run.create(f"{tmp}/r{s}", rc)
             t = time.perf_counter()

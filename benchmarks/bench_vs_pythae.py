@@ -4,7 +4,7 @@
 
 Both libraries train the same networks (vaediag's InfoGAN encoder and decoder, kappa 64) on the
 same data (mnist5k's training digits, 28x28, in [0, 1]) with batch 100, Adam lr 1e-4 and weight
-decay 5e-4, through their real loops: vaediag's ``_fit`` (``train_stage1`` without its final encoding
+decay 5e-4, through their real loops: vaediag's ``fit`` (``train_stage1`` without its final encoding
 of the data set) with its run directory, a metrics row every step and checkpoints, and
 ``pythae.trainers.BaseTrainer.train``. A loop's time
 per step is read from inside it, as the wall-clock time between the ends of step 5 and step
@@ -103,8 +103,11 @@ def vaediag_worker(steps: int, variant: str) -> dict:
 
     from vaediag.data import Dataset
     from vaediag.engine import callbacks
-    from vaediag.engine import train as vtrain
-    from vaediag.engine.config import RunConfig, TrainConfig
+    from vaediag.engine import schedule
+    from vaediag.engine.batches import LatentBatches, image_batches
+    from vaediag.engine.config import RunConfig, StageSchedule, TrainConfig
+    from vaediag.engine.loop import StageSpec, fit
+    from vaediag.engine.schedule import make_adam
     from vaediag.engine.devices import keep_freed_memory
     from vaediag.engine.models import VAE, Stage2VAE
     from vaediag.engine.runs import Run
@@ -113,7 +116,7 @@ def vaediag_worker(steps: int, variant: str) -> dict:
     if variant != "malloc-default":
         keep_freed_memory()
     if variant == "foreach":  # PyTorch's default Adam instead of the fused one
-        vtrain._fused_ok = lambda groups: False
+        schedule.fused_available = lambda groups: False
     log_every = 10 if variant == "log10" else 1
     cpu = torch.device("cpu")
     data, xf = _data()
@@ -128,7 +131,7 @@ def vaediag_worker(steps: int, variant: str) -> dict:
         return a, a + -(-n // log_every) * log_every  # whole metrics rows
 
     def bare(model: torch.nn.Module, x: torch.Tensor, n: int) -> tuple[float, float]:
-        opt = vtrain._optimizer(model, 1e-4, 5e-4)
+        opt = make_adam(model.param_groups(5e-4), 1e-4)
         model.train()
         clock = Clock()
         for i in range(WARM + n + 1):
@@ -149,18 +152,20 @@ def vaediag_worker(steps: int, variant: str) -> dict:
 
     def fit1(d, cfg):
         def fit(tmp, total):
-            rc = RunConfig(model=cfg, train=TrainConfig(dataset=d.name, steps=total, epochs=None, batch_size=BATCH,
-                                                        lr=1e-4, weight_decay=5e-4, log_every=log_every))
+            rc = RunConfig(model=cfg, train=TrainConfig(
+                dataset=d.name, stage1=StageSchedule(batch_size=BATCH, lr=1e-4, epochs=None, steps=total,
+                                                     lr_halve_every=None), weight_decay=5e-4, log_every=log_every))
             torch.manual_seed(0)  # train_stage1's loop without its final encoding of every digit (untimed anyway)
-            vtrain._fit(Run.create(f"{tmp}/run", rc), 1, VAE(cfg), vtrain._image_batches(d, 64, cpu, "auto", None),
-                        len(d.train), BATCH, total, 1e-4, 5e-4, None, 0, cpu, False, False)
+            fit(Run.create(f"{tmp}/run", rc), StageSpec.of_run(rc, 1, VAE(cfg), image_batches(d, 64, cpu, "auto", None),
+                                                               len(d.train), cpu), progress=False)
         return fit
 
     def fit2(tmp, total):
-        rc = RunConfig(stage2=s2, train=TrainConfig(stage2_steps=total, stage2_epochs=None, log_every=log_every))
+        rc = RunConfig(stage2=s2, train=TrainConfig(stage2=StageSchedule(batch_size=BATCH, lr=1e-4, epochs=None, steps=total,
+                                                                         lr_halve_every=None), log_every=log_every))
         torch.manual_seed(1)
-        vtrain._fit(Run.create(f"{tmp}/run", rc), 2, Stage2VAE(s2), vtrain.LatentBatches(mu, sd, cpu), len(mu), BATCH,
-                    total, 1e-4, 5e-4, None, 0, cpu, False, False)
+        fit(Run.create(f"{tmp}/run", rc), StageSpec.of_run(rc, 2, Stage2VAE(s2), LatentBatches(mu, sd, cpu), len(mu), cpu),
+            progress=False)
 
     r = {"loop": loop(fit1(data, infogan), steps)}
     if variant == "log10":

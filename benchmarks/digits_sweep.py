@@ -24,7 +24,7 @@ import torch
 from vaediag.data import load_dataset
 from vaediag.diagnostics.gamma import gamma_verdict
 from vaediag.diagnostics.summary import diagnose
-from vaediag.engine.config import ModelConfig, RunConfig, TrainConfig
+from vaediag.engine.config import ModelConfig, RunConfig, StageSchedule, TrainConfig
 from vaediag.engine.runs import Run
 from vaediag.engine.train import train_stage1
 
@@ -43,11 +43,11 @@ def main() -> None:
         halve_steps = int(halve[0]) if halve else None
         model_cfg = ModelConfig(input_shape=(1, 28, 28), arch=args.arch, latent_dim=int(k),
                                 mlp_hidden=tuple(int(h) for h in hid.split("x")))
-        cfg = RunConfig(model=model_cfg, train=TrainConfig(steps=int(steps), epochs=None, lr=float(lr), lr_halve_every=None,
-                                                           gamma_lr_scale=float(gls), checkpoint_every=10**6, log_every=50))
+        cfg = RunConfig(model=model_cfg, train=TrainConfig(stage1=StageSchedule(steps=int(steps), epochs=None, lr=float(lr),
+                                                                                lr_halve_every=None), gamma_lr_scale=float(gls), checkpoint_every=10**6, log_every=50))
         n_train = len(data.train)
         if halve_steps:  # the config counts the halving period in epochs
-            cfg.train.lr_halve_every = halve_steps / (n_train // cfg.train.batch_size)
+            cfg.train.stage1.lr_halve_every = halve_steps / (n_train // cfg.train.stage1.batch_size)
         with tempfile.TemporaryDirectory() as tmp:
             t = time.perf_counter()
             run = Run.create(f"{tmp}/r", cfg)

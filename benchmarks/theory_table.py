@@ -18,7 +18,7 @@ import os
 import re
 import sys
 
-from vaediag.cli.theory import _fmt, rhat_cells
+from vaediag.api import fmt as _fmt, rhat_cells
 
 
 def _cell(v) -> str:

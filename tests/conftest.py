@@ -74,7 +74,7 @@ def _restore_torch_state():
 def stop_at(monkeypatch):
     """``stop_at(n)``: the next training run stops as after a Ctrl-C once it reaches step n (it writes
     a checkpoint and raises Interrupted); ``stop_at.disarm()`` lets later runs go on."""
-    from vaediag.engine import train as T
+    from vaediag.engine import loop as T
 
     real = T.Progress.update
 
@@ -82,7 +82,7 @@ def stop_at(monkeypatch):
         def update(self, k, **kw):
             real(self, k, **kw)
             if k == n:
-                T._StopFlag.requested = True
+                T.StopFlag.requested = True
 
         monkeypatch.setattr(T.Progress, "update", update)
 

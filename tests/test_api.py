@@ -1,4 +1,4 @@
-"""The Python API (vaediag/api.py) gives what the CLI gives, on a tiny vector run."""
+"""The Python API (vaediag.api) gives what the CLI gives, on a tiny vector run."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def run(tmp_path_factory):
 def test_train_writes_the_config_it_was_given(run):
     cfg = run.config
     assert (cfg.model.arch, cfg.model.latent_dim, cfg.model.input_shape) == ("mlp", 4, (6,))
-    assert (cfg.train.steps, cfg.train.epochs, cfg.stage2.width) == (20, None, 32)
+    assert (cfg.train.stage1.steps, cfg.train.stage1.epochs, cfg.stage2.width) == (20, None, 32)
     assert run.stage_done(1) and run.stage_done(2)
     assert run.read_metrics(1)["step"].tolist() == [5, 10, 15, 20]
 
@@ -67,3 +67,23 @@ def test_mistakes_get_a_sentence(tmp_path, run):
     with pytest.raises(VaediagError, match="stage must be 1 or 2"):
         vaediag.sample(run, stage=3)
     assert not (tmp_path / "x").exists()
+
+
+def test_every_training_entry_point_prepares_the_process(tmp_path):
+    """vaediag.train (not only the command) flushes denormals: the CPU slowdown it prevents is the API's too."""
+    import torch
+
+    import vaediag
+
+    torch.set_flush_denormal(False)
+    vaediag.train(tmp_path / "r", stages="1", progress=False, device="cpu", **{**OPTS, "steps": 2})
+    assert torch.tensor(1e-40).item() == 0.0  # a denormal float is flushed to zero
+
+
+def test_fid_takes_the_options_of_the_command():
+    import inspect
+
+    from vaediag import api
+
+    params = inspect.signature(api.fid).parameters
+    assert {"inception", "minmax", "fid_method", "cache_dir", "progress", "write", "overwrite"} <= set(params)

@@ -59,9 +59,9 @@ def test_demo_with_few_steps_writes_its_figures_and_report(tmp_path, capsys):
     preset = PRESETS["cpu-mnist5k"]
     for cfg in (learned, fixed):
         assert cfg["model"]["arch"] == preset["arch"] and cfg["model"]["latent_dim"] == preset["latent_dim"]
-        assert cfg["train"]["gamma_lr_scale"] == preset["gamma_lr_scale"] and cfg["train"]["lr"] == preset["lr"]
-        assert cfg["train"]["steps"] == 20
-    assert (learned["model"]["gamma_mode"], learned["train"]["stages"], learned["train"]["stage2_steps"]) == \
+        assert cfg["train"]["gamma_lr_scale"] == preset["gamma_lr_scale"] and cfg["train"]["stage1"]["lr"] == preset["lr"]
+        assert cfg["train"]["stage1"]["steps"] == 20
+    assert (learned["model"]["gamma_mode"], learned["train"]["stages"], learned["train"]["stage2"]["steps"]) == \
         ("learned", "12", 20)
     assert (fixed["model"]["gamma_mode"], fixed["model"]["gamma_init"], fixed["train"]["stages"]) == ("fixed", 1.0, "1")
     summary = json.loads((out / "runs" / "learned" / "diagnostics" / "summary.json").read_text())

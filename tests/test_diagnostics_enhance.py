@@ -14,7 +14,7 @@ import torch.nn as nn
 
 from vaediag.cli import main
 from vaediag.diagnostics.spectrum import MomentAccumulator, gaussian_fit_kl, spectrum_gap
-from vaediag.diagnostics.enhance import enhance, load_two_stage
+from vaediag.api import enhance, load_two_stage
 from vaediag.errors import VaediagError
 from vaediag.engine.runs import Run
 

@@ -20,29 +20,31 @@ def test_config_from_another_run_with_command_line_overrides(tmp_path, capsys):
     assert main(["train", "--config", str(a / "config.json"), "--steps", "4", "--quiet", "--out", str(b)]) == 0
     ca, cb = Run.open(a).config, Run.open(b).config
     assert cb.model == ca.model and cb.model.latent_dim == 5  # from the file
-    assert cb.train.lr == 0.002 and cb.train.dataset == ca.train.dataset
-    assert cb.train.steps == 4 and ca.train.steps == 6  # the command line wins
+    assert cb.train.stage1.lr == 0.002 and cb.train.dataset == ca.train.dataset
+    assert cb.train.stage1.steps == 4 and ca.train.stage1.steps == 6  # the command line wins
     # a hand-written part of a config: the rest keeps the defaults, then the options override it
     hand = tmp_path / "hand.json"
     hand.write_text(json.dumps({"model": {"latent_dim": 3}, "train": {"lr": 0.003}}))
     c = tmp_path / "c"
     assert main(["train", *FAST, "--config", str(hand), "--steps", "3", "--lr", "0.001", "--out", str(c)]) == 0
     cc = Run.open(c).config
-    assert cc.model.latent_dim == 3 and cc.train.lr == 0.001 and cc.train.steps == 3
+    assert cc.model.latent_dim == 3 and cc.train.stage1.lr == 0.001 and cc.train.stage1.steps == 3
 
 
-@pytest.mark.parametrize("content, needle", [
-    ("not json", "is not JSON"),
-    ('{"optimizer": {}}', "sections model, stage2 and/or train"),
-    ('{"model": {"latent_dims": 3}}', "latent_dims"),
+@pytest.mark.parametrize("content, needle, status", [
+    ("not json", "is not JSON", 1),
+    ('{"optimizer": {}}', "sections model, stage2 and/or train", 2),
+    ('{"model": {"latent_dims": 3}}', "unknown key model.latent_dims", 2),
+    ('{"train": {"steps": "100"}}', "train.stage1.steps must be an integer or null, got '100'", 2),
+    ('{"train": {"stage2": {"lr": "fast"}}}', "train.stage2.lr must be a number or null", 2),
 ])
-def test_a_bad_config_file_is_one_sentence_and_nothing_is_written(tmp_path, capsys, content, needle):
+def test_a_bad_config_file_is_one_sentence_and_nothing_is_written(tmp_path, capsys, content, needle, status):
     f = tmp_path / "cfg.json"
     f.write_text(content)
     rc = main(["train", *FAST, "--config", str(f), "--out", str(tmp_path / "r")])
     err = capsys.readouterr().err.strip()
-    # a file that is missing or wrong is a runtime failure (1), not a usage error (2)
-    assert rc == 1 and len(err.splitlines()) == 1 and needle in err and "Traceback" not in err
+    # a file that cannot be read is a runtime failure (1); a wrong key or type a usage error (2)
+    assert rc == status and len(err.splitlines()) == 1 and needle in err and "Traceback" not in err
     assert not (tmp_path / "r").exists()
     rc = main(["train", "--config", str(tmp_path / "missing.json"), "--out", str(tmp_path / "r")])
     assert rc == 1 and "cannot be read" in capsys.readouterr().err

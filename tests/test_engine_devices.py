@@ -41,10 +41,10 @@ FAULTS = """
         keep_freed_memory()
     from vaediag.engine.config import ModelConfig
     from vaediag.engine.models import VAE
-    from vaediag.engine.train import _optimizer
+    from vaediag.engine.schedule import make_adam
     torch.manual_seed(0)
     model = VAE(ModelConfig(input_shape=(1, 28, 28), arch="infogan", latent_dim=64))
-    opt = _optimizer(model, 1e-4, 5e-4)
+    opt = make_adam(model.param_groups(5e-4), 1e-4)
     x, eps = torch.rand(100, 1, 28, 28), torch.randn(100, 64)
     for i in range(7):
         if i == 3:

@@ -6,7 +6,7 @@ import torch
 
 from vaediag.cli import main
 from vaediag.engine.runs import Run
-from vaediag.engine.train import BatchOrder, _image_batches, default_workers
+from vaediag.engine.batches import BatchOrder, default_workers, image_batches as _image_batches
 
 
 def test_batch_order_is_a_permutation_per_epoch_and_drops_the_remainder():

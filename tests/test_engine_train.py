@@ -42,7 +42,8 @@ def assert_runs_identical(a: Run, b: Run, stages=(1, 2)):
 
 def test_learning_rate_schedule_halves_from_the_given_step():
     from vaediag.engine.config import make_config
-    from vaediag.engine.train import _lr_at, _schedule
+    from vaediag.engine.config import StageSchedule
+    from vaediag.engine.schedule import lr_at as _lr_at, plan
 
     # the paper's schedule: halved every period, the first halving after one period
     assert [_lr_at(s, 1.0, 100) for s in (0, 99, 100, 199, 200, 350)] == [1, 1, 0.5, 0.5, 0.25, 0.125]
@@ -50,11 +51,11 @@ def test_learning_rate_schedule_halves_from_the_given_step():
     # constant for 300 steps, then halved at 300, 400, 500, ...
     assert [_lr_at(s, 1.0, (300, 100)) for s in (0, 299, 300, 399, 400, 520)] == [1, 1, 0.5, 0.5, 0.25, 0.125]
     # epochs -> steps: 4,500 examples in batches of 100 are 45 steps an epoch
-    assert _schedule(4500, 100, 6000, None, 10.0) == (100, 6000, (450, 450))
-    assert _schedule(4500, 100, 6000, None, 10.0, 100.0) == (100, 6000, (4500, 450))
-    assert _schedule(4500, 100, 6000, None, None, 100.0) == (100, 6000, None)
+    assert plan(StageSchedule(100, 1.0, None, 6000, 10.0), 4500) == (100, 6000, (450, 450))
+    assert plan(StageSchedule(100, 1.0, None, 6000, 10.0, 100.0), 4500) == (100, 6000, (4500, 450))
+    assert plan(StageSchedule(100, 1.0, None, 6000, None, 100.0), 4500) == (100, 6000, None)
     cfg = make_config(lr_halve_from=100.0, lr_halve_every=10.0)
-    assert (cfg.train.lr_halve_from, cfg.train.lr_halve_every) == (100.0, 10.0)
+    assert (cfg.train.stage1.lr_halve_from, cfg.train.stage1.lr_halve_every) == (100.0, 10.0)
     with pytest.raises(VaediagError, match="lr-halve-from"):
         make_config(lr_halve_from=-1.0)
 
@@ -103,7 +104,7 @@ def test_short_training_lowers_loss_and_gamma(uninterrupted):
 
 
 def test_stop_request_then_resume_is_bit_identical(tmp_path, monkeypatch, uninterrupted):
-    from vaediag.engine import train as T
+    from vaediag.engine import loop as T
 
     # interrupt stage 1 after step 7 (a Ctrl-C sets this flag) and stage 2 after step 11
     real = T.Progress.update
@@ -111,7 +112,7 @@ def test_stop_request_then_resume_is_bit_identical(tmp_path, monkeypatch, uninte
     def update(self, n, **kw):
         real(self, n, **kw)
         if (self.desc == "stage 1" and n == 7) or (self.desc == "stage 2" and n == 11):
-            T._StopFlag.requested = True
+            T.StopFlag.requested = True
 
     monkeypatch.setattr(T.Progress, "update", update)
     assert main(_train_argv(tmp_path / "b")) == 1  # stopped with a message

@@ -87,3 +87,20 @@ def test_help_does_not_import_torch_or_matplotlib():
             "print(sorted(m for m in ('torch', 'matplotlib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]", f"'vaediag --help' imports {out}"
+
+
+def test_the_cli_calls_only_the_api():
+    """cli/ parses, calls a vaediag.api function and prints: it imports vaediag.api (and vaediag.errors,
+    the version) only, so that every verb is a function of the Python API."""
+    allowed = ("vaediag.api", "vaediag.errors", "vaediag.__version__")
+    wrong = [f"{path.relative_to(PKG.parent)}:{line} imports {target}"
+             for name, path in _modules() if _part(name) == "cli"
+             for target, line, _ in _imports(path)
+             if not any(target == a or target.startswith(a + ".") for a in allowed)]
+    assert not wrong, "cli/ imports more than vaediag.api:\n" + "\n".join(wrong)
+
+
+def test_no_module_over_450_lines_in_the_engine():
+    long = [f"{p.relative_to(PKG.parent)}: {n}" for p in (PKG / "engine").glob("*.py")
+            if (n := len(p.read_text().splitlines())) > 450]
+    assert not long

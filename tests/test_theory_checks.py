@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vaediag.cli import main
-from vaediag.cli.theory import format_table
+from vaediag.api import format_table
 from vaediag.theory import checks
 
 FIELDS = {"claim", "measured", "predicted", "tolerance", "verdict"}

@@ -18,27 +18,20 @@ from vaediag.errors import UsageError, VaediagError
 
 __version__ = "0.2.0"  # the one place the version is written (pyproject reads it)
 
-_API = {
-    "train": "vaediag.api", "resume": "vaediag.api", "open_run": "vaediag.api", "sample": "vaediag.api",
-    "reconstruct": "vaediag.api", "diagnose": "vaediag.api", "figure1": "vaediag.api",
-    "figure9": "vaediag.api", "figure10": "vaediag.api", "report": "vaediag.api", "theory": "vaediag.api",
-    "fid": "vaediag.api", "Run": "vaediag.engine.runs", "RunConfig": "vaediag.engine.config",
-    "load_dataset": "vaediag.data", "Dataset": "vaediag.data", "save_figure": "vaediag.plots",
-    "enhance": "vaediag.diagnostics.enhance", "load_two_stage": "vaediag.diagnostics.enhance",
-    "adapt": "vaediag.diagnostics.adapt",
-}
+# The public API, imported lazily from vaediag.api on first use.
+_API = ("train", "resume", "open_run", "sample", "reconstruct", "diagnose", "figure1", "figure9", "figure10",
+        "report", "theory", "fid", "load_dataset", "save_figure", "enhance", "load_two_stage", "adapt", "stage2",
+        "demo", "fid_sets", "table", "save_samples", "prepare_process", "Dataset", "Run", "RunConfig")
 
 __all__ = ["UsageError", "VaediagError", "__version__", *_API]
 
 
 def __getattr__(name: str):
-    if name in _API:
-        import importlib
+    if name not in _API:
+        raise AttributeError(f"module 'vaediag' has no attribute {name!r}")
+    from vaediag import api
 
-        value = getattr(importlib.import_module(_API[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'vaediag' has no attribute {name!r}")
+    return getattr(api, name)
 
 
 def __dir__():

@@ -55,17 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import torch
+    from vaediag import api
 
-    # Flush denormal floats to zero for the whole process, before any worker thread exists (threads
-    # inherit the flag when they are created): on the CPU, tiny Adam moments of unused units
-    # otherwise make training slow down steadily (benchmarks/bench_denormal.py). Deterministic.
-    torch.set_flush_denormal(True)
-    # Keep freed memory in the process: a CPU step then reuses its blocks instead of re-faulting them
-    # (engine/devices.py: keep_freed_memory; glibc only).
-    from vaediag.engine.devices import keep_freed_memory
-
-    keep_freed_memory()
+    api.prepare_process()  # before any worker thread exists (threads inherit the denormal flag)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -75,9 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_usage(sys.stderr)
         print("vaediag: error: name a command (see 'vaediag --help')", file=sys.stderr)
         return 2
-    from vaediag.engine.distributed import SharedError, env_world
-
-    rank, world = env_world()
+    SharedError = api.SharedError
+    rank, world = api.env_world()
     try:
         if world > 1 and args.command != "train":
             raise SharedError(f"only 'vaediag train' runs on several processes; run 'vaediag {args.command}' "

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vaediag.errors import UsageError
-
 CACHE_HELP = """\
 Decode CelebA's JPEGs once into a uint8 cache file (N x 3 x 64 x 64, training rows then test
 rows) with a JSON manifest beside it; training, diagnostics and FID then memory-map it instead of
@@ -45,23 +43,12 @@ def register(sub) -> None:
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
-    from vaediag.data import imagecache
+    from vaediag import api
 
-    if args.dataset != "celeba":
-        raise UsageError(f"vaediag cache handles only --dataset celeba for now, not {args.dataset!r}")
-    if args.workers is not None and args.workers < 1:
-        raise UsageError(f"--workers must be a positive integer, got {args.workers}")
-    if not 0 < args.test_fraction < 1:
-        raise UsageError(f"--test-fraction must be between 0 and 1, got {args.test_fraction}")
-    if args.check:
-        info = imagecache.check_cache(args.data_dir, args.seed, args.test_fraction, cache_dir=args.data_cache)
-        what = "sound" if info["checked_against_source"] else "sound (the JPEGs are absent: not compared with them)"
-    else:
-        _, _, info = imagecache.celeba_arrays(args.data_dir, args.seed, args.test_fraction, cache_dir=args.data_cache,
-                                              progress=not args.quiet, workers=args.workers, rebuild=args.rebuild)
-        what = "built" if info["built"] else "sound (already built)"
+    info = api.cache(args.dataset, args.data_dir, args.data_cache, seed=args.seed, test_fraction=args.test_fraction,
+                     workers=args.workers, rebuild=args.rebuild, check=args.check, progress=not args.quiet)
     n, c, h, w = info["shape"]
-    print(f"{info['path']}: {what}\n"
+    print(f"{info['path']}: {info['what']}\n"
           f"  shape {n} x {c} x {h} x {w} {info['dtype']}, {n * c * h * w / 1e6:.1f} MB\n"
           f"  split {info['split']}: n_train {info['n_train']}, n_test {info['n_test']}\n"
           f"  {info['seconds']:.2f} s", file=sys.stdout)

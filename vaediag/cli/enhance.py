@@ -1,15 +1,11 @@
-"""``vaediag stage2``: the paper's second stage on codes exported by any VAE (arrays in a .npz)."""
+"""``vaediag stage2``: the paper's second stage on codes exported by any VAE (arrays in a .npz);
+the work is :func:`vaediag.api.stage2`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-import zipfile
 from pathlib import Path
-
-import numpy as np
-
-from vaediag.errors import UsageError, VaediagError
 
 EPILOG = """\
 The .npz holds q(z|x) of your model over its training inputs: 'mu' (n, kappa) with 'logvar' (n, kappa)
@@ -17,7 +13,7 @@ for a diagonal encoder, or 'cov' (n, kappa, kappa) for a full covariance. For ex
   np.savez("codes.npz", mu=mu, logvar=logvar)
   vaediag stage2 --posteriors codes.npz --out runs/my-stage2 --stage2-epochs 800
   vaediag sample --run runs/my-stage2 --n 1000        # two-stage latents z; decode them with your model
-In Python, vaediag.enhance.enhance(model, data) does the same from the model and decodes the samples.
+In Python, vaediag.enhance(model, data) does the same from the model and decodes the samples.
 """
 
 
@@ -42,60 +38,12 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_stage2)
 
 
-def load_codes(path: Path) -> tuple[np.ndarray, np.ndarray, bool]:
-    """(mu, second, full) from a .npz with mu and logvar, or mu and cov."""
-    if path.suffix.lower() != ".npz":
-        raise UsageError(f"--posteriors must be a .npz file with arrays mu and logvar (or cov), got {path}")
-    if not path.is_file():
-        raise VaediagError(f"--posteriors {path} does not exist")
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as e:
-        raise VaediagError(f"{path} is not a readable .npz of numeric arrays ({str(e).splitlines()[0][:120]})") from None
-    if "mu" not in arrays:
-        raise VaediagError(f"{path} has arrays {sorted(arrays)} but no 'mu'; save mu with logvar or cov")
-    if "logvar" in arrays and "cov" in arrays:
-        raise VaediagError(f"{path} has both 'logvar' and 'cov'; keep one (logvar: diagonal encoder, cov: full)")
-    if "logvar" in arrays:
-        return arrays["mu"], arrays["logvar"], False
-    if "cov" in arrays:
-        return arrays["mu"], arrays["cov"], True
-    raise VaediagError(f"{path} has 'mu' but neither 'logvar' (n, kappa) nor 'cov' (n, kappa, kappa)")
-
-
 def cmd_stage2(args: argparse.Namespace) -> int:
-    from vaediag.engine.config import RunConfig
-    from vaediag.engine.devices import resolve_device
-    from vaediag.engine.train import train_stage2_on_posteriors
+    from vaediag import api
 
-    device = resolve_device(args.device)
-    options = [k for k in ("stage2_epochs", "stage2_steps", "stage2_batch_size", "stage2_lr", "stage2_lr_halve_every",
-                           "stage2_width") if getattr(args, k) is not None]
-    if args.resume:
-        if args.posteriors or options or args.overwrite:
-            raise UsageError("--resume continues the run in --out as it was started; give no --posteriors, "
-                               "--overwrite or --stage2-* options with it")
-        run = train_stage2_on_posteriors(args.out, None, None, resume=True, device=device, progress=not args.quiet)
-    else:
-        if args.posteriors is None:
-            raise UsageError("give --posteriors FILE.npz (mu and logvar, or mu and cov), or --resume")
-        if args.stage2_steps is not None and args.stage2_epochs is not None:
-            raise UsageError("give --stage2-steps or --stage2-epochs, not both")
-        mu, second, full = load_codes(args.posteriors)
-        cfg = RunConfig()
-        t = cfg.train
-        t.seed = args.seed
-        for k in ("stage2_epochs", "stage2_steps", "stage2_batch_size", "stage2_lr", "stage2_lr_halve_every"):
-            if getattr(args, k) is not None:
-                setattr(t, k, getattr(args, k))
-        if args.stage2_steps is not None:
-            t.stage2_epochs = None
-        if args.stage2_width is not None:
-            if args.stage2_width < 1:
-                raise UsageError(f"--stage2-width must be a positive integer, got {args.stage2_width}")
-            cfg.stage2.width = args.stage2_width
-        run = train_stage2_on_posteriors(args.out, mu, second, full, config=cfg, device=device,
-                                         overwrite=args.overwrite, progress=not args.quiet)
+    options = {k: getattr(args, k) for k in ("stage2_epochs", "stage2_steps", "stage2_batch_size", "stage2_lr",
+                                             "stage2_lr_halve_every", "stage2_width", "seed")}
+    run = api.stage2(args.out, args.posteriors, resume=args.resume, overwrite=args.overwrite, device=args.device,
+                     progress=not args.quiet, **options)
     print(f"stage 2 complete: {run.path} (sample latents with 'vaediag sample --run {run.path}')", file=sys.stderr)
     return 0

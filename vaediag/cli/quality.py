@@ -1,5 +1,5 @@
-"""``vaediag fid`` and ``vaediag table``: argument parsing, devices, progress and files only; the work is
-in :mod:`vaediag.quality`."""
+"""``vaediag fid`` and ``vaediag table``: argument parsing and printing; the work is :func:`vaediag.api.fid`,
+:func:`~vaediag.api.fid_sets` and :func:`~vaediag.api.table`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from vaediag.errors import UsageError, VaediagError
+from vaediag.errors import UsageError
 
 
 def register(sub) -> None:
@@ -60,55 +60,22 @@ def register(sub) -> None:
     t.set_defaults(func=cmd_table)
 
 
-class StderrProgress:
-    """Adapts the engine's progress bar (stderr, images/s, ETA) to the ``(label, done, total)`` callback."""
-
-    def __init__(self):
-        self.label, self.bar = None, None
-
-    def __call__(self, label: str, done: int, total: int) -> None:
-        from vaediag.progress import Progress
-
-        if label != self.label:
-            if self.bar is not None:
-                self.bar.close()
-            self.label, self.bar = label, Progress(total, desc=f"{label:>14} img")
-        self.bar.update(done)
-        if done >= total:
-            self.bar.close()
-            self.label, self.bar = None, None
-
-
 def cmd_fid(args: argparse.Namespace) -> int:
-    from vaediag.quality.evaluate import check_writable, evaluate_run, save_result
-    from vaediag.quality.features import InceptionFeatures, ProxyFeatures
-    from vaediag.engine.runs import Run
-    from vaediag.engine.devices import resolve_device
+    from vaediag import api
 
     if args.images is not None or args.reference is not None:
         return cmd_fid_sets(args)
     if args.run is None:
         raise UsageError("give --run RUN, or --images A --reference B")
-    run = Run.open(args.run)
-    if args.seeds < 1:
-        raise UsageError(f"--seeds must be at least 1, got {args.seeds}")
-    if args.batch_size < 1:
-        raise UsageError(f"--batch-size must be a positive integer, got {args.batch_size}")
-    if args.proxy and args.inception is not None:
-        raise UsageError("--proxy and --inception exclude each other: the proxy uses no Inception network")
     sources = [s.strip() for s in args.what.split(",") if s.strip()] if args.what else None
-    check_writable(run, args.proxy, args.overwrite)
-    device = resolve_device(args.device)  # the engine's rule: auto = CUDA, then MPS, then CPU
-    extractor = ProxyFeatures(device=device) if args.proxy else InceptionFeatures(args.inception, device=device)
-    result = evaluate_run(run, extractor, n=args.n, seeds=args.seeds, seed=args.seed, sources=sources,
-                          device=device, batch_size=args.batch_size, cache_dir=args.cache_dir,
-                          norm="minmax" if args.minmax else "none",
-                          progress=None if args.quiet else StderrProgress(), method=args.fid_method)
-    path = save_result(run, result, json_path=args.json)
+    result = api.fid(args.run, n=args.n, seeds=args.seeds, seed=args.seed, sources=sources, proxy=args.proxy,
+                     device=args.device, batch_size=args.batch_size, inception=args.inception, minmax=args.minmax,
+                     fid_method=args.fid_method, cache_dir=args.cache_dir, progress=not args.quiet, write=True,
+                     overwrite=args.overwrite, json_path=args.json)
     for note in result["notes"]:
         print(f"note: {note}", file=sys.stderr)
     metric = "proxy Fréchet distance (NOT FID)" if result["proxy"] else "FID"
-    print(f"{metric} of {run.path}, n = {result['protocol']['n']}, {args.seeds} seed(s):")
+    print(f"{metric} of {api.open_run(args.run).path}, n = {result['protocol']['n']}, {args.seeds} seed(s):")
     for s in ("stage1", "stage2", "recon"):
         if s in result:
             line = f"  {s:7s} {result[s]['mean']:9.2f} ± {result[s]['std']:.2f}"
@@ -117,34 +84,22 @@ def cmd_fid(args: argparse.Namespace) -> int:
             if "mse" in result[s]:
                 line += f"   (squared pixel error {result[s]['mse']['mean']:.4g})"
             print(line)
-    print(f"written to {path}" + (f" and {args.json}" if args.json else ""))
+    print(f"written to {result['path']}" + (f" and {args.json}" if args.json else ""))
     return 0
 
 
 def cmd_fid_sets(args: argparse.Namespace) -> int:
     """``--images A --reference B``: FID and KID of any two image sets, printed (and to --json)."""
-    from vaediag.quality.features import InceptionFeatures, ProxyFeatures
-    from vaediag.quality.sets import load_images, score_sets
-    from vaediag.io import write_json
-    from vaediag.engine.devices import resolve_device
+    from vaediag import api
 
     if args.run is not None:
         raise UsageError("--images/--reference score two image sets; --run scores a run: give one or the other")
     if args.images is None or args.reference is None:
         raise UsageError("give both --images A (the images to score) and --reference B (the real images)")
-    if args.proxy and args.inception is not None:
-        raise UsageError("--proxy and --inception exclude each other: the proxy uses no Inception network")
-    if args.batch_size < 1 or args.kid_subsets < 1 or args.kid_subset_size < 2:
-        raise UsageError("--batch-size and --kid-subsets must be positive and --kid-subset-size at least 2")
-    if args.json is not None and args.json.exists() and not args.overwrite:
-        raise VaediagError(f"{args.json} already exists; pass --overwrite to replace it")
-    images, reference = load_images(args.images), load_images(args.reference)
-    device = resolve_device(args.device)
-    extractor = ProxyFeatures(device=device) if args.proxy else InceptionFeatures(args.inception, device=device)
-    res = score_sets(images, reference, extractor, batch_size=args.batch_size, kid_subsets=args.kid_subsets,
-                     kid_subset_size=args.kid_subset_size, seed=args.seed,
-                     progress=None if args.quiet else StderrProgress())
-    res.update(images=str(args.images), reference=str(args.reference))
+    res = api.fid_sets(args.images, args.reference, proxy=args.proxy, inception=args.inception, device=args.device,
+                       batch_size=args.batch_size, kid_subsets=args.kid_subsets,
+                       kid_subset_size=args.kid_subset_size, seed=args.seed, progress=not args.quiet,
+                       json_path=args.json, overwrite=args.overwrite)
     for note in res["notes"]:
         print(f"note: {note}", file=sys.stderr)
     name = "proxy Fréchet distance (NOT FID)" if res["proxy"] else "FID"
@@ -153,26 +108,12 @@ def cmd_fid_sets(args: argparse.Namespace) -> int:
     print(f"  {name} {res['fid']:.4g}   KID{' (proxy)' if res['proxy'] else ''} {k['mean']:.4g} ± {k['std']:.2g} "
           f"({k['subsets']} subsets of {k['subset_size']})")
     if args.json is not None:
-        write_json(args.json, res)
         print(f"written to {args.json}")
     return 0
 
 
 def cmd_table(args: argparse.Namespace) -> int:
-    from vaediag.engine.runs import Run
-    from vaediag.io import atomic_write_text
-    from vaediag.quality.table import load_results, table_markdown
+    from vaediag import api
 
-    runs = [Run.open(p) for p in args.run]
-    results = load_results(runs, prefer_proxy=args.proxy)
-    md = table_markdown(results)
-    print(md, end="")
-    if args.out is not None:
-        atomic_write_text(args.out, md)
-    if args.json is not None:
-        from vaediag.io import write_json
-
-        write_json(args.json, {"markdown": md, "results": results})
+    print(api.table(args.run, prefer_proxy=args.proxy, out=args.out, json_path=args.json), end="")
     return 0
-
-

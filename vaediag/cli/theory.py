@@ -6,13 +6,8 @@ Exit status: 0 when every check passes, 1 when any check fails (so CI can gate o
 
 from __future__ import annotations
 
-import math
 import sys
 import time
-from pathlib import Path
-
-from vaediag.errors import UsageError, VaediagError
-from vaediag.io import jsonable, write_json
 
 
 def register(sub) -> None:
@@ -38,102 +33,24 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _validate(args) -> None:
-    if args.seed < 0:
-        raise UsageError(f"--seed must be a non-negative integer, got {args.seed}")
-    if args.threads < 1:
-        raise UsageError(f"--threads must be at least 1, got {args.threads}")
-    if args.json:
-        parent = Path(args.json).expanduser().resolve().parent
-        if not parent.is_dir():
-            raise VaediagError(f"--json {args.json}: the folder {parent} does not exist; create it or choose another path")
-        if Path(args.json).is_dir():
-            raise UsageError(f"--json {args.json} is a folder; give a file path such as {Path(args.json) / 'theory.json'}")
-    if args.figures and Path(args.figures).exists() and not Path(args.figures).is_dir():
-        raise UsageError(f"--figures {args.figures} is a file; give a folder")
-    import torch
-
-    try:
-        dev = torch.device(args.device)
-    except RuntimeError:
-        raise UsageError(f"--device {args.device!r} is not a torch device; use cpu or cuda") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise VaediagError("--device cuda was asked for but no CUDA device is available; use --device cpu")
-
-
-def _fmt(v) -> str:
-    if isinstance(v, float):
-        return f"{v:.3g}" if math.isfinite(v) else str(v)
-    if isinstance(v, dict):
-        return ", ".join(f"{k}={_fmt(x)}" for k, x in v.items())
-    if isinstance(v, list):
-        return "[" + ", ".join(_fmt(x) for x in v) + "]"
-    return str(v)
-
-
-def format_table(checks: list[dict]) -> str:
-    """Plain-text table: claim | measured | predicted | tolerance | verdict."""
-    cols = ("claim", "measured", "predicted", "tolerance", "verdict")
-    rows = [[_fmt(c[k]) for k in cols] for c in checks]
-    w = [max(len(k), *(len(r[i]) for r in rows)) for i, k in enumerate(cols)]
-    line = lambda r: " | ".join(x.ljust(w[i]) for i, x in enumerate(r))
-    return "\n".join([line(cols), "-+-".join("-" * x for x in w), *map(line, rows)])
-
-
-def rhat_cells(r: dict, gamma_label: str = "") -> list[str]:
-    """One row of the r_hat table as cells: data, r, r_hat (gamma), every restart's r_hat (held-out loss),
-    MLE, TwoNN, affine dimension, checked or why not (also the README's table: benchmarks/theory_table.py)."""
-    rs = r.get("restarts") or []
-    rest = ", ".join(f"{x['r_hat']} ({x['held_out_loss']:.2f})" for x in rs) if rs else "-"
-    checked = "yes" if r.get("checked") else f"no: {r.get('note', '')}"
-    return [r["data"], "?" if r["r"] is None else str(r["r"]), f"{r['r_hat_vae']} ({gamma_label}{r['gamma']:.2g})",
-            rest, f"{r['mle']:.2f}", f"{r['twonn']:.2f}", str(r.get("affine", "-")), checked]
-
-
-def format_rhat(rows: list[dict]) -> str:
-    """The r_hat table: truth, r_hat of the selected restart (and every restart's), MLE, TwoNN, checked or why not."""
-    head = ("data | r (truth) | r_hat VAE (learned gamma) | restarts' r_hat (held-out loss) | MLE (k=20) | TwoNN | "
-            "affine dim. | checked")
-    out = [head, "-" * len(head)]
-    out += [" | ".join(rhat_cells(r, gamma_label="gamma=")) for r in rows]
-    out.append("r_hat: encoder variances below the lab's cut (see checks.VAR_THRESHOLD); the restart with the lowest "
-               "held-out loss is the one reported and checked. affine dim.: the smallest affine subspace holding the "
-               "data (checks.AFFINE_REL_TOL); a decoder linear in that many latent directions reproduces it exactly.")
-    return "\n".join(out)
-
-
 def run(args) -> int:
-    _validate(args)
-    import torch
+    from vaediag import api
 
-    from vaediag.theory.checks import Settings, run_all
-
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
+    api.check_theory_outputs(args.json, args.figures)
     t0 = time.perf_counter()
     progress = lambda msg: print(f"[{time.perf_counter() - t0:6.1f}s] {msg}", file=sys.stderr, flush=True)
-    s = Settings.make(args.quick, seed=args.seed, device=args.device, progress=progress, jobs=args.jobs)
-    checks, art = run_all(s)
+    checks, art = api.theory(args.quick, seed=args.seed, device=args.device, progress=progress, jobs=args.jobs,
+                             threads=args.threads)
     elapsed = time.perf_counter() - t0
-    print(format_table(checks))
+    print(api.format_table(checks))
     print()
-    print(format_rhat(art["estimators"]["rows"]))
+    print(api.format_rhat(art["estimators"]["rows"]))
     n_fail = sum(c["verdict"] == "fail" for c in checks)
     print(f"\n{len(checks) - n_fail}/{len(checks)} checks pass ({'quick' if args.quick else 'full'}, seed {args.seed}, "
           f"{elapsed:.0f} s)")
-    if args.json:
-        doc = {"checks": jsonable(checks), "rhat_table": jsonable(art["estimators"]["rows"]),
-               "config": {"quick": args.quick, "seed": args.seed, "device": args.device, "threads": args.threads,
-                          "jobs": args.jobs},
-               "elapsed_seconds": elapsed}
-        write_json(Path(args.json), doc)
+    config = {"quick": args.quick, "seed": args.seed, "device": args.device, "threads": args.threads, "jobs": args.jobs}
+    api.save_theory(checks, art, args.json, None, config, elapsed)
     if args.figures:
-        from vaediag.plots import save_figure
-        from vaediag.plots.theory import all_figures
-
-        out = Path(args.figures)
-        out.mkdir(parents=True, exist_ok=True)
-        for name, fig in all_figures(art).items():
-            save_figure(fig, out / f"{name}.png", dpi=110)
-        progress(f"figures written to {out}")
+        api.save_theory(checks, art, None, args.figures)
+        progress(f"figures written to {args.figures}")
     return 1 if n_fail else 0

@@ -8,7 +8,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
+import types
+import typing
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from vaediag.errors import UsageError, VaediagError
@@ -78,6 +82,42 @@ class Stage2Config:
 
 
 @dataclass
+class StageSchedule:
+    """How long one stage trains and with which learning rate (supplement section 6: Adam, the learning
+    rate halved every ``lr_halve_every`` epochs). ``steps`` replaces ``epochs`` when given."""
+
+    batch_size: int = 100
+    lr: float | None = 1e-4  # stage 2: None = stage 1's
+    epochs: float | None = 400.0
+    steps: int | None = None  # resolved from epochs once the data set size is known
+    lr_halve_every: float | None = 150.0  # epochs; None = constant learning rate
+    lr_halve_from: float | None = None  # epochs before the first halving; None = lr_halve_every
+
+    def validate(self, stage: int) -> None:
+        pre = "" if stage == 1 else "stage2-"
+        if int(self.batch_size) < 1:
+            raise UsageError(f"--{pre}batch-size must be a positive integer, got {self.batch_size}")
+        if stage == 1 and self.lr is None:
+            raise UsageError("--lr must be given for stage 1")
+        for name in ("lr", "epochs", "steps", "lr_halve_every", "lr_halve_from"):
+            v = getattr(self, name)
+            if v is not None and not (math.isfinite(v) and v > 0):
+                raise UsageError(f"--{pre}{name.replace('_', '-')} must be a positive number, got {v}")
+
+
+def _stage2_schedule() -> StageSchedule:
+    return StageSchedule(batch_size=100, lr=None, epochs=800.0, steps=None, lr_halve_every=300.0)
+
+
+# The flat keys of configs written before the per-stage schedules (read, never written).
+_OLD_SCHEDULE_KEYS = {"batch_size": ("stage1", "batch_size"), "lr": ("stage1", "lr"),
+                      "epochs": ("stage1", "epochs"), "steps": ("stage1", "steps"),
+                      "lr_halve_every": ("stage1", "lr_halve_every"), "lr_halve_from": ("stage1", "lr_halve_from"),
+                      **{f"stage2_{k}": ("stage2", k) for k in ("batch_size", "lr", "epochs", "steps",
+                                                                 "lr_halve_every")}}
+
+
+@dataclass
 class TrainConfig:
     dataset: str = "mnist5k"
     data_dir: str = "data"
@@ -85,18 +125,9 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     test_fraction: float = 0.1
-    batch_size: int = 100
-    lr: float = 1e-4
-    weight_decay: float = 5e-4
-    epochs: float | None = 400.0
-    steps: int | None = None  # resolved from epochs once the data set size is known
-    lr_halve_every: float | None = 150.0  # epochs; None = constant learning rate
-    lr_halve_from: float | None = None  # epochs before stage 1's first halving; None = lr_halve_every
-    stage2_batch_size: int = 100
-    stage2_lr: float | None = None  # None: same as lr
-    stage2_epochs: float | None = 800.0
-    stage2_steps: int | None = None
-    stage2_lr_halve_every: float | None = 300.0
+    stage1: StageSchedule = field(default_factory=StageSchedule)
+    stage2: StageSchedule = field(default_factory=_stage2_schedule)
+    weight_decay: float = 5e-4  # both stages, on network weights only (models.py: param_groups)
     checkpoint_every: int = 500  # steps
     log_every: int = 1  # steps between metrics rows (each row is the mean over those steps)
     preset: str | None = None
@@ -114,21 +145,16 @@ class TrainConfig:
     loader: str = "auto"
     workers: int | None = None  # loader worker processes; None: a share of the cores, at most 4
 
+    def schedule(self, stage: int) -> StageSchedule:
+        """The stage's schedule with its learning rate resolved (stage 2's None: stage 1's)."""
+        s = self.stage1 if stage == 1 else self.stage2
+        return s if s.lr is not None else dataclasses.replace(s, lr=self.stage1.lr)
+
     def validate(self) -> None:
-        for name in ("batch_size", "stage2_batch_size"):
-            if int(getattr(self, name)) < 1:
-                raise UsageError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(self, name)}")
-        for name in ("lr", "stage2_lr"):
-            v = getattr(self, name)
-            if v is not None and not (math.isfinite(v) and v > 0):
-                raise UsageError(f"--{name.replace('_', '-')} must be a positive number, got {v}")
+        self.stage1.validate(1)
+        self.stage2.validate(2)
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
             raise UsageError(f"--weight-decay must be >= 0, got {self.weight_decay}")
-        for name in ("epochs", "steps", "stage2_epochs", "stage2_steps", "lr_halve_every", "stage2_lr_halve_every",
-                     "lr_halve_from"):
-            v = getattr(self, name)
-            if v is not None and not (math.isfinite(v) and v > 0):
-                raise UsageError(f"--{name.replace('_', '-')} must be positive, got {v}")
         if not (math.isfinite(self.gamma_lr_scale) and self.gamma_lr_scale > 0):
             raise UsageError(f"--gamma-lr-scale must be positive, got {self.gamma_lr_scale}")
         if int(self.checkpoint_every) < 1 or int(self.log_every) < 1:
@@ -157,26 +183,112 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
+        """A config from its JSON form (a run's config.json, also one written before the per-stage
+        schedules); every key and type is checked."""
         try:
-            model = _build(ModelConfig, d["model"])
-            stage2 = _build(Stage2Config, d["stage2"])
-            train = _build(TrainConfig, d["train"])
-        except (KeyError, TypeError, ValueError) as e:
+            if not isinstance(d, dict) or set(d) != {"model", "stage2", "train"}:
+                raise ConfigError("it needs exactly the sections model, stage2 and train")
+            return build(cls, {**d, "train": _upgrade_train(d["train"])})
+        except ConfigError as e:
             raise VaediagError(f"the run's config.json is not a vaediag config ({e})") from None
-        return cls(model=model, stage2=stage2, train=train)
 
 
-def _build(cls, d: dict[str, Any]):
-    names = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = set(d) - set(names)
-    if unknown:
-        raise ValueError(f"unknown keys {sorted(unknown)}")
+class ConfigError(UsageError):
+    """A config key that does not exist or a value of the wrong type (one sentence naming the key)."""
+
+
+def _upgrade_train(train: Any) -> Any:
+    """A train section with the flat schedule keys of older configs moved into stage1 / stage2."""
+    if not isinstance(train, dict) or not set(train) & set(_OLD_SCHEDULE_KEYS):
+        return train
+    new = {k: v for k, v in train.items() if k not in _OLD_SCHEDULE_KEYS}
+    for old, (stage, key) in _OLD_SCHEDULE_KEYS.items():
+        if old in train:
+            new.setdefault(stage, {})[key] = train[old]
+    return new
+
+
+def _check(value: Any, hint: Any, key: str) -> Any:
+    """``value`` if it has the type ``hint`` (a tuple from a JSON list), else a :class:`ConfigError`."""
+    options = typing.get_args(hint) if typing.get_origin(hint) in (types.UnionType, typing.Union) else (hint,)
+    if value is None:
+        if type(None) in options:
+            return None
+        raise ConfigError(f"{key} must not be null")
+    for t in options:
+        if dataclasses.is_dataclass(t) and isinstance(value, dict):
+            return build(t, value, key)
+        if typing.get_origin(t) is tuple and isinstance(value, (list, tuple)) and all(
+                isinstance(v, int) and not isinstance(v, bool) for v in value):
+            return tuple(value)
+        if t is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return value
+        if t in (int, str, bool) and type(value) is t:
+            return value
+    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+    want = " or ".join(names.get(t, "a list of integers" if typing.get_origin(t) is tuple else
+                                 "an object" if dataclasses.is_dataclass(t) else "null") for t in options)
+    raise ConfigError(f"{key} must be {want}, got {value!r}")
+
+
+def _hints(cls) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def build(cls, d: dict[str, Any], where: str = ""):
+    """A ``cls`` dataclass from a dict; an unknown key or a value of the wrong type is a
+    :class:`ConfigError` naming it (``where``: the key's section, e.g. ``train``)."""
+    hints = _hints(cls)
     kwargs = {}
     for k, v in d.items():
-        if isinstance(v, list):
-            v = tuple(v)
-        kwargs[k] = v
+        key = f"{where}.{k}" if where else k
+        if k not in hints:
+            raise ConfigError(f"unknown key {key}; the keys{' of ' + where if where else ''} are "
+                              f"{', '.join(hints)}")
+        kwargs[k] = _check(v, hints[k], key)
     return cls(**kwargs)
+
+
+def override(cfg: RunConfig, path: str, value: Any) -> None:
+    """Set the config value at ``path`` (e.g. ``train.stage1.lr``), checking that the key exists and
+    the value has its type."""
+    *parents, name = path.split(".")
+    obj = cfg
+    for p in parents:
+        obj = getattr(obj, p)
+    hints = _hints(type(obj))
+    if name not in hints:
+        raise ConfigError(f"unknown key {path}")
+    setattr(obj, name, _check(value, hints[name], path))
+
+
+def read_config(path: str | os.PathLike, option: str = "--config") -> tuple[RunConfig, bool]:
+    """(a RunConfig from a JSON file, whether the file sets ``model.arch``): a run's config.json, or any
+    subset of its sections and keys (the rest keeps the defaults). Mistakes are one sentence (exit 2)."""
+    try:
+        d = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as e:
+        raise VaediagError(f"{option} {path} cannot be read ({e.strerror})") from None
+    except ValueError as e:
+        raise VaediagError(f"{option} {path} is not JSON ({e})") from None
+    if not isinstance(d, dict) or not d or set(d) - {"model", "stage2", "train"} or not all(
+            isinstance(v, dict) for v in d.values()):
+        raise UsageError(f"{option} {path} must be a JSON object with the sections model, stage2 and/or train "
+                         "(as in a run's config.json)")
+    cfg = RunConfig()
+    try:
+        for section, values in d.items():
+            values = _upgrade_train(values) if section == "train" else values
+            for key, v in values.items():
+                sub = getattr(cfg, section)
+                if dataclasses.is_dataclass(getattr(sub, key, None)) and isinstance(v, dict):
+                    for k2, v2 in v.items():
+                        override(cfg, f"{section}.{key}.{k2}", v2)
+                else:
+                    override(cfg, f"{section}.{key}", v)
+    except ConfigError as e:
+        raise ConfigError(f"{option} {path}: {e}") from None
+    return cfg, "arch" in d.get("model", {})
 
 
 # The supplement's section 6 schedules (epochs; lr halved every `lr_halve_every` epochs), the
@@ -217,18 +329,21 @@ PRESETS: dict[str, dict[str, Any]] = {
 # with the field they set.
 TRAIN_FIELDS = {
     "dataset": "train.dataset", "data_dir": "train.data_dir", "data_cache": "train.data_cache", "seed": "train.seed",
-    "batch_size": "train.batch_size", "lr": "train.lr", "weight_decay": "train.weight_decay",
-    "epochs": "train.epochs", "steps": "train.steps", "lr_halve_every": "train.lr_halve_every",
-    "lr_halve_from": "train.lr_halve_from",
-    "stage2_epochs": "train.stage2_epochs", "stage2_steps": "train.stage2_steps",
-    "stage2_batch_size": "train.stage2_batch_size", "stage2_lr": "train.stage2_lr",
-    "stage2_lr_halve_every": "train.stage2_lr_halve_every",
+    "batch_size": "train.stage1.batch_size", "lr": "train.stage1.lr", "weight_decay": "train.weight_decay",
+    "epochs": "train.stage1.epochs", "steps": "train.stage1.steps", "lr_halve_every": "train.stage1.lr_halve_every",
+    "lr_halve_from": "train.stage1.lr_halve_from",
+    "stage2_epochs": "train.stage2.epochs", "stage2_steps": "train.stage2.steps",
+    "stage2_batch_size": "train.stage2.batch_size", "stage2_lr": "train.stage2.lr",
+    "stage2_lr_halve_every": "train.stage2.lr_halve_every",
     "checkpoint_every": "train.checkpoint_every", "log_every": "train.log_every",
     "test_fraction": "train.test_fraction", "arch": "model.arch", "latent_dim": "model.latent_dim",
     "gamma_floor": "model.gamma_floor", "stage2_width": "stage2.width",
     "gamma_lr_scale": "train.gamma_lr_scale", "precision": "train.precision", "loader": "train.loader",
     "workers": "train.workers",
 }
+# The options that may be given when only stage 2 is (re)trained on a finished stage 1.
+STAGE2_FIELDS = ("stage2_epochs", "stage2_steps", "stage2_batch_size", "stage2_lr", "stage2_lr_halve_every",
+                 "stage2_width", "seed", "checkpoint_every", "log_every", "weight_decay")
 # How to compute, not what: these may be changed when a run is resumed.
 RESUME_FIELDS = ("precision", "loader", "workers")
 
@@ -246,28 +361,14 @@ def make_config(preset: str | None = None, gamma: str | float | None = None, dec
             e.g. ``latent_dim=16, steps=2000, lr=1e-3``; ``steps`` replaces ``epochs`` and vice versa.
     """
     cfg = RunConfig.from_dict(base.to_dict()) if base is not None else RunConfig()
-    unknown = sorted(set(given) - set(TRAIN_FIELDS))
-    if unknown:
-        raise VaediagError(f"unknown training option(s) {', '.join(unknown)}; the options are "
-                           f"{', '.join(sorted(TRAIN_FIELDS))}")
     if preset is not None and preset not in PRESETS:
         raise VaediagError(f"unknown preset {preset!r}; choose one of {', '.join(sorted(PRESETS))}")
     values: dict[str, object] = {}
     if preset:
         values.update(PRESETS[preset])
     given = {k: v for k, v in given.items() if v is not None}
-    # --steps replaces --epochs (and the other way round), for each stage
-    for steps, epochs in (("steps", "epochs"), ("stage2_steps", "stage2_epochs")):
-        if steps in given and epochs in given:
-            raise VaediagError(f"give --{epochs.replace('_', '-')} or --{steps.replace('_', '-')}, not both")
-        if steps in given:
-            values[epochs] = None
-        if epochs in given:
-            values[steps] = None
-    values.update(given)
-    for key, val in values.items():
-        section, name = TRAIN_FIELDS.get(key, f"train.{key}").split(".")
-        setattr(getattr(cfg, section), name, val)
+    values.update(steps_or_epochs(given))
+    apply_options(cfg, values)
     if gamma is not None:
         g = str(gamma).lower()
         if g == "learned":
@@ -292,6 +393,33 @@ def make_config(preset: str | None = None, gamma: str | float | None = None, dec
     cfg.train.stages = stages or (cfg.train.stages if base is not None else "12")
     cfg.train.validate()
     return cfg
+
+
+def steps_or_epochs(given: dict[str, Any]) -> dict[str, Any]:
+    """The options ``given``, with ``steps`` replacing ``epochs`` (and the other way round) for each stage."""
+    out = {k: v for k, v in given.items() if v is not None}
+    for steps, epochs in (("steps", "epochs"), ("stage2_steps", "stage2_epochs")):
+        if steps in out and epochs in out:
+            raise UsageError(f"give --{epochs.replace('_', '-')} or --{steps.replace('_', '-')}, not both")
+        if steps in out:
+            out = {epochs: None, **out}
+        if epochs in out:
+            out = {steps: None, **out}
+    return out
+
+
+def apply_options(cfg: RunConfig, options: dict[str, Any]) -> None:
+    """Set options by their Python names (:data:`TRAIN_FIELDS`) through the dataclasses' types: an
+    unknown option or a value of the wrong type is one sentence naming it."""
+    unknown = sorted(set(options) - set(TRAIN_FIELDS))
+    if unknown:
+        raise UsageError(f"unknown training option(s) {', '.join(unknown)}; the options are "
+                         f"{', '.join(sorted(TRAIN_FIELDS))}")
+    for key, val in options.items():
+        try:
+            override(cfg, TRAIN_FIELDS[key], val)
+        except ConfigError as e:
+            raise ConfigError(f"option {key}: {e}") from None
 
 
 def finish_config(cfg: RunConfig, data, arch_given: bool) -> None:

@@ -70,6 +70,16 @@ class _HasGamma:
         """Decoder variance (0-d tensor)."""
         return self.log_gamma.exp()
 
+    def param_groups(self, weight_decay: float, gamma_lr_scale: float = 1.0) -> list[dict]:
+        """Adam's parameter groups: weight decay on the networks only, never on log gamma (a likelihood
+        parameter, not a weight); log gamma's learning rate is multiplied by ``gamma_lr_scale``."""
+        named = list(self.named_parameters())  # type: ignore[attr-defined]
+        gamma = [p for n, p in named if n.startswith("log_gamma_")]
+        groups = [{"params": [p for n, p in named if not n.startswith("log_gamma_")], "weight_decay": weight_decay}]
+        if gamma:
+            groups.append({"params": gamma, "weight_decay": 0.0, "lr_scale": gamma_lr_scale})
+        return groups
+
 
 # --------------------------------------------------------------------------- infogan (Table 1)
 class InfoGANEncoder(nn.Module):

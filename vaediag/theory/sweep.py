@@ -38,17 +38,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from vaediag.diagnostics.eigen import r_hat
+from vaediag.engine.config import Stage2Config
+from vaediag.engine.loop import Precision, adam_step
+from vaediag.engine.models import Stage2VAE
+from vaediag.engine.schedule import lr_at as _lr_at
+from vaediag.engine.schedule import make_adam
 from vaediag.objective import negative_elbo, reparameterize
 
 LOG_2PI = math.log(2 * math.pi)
-
-
-def _adam(params, lr: float) -> torch.optim.Adam:
-    """Adam over the flat parameter: one fused kernel when this torch build has it, else foreach."""
-    try:
-        return torch.optim.Adam(params, lr=lr, fused=True)
-    except (RuntimeError, TypeError, ValueError):  # no fused Adam for this device/build
-        return torch.optim.Adam(params, lr=lr, foreach=True)
 
 
 class FlatAdam:
@@ -265,8 +262,7 @@ class SweepResult:
 
 def lr_at(step: int, steps: int, lr: float) -> float:
     """Learning rate at ``step`` (0-based): constant for the first 70% of steps, then linear to lr/10."""
-    s0 = 0.7 * steps
-    return lr if step < s0 else lr * (1.0 - 0.9 * (step - s0) / (0.3 * steps))
+    return _lr_at(step, lr, anneal=(0.7 * steps, 0.3 * steps))
 
 
 def train_sweep(data: torch.Tensor, kappa: int, gammas, seeds, steps: int = 4000, batch: int = 128,
@@ -373,31 +369,18 @@ def train_stage2(mu: torch.Tensor, logvar: torch.Tensor, width: int, depth: int 
     a likelihood parameter), as the engine; the learning rate halves every 3/8 of the steps (the
     paper's MNIST stage 2 halves at 300 of 800 epochs). gamma_z starts at ``gamma_init`` (learned from
     there). Initial weights come from ``seed``."""
-    from vaediag.engine.config import Stage2Config
-    from vaediag.engine.models import Stage2VAE
-
     mu, sd = mu.detach().to(device), logvar.detach().mul(0.5).exp().to(device)
     n, k = mu.shape
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = Stage2VAE(Stage2Config(latent_dim=k, width=width, depth=depth, gamma_init=gamma_init)).to(device)
-    gamma = [p for name, p in model.named_parameters() if name.startswith("log_gamma_")]
-    rest = [p for name, p in model.named_parameters() if not name.startswith("log_gamma_")]
-    groups = [{"params": rest, "weight_decay": weight_decay}, {"params": gamma, "weight_decay": 0.0}]
-    try:
-        opt = torch.optim.Adam(groups, lr=lr, fused=True)
-    except (RuntimeError, TypeError, ValueError):  # no fused Adam for this device/build
-        opt = torch.optim.Adam(groups, lr=lr, foreach=True)
+    opt = make_adam(model.param_groups(weight_decay), lr)  # the engine's optimiser and parameter groups
     halve = max(1, (3 * steps) // 8)
+    amp = Precision("fp32", torch.device(device))
     gen = torch.Generator().manual_seed(10_000 + seed)
-    for step in range(steps):
-        for group in opt.param_groups:
-            group["lr"] = lr * 0.5 ** (step // halve)
+    for step in range(steps):  # batches drawn with replacement; the engine's step and schedule
         idx = torch.randint(0, n, (batch,), generator=gen).to(device)
         e = torch.randn(batch, 2 * k, generator=gen).to(device)
         z = mu[idx] + sd[idx] * e[:, :k]  # a fresh draw z ~ q(z|x)
-        loss = model.loss(z, e[:, k:])["loss"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        adam_step(model, opt, _lr_at(step, lr, halve), z, e[:, k:], amp)
     return model.eval()

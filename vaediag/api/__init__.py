@@ -1,0 +1,62 @@
+"""The Python API: one documented function per thing a researcher does with vaediag, for notebooks
+and scripts, and the functions the ``vaediag`` command calls (it only adds parsing and printing).
+Everything here is also exported from ``vaediag`` itself (``vaediag.train(...)``).
+
+    import vaediag
+    run = vaediag.train("runs/quick", preset="quick", steps=300)     # stage 1 + stage 2
+    x = vaediag.sample(run, stage=2, n=64)                           # (64, 1, 28, 28) in [0, 1]
+    summary, arrays = vaediag.diagnose(run)                           # gamma, r_hat, lambda_j, spectra
+    vaediag.figure1(run)                                              # a matplotlib Figure (inline in Jupyter)
+
+The names are imported lazily (``vaediag --help`` must not import torch):
+
+- :mod:`~vaediag.api.runs`: ``train``, ``resume``, ``open_run``, ``sample``, ``reconstruct``,
+  ``save_samples``, ``stage2`` (a second stage on exported codes).
+- :mod:`~vaediag.api.enhance`: ``enhance`` (a second stage for any VAE), ``load_two_stage``.
+- :mod:`~vaediag.api.analysis`: ``diagnose``, ``figure1``, ``figure9``, ``figure10``, ``report``,
+  ``theory`` and ``save_theory``.
+- :mod:`~vaediag.api.quality`: ``fid``, ``fid_sets``, ``table``, ``cache``.
+- :mod:`~vaediag.api.demo`: ``demo``.
+- :mod:`~vaediag.api.process`: ``prepare_process`` (the denormal flush and allocator setting every
+  training entry point applies).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_NAMES = {
+    "vaediag.api.runs": ("train", "resume", "open_run", "sample", "reconstruct", "save_samples", "stage2",
+                         "RunLike"),
+    "vaediag.api.enhance": ("enhance", "load_two_stage"),
+    "vaediag.api.analysis": ("diagnose", "figure1", "figure9", "figure10", "report", "theory", "save_theory",
+                             "check_theory_outputs", "diagnostics_sources", "output_file", "open_trained", "require_stage2"),
+    "vaediag.api.quality": ("fid", "fid_sets", "table", "cache", "StderrProgress"),
+    "vaediag.api.demo": ("demo", "DEMO_PRESET", "DEMO_FIXED_STEPS"),
+    "vaediag.api.process": ("prepare_process",),
+    "vaediag.engine.config": ("RunConfig", "make_config", "read_config"),
+    "vaediag.engine.runs": ("Run",),
+    "vaediag.engine.enhance": ("TwoStage", "load_codes"),
+    "vaediag.engine.distributed": ("SharedError", "SharedUsageError", "env_world"),
+    "vaediag.diagnostics.eigen": ("DEFAULT_TAU",),
+    "vaediag.diagnostics.verdict": ("verdict",),
+    "vaediag.diagnostics.adapt": ("adapt",),
+    "vaediag.theory.tables": ("format_table", "format_rhat", "rhat_cells", "fmt"),
+    "vaediag.data": ("Dataset", "load_dataset"),
+    "vaediag.plots": ("save_figure",),
+}
+_WHERE = {name: module for module, names in _NAMES.items() for name in names}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        value = getattr(importlib.import_module(_WHERE[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'vaediag.api' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_WHERE))

@@ -1,0 +1,226 @@
+"""Training and sampling a run: ``vaediag train``, ``vaediag sample`` and ``vaediag stage2`` as functions."""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from vaediag.api.process import prepare_process
+from vaediag.data import Dataset, load_dataset
+from vaediag.engine import distributed
+from vaediag.engine import train as _engine
+from vaediag.engine.config import RESUME_FIELDS, RunConfig, apply_options, finish_config, make_config, read_config
+from vaediag.engine.devices import resolve_device
+from vaediag.engine.enhance import load_codes, prepare_stage2_retrain, stage2_config, train_stage2_on_posteriors
+from vaediag.engine.runs import Run
+from vaediag.engine.sampling import draw
+from vaediag.errors import UsageError, VaediagError
+
+RunLike = Run | str | os.PathLike
+
+
+def open_run(path: RunLike) -> Run:
+    """An existing run directory (a :class:`Run`); a Run is returned as it is."""
+    return path if isinstance(path, Run) else Run.open(path)
+
+
+@contextmanager
+def _job(device: str | torch.device, dist):
+    """(Dist, device) of this process: the torchrun job it belongs to (joined here and left at the end
+    unless ``dist`` is given), or one process. A bad device is refused before anything is written."""
+    dev = resolve_device(device) if isinstance(device, str) else device
+    if dist is not None:
+        yield dist, dev
+        return
+    ctx, dev = distributed.setup(dev)
+    try:
+        yield ctx, dev
+    except distributed.SharedError:  # every rank is here: leave the job together
+        ctx.close()
+        raise
+    # Any other exception was raised on this rank alone: the others wait in a collective, so no
+    # barrier; exiting lets torchrun see the failure and stop the job.
+    ctx.close()
+
+
+def _callbacks(callbacks: list | None, tensorboard: str | None, ctx) -> list:
+    """The metrics-row callbacks of rank 0: ``callbacks`` and a TensorBoard logger into ``tensorboard``."""
+    cbs = list(callbacks or [])
+    if tensorboard:
+        import importlib.util
+
+        if importlib.util.find_spec("tensorboard") is None:
+            raise VaediagError("--tensorboard needs the tensorboard package, which is not installed: pip install "
+                               "tensorboard (or pip install 'vaediag[tensorboard]'); the metrics are in "
+                               "RUN/stageS/metrics.csv either way")
+        from vaediag.engine.callbacks import TensorBoardLogger
+
+        cbs += [TensorBoardLogger(tensorboard)] if ctx.is_main else []
+    return cbs
+
+
+def train(out: str | os.PathLike, *, preset: str | None = None, gamma: str | float | None = None,
+          decoder: str | None = None, stages: str = "12", config: RunConfig | str | os.PathLike | None = None,
+          overwrite: bool = False, device: str | torch.device = "auto", progress: bool = True,
+          data: Dataset | None = None, callbacks: list | None = None, tensorboard: str | None = None,
+          dist=None, **options: Any) -> Run:
+    """Train a two-stage VAE into the run directory ``out`` and return the :class:`Run`.
+
+    Args:
+        out: the run directory to create (refused if it exists, unless ``overwrite``); with
+            ``stages="2"`` an existing run whose stage 2 is trained again (``overwrite`` replaces it).
+        preset: a named schedule: ``quick`` (minutes on a CPU), ``paper-mnist``, ... (``vaediag train --help``).
+        gamma: "learned" (default), "fixed" (gamma = 1) or a positive variance to fix gamma at.
+        decoder: "gaussian" (eq. 2, default) or "cross-entropy".
+        stages: "12" (both, default), "1" (stage 1 only), "2" (stage 2 again on a finished stage 1).
+        config: a base :class:`RunConfig` (e.g. ``open_run(p).config``) or a JSON file of one (any subset
+            of its sections and keys); preset and options override it.
+        device: "auto" (CUDA, then MPS, then the CPU), "cpu", "cuda", ...
+        data: an already loaded data set matching the config (else it is loaded from the config).
+        callbacks: functions called with each metrics row (a dict: ``stage`` and the metrics CSV's columns)
+            right after it is written, e.g. to log to TensorBoard, wandb or MLflow (the CSV stays the
+            source of truth; :mod:`vaediag.engine.callbacks`). ``tensorboard``: a folder for TensorBoard.
+        dist: the :class:`~vaediag.engine.distributed.Dist` of a torchrun job (default: joined here when
+            the process was started by torchrun).
+        options: any option of ``vaediag train`` by its Python name: ``dataset``, ``latent_dim``,
+            ``steps``, ``epochs``, ``lr``, ``batch_size``, ``stage2_steps``, ``seed``, ``log_every``, ...
+    """
+    if stages not in ("1", "2", "12"):
+        raise UsageError(f"stages must be '12', '1' or '2', got {stages!r}")
+    if stages == "2" and (preset or gamma is not None or decoder or config is not None):
+        raise UsageError("with --stages 2 only stage-2 options (--stage2-*) may be given; stage 1 is already trained")
+    prepare_process()
+    with _job(device, dist) as (ctx, dev):
+        cbs = _callbacks(callbacks, tensorboard, ctx)  # before anything is written
+        if stages == "2":
+            run = ctx.on_main(prepare_stage2_retrain, out, options, overwrite)
+        else:
+            made: dict = {}
+            run = ctx.on_main(create_run, out, made, preset=preset, gamma=gamma, decoder=decoder, stages=stages,
+                              config=config, overwrite=overwrite, data=data, progress=progress, options=options)
+            data = made.get("data")
+        _engine.train(run, stages=tuple(int(s) for s in stages), device=dev, progress=progress and ctx.is_main,
+                      data=data, dist=ctx, callbacks=cbs)
+    return run
+
+
+def create_run(out, made: dict | None = None, *, preset=None, gamma=None, decoder=None, stages="12", config=None,
+               overwrite=False, data=None, progress=True, options=None) -> Run:
+    """Validate the options, load the data, create the run directory (``made['data']``: the data)."""
+    options = options or {}
+    arch_given = "arch" in options
+    if isinstance(config, (str, os.PathLike)):
+        config, sets_arch = read_config(config)
+        arch_given = arch_given or sets_arch
+    elif config is not None:
+        arch_given = True
+    cfg = make_config(preset=preset, gamma=gamma, decoder=decoder, stages=stages, base=config, **options)
+    Run.check_new(out, overwrite)
+    t = cfg.train
+    if data is None:
+        data = load_dataset(t.dataset, t.data_dir, seed=t.seed, test_fraction=t.test_fraction,
+                            cache_dir=t.data_cache, progress=progress)
+    finish_config(cfg, data, arch_given=arch_given)
+    if made is not None:
+        made["data"] = data
+    return Run.create(out, cfg, overwrite=overwrite)
+
+
+def resume(run: RunLike, device: str | torch.device = "auto", progress: bool = True,
+           callbacks: list | None = None, tensorboard: str | None = None, dist=None, **changes: Any) -> Run:
+    """Continue an interrupted run from its last checkpoint (bit-identical on the CPU). ``changes``: how
+    to compute, which may differ from the start (``precision``, ``loader``, ``workers``)."""
+    prepare_process()
+    with _job(device, dist) as (ctx, dev):
+        cbs = _callbacks(callbacks, tensorboard, ctx)
+        run = ctx.on_main(open_for_resume, run, changes)
+        _engine.train(run, stages=tuple(int(s) for s in run.config.train.stages), device=dev, resume=True,
+                      progress=progress and ctx.is_main, dist=ctx, callbacks=cbs)
+    return run
+
+
+def open_for_resume(run: RunLike, changes: dict[str, Any]) -> Run:
+    """The run, with the settings of :data:`~vaediag.engine.config.RESUME_FIELDS` changed and saved."""
+    changes = {k: v for k, v in changes.items() if v is not None}
+    if set(changes) - set(RESUME_FIELDS):
+        raise UsageError(f"a resumed run keeps its settings; only {', '.join(RESUME_FIELDS)} may change, "
+                         f"not {', '.join(sorted(set(changes) - set(RESUME_FIELDS)))}")
+    run = open_run(run)
+    if changes:
+        apply_options(run.config, changes)
+        run.config.train.validate()
+        run.save_config()
+    return run
+
+
+def sample(run: RunLike, stage: int = 2, n: int = 64, seed: int = 0, device: str | torch.device = "cpu") -> np.ndarray:
+    """n samples of a run: ``stage`` 2 is the two-stage sampler u -> z -> x (section 4), 1 decodes
+    z ~ N(0, I). Images come as (n, C, H, W) floats in [0, 1], vectors as (n, d)."""
+    if stage not in (1, 2):
+        raise UsageError(f"stage must be 1 or 2, got {stage}")
+    return draw(open_run(run), stage, n, seed, device)
+
+
+def reconstruct(run: RunLike, n: int = 32, device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
+    """(inputs, reconstructions mu_x(mu_z(x))) of the run's first n held-out examples."""
+    both = draw(open_run(run), 1, n, 0, device, recon=True)
+    return both[:n], both[n:]
+
+
+def save_samples(run: RunLike, out: str | os.PathLike | None = None, stage: int = 2, n: int = 64, seed: int = 0,
+                 device: str | torch.device = "auto", recon: bool = False) -> Path:
+    """Draw samples (or reconstructions) and write ``out`` (PNG: an image grid, or for vectors a scatter
+    over held-out data) and ``out`` with .npy (the raw values); default RUN/samples/stageS.png. Returns ``out``."""
+    if n < 1:
+        raise UsageError(f"--n must be a positive integer, got {n}")
+    if out is not None and Path(out).suffix.lower() != ".png":  # the arguments first, then the run
+        raise UsageError(f"--out must be a .png path, got {out}")
+    run = open_run(run)
+    path = Path(out) if out else run.samples_dir / ("recon.png" if recon else f"stage{stage}.png")
+    if out and not path.parent.is_dir():
+        raise VaediagError(f"the folder of --out does not exist: {path.parent}")
+    x = draw(run, stage, n, seed, resolve_device(device) if isinstance(device, str) else device, recon=recon)
+    _write_samples(run, x, path)
+    return path
+
+
+def _write_samples(run: Run, x: np.ndarray, out: Path) -> None:
+    from vaediag.io import atomic_save_npy
+    from vaediag.plots import save_figure
+    from vaediag.plots.images import make_grid, save_png, vector_samples_figure
+
+    atomic_save_npy(out.with_suffix(".npy"), x)
+    if x.ndim == 4:
+        save_png(out, make_grid(x), scale=2 if x.shape[-1] <= 32 else 1)
+    elif run.stage2_only:  # latents of a second stage on another model's codes: over the encoder means
+        save_figure(vector_samples_figure(run.load_posteriors()[0], x, "encoder means mu_z(x)"), out, dpi=120)
+    else:
+        save_figure(vector_samples_figure(run.dataset().test.numpy(), x), out, dpi=120)
+
+
+def stage2(out: str | os.PathLike, posteriors: str | os.PathLike | None = None, *, resume: bool = False,
+           overwrite: bool = False, device: str | torch.device = "auto", progress: bool = True,
+           **options: Any) -> Run:
+    """``vaediag stage2``: the paper's second stage on codes exported by any VAE (a .npz with ``mu`` and
+    ``logvar``, or ``mu`` and ``cov``), trained by the engine into the run directory ``out``; ``options``:
+    ``stage2_steps``, ``stage2_epochs``, ``stage2_batch_size``, ``stage2_lr``, ``stage2_lr_halve_every``,
+    ``stage2_width``, ``seed``. ``resume`` continues an interrupted ``out`` as it was started."""
+    prepare_process()
+    dev = resolve_device(device) if isinstance(device, str) else device
+    given = {k: v for k, v in options.items() if v is not None and k != "seed"}
+    if resume:
+        if posteriors is not None or given or overwrite:
+            raise UsageError("--resume continues the run in --out as it was started; give no --posteriors, "
+                             "--overwrite or --stage2-* options with it")
+        return train_stage2_on_posteriors(out, None, None, resume=True, device=dev, progress=progress)
+    if posteriors is None:
+        raise UsageError("give --posteriors FILE.npz (mu and logvar, or mu and cov), or --resume")
+    cfg = stage2_config(options)
+    mu, second, full = load_codes(Path(posteriors))
+    return train_stage2_on_posteriors(out, mu, second, full, config=cfg, device=dev, overwrite=overwrite,
+                                      progress=progress)
