@@ -55,7 +55,8 @@ def _small_run(path, precision: str, steps: int = 10, gamma: float = 1.0) -> Run
     cfg.model = ModelConfig(input_shape=(1, 28, 28), arch="mlp", latent_dim=8, mlp_hidden=(128,), gamma_init=gamma)
     cfg.stage2.latent_dim = 8
     t = cfg.train
-    t.steps, t.epochs, t.lr_halve_every, t.lr, t.gamma_lr_scale = steps, None, None, 1e-3, 10.0
+    s1 = t.stage1
+    s1.steps, s1.epochs, s1.lr_halve_every, s1.lr, t.gamma_lr_scale = steps, None, None, 1e-3, 10.0
     t.precision, t.stages, t.checkpoint_every, t.log_every = precision, "1", 100, 1
     return Run.create(path, cfg)
 

@@ -51,9 +51,9 @@ def diagnose(run_or_model, data=None, stage2=None, *, n: int | None = 10000, tau
 
     if not 0 < tau:
         raise UsageError(f"--threshold must be positive, got {tau}")
-    _check_n(n)
     if isinstance(run_or_model, (Run, str, os.PathLike)):
-        run = open_trained(run_or_model)
+        run = open_trained(run_or_model)  # a run that cannot be opened first
+        _check_n(n)
         out = None if out_dir is None else _out_dir(out_dir)
         json_file = None if json_path is None else _json_path(json_path)
         got = diagnose_run(run, n=n, device=str(device), tau=tau, seed=seed, write=write or out is not None,
@@ -63,6 +63,7 @@ def diagnose(run_or_model, data=None, stage2=None, *, n: int | None = 10000, tau
 
             write_json(json_file, got[0])
         return got
+    _check_n(n)
     if data is None:
         raise UsageError("diagnose(model, data): give the inputs to diagnose the model on")
     from vaediag.diagnostics.adapt import as_tensor_data

@@ -22,7 +22,7 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 LOADERS = ("auto", "memory", "stream")
 
 
-@dataclass
+@dataclass(slots=True)  # slots: setting a key that does not exist fails
 class ModelConfig:
     """Stage-1 VAE. ``input_shape`` is (C, H, W) for images or (d,) for vectors."""
 
@@ -70,7 +70,7 @@ class ModelConfig:
             raise VaediagError("the cross-entropy decoder needs data in [0, 1] (images)")
 
 
-@dataclass
+@dataclass(slots=True)  # slots: setting a key that does not exist fails
 class Stage2Config:
     """Second-stage VAE on stage-1 latents: 3 dense layers, input concatenated before the heads."""
 
@@ -81,7 +81,7 @@ class Stage2Config:
     gamma_floor: float = 0.0
 
 
-@dataclass
+@dataclass(slots=True)  # slots: setting a key that does not exist fails
 class StageSchedule:
     """How long one stage trains and with which learning rate (supplement section 6: Adam, the learning
     rate halved every ``lr_halve_every`` epochs). ``steps`` replaces ``epochs`` when given."""
@@ -117,7 +117,7 @@ _OLD_SCHEDULE_KEYS = {"batch_size": ("stage1", "batch_size"), "lr": ("stage1", "
                                                                  "lr_halve_every")}}
 
 
-@dataclass
+@dataclass(slots=True)  # slots: setting a key that does not exist fails
 class TrainConfig:
     dataset: str = "mnist5k"
     data_dir: str = "data"
@@ -169,7 +169,7 @@ class TrainConfig:
             raise UsageError(f"--test-fraction must be between 0 and 1, got {self.test_fraction}")
 
 
-@dataclass
+@dataclass(slots=True)  # slots: setting a key that does not exist fails
 class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     stage2: Stage2Config = field(default_factory=Stage2Config)
