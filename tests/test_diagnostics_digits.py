@@ -17,7 +17,7 @@ import torch
 
 from vaediag.data import load_dataset
 from vaediag.diagnostics.summary import diagnose
-from vaediag.engine.config import ModelConfig, RunConfig, TrainConfig
+from vaediag.engine.config import ModelConfig, RunConfig, StageSchedule, TrainConfig
 from vaediag.engine.runs import Run
 from vaediag.engine.train import train_stage1
 
@@ -28,8 +28,8 @@ def test_real_digits_active_and_idle_directions_are_told_apart(tmp_path):
     torch.set_num_threads(1)  # the measured run; small matrices gain nothing from a second thread (conftest restores)
     data = load_dataset("mnist5k")
     cfg = RunConfig(model=ModelConfig(input_shape=(1, 28, 28), arch="mlp", latent_dim=KAPPA, mlp_hidden=(128, 128)),
-                    train=TrainConfig(steps=600, epochs=None, lr=2e-3, lr_halve_every=None, checkpoint_every=10**6,
-                                      log_every=100, seed=0))
+                    train=TrainConfig(stage1=StageSchedule(steps=600, epochs=None, lr=2e-3, lr_halve_every=None),
+                                      checkpoint_every=10**6, log_every=100, seed=0))
     model = train_stage1(Run.create(tmp_path / "r", cfg), data, torch.device("cpu"), progress=False)
     summary, _ = diagnose(model, data.test[:500], perturb_inputs=4, seed=0)
 

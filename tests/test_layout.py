@@ -104,3 +104,12 @@ def test_no_module_over_450_lines_in_the_engine():
     long = [f"{p.relative_to(PKG.parent)}: {n}" for p in (PKG / "engine").glob("*.py")
             if (n := len(p.read_text().splitlines())) > 450]
     assert not long
+
+
+def test_no_api_module_hides_a_function_of_the_same_name():
+    """Importing vaediag.api.X sets the attribute X of the package to the module: no module of
+    vaediag/api/ may be named like a function the API exports (vaediag.api.demo must stay a function)."""
+    from vaediag import api
+
+    modules = {p.stem for p in (PKG / "api").glob("*.py")}
+    assert not modules & set(api.__all__)

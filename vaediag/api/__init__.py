@@ -12,11 +12,11 @@ The names are imported lazily (``vaediag --help`` must not import torch):
 
 - :mod:`~vaediag.api.runs`: ``train``, ``resume``, ``open_run``, ``sample``, ``reconstruct``,
   ``save_samples``, ``stage2`` (a second stage on exported codes).
-- :mod:`~vaediag.api.enhance`: ``enhance`` (a second stage for any VAE), ``load_two_stage``.
+- :mod:`~vaediag.api.two_stage`: ``enhance`` (a second stage for any VAE), ``load_two_stage``.
 - :mod:`~vaediag.api.analysis`: ``diagnose``, ``figure1``, ``figure9``, ``figure10``, ``report``,
   ``theory`` and ``save_theory``.
 - :mod:`~vaediag.api.quality`: ``fid``, ``fid_sets``, ``table``, ``cache``.
-- :mod:`~vaediag.api.demo`: ``demo``.
+- :mod:`~vaediag.api.demos`: ``demo``.
 - :mod:`~vaediag.api.process`: ``prepare_process`` (the denormal flush and allocator setting every
   training entry point applies).
 """
@@ -28,11 +28,11 @@ import importlib
 _NAMES = {
     "vaediag.api.runs": ("train", "resume", "open_run", "sample", "reconstruct", "save_samples", "stage2",
                          "RunLike"),
-    "vaediag.api.enhance": ("enhance", "load_two_stage"),
+    "vaediag.api.two_stage": ("enhance", "load_two_stage"),
     "vaediag.api.analysis": ("diagnose", "figure1", "figure9", "figure10", "report", "theory", "save_theory",
                              "check_theory_outputs", "diagnostics_sources", "output_file", "open_trained", "require_stage2"),
     "vaediag.api.quality": ("fid", "fid_sets", "table", "cache", "StderrProgress"),
-    "vaediag.api.demo": ("demo", "DEMO_PRESET", "DEMO_FIXED_STEPS"),
+    "vaediag.api.demos": ("demo", "DEMO_PRESET", "DEMO_FIXED_STEPS"),
     "vaediag.api.process": ("prepare_process",),
     "vaediag.engine.config": ("RunConfig", "make_config", "read_config"),
     "vaediag.engine.runs": ("Run",),
