@@ -49,5 +49,5 @@ def test_mmd2_unbiased_against_the_definition_by_loops():
 def test_bad_shapes_are_sentences():
     with pytest.raises(VaediagError, match="same number of columns"):
         kid(np.zeros((5, 2)), np.zeros((5, 3)))
-    with pytest.raises(VaediagError, match="at least 2"):
+    with pytest.raises(VaediagError, match="at least 4"):
         kid(np.zeros((1, 2)), np.zeros((5, 2)))
