@@ -108,13 +108,15 @@ EFFECTIVE_LOG_RANGE = (-30.0, 30.0)
 def fit_effective_gamma(lam: np.ndarray, gain: np.ndarray) -> dict:
     """Least-squares fit of log lambda = -log(1 + gain / gamma) over paired entries (any shape).
 
-    Returns {gamma, r2, rms_log_residual, pairs} (gamma None when no entry carries decoder gain)."""
+    Returns {gamma, r2, rms_log_residual, pairs, explains}: ``explains`` is False when one gamma does not
+    explain the encoder (R^2 <= 0: no better than a constant log lambda, or the fit runs to the edge of
+    ``EFFECTIVE_LOG_RANGE``, e.g. no direction is used); gamma is None when no entry carries decoder gain."""
     lam = np.asarray(lam, np.float64).ravel()
     gain = np.clip(np.asarray(gain, np.float64).ravel(), 0.0, None)
     ok = np.isfinite(lam) & np.isfinite(gain) & (lam > 0)
     lam, gain = lam[ok], gain[ok]
     if len(lam) == 0 or not np.any(gain > 0):
-        return {"gamma": None, "r2": None, "rms_log_residual": None, "pairs": int(len(lam))}
+        return {"gamma": None, "r2": None, "rms_log_residual": None, "pairs": int(len(lam)), "explains": False}
     y = np.log(lam)
 
     def loss(log_c: float) -> float:
@@ -128,8 +130,10 @@ def fit_effective_gamma(lam: np.ndarray, gain: np.ndarray) -> dict:
     log_c = float(res.x)
     resid = np.log1p(np.exp(log_c) * gain) + y
     tot = float(np.sum((y - y.mean()) ** 2))
-    return {"gamma": float(np.exp(-log_c)), "r2": (1.0 - float(np.sum(resid ** 2)) / tot) if tot > 0 else None,
-            "rms_log_residual": float(np.sqrt(np.mean(resid ** 2))), "pairs": int(len(lam))}
+    r2 = (1.0 - float(np.sum(resid ** 2)) / tot) if tot > 0 else None
+    inside = EFFECTIVE_LOG_RANGE[0] + 0.5 < log_c < EFFECTIVE_LOG_RANGE[1] - 0.5
+    return {"gamma": float(np.exp(-log_c)), "r2": r2, "rms_log_residual": float(np.sqrt(np.mean(resid ** 2))),
+            "pairs": int(len(lam)), "explains": bool(inside and (r2 is None or r2 > 0))}
 
 
 def _directional(decode, z: torch.Tensor, tangents: torch.Tensor, h: float = 1e-3) -> torch.Tensor:

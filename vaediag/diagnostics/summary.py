@@ -216,7 +216,8 @@ def _effective(summary, model, xs, tf, device, scale) -> None:
                        "v_j^T Sigma_z v_j = 1 / (1 + m_j / gamma), (m_j, v_j) eigenpairs of J^T J")
         if scale != 1.0 and fit["gamma"] is not None:
             fit["gamma_01"] = fit["gamma"] / scale ** 2
-        summary["gamma_effective"], summary["gamma_effective_fit"] = fit["gamma"], fit
+        summary["gamma_effective"] = fit["gamma"] if fit["explains"] else None
+        summary["gamma_effective_fit"] = fit
     gamma = summary["gamma"]
     use = gamma if gamma is not None else summary["gamma_effective"]
     summary["kl_eq9"] = kl_eq9(summary["r_hat"], use)

@@ -32,7 +32,11 @@ def verdict(summary: dict) -> list[str]:
         else:
             out.append(f"gamma has not converged: final gamma = {g:.3g} and still falling ({moved}); train longer.")
     fit = summary.get("gamma_effective_fit") or {}
-    if fit.get("gamma") is not None and g is not None:
+    if fit and summary.get("gamma_effective") is None:
+        out.append(f"No single gamma explains the encoder's covariances through eq. (73) (R^2 of log lambda "
+                   f"{_f(fit.get('r2'))} over {fit.get('n')} inputs{', no direction used' if summary.get('r_hat') == 0 else ''}): "
+                   "there is no effective gamma.")
+    elif fit.get("gamma") is not None and g is not None:
         out.append(f"Its encoder behaves as gamma_effective = {fit['gamma']:.3g} (eq. 73 fitted with the decoder's "
                    f"Jacobian on {fit['n']} inputs, R^2 of log lambda {_f(fit['r2'])}) against gamma = {g:.3g}.")
     elif fit.get("gamma") is not None:
