@@ -44,7 +44,7 @@ def test_decoder_gains_are_squared_jacobian_columns_with_and_without_autodiff():
     class M:
         decode = staticmethod(net)
 
-    class NoForwardAD:  # a decoder forward-mode autodiff cannot run: central differences
+    class NoForwardAD:  # a decoder autodiff cannot run through: central differences
         @staticmethod
         def decode(z):
             return torch.from_numpy(net(z).detach().numpy().copy())
