@@ -9,7 +9,9 @@ The second output of ``encode`` is read as a log-variance when it has two dimens
 covariance when it has three. The diagnostics call only these members, always under
 ``torch.no_grad()`` and inside :func:`frozen`: every submodule is in eval mode while it is diagnosed
 (BatchNorm uses and keeps its running statistics, dropout is off) and gets its own previous mode back
-afterwards, so a diagnosis never changes the model (its state dict is bit-identical).
+afterwards, so a diagnosis never changes the model (its state dict is bit-identical). Only modules
+reachable from the model are switched: a model given as plain functions (``adapt(encode=f, decode=g)``)
+is called as it is.
 """
 
 from __future__ import annotations
