@@ -126,6 +126,8 @@ def test_weighted_kl_implies_gamma_beta_d_over_2_and_the_implied_gaussian_likeli
     # with the exact posterior every importance weight is p(x): the estimate equals the closed form
     assert s["iw_log_likelihood"]["mean"] == pytest.approx(float(m.log_px(x[:40]).mean()), rel=1e-9)
     assert s["gamma_effective"] == pytest.approx(g, rel=1e-6)
+    with pytest.raises(UsageError, match="data_dim=5"):  # the gamma of d = 10 does not fit 5 numbers per input
+        diagnose(a, x[:, :5], iw_k=0, check_range=False)
 
 
 class Scaled(torch.nn.Module):
@@ -279,3 +281,8 @@ def test_diagnosis_unpacks_saves_atomically_and_refuses_to_overwrite(tmp_path):
     with pytest.raises(UsageError, match="overwrite=True"):
         d.save(out)
     assert (out / "summary.json").read_bytes() == before and "r_hat=" in repr(d)
+    import copy
+    import pickle
+
+    for twin in (pickle.loads(pickle.dumps(d)), copy.deepcopy(d)):
+        assert isinstance(twin, Diagnosis) and twin.summary == summary

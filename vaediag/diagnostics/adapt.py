@@ -219,6 +219,9 @@ class Adapted(nn.Module):
         d = int(np.prod(tuple(x_shape)))
         if self.data_dim is None:
             self.data_dim = d
+        elif self.data_dim != d and self.loss == "mean_sq":
+            raise UsageError(f"gamma was derived from loss='mean_sq' with d = {self.data_dim} numbers per input, but "
+                             f"these inputs have {d}: pass data_dim={d} (or adapt the model again for these data)")
         if self._pending is not None:
             self._resolve(self.data_dim)
         if self.image_shape is not None and int(np.prod(self.image_shape)) != d:

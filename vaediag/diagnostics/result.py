@@ -22,6 +22,9 @@ class Diagnosis(tuple):
     def __new__(cls, summary: dict, arrays: dict):
         return super().__new__(cls, (summary, arrays))
 
+    def __getnewargs__(self):  # pickle and copy rebuild it from the pair
+        return (self[0], self[1])
+
     @property
     def summary(self) -> dict:
         return self[0]
