@@ -99,7 +99,8 @@ def test_report_is_self_contained_with_verdict(tiny_runs, capsys, tmp_path):
     s = json.loads((tiny_runs["img"] / "diagnostics" / "summary.json").read_text())
     assert page.count("data:image/png;base64,") == 3
     assert "src='http" not in page and 'src="http' not in page
-    assert f"r_hat = {s['r_hat']} of 8" in page and f"gives {s['active_dims']}" in page  # eq. 73 count, tau-count
+    count = f"r_hat = {s['r_hat']} of 8" if s["r_hat_clear"] else "There is no clear count"  # eq. 73 count
+    assert count in page and f"which assumes gamma -&gt; 0) is {s['tau_count']}" in page  # the tau-count
     assert "gamma" in page and ("Stage 2 repairs" in page or "Stage 2 does not" in page or "Stage 2 improves" in page
                                 or "already close" in page)
 

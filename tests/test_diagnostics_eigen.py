@@ -72,3 +72,33 @@ def test_verdict_names_the_regime_of_a_declared_fixed_gamma():
     text = " ".join(verdict(s))
     assert "Theorem 3 (gamma -> 0) does not apply" in text and "no training metrics" not in text
     assert "r_hat = 1 of 2" in text
+
+
+def test_one_r_hat_and_the_other_counts_named_for_what_they_are():
+    from vaediag.diagnostics.eigen import LEGACY_KEYS, count_below, tau_count
+
+    lam = np.array([0.001, 0.02, 0.3, 0.45, 0.95, 1.0])
+    s = eigen_summary(lam, tau=0.05)
+    assert s["r_hat"] == 4 == r_hat(lam) == count_below(lam, 0.5)
+    assert s["tau_count"] == 2 == tau_count(lam, 0.05) and s["tau"] == 0.05
+    assert s["count_by_cut"] == {"0.3": 2, "0.4": 3, "0.5": 4, "0.6": 4, "0.7": 4}
+    assert s["tau_count_by_tau"]["0.05"] == 2 and s["r_hat_range"] == [2, 4]
+    assert all(s[old] == s[new] for old, new in LEGACY_KEYS.items())  # aliases for readers of saved files
+    assert r_hat(lam, 0.05) == count_below(lam, 0.05)  # the theory lab's call r_hat(lam, tau) keeps its meaning
+
+
+@pytest.mark.parametrize("factor,clear", [(1.9, False), (2.1, True)])
+def test_a_count_is_clear_when_no_direction_is_within_a_factor_2_of_the_other_side(factor, clear):
+    # the choice CLEAR_GAP = log 2, on both sides of it: below 1/2 at 0.3, above at 0.3 * factor
+    lam = np.array([0.01, 0.3, 0.3 * factor, 1.0])
+    s = eigen_summary(lam)
+    assert len(set(s["count_by_cut"].values())) > 1  # the cuts disagree (0.3 sits on a cut)
+    assert s["r_hat_clear"] is clear
+    text = " ".join(verdict({**s, "spectrum_gap": {"stage1": 0.3, "stage2": None}}))
+    assert ("no clear count" in text) is (not clear)
+    assert (f"r_hat = {s['r_hat']} of 4 latent directions are used" in text) is clear
+
+
+def test_every_cut_agreeing_is_clear_even_with_a_small_gap():
+    s = eigen_summary(np.array([0.01, 0.25, 0.75, 1.0]))  # log(0.75 / 0.25) = 1.1, every cut gives 2
+    assert s["r_hat_clear"] and s["r_hat_range"] == [2, 2]

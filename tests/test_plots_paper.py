@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from vaediag.diagnostics.verdict import verdict
+from vaediag.errors import VaediagError
 from vaediag.plots.paper import figure1, figure9, figure10
 from vaediag.plots.report import report_html
 
@@ -83,3 +84,63 @@ def test_report_html_embeds_figures_and_numbers():
     assert "data:image/png;base64,iVBOR2Zha2U=" in page
     assert "<td>30</td>" in page  # the perturbation table's image variance
     assert "Stage 2 repairs" in page
+
+
+# ---------------------------------------------------------------------------- figures of any model's Diagnosis
+def _flat_diagnosis(lo=0.0, hi=1.0):
+    """A flat-output (784 numbers) linear model whose decodes lie in [lo, hi]."""
+    import torch
+
+    from _lingauss import LinearGaussianDiagVAE
+    from vaediag.diagnostics import diagnose
+    from vaediag.diagnostics.adapt import adapt
+
+    m = LinearGaussianDiagVAE([3.0, 10.0, 0.0], 0.05, d=784)
+    dec = lambda z: lo + (hi - lo) * torch.sigmoid(z.double() @ m.W.T)  # noqa: E731
+    x = lo + (hi - lo) * torch.rand(40, 784, dtype=torch.float64)
+    return diagnose(adapt(m, decode=dec, data_range=(lo, hi)), x, iw_k=0)
+
+
+def _images_on(fig):
+    return [im.get_array() for ax in fig.axes for im in ax.get_images()]
+
+
+def test_figure9_of_a_flat_decoder_shows_pictures_mapped_to_0_1():
+    from vaediag.plots.paper import figure9
+
+    d = _flat_diagnosis(-1.0, 1.0)
+    fig = figure9(d)  # 784 -> 28 x 28: pictures, not bars
+    imgs = _images_on(fig)
+    assert imgs and imgs[0].shape[0] == 28
+    raw = d.arrays["perturb_images"].astype(np.float32)
+    lam = d.arrays["perturb_lambda"][0]
+    first = int(np.argsort(lam, kind="stable")[0])
+    expect = np.clip((raw[first, 0, 0] + 1) / 2, 0, 1)  # decode 0 of the smallest-lambda direction, in [0, 1]
+    np.testing.assert_allclose(np.asarray(imgs[0])[:, :28], expect, atol=1e-3)
+
+
+def test_figure1_of_a_diagnosis_with_and_without_history():
+    from vaediag.plots.paper import figure1
+
+    d = _flat_diagnosis()
+    fig = figure1(d)
+    texts = " ".join(t.get_text() for t in fig.axes[0].texts)
+    assert "no training history given" in texts and "no history" in fig.axes[0].get_title()
+    hist = {"step": [0, 10, 20], "gamma": [1.0, 0.1, 0.05], "mse": [0.2, 0.1, 0.05]}
+    fig2 = figure1(d, history=hist)
+    line = fig2.axes[0].get_lines()[0]
+    np.testing.assert_allclose(line.get_ydata(), np.log([1.0, 0.1, 0.05]))
+    with pytest.raises(VaediagError, match="gamma"):
+        figure1(d, history={"step": [0, 1]})
+
+
+def test_figure10_and_report_of_a_diagnosis():
+    from vaediag.plots.paper import figure10
+    from vaediag.plots.report import report_for_diagnosis
+
+    d = _flat_diagnosis()
+    fig = figure10({"a": d, "b": d})
+    assert len(fig.axes) == 2 and sum(p.get_height() for p in fig.axes[0].patches) == d.arrays["lambda_hist_counts"].sum()
+    page = report_for_diagnosis(d)
+    assert page.count("data:image/png;base64,") == 3 and "standard error" in page
+    assert d.verdict[0][:40] in page.replace("&#x27;", "'")

@@ -49,5 +49,21 @@ def test_mmd2_unbiased_against_the_definition_by_loops():
 def test_bad_shapes_are_sentences():
     with pytest.raises(VaediagError, match="same number of columns"):
         kid(np.zeros((5, 2)), np.zeros((5, 3)))
-    with pytest.raises(VaediagError, match="at least 2"):
+    with pytest.raises(VaediagError, match="at least 4"):
         kid(np.zeros((1, 2)), np.zeros((5, 2)))
+
+
+@pytest.mark.parametrize("n1,n2", [(500, 500), (500, 5000), (1000, 1000)])
+def test_subset_size_stays_below_both_set_sizes(n1, n2):
+    # with the default subset size 1000 >= n, every subset would be the whole smaller set (spread 0 or
+    # one-sided): the subset size becomes half the smaller set, and the spread is a real one
+    rng = np.random.default_rng(3)
+    r = kid(rng.standard_normal((n1, 4)), rng.standard_normal((n2, 4)) + 0.3, subsets=20)
+    assert r["subset_size"] == min(n1, n2) // 2 < min(n1, n2) and "half of the smaller set" in r["subset_size_note"]
+    assert r["std"] > 1e-6
+
+
+def test_subset_size_below_the_sets_is_kept():
+    rng = np.random.default_rng(4)
+    r = kid(rng.standard_normal((3000, 4)), rng.standard_normal((3000, 4)), subsets=5)
+    assert r["subset_size"] == 1000 and r["subset_size_note"] is None

@@ -1,20 +1,23 @@
-"""Adapters: bring a VAE that does not meet :mod:`vaediag.protocol` as it is, and its data, to vaediag.
+"""Adapters: bring a VAE that does not meet :mod:`vaediag.diagnostics.protocol` as it is, and its data, to vaediag.
 
-No new dependencies: the shapes below are recognised by duck typing.
+No new dependencies: the shapes other libraries return are recognised by duck typing
+(:func:`~vaediag.diagnostics.protocol.unpack_encoding`, :func:`~vaediag.diagnostics.protocol.unpack_decoding`,
+re-exported here).
 
-- :func:`unpack_encoding` reads what an encoder returned: a pair ``(mu, logvar)`` / ``(mu, cov)``, a dict
-  or an object with attributes (``mu`` / ``embedding`` / ``loc`` / ``mean`` and ``logvar`` / ``log_var`` /
-  ``log_covariance`` / ``cov`` / ``covariance``; pythae's ``ModelOutput`` is both), or a
-  ``torch.distributions`` Normal / MultivariateNormal. A second output named ``log_covariance`` is a
-  LOG-VARIANCE (B, kappa) there, as in pythae.
-- :func:`unpack_decoding` reads what a decoder returned: a tensor, a dict / object with
-  ``reconstruction`` / ``recon_x`` / ``x_hat`` / ``mean`` / ``loc``, or a distribution (its mean).
 - :func:`adapt` wraps a model (methods ``encode`` / ``decode``, or submodules ``encoder`` / ``decoder``
   as in pythae and many Lightning modules) or plain functions into a module that meets the protocol,
-  and records what is known of gamma (the decoder VARIANCE): learned, fixed (declared, or implied by
-  the loss: :func:`implied_gamma`), or unknown -- never a silent 1.
-- :func:`as_tensor_data` turns numpy arrays, lists and DataLoaders into one tensor; :func:`check_range`
-  refuses images outside [0, 1] after vaediag's scaling (uint8 / 255).
+  and records what the model's likelihood is:
+  - ``likelihood="gaussian"`` (eq. 2): what is known of gamma (the decoder VARIANCE): learned, fixed
+    (declared, or implied by the loss and the KL weight: :func:`implied_gamma`), or unknown -- never a
+    silent 1;
+  - ``likelihood="bernoulli"``: a decoder whose outputs are pixel probabilities (sigmoid + binary
+    cross-entropy); it has no gamma (its effective gamma is fitted by eq. 73, :mod:`.gamma`);
+  - ``data_range=(lo, hi)``: the range of the model's own inputs and decodes (e.g. (-1, 1) for a Tanh
+    decoder); data are fed to the model in that range, numbers are reported in its units;
+  - ``image_shape=(C, H, W)``: the picture a flat decoder output (e.g. 784 numbers) is; inferred for
+    square sizes (784 -> 1 x 28 x 28, 3072 -> 3 x 32 x 32), see :func:`infer_image_shape`.
+- :func:`as_tensor_data` turns numpy arrays, lists and DataLoaders into one tensor; :func:`check_data`
+  refuses data outside the model's range (:func:`model_floats` maps uint8 images into it).
 """
 
 from __future__ import annotations
@@ -25,106 +28,53 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from vaediag.errors import VaediagError
+from vaediag.diagnostics.protocol import (COV_NAMES, LOGVAR_NAMES, MU_NAMES, RECON_NAMES, as_tensor,  # noqa: F401
+                                          decoder_variance, unpack_decoding, unpack_encoding)
+from vaediag.errors import UsageError, VaediagError
 
-MU_NAMES = ("mu", "embedding", "loc", "mean", "z_mean")
-LOGVAR_NAMES = ("logvar", "log_var", "log_covariance", "log_variance", "z_log_var")
-COV_NAMES = ("cov", "covariance", "covariance_matrix")
-RECON_NAMES = ("reconstruction", "recon_x", "x_hat", "x_recon", "recon", "mean", "loc")
+LIKELIHOODS = ("gaussian", "bernoulli")
 
-# What a squared-error loss implies for gamma (the decoder variance), with d = numbers per input:
-# the Gaussian data term ||x - mu||^2 / (2 gamma) (eq. 2) equals c ||x - mu||^2 when gamma = 1 / (2 c).
+# What a squared-error loss implies for gamma (the decoder variance), with d = numbers per input and the
+# KL weighted by beta (kl_weight): the loss  c ||x - mu||^2 + beta KL  is beta times the negative ELBO
+# of eq. (2) with ||x - mu||^2 / (2 gamma), when gamma = beta / (2 c).
 IMPLIED = {
     "sum_sq_half": ("0.5 * sum of squared errors + KL (e.g. pythae's 'mse' reconstruction loss)", lambda d: 1.0),
     "sum_sq": ("sum of squared errors + KL", lambda d: 0.5),
     "mean_sq": ("mean squared error over the d numbers of an input + KL (F.mse_loss, reduction='mean')",
                 lambda d: d / 2.0),
 }
+BERNOULLI_LOSSES = ("bce",)  # binary cross-entropy (sum or mean over pixels): the Bernoulli decoder
 
 
-def implied_gamma(loss: str, d: int | None = None) -> float:
-    """The decoder variance a squared-error loss implies (eq. 2): ``sum_sq_half`` -> 1, ``sum_sq`` ->
-    1/2, ``mean_sq`` -> d/2 (d = numbers per input)."""
+def implied_gamma(loss: str, d: int | None = None, kl_weight: float = 1.0) -> float:
+    """The decoder variance a squared-error loss with KL weight beta implies (eq. 2): ``sum_sq_half`` ->
+    beta, ``sum_sq`` -> beta/2, ``mean_sq`` -> beta d/2 (d = numbers per input)."""
     if loss not in IMPLIED:
-        raise VaediagError(f"unknown loss {loss!r}; give one of {', '.join(IMPLIED)} or pass gamma= directly")
+        raise UsageError(f"unknown loss {loss!r}; give one of {', '.join(IMPLIED + BERNOULLI_LOSSES)} or pass gamma= directly")
     if loss == "mean_sq" and not d:
-        raise VaediagError("loss='mean_sq' implies gamma = d/2: pass data_dim=d (numbers per input)")
-    return float(IMPLIED[loss][1](d))
+        raise UsageError("loss='mean_sq' implies gamma = kl_weight * d / 2: pass data_dim=d (numbers per input)")
+    return float(kl_weight) * float(IMPLIED[loss][1](d))
 
 
-def _field(out, names):
-    for n in names:
-        if isinstance(out, dict) and n in out and out[n] is not None:
-            return out[n], n
-        v = getattr(out, n, None) if not isinstance(out, (torch.Tensor, np.ndarray)) else None
-        if v is not None and not callable(v):
-            return v, n
-    return None, None
+# Flat outputs that are pictures: side s >= 8 squares, one channel or three (784 -> 1x28x28, 3072 -> 3x32x32).
+MIN_SIDE = 8
 
 
-def _tensor(v, what: str) -> torch.Tensor:
-    if isinstance(v, torch.Tensor):
-        return v
-    if isinstance(v, np.ndarray):
-        return torch.from_numpy(v)
-    raise VaediagError(f"{what} is a {type(v).__name__}, not a tensor; wrap the model with "
-                       "vaediag.diagnostics.adapt.adapt(model, encode=..., decode=...) so it returns tensors")
-
-
-def unpack_encoding(out) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mu, second) from what ``encode`` returned; ``second`` is a log-variance (B, k) or a covariance
-    (B, k, k) (the protocol's convention)."""
-    dist = torch.distributions
-    if isinstance(out, dist.MultivariateNormal):
-        return out.loc, out.covariance_matrix
-    if isinstance(out, dist.Independent) and isinstance(out.base_dist, dist.Normal):
-        out = out.base_dist
-    if isinstance(out, dist.Normal):
-        return out.loc, 2.0 * out.scale.log()
-    if isinstance(out, (tuple, list)) and not hasattr(out, "keys"):
-        if len(out) < 2:
-            raise VaediagError(f"encode() returned a {type(out).__name__} of length {len(out)}; it must return "
-                               "(mu, logvar) or (mu, cov)")
-        return _tensor(out[0], "encode()'s mu"), _tensor(out[1], "encode()'s second output")
-    if isinstance(out, (torch.Tensor, np.ndarray)):
-        raise VaediagError("encode() returned one tensor; it must return (mu, logvar) or (mu, cov). If your "
-                           "encoder returns [mu, logvar] concatenated, use adapt(model, encode=lambda x: "
-                           "model.encode(x).chunk(2, dim=1))")
-    mu, _ = _field(out, MU_NAMES)
-    lv, _ = _field(out, LOGVAR_NAMES)
-    cov, _ = _field(out, COV_NAMES)
-    if mu is None or (lv is None and cov is None):
-        keys = list(out.keys()) if hasattr(out, "keys") else [a for a in dir(out) if not a.startswith("_")][:12]
-        raise VaediagError(f"encode() returned a {type(out).__name__} (fields {keys}) in which vaediag finds no "
-                           f"mean ({'/'.join(MU_NAMES)}) and log-variance ({'/'.join(LOGVAR_NAMES)}) or covariance "
-                           f"({'/'.join(COV_NAMES)}); use adapt(model, encode=lambda x: (mu, logvar))")
-    return _tensor(mu, "encode()'s mean"), _tensor(lv if lv is not None else cov, "encode()'s second output")
-
-
-def unpack_decoding(out) -> torch.Tensor:
-    """The decoder mean from what ``decode`` returned."""
-    if isinstance(out, torch.Tensor):
-        return out
-    if isinstance(out, np.ndarray):
-        return torch.from_numpy(out)
-    if isinstance(out, torch.distributions.Distribution):
-        return out.mean
-    if isinstance(out, (tuple, list)) and not hasattr(out, "keys"):
-        raise VaediagError(f"decode() returned a {type(out).__name__} of {len(out)} items; it must return the "
-                           "decoder mean: use adapt(model, decode=lambda z: model.decode(z)[0]) (or the item "
-                           "that is the mean)")
-    v, _ = _field(out, RECON_NAMES)
-    if v is None:
-        keys = list(out.keys()) if hasattr(out, "keys") else type(out).__name__
-        raise VaediagError(f"decode() returned a {type(out).__name__} ({keys}) with no decoder mean "
-                           f"({'/'.join(RECON_NAMES)}); use adapt(model, decode=lambda z: <the mean tensor>)")
-    return _tensor(v, "decode()'s mean")
+def infer_image_shape(d: int) -> tuple[int, int, int] | None:
+    """(C, H, W) of a flat output of ``d`` numbers when it is a square picture of side >= 8 with 1 or 3
+    channels, else None (then pass image_shape=)."""
+    for c in (1, 3):
+        if d % c == 0:
+            s = math.isqrt(d // c)
+            if s * s * c == d and s >= MIN_SIDE:
+                return (c, s, s)
+    return None
 
 
 def _pick(model, explicit, method: str, sub: str, what: str):
     if explicit is not None:
         if not callable(explicit):
-            raise VaediagError(f"{what}= must be a function, got a {type(explicit).__name__}")
+            raise UsageError(f"{what}= must be a function, got a {type(explicit).__name__}")
         return explicit
     if model is not None:
         f = getattr(model, method, None)
@@ -138,26 +88,94 @@ def _pick(model, explicit, method: str, sub: str, what: str):
                        f"(e.g. adapt(model, {what}=lambda t: ...))")
 
 
+def _range(data_range) -> tuple[float, float] | None:
+    if data_range is None:
+        return None
+    try:
+        lo, hi = (float(v) for v in data_range)
+    except (TypeError, ValueError):
+        raise UsageError(f"data_range= must be a pair (lo, hi), got {data_range!r}") from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and hi > lo):
+        raise UsageError(f"data_range= must be a pair (lo, hi) of finite numbers with lo < hi, got {data_range!r}")
+    return lo, hi
+
+
+def _shape(image_shape) -> tuple[int, ...] | None:
+    if image_shape is None:
+        return None
+    try:
+        shp = tuple(int(v) for v in image_shape)
+    except (TypeError, ValueError):
+        raise UsageError(f"image_shape= must be (C, H, W) or (H, W), got {image_shape!r}") from None
+    if len(shp) == 2:
+        shp = (1,) + shp
+    if len(shp) != 3 or min(shp) < 1:
+        raise UsageError(f"image_shape= must be (C, H, W) or (H, W) of positive sizes, got {image_shape!r}")
+    return shp
+
+
 class Adapted(nn.Module):
-    """A VAE that meets :mod:`vaediag.protocol`: ``encode``/``decode`` return tensors, ``gamma`` is the
-    decoder variance or None, ``gamma_mode`` is "learned", "fixed" or "unknown" and ``gamma_note``
-    says in one sentence where gamma comes from."""
+    """A VAE that meets :mod:`vaediag.diagnostics.protocol`: ``encode``/``decode`` return tensors; ``gamma``
+    is the decoder variance or None, ``gamma_mode`` is "learned", "fixed", "unknown" or "none" (a
+    Bernoulli decoder has no gamma) and ``gamma_note`` says in one sentence where gamma comes from;
+    ``likelihood``, ``kl_weight``, ``data_range`` (None: (0, 1) for images, unchecked for vectors) and
+    ``image_shape`` are as declared. A loss whose gamma depends on d waits for :meth:`bind` (the data)."""
 
     def __init__(self, model=None, encode=None, decode=None, gamma: float | None = None,
-                 gamma_mode: str | None = None, loss: str | None = None, data_dim: int | None = None):
+                 gamma_mode: str | None = None, loss: str | None = None, data_dim: int | None = None,
+                 likelihood: str | None = None, kl_weight: float = 1.0, data_range=None, image_shape=None):
         super().__init__()
         self.inner = model if isinstance(model, nn.Module) else None  # its parameters (device) show through
         # plain attributes, not submodules (the model is registered once, as ``inner``)
         object.__setattr__(self, "_model", model)
         object.__setattr__(self, "_encode", _pick(model, encode, "encode", "encoder", "encode"))
         object.__setattr__(self, "_decode", _pick(model, decode, "decode", "decoder", "decode"))
-        from vaediag.diagnostics.protocol import decoder_variance
+        if loss is not None and loss not in IMPLIED and loss not in BERNOULLI_LOSSES:
+            raise UsageError(f"unknown loss {loss!r}; give one of {', '.join(tuple(IMPLIED) + BERNOULLI_LOSSES)} "
+                             "or pass gamma= directly")
+        if likelihood is None:
+            likelihood = "bernoulli" if loss in BERNOULLI_LOSSES else "gaussian"
+        if likelihood not in LIKELIHOODS:
+            raise UsageError(f"likelihood= must be 'gaussian' or 'bernoulli', got {likelihood!r}")
+        beta = float(kl_weight)
+        if not (math.isfinite(beta) and beta > 0):
+            raise UsageError(f"kl_weight= must be a positive number (the weight of the KL term), got {kl_weight!r}")
+        self.likelihood, self.kl_weight, self.loss = likelihood, beta, loss
+        self.data_range, self.image_shape = _range(data_range), _shape(image_shape)
+        self.data_dim = int(data_dim) if data_dim else None
+        if likelihood == "bernoulli":
+            self._init_bernoulli(gamma, loss)
+        else:
+            self._init_gaussian(model, gamma, gamma_mode, loss)
+        if self.gamma_mode not in ("learned", "fixed", "unknown", "none"):
+            raise UsageError(f"gamma_mode must be 'learned' or 'fixed', got {gamma_mode!r}")
 
+    def _init_bernoulli(self, gamma, loss) -> None:
+        if gamma is not None or (loss is not None and loss not in BERNOULLI_LOSSES):
+            raise UsageError("a Bernoulli decoder has no gamma: drop gamma= / loss= or pass likelihood='gaussian'")
+        if self.data_range not in (None, (0.0, 1.0)):
+            raise UsageError(f"likelihood='bernoulli' models data in [0, 1], but data_range={self.data_range}: "
+                             "pass likelihood='gaussian' for data in another range")
+        self._gamma, self._pending, self.gamma_mode = None, None, "none"
+        self.gamma_note = ("the decoder is Bernoulli (pixel probabilities, binary cross-entropy): it has no gamma; "
+                           "its effective gamma is fitted from eq. (73) (gamma_effective).")
+        if self.kl_weight != 1.0:
+            self.gamma_note += (f" The KL was weighted by {self.kl_weight:g}: the log-likelihood is that of the "
+                                "Bernoulli decoder, which that objective did not maximise.")
+
+    def _init_gaussian(self, model, gamma, gamma_mode, loss) -> None:
         own = decoder_variance(model) if model is not None else None
+        self._pending = None
+        beta = f" with the KL weighted by {self.kl_weight:g}" if self.kl_weight != 1.0 else ""
+        if loss in BERNOULLI_LOSSES:
+            raise UsageError("loss='bce' is the Bernoulli decoder: pass likelihood='bernoulli' (or leave likelihood out)")
         if gamma is not None:
-            g = float(gamma)
+            try:
+                g = float(gamma)
+            except (TypeError, ValueError):
+                g = float("nan")
             if not (math.isfinite(g) and g > 0):
-                raise VaediagError(f"gamma= must be a positive number (the decoder VARIANCE), got {gamma}")
+                raise UsageError(f"gamma= must be a positive number (the decoder VARIANCE), got {gamma!r}")
             self._gamma, self.gamma_mode = g, gamma_mode or "fixed"
             self.gamma_note = f"gamma = {g:g} was declared ({self.gamma_mode}) and is used."
         elif own is not None:
@@ -171,23 +189,61 @@ class Adapted(nn.Module):
                 " (not a trained parameter: taken as fixed; pass gamma_mode='learned' if it was learned)")
             self.gamma_note = f"the model's own gamma ({own:.4g}) is used, {mode}{how}."
         elif loss is not None:
-            g = implied_gamma(loss, data_dim)
-            self._gamma, self.gamma_mode = g, "fixed"
-            self.gamma_note = (f"this model has no learned gamma; its loss ({IMPLIED[loss][0]}) implies gamma = "
-                               f"{g:g}, used as a fixed gamma; pass gamma= to override.")
+            self._gamma, self.gamma_mode = None, "fixed"
+            self._pending = loss
+            if loss != "mean_sq" or self.data_dim:
+                self._resolve(self.data_dim)
+            else:
+                self.gamma_note = f"gamma follows from the loss ({IMPLIED[loss][0]}){beta} once d is known."
+            return
         else:
             self._gamma, self.gamma_mode = None, "unknown"
             self.gamma_note = no_gamma_note()
-        if self.gamma_mode not in ("learned", "fixed", "unknown"):
-            raise VaediagError(f"gamma_mode must be 'learned' or 'fixed', got {gamma_mode!r}")
+        if self.kl_weight != 1.0:
+            self.gamma_note += (f" The KL was weighted by {self.kl_weight:g}; with gamma declared, the weight is "
+                                "not used (declare loss= instead to derive gamma from it).")
+
+    def _resolve(self, d: int | None) -> None:
+        loss = self._pending
+        g = implied_gamma(loss, d, self.kl_weight)
+        self._gamma, self._pending = g, None
+        beta = f" with the KL weighted by {self.kl_weight:g}" if self.kl_weight != 1.0 else ""
+        dd = f", d = {d}" if loss == "mean_sq" else ""
+        self.gamma_note = (f"this model has no learned gamma; its loss ({IMPLIED[loss][0]}){beta} implies gamma = "
+                           f"{g:g}{dd} (up to a factor it is the negative ELBO of that Gaussian decoder, eq. 2), used as "
+                           "a fixed gamma; likelihoods are those of this implied Gaussian model. Pass gamma= to override.")
+
+    def bind(self, x_shape) -> None:
+        """Learn from the data's row shape what was left open: d for a loss whose gamma depends on it, and
+        (for flat rows) the picture shape."""
+        d = int(np.prod(tuple(x_shape)))
+        if self.data_dim is None:
+            self.data_dim = d
+        elif self.data_dim != d and self.loss == "mean_sq":
+            raise UsageError(f"gamma was derived from loss='mean_sq' with d = {self.data_dim} numbers per input, but "
+                             f"these inputs have {d}: pass data_dim={d} (or adapt the model again for these data)")
+        if self._pending is not None:
+            self._resolve(self.data_dim)
+        if self.image_shape is not None and int(np.prod(self.image_shape)) != d:
+            raise UsageError(f"image_shape={self.image_shape} holds {int(np.prod(self.image_shape))} numbers but an "
+                             f"input has {d}: pass the image_shape of one input")
+
+    def picture_shape(self, x_shape) -> tuple[int, ...] | None:
+        """The (C, H, W) a decode is shown as: the data's own image shape, the declared one, or inferred for flat rows."""
+        x_shape = tuple(x_shape)
+        if self.image_shape is not None:
+            return self.image_shape
+        if len(x_shape) == 3:
+            return x_shape
+        if len(x_shape) == 2:
+            return (1,) + x_shape
+        return infer_image_shape(x_shape[0]) if len(x_shape) == 1 else None
 
     @property
     def gamma(self):
         if self._gamma is not None:
             return self._gamma
-        from vaediag.diagnostics.protocol import decoder_variance
-
-        return decoder_variance(self._model) if self._model is not None else None
+        return decoder_variance(self._model) if self._model is not None and self.likelihood == "gaussian" else None
 
     def encode(self, x):
         return unpack_encoding(self._encode(x))
@@ -205,22 +261,30 @@ class Adapted(nn.Module):
 def no_gamma_note() -> str:
     return ("this model has no learned gamma; its loss implies one: 0.5 * sum of squared errors (pythae's 'mse') "
             "implies gamma = 1, a sum of squared errors gamma = 1/2, a per-pixel mean squared error gamma = d/2 "
-            "(d numbers per input); pass gamma= (or loss=) to adapt() to declare it.")
+            "(d numbers per input), each times the KL weight; pass gamma= or loss= (and kl_weight=) to adapt() to "
+            "declare it, or likelihood='bernoulli' for a sigmoid decoder trained with binary cross-entropy.")
 
 
 def adapt(model=None, encode=None, decode=None, gamma: float | None = None, gamma_mode: str | None = None,
-          loss: str | None = None, data_dim: int | None = None) -> Adapted:
+          loss: str | None = None, data_dim: int | None = None, *, likelihood: str | None = None,
+          kl_weight: float = 1.0, data_range=None, image_shape=None) -> Adapted:
     """A protocol-meeting view of ``model`` (or of the functions ``encode`` / ``decode``).
 
     ``model``: anything with ``encode``/``decode`` methods or ``encoder``/``decoder`` submodules whose
     outputs :func:`unpack_encoding` / :func:`unpack_decoding` read (pythae models, Lightning modules,
-    dict-returning nets). ``gamma``: declare the decoder variance (``gamma_mode`` "fixed" unless told
-    "learned"); ``loss``: derive a fixed gamma from a squared-error loss (:func:`implied_gamma`).
+    dict-returning nets). ``likelihood``: "gaussian" (default) or "bernoulli" (sigmoid outputs trained
+    with binary cross-entropy; ``loss="bce"`` says the same). ``gamma``: declare the decoder variance
+    (``gamma_mode`` "fixed" unless told "learned"); ``loss`` ("sum_sq_half", "sum_sq", "mean_sq") with
+    ``kl_weight`` (beta): derive a fixed gamma from the loss (:func:`implied_gamma`; d is read from the
+    data when not given as ``data_dim``). ``data_range``: the (lo, hi) range of the model's inputs and
+    decodes (default (0, 1) for images); ``image_shape``: the (C, H, W) of a flat decoder's output.
     An adapted model is returned unchanged unless new settings are given.
     """
-    if isinstance(model, Adapted) and encode is None and decode is None and gamma is None and loss is None:
+    given = (encode, decode, gamma, loss, likelihood, data_range, image_shape, data_dim)
+    if isinstance(model, Adapted) and all(v is None for v in given) and kl_weight == 1.0:
         return model
-    return Adapted(model, encode, decode, gamma, gamma_mode, loss, data_dim)
+    return Adapted(model, encode, decode, gamma, gamma_mode, loss, data_dim, likelihood, kl_weight, data_range,
+                   image_shape)
 
 
 def gamma_mode_of(model) -> str:
@@ -280,26 +344,71 @@ def _batch_inputs(batch) -> torch.Tensor:
     if isinstance(batch, dict):
         for k in ("x", "data", "image", "images", "input", "inputs"):
             if k in batch:
-                return _tensor(batch[k], f"the data loader's batch['{k}']")
+                return as_tensor(batch[k], f"the data loader's batch['{k}']")
         raise VaediagError(f"a data loader batch is a dict with keys {list(batch)}; vaediag reads x/data/image/images/input")
     if isinstance(batch, (list, tuple)):
         if not batch:
             raise VaediagError("a data loader yielded an empty batch")
         batch = batch[0]
-    t = _tensor(batch, "a data loader batch")
+    t = as_tensor(batch, "a data loader batch")
     return t if t.dim() >= 2 else t.unsqueeze(1)
 
 
-def check_range(x: torch.Tensor, to_float=None, rows: int = 256, tol: float = 1e-3) -> None:
-    """Images (inputs with 3 or more dimensions: C, H, W) must lie in [0, 1] after ``to_float``
-    (vaediag divides uint8 by 255); vectors are not checked."""
-    if x.dim() < 3:
+def model_floats(to_float, data_range):
+    """``to_float`` followed by the map of [0, 1] images into the model's ``data_range`` (uint8 batches only:
+    floats are taken to be in the model's units already)."""
+    if data_range is None or tuple(data_range) == (0.0, 1.0):
+        return to_float
+    lo, hi = data_range
+
+    def f(batch: torch.Tensor) -> torch.Tensor:
+        was_uint8 = batch.dtype == torch.uint8
+        out = to_float(batch)
+        return out * (hi - lo) + lo if was_uint8 else out
+
+    return f
+
+
+def check_data(x: torch.Tensor, to_float, data_range, likelihood: str = "gaussian", rows: int = 256,
+               tol: float = 1e-3) -> None:
+    """Raise :class:`UsageError` (one sentence naming the argument to change) when the first ``rows``
+    inputs lie outside the model's range: ``data_range`` when declared; (0, 1) for images (3 or more
+    dimensions) and for a Bernoulli likelihood; vectors of an undeclared range are not checked."""
+    if data_range is None and x.dim() < 3 and likelihood != "bernoulli":
         return
-    xb = x[:rows]
-    xf = to_float(xb) if to_float is not None else (xb.float() / 255.0 if xb.dtype == torch.uint8 else xb)
-    lo, hi = float(xf.min()), float(xf.max())
-    if lo < -tol or hi > 1 + tol:
-        hint = "divide by 255" if hi > 2 else "rescale them to [0, 1]"
-        raise VaediagError(f"images must lie in [0, 1] (uint8 is divided by 255), but these floats range over "
-                           f"[{lo:.3g}, {hi:.3g}]: {hint} (the model must see the same scale it was trained on), "
-                           "or pass check_range=False for data that are not images in [0, 1]")
+    lo, hi = data_range if data_range is not None else (0.0, 1.0)
+    xf = to_float(x[:rows])
+    a, b = float(xf.min()), float(xf.max())
+    span = tol * (hi - lo)
+    if a >= lo - span and b <= hi + span:
+        return
+    if likelihood == "bernoulli":
+        raise UsageError(f"likelihood='bernoulli' needs data in [0, 1], but these inputs range over [{a:.3g}, {b:.3g}]: "
+                         "rescale them to [0, 1] (uint8 is divided by 255) or pass likelihood='gaussian' with data_range=")
+    hint = f"pass data_range=({a:.3g}, {b:.3g}) to adapt() if the model was trained on that range" if b <= 2 or a < 0 \
+        else "divide by 255 or pass data_range=(0, 255) to adapt()"
+    raise UsageError(f"the inputs range over [{a:.3g}, {b:.3g}], outside the model's data_range ({lo:g}, {hi:g}): "
+                     f"{hint} (the model must see the scale it was trained on)")
+
+
+def check_decodes(mean: torch.Tensor, likelihood: str, data_range, tol: float = 1e-6) -> None:
+    """Raise :class:`UsageError` when decodes do not fit the likelihood: outside [0, 1] for a Bernoulli
+    decoder (probabilities), or far outside a declared ``data_range`` (more than its width beyond it)."""
+    a, b = float(mean.min()), float(mean.max())
+    if likelihood == "bernoulli":
+        if a < -tol or b > 1 + tol:
+            raise UsageError(f"likelihood='bernoulli' needs decodes that are probabilities in [0, 1], but they range over "
+                             f"[{a:.3g}, {b:.3g}]: if the decoder returns logits, adapt(model, likelihood='bernoulli', "
+                             "decode=lambda z: torch.sigmoid(model.decode(z))), else pass likelihood='gaussian'")
+        return
+    if data_range is not None:
+        lo, hi = data_range
+        w = hi - lo
+        if a < lo - w or b > hi + w:
+            raise UsageError(f"the decodes range over [{a:.3g}, {b:.3g}], far outside data_range ({lo:g}, {hi:g}): "
+                             "pass the data_range= the model was trained on (or, for logits, decode= with the sigmoid)")
+
+
+def check_range(x: torch.Tensor, to_float=None, rows: int = 256, tol: float = 1e-3) -> None:
+    """Images (inputs with 3 or more dimensions) must lie in [0, 1] after ``to_float``; see :func:`check_data`."""
+    check_data(x, to_float or (lambda b: b.float() / 255.0 if b.dtype == torch.uint8 else b), None, rows=rows, tol=tol)

@@ -13,10 +13,13 @@
   of the empirical data distribution (uniform over the N inputs); as an estimate of the population value
   it is biased LOW and can never exceed log N (the own component alone gives q(z) >= q(z|x_i) / N), so
   it is trustworthy only when I is well below log N, which is reported beside it.
-- Importance-weighted log-likelihood (Burda et al., 2016, eq. 8) with the model's gamma (a variance):
-  log p(x) >= L_K = E log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x), z_k ~ q(z|x), p(x|z) = N(mu_x(z), gamma I)
-  (eq. 2's decoder); the mean over inputs and its standard error (std over inputs / sqrt(n)). L_1 is the
-  ELBO; L_K increases with K to log p(x). In the data's units (images in [0, 1]); nats per input.
+- Importance-weighted log-likelihood (Burda et al., 2016, eq. 8):
+  log p(x) >= L_K = E log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x), z_k ~ q(z|x), with the model's decoder:
+  Gaussian p(x|z) = N(mu_x(z), gamma I) (eq. 2, gamma a variance, in the model's units), or Bernoulli
+  log p(x|z) = sum_i x_i log p_i + (1 - x_i) log(1 - p_i), p = mu_x(z) (probabilities clipped to
+  [1e-7, 1 - 1e-7]; for grey values in [0, 1] this is the binary cross-entropy, as trained, not a
+  normalised density); the mean over inputs and its standard error (std over inputs / sqrt(n)). L_1 is
+  the ELBO; L_K increases with K to log p(x). Nats per input.
 - Eq. (8)/(9): near the optimum 2 KL = -r_hat log gamma + O(1), so the KL predicted from r_hat and
   gamma is -(r_hat / 2) log gamma; it is compared with the measured total KL (the O(1) term is
   sum_j log s_j^2 / 2 over the used directions, so only their agreement in slope across gamma is a
@@ -133,15 +136,29 @@ class CollapseAccumulator:
                 {"kl_per_dim": kl, "posterior_mean_variance": mu_var})
 
 
-@torch.no_grad()
-def iw_log_likelihood(model, x: torch.Tensor, gamma: float, k: int = 100, generator: torch.Generator | None = None,
-                      batch: int = 50) -> dict:
-    """Importance-weighted bound L_K of log p(x) per input with decoder N(mu_x(z), gamma I) (floats ``x``).
+BERNOULLI_EPS = 1e-7
 
-    Returns {mean, stderr, k, n, per_input (numpy), elbo_mean (L_1 from the first sample)} in nats."""
+
+def log_px_given_z(mean: torch.Tensor, x: torch.Tensor, likelihood: str, gamma: float | None) -> torch.Tensor:
+    """log p(x|z) summed over the numbers of an input; ``mean`` (..., d) decodes, ``x`` broadcastable."""
+    mean, x = mean.double(), x.double()
+    if likelihood == "bernoulli":
+        p = mean.clamp(BERNOULLI_EPS, 1.0 - BERNOULLI_EPS)
+        return (x * p.log() + (1.0 - x) * torch.log1p(-p)).sum(-1)
+    d = mean.shape[-1]
+    return -0.5 * ((mean - x).pow(2).sum(-1) / gamma + d * (LOG_2PI + math.log(gamma)))  # eq. (2)'s decoder
+
+
+@torch.no_grad()
+def iw_log_likelihood(model, x: torch.Tensor, gamma: float | None, k: int = 100, generator: torch.Generator | None = None,
+                      batch: int = 50, likelihood: str = "gaussian") -> dict:
+    """Importance-weighted bound L_K of log p(x) per input (floats ``x``, in the model's units) with the
+    Gaussian decoder N(mu_x(z), gamma I) or, ``likelihood="bernoulli"``, the Bernoulli decoder.
+
+    Returns {mean, stderr, k, n, per_input (numpy), elbo_mean (L_1 from the first sample), likelihood} in nats."""
     from vaediag.diagnostics.protocol import encode_posterior
 
-    if not (gamma is not None and math.isfinite(gamma) and gamma > 0):
+    if likelihood == "gaussian" and not (gamma is not None and math.isfinite(gamma) and gamma > 0):
         raise VaediagError("the importance-weighted log-likelihood needs the decoder variance gamma; declare it "
                            "with adapt(model, gamma=...)")
     if k < 1:
@@ -164,16 +181,15 @@ def iw_log_likelihood(model, x: torch.Tensor, gamma: float, k: int = 100, genera
             log_q = log_normal_diag(z, mu, second)
         log_pz = -0.5 * (z.pow(2) + LOG_2PI).sum(-1)
         mean = model.decode(z.reshape(k * b, kk).to(xb.dtype if xb.dtype.is_floating_point else torch.float32))
-        diff = (mean.reshape(k, b, -1).double() - xb.reshape(1, b, -1).double())
-        d = diff.shape[-1]
-        log_px = -0.5 * (diff.pow(2).sum(-1) / gamma + d * (LOG_2PI + math.log(gamma)))  # eq. (2)'s decoder
+        log_px = log_px_given_z(mean.reshape(k, b, -1), xb.reshape(1, b, -1), likelihood, gamma)
         logw = log_px + log_pz - log_q  # (K, B)
         out.append((torch.logsumexp(logw, 0) - math.log(k)).cpu())
         elbo.append(logw[0].cpu())
     per = torch.cat(out).numpy()
     n = len(per)
     return {"mean": float(per.mean()), "stderr": float(per.std(ddof=1) / math.sqrt(n)) if n > 1 else None,
-            "k": int(k), "n": int(n), "elbo_mean": float(torch.cat(elbo).mean()), "per_input": per}
+            "k": int(k), "n": int(n), "elbo_mean": float(torch.cat(elbo).mean()), "per_input": per,
+            "likelihood": likelihood}
 
 
 def collapse_notes(summary: dict) -> list[str]:

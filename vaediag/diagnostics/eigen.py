@@ -9,20 +9,26 @@ exp(logvar) and the eigendirections the coordinate axes, the same for every inpu
 latent coordinate j. For a full-covariance encoder the eigendirections change with x, so dimension j
 means the j-th smallest eigenvalue of each Sigma_z(x) (rank order).
 
-The rule for r_hat (the paper leaves it open): r_hat = #{j : mean_x lambda_j(x) < tau}, default
-tau = 0.1. Because inactive dimensions sit at 1 and active ones at O(gamma), any tau well between
-gamma and 1 gives the same count on a converged model; :func:`eigen_summary` reports r_hat over a grid
-of tau so the reader sees whether that holds, and ``near_one`` = #{j : mean lambda_j > 0.9}.
+One count, r_hat (the headline, ``summary["r_hat"]``), whatever gamma is: eq. (73) gives a used
+direction lambda_j = gamma / (gamma + s_j^2), so lambda_j < 1/2  <=>  s_j^2 > gamma: the decoder's squared
+gain along direction j exceeds the decoder noise variance (the direction carries more signal than
+noise). As gamma -> 0 every used direction has lambda_j = O(gamma) < 1/2; for gamma fixed at 1 it counts
+the directions the decoder uses. Beside it, each under a name that says what it is:
 
-The headline count, whatever gamma is (:func:`r_hat_gamma`): the tau-count assumes gamma -> 0. With a
-fixed gamma (e.g. gamma = 1, what an MSE loss implies) eq. (73) gives a used direction lambda_j =
-gamma / (gamma + s_j^2), which sits well above 0.1 when s_j^2 is a few times gamma. Eq. (73) gives
-a gamma-free cut instead: lambda_j < 1/2  <=>  s_j^2 > gamma, i.e. the decoder's squared gain along
-direction j exceeds the decoder noise variance -- the direction carries more signal than noise. As
-gamma -> 0 every used direction has lambda_j = O(gamma) < 1/2, so the count agrees with the tau-count
-on a converged learned-gamma model; for gamma fixed at 1 it counts the directions the decoder uses.
-Its sensitivity is reported over ``CUT_GRID`` and by ``separation``: the gap in log lambda across
-the cut (log of the smallest mean lambda above 1/2 over the largest below it; large = a clean split).
+- ``count_by_cut``: the same count at cuts 0.3 .. 0.7 (``CUT_GRID``), its sensitivity to the cut;
+  ``r_hat_separation``: the gap in log lambda across 1/2 (log of the smallest mean lambda above it over
+  the largest below it); ``r_hat_clear``: whether the split is clear (every cut gives the same count,
+  or the gap is at least ``CLEAR_GAP`` = log 2: no direction within a factor 2 of the other side).
+  When it is not clear there is no count to state: ``r_hat_range`` gives the counts over the cuts.
+- ``tau_count``: #{j : mean lambda_j < tau} (tau = ``DEFAULT_TAU`` = 0.1 or ``tau=``), the count that
+  assumes gamma -> 0 (used directions at O(gamma)); ``tau_count_by_tau`` over ``TAU_GRID``. It
+  undercounts when gamma is not small. ``near_one`` = #{j : mean lambda_j > 0.9}.
+- :func:`count_below` is the plain count below any threshold (the theory lab's count of variances
+  below 0.05 is ``count_below(lam, 0.05)``).
+
+Old summaries used ``active_dims``, ``threshold``, ``r_hat_by_threshold`` (the tau-count and its grid)
+and ``r_hat_by_cut``; :func:`eigen_summary` still writes them as aliases (``LEGACY_KEYS``) for readers
+of saved files.
 """
 
 from __future__ import annotations
@@ -37,19 +43,28 @@ TAU_GRID = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
 HIST_EDGES = np.linspace(0.0, 1.5, 61)
 
 
-def r_hat(lambda_mean: np.ndarray, tau: float = DEFAULT_TAU) -> int:
-    """Number of dimensions whose mean eigenvalue is below ``tau`` (the active dimensions)."""
-    return int(np.sum(np.asarray(lambda_mean) < tau))
-
-
 GAMMA_CUT = 0.5
 CUT_GRID = (0.3, 0.4, 0.5, 0.6, 0.7)
+CLEAR_GAP = float(np.log(2.0))  # a split with no direction within a factor 2 of the other side is clear
 
 
-def r_hat_gamma(lambda_mean: np.ndarray, cut: float = GAMMA_CUT) -> int:
-    """Directions separated from 1 whatever gamma is: #{j : mean lambda_j < cut}, cut = 1/2 by
-    eq. (73) (lambda_j = gamma / (gamma + s_j^2) < 1/2 exactly when s_j^2 > gamma)."""
-    return int(np.sum(np.asarray(lambda_mean) < cut))
+def count_below(lambda_mean: np.ndarray, threshold: float) -> int:
+    """#{j : mean lambda_j < threshold}."""
+    return int(np.sum(np.asarray(lambda_mean) < threshold))
+
+
+def r_hat(lambda_mean: np.ndarray, cut: float = GAMMA_CUT) -> int:
+    """The headline r_hat: #{j : mean lambda_j < 1/2} (eq. 73: lambda_j = gamma / (gamma + s_j^2) < 1/2
+    exactly when s_j^2 > gamma). With a second argument it is :func:`count_below` at that value."""
+    return count_below(lambda_mean, cut)
+
+
+def tau_count(lambda_mean: np.ndarray, tau: float = DEFAULT_TAU) -> int:
+    """#{j : mean lambda_j < tau}: the count that assumes gamma -> 0 (see the module docstring)."""
+    return count_below(lambda_mean, tau)
+
+
+r_hat_gamma = r_hat  # the former name of the headline count
 
 
 def separation(lambda_mean: np.ndarray, cut: float = GAMMA_CUT) -> float | None:
@@ -68,19 +83,30 @@ def histogram(lam: np.ndarray, edges: np.ndarray = HIST_EDGES) -> np.ndarray:
     return np.histogram(lam, bins=edges)[0]
 
 
+LEGACY_KEYS = {"active_dims": "tau_count", "threshold": "tau", "r_hat_by_threshold": "tau_count_by_tau",
+               "r_hat_by_cut": "count_by_cut"}
+
+
 def eigen_summary(lambda_mean: np.ndarray, tau: float = DEFAULT_TAU, grid=TAU_GRID) -> dict:
-    """r_hat and its sensitivity: ``active_dims`` (the tau-count), ``near_one``, ``in_between``,
-    ``r_hat_by_threshold`` ({tau: r_hat} over ``grid``); the headline ``r_hat`` (:func:`r_hat_gamma`),
-    ``r_hat_by_cut``, ``r_hat_separation``; ``lambda_mean`` (list)."""
+    """The headline ``r_hat`` (lambda_j < 1/2), ``count_by_cut``, ``r_hat_separation``, ``r_hat_clear``,
+    ``r_hat_range``; ``tau_count`` at ``tau`` and ``tau_count_by_tau`` over ``grid``; ``near_one``,
+    ``in_between`` (neither below tau nor near 1); ``lambda_mean`` (list); and the ``LEGACY_KEYS``."""
     lm = np.asarray(lambda_mean, dtype=np.float64)
-    active = r_hat(lm, tau)
+    tc = tau_count(lm, tau)
     near = int(np.sum(lm > NEAR_ONE))
-    return {"active_dims": active, "threshold": float(tau), "near_one": near, "near_one_threshold": NEAR_ONE,
-            "in_between": int(len(lm) - active - near), "latent_dim": int(len(lm)),
-            "r_hat_by_threshold": {f"{t:g}": r_hat(lm, t) for t in sorted(set(grid) | {tau})},
-            "r_hat": r_hat_gamma(lm), "r_hat_rule": "mean lambda_j < 1/2 (s_j^2 > gamma, eq. 73)",
-            "r_hat_by_cut": {f"{c:g}": r_hat_gamma(lm, c) for c in CUT_GRID},
-            "r_hat_separation": separation(lm), "lambda_mean": lm.tolist()}
+    by_cut = {f"{c:g}": count_below(lm, c) for c in CUT_GRID}
+    sep = separation(lm)
+    counts = sorted(set(by_cut.values()))
+    out = {"r_hat": r_hat(lm), "r_hat_rule": "mean lambda_j < 1/2 (s_j^2 > gamma, eq. 73)",
+           "count_by_cut": by_cut, "r_hat_separation": sep,
+           "r_hat_clear": bool(len(counts) == 1 or (sep is not None and sep >= CLEAR_GAP)),
+           "r_hat_range": [counts[0], counts[-1]],
+           "tau_count": tc, "tau": float(tau),
+           "tau_count_by_tau": {f"{t:g}": count_below(lm, t) for t in sorted(set(grid) | {tau})},
+           "near_one": near, "near_one_threshold": NEAR_ONE, "in_between": int(len(lm) - tc - near),
+           "latent_dim": int(len(lm)), "lambda_mean": lm.tolist()}
+    out.update({old: out[new] for old, new in LEGACY_KEYS.items()})
+    return out
 
 
 class EigenAccumulator:

@@ -1,4 +1,5 @@
-"""The decoder variance gamma over training (Theorem 3: gamma -> 0 at the optimum; Figure 1 left).
+"""The decoder variance gamma over training (Theorem 3: gamma -> 0 at the optimum; Figure 1 left), the
+regime a model is in, and the effective gamma of any decoder (the gamma its encoder behaves as, eq. 73).
 
 gamma is a VARIANCE throughout (the paper's convention); ``mse`` is the mean squared pixel error of
 the training batches, in data units (images in [0, 1]), as logged by the training loop.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import torch
 
 # A run's gamma has "converged" when log gamma moved by less than this over the last quarter of its
 # logged steps (0.1 nats: gamma changed by less than about 10%). The paper leaves this open.
@@ -45,20 +47,31 @@ def gamma_verdict(step: np.ndarray, log_gamma: np.ndarray, tol: float = CONVERGE
 SMALL_GAMMA = 0.05  # below this a learned gamma counts as "small" (the verdict's cut; the paper leaves it open)
 
 
-def gamma_regime(gamma: float | None, mode: str, trajectory: dict | None = None) -> dict:
+def gamma_regime(gamma: float | None, mode: str, trajectory: dict | None = None, effective: float | None = None) -> dict:
     """Which regime the model is in, and what follows for Theorems 3-4 and eq. (9).
 
-    ``mode``: "learned", "fixed" or "unknown" (see :func:`vaediag.diagnostics.adapt.gamma_mode_of`);
-    a run's ``trajectory`` (:func:`gamma_verdict`) overrides it when gamma never moved.
-    Returns {regime: "learned-small" | "learned-large" | "fixed" | "unknown", text}.
+    ``mode``: "learned", "fixed", "unknown" or "none" (a Bernoulli decoder; see
+    :func:`vaediag.diagnostics.adapt.gamma_mode_of`); a run's ``trajectory`` (:func:`gamma_verdict`)
+    overrides it when gamma never moved; ``effective``: the eq. (73) fit (:func:`fit_effective_gamma`),
+    read when the model has no gamma. Returns {regime: "learned-small" | "learned-large" | "fixed" |
+    "unknown" | "no-gamma", text}.
     """
     tr = trajectory or {}
     if tr.get("fixed"):
         mode = "fixed"
+    eff = "" if effective is None else (
+        f" Its encoder behaves as gamma_effective = {effective:.3g} (eq. 73 fitted with the decoder's Jacobian)"
+        + (", small: used directions have lambda_j = O(gamma_effective), as Theorem 4 describes."
+           if effective < SMALL_GAMMA else ", not small: used directions sit well above 0.")
+        + " eq. (9) is read with it.")
+    if mode == "none":
+        return {"regime": "no-gamma", "text": (
+            "the decoder is Bernoulli and has no gamma: Theorem 3 (gamma -> 0) has no counterpart and Theorem 4 "
+            "is read through the encoder; r_hat uses the cut lambda_j < 1/2." + eff)}
     if gamma is None:
         return {"regime": "unknown", "text": (
             "gamma is unknown, so Theorems 3-4 cannot be checked; r_hat uses the cut lambda_j < 1/2, which "
-            "eq. (73) makes valid for any gamma.")}
+            "eq. (73) makes valid for any gamma." + eff)}
     if mode == "fixed":
         return {"regime": "fixed", "text": (
             f"gamma is fixed at {gamma:.3g}: Theorem 3 (gamma -> 0) does not apply and Theorem 4's perfect "
@@ -74,3 +87,93 @@ def gamma_regime(gamma: float | None, mode: str, trajectory: dict | None = None)
     return {"regime": "learned-large" if mode == "learned" else "unknown", "text": (
         f"gamma is {what} but still large ({gamma:.3g} >= {SMALL_GAMMA:g}): Theorems 3-4 describe the "
         "gamma -> 0 limit, which this model has not reached (train longer, or gamma is fixed in effect).")}
+
+
+# ---------------------------------------------------------------------------- effective gamma (eq. 73)
+# Supplement eq. (73): at the optimum the encoder covariance is Sigma_z = (I + J^T J / gamma)^-1, J the
+# decoder's Jacobian at mu_z(x). Whatever the decoder's likelihood, the gamma that best explains the
+# encoder's covariances through this equation is the one the encoder behaves as. Choices (the paper
+# leaves them open):
+# - a diagonal encoder is held against the best DIAGONAL Gaussian of eq. (73)'s objective, whose
+#   variances are lambda_j = 1 / (1 + (J^T J)_jj / gamma) (mean field; equal to eq. (73)'s eigenvalues
+#   when J's columns are orthogonal); a full covariance is compared in the eigenbasis v_j of J^T J:
+#   v_j^T Sigma_z v_j against 1 / (1 + m_j / gamma), m_j the eigenvalues;
+# - the fit is least squares in log lambda over every input and direction (a factor 2 off weighs the
+#   same at lambda = 0.001 as at 0.3; unused directions, lambda ~ 1 with m_j ~ 0, fit any gamma);
+# - how well one gamma fits: the R^2 of log lambda and the rms residual (nats of log lambda).
+EFFECTIVE_LOG_RANGE = (-30.0, 30.0)
+
+
+def fit_effective_gamma(lam: np.ndarray, gain: np.ndarray) -> dict:
+    """Least-squares fit of log lambda = -log(1 + gain / gamma) over paired entries (any shape).
+
+    Returns {gamma, r2, rms_log_residual, pairs, explains}: ``explains`` is False when one gamma does not
+    explain the encoder (R^2 <= 0: no better than a constant log lambda, or the fit runs to the edge of
+    ``EFFECTIVE_LOG_RANGE``, e.g. no direction is used); gamma is None when no entry carries decoder gain."""
+    lam = np.asarray(lam, np.float64).ravel()
+    gain = np.clip(np.asarray(gain, np.float64).ravel(), 0.0, None)
+    ok = np.isfinite(lam) & np.isfinite(gain) & (lam > 0)
+    lam, gain = lam[ok], gain[ok]
+    if len(lam) == 0 or not np.any(gain > 0):
+        return {"gamma": None, "r2": None, "rms_log_residual": None, "pairs": int(len(lam)), "explains": False}
+    y = np.log(lam)
+
+    def loss(log_c: float) -> float:
+        return float(np.mean((np.log1p(np.exp(log_c) * gain) + y) ** 2))
+
+    grid = np.arange(*EFFECTIVE_LOG_RANGE, 0.25)
+    best = grid[int(np.argmin([loss(t) for t in grid]))]
+    from scipy.optimize import minimize_scalar
+
+    res = minimize_scalar(loss, bounds=(best - 0.25, best + 0.25), method="bounded", options={"xatol": 1e-10})
+    log_c = float(res.x)
+    resid = np.log1p(np.exp(log_c) * gain) + y
+    tot = float(np.sum((y - y.mean()) ** 2))
+    r2 = (1.0 - float(np.sum(resid ** 2)) / tot) if tot > 0 else None
+    inside = EFFECTIVE_LOG_RANGE[0] + 0.5 < log_c < EFFECTIVE_LOG_RANGE[1] - 0.5
+    return {"gamma": float(np.exp(-log_c)), "r2": r2, "rms_log_residual": float(np.sqrt(np.mean(resid ** 2))),
+            "pairs": int(len(lam)), "explains": bool(inside and (r2 is None or r2 > 0))}
+
+
+def _directional(decode, z: torch.Tensor, tangents: torch.Tensor, h: float = 1e-3) -> torch.Tensor:
+    """Directional derivatives J v of ``decode`` at the rows of ``z`` along the rows of ``tangents``, flattened
+    (rows, d). Exact by the double-vjp identity J v = d/du (v . J^T u) (reverse mode only: torch's forward
+    mode costs seconds of imports on first use); central differences when the decoder has no double
+    backward (or no autograd at all)."""
+    try:
+        with torch.enable_grad():
+            zz = z.detach().clone().requires_grad_(True)
+            out = decode(zz)
+            u = torch.zeros_like(out, requires_grad=True)
+            (g,) = torch.autograd.grad(out, zz, grad_outputs=u, create_graph=True)  # J^T u, linear in u
+            (jv,) = torch.autograd.grad(g, u, grad_outputs=tangents.to(g.dtype))
+        return jv.detach().reshape(len(z), -1).double()
+    except (RuntimeError, NotImplementedError, TypeError):
+        plus, minus = decode(z + h * tangents), decode(z - h * tangents)
+        return ((plus.double() - minus.double()) / (2 * h)).reshape(len(z), -1)
+
+
+@torch.no_grad()
+def decoder_gains(model, mu: torch.Tensor, second: torch.Tensor, full: bool, rows: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+    """(lambda, gain) pairs (B, k) for :func:`fit_effective_gamma`: a diagonal encoder's variances with
+    (J^T J)_jj = ||d mu_x / d z_j||^2 at mu_z; a full covariance's v_j^T Sigma v_j with the eigenvalues
+    m_j of J^T J (v_j its eigenvectors)."""
+    b, k = mu.shape
+    per = max(1, rows // k)
+    lams, gains = [], []
+    eye = torch.eye(k, device=mu.device, dtype=mu.dtype)
+    for i in range(0, b, per):
+        m = mu[i:i + per]
+        z = m.repeat_interleave(k, 0)  # (n k, k): input i's mu_z once per direction
+        t = eye.repeat(len(m), 1)
+        jac = _directional(model.decode, z, t).reshape(len(m), k, -1)  # (n, k, d): row j = d mu_x / d z_j
+        if not full:
+            gains.append(jac.pow(2).sum(-1).cpu().numpy())
+            lams.append(second[i:i + per].double().cpu().numpy())
+        else:
+            jtj = jac @ jac.transpose(1, 2)  # (n, k, k) = J^T J
+            mvals, vecs = torch.linalg.eigh(jtj)
+            sig = second[i:i + per].double()
+            lams.append(torch.einsum("nkj,nkl,nlj->nj", vecs, sig, vecs).cpu().numpy())
+            gains.append(mvals.clamp_min(0).cpu().numpy())
+    return np.concatenate(lams), np.concatenate(gains)

@@ -3,8 +3,10 @@
 For an input x with posterior N(mu_z, Sigma_z) and eigenpairs (lambda_j, v_j), draw
 z_s = mu_z + scale * eps_s * v_j, eps_s ~ N(0, 1), s = 1..15, and decode with the decoder mean
 mu_x(z_s). The "image variance" of direction j is the per-pixel variance over the 15 decodes
-(population variance, ddof = 0), summed over pixels (and channels), in data units (images in [0, 1]).
-That puts MNIST values in the tens, like the paper's supplement Fig. 9.
+(population variance, ddof = 0), summed over pixels (and channels), in the model's units (images in
+[0, 1] unless the model declares another ``data_range``). That puts MNIST values in the tens, like the
+paper's supplement Fig. 9. Its mean over the inputs comes with a standard error (std over inputs /
+sqrt(m)): each input has its own draws eps_s, so it covers both the inputs and the draws.
 
 Noise scale (the paper does not state it): ``scale = 1`` (default), the same N(0, 1) noise in every
 direction, which is what makes active directions (small lambda_j) vary a lot and inactive ones
@@ -26,18 +28,20 @@ N_DECODES = 15
 @torch.no_grad()
 def perturb_directions(model, x: torch.Tensor, n_decodes: int = N_DECODES, scale: float | str = 1.0,
                        generator: torch.Generator | None = None, keep_images: int = 1,
-                       chunk: int = 1024) -> dict:
+                       chunk: int = 1024, picture: tuple[int, ...] | None = None) -> dict:
     """Perturb mu_z(x) along every eigendirection of Sigma_z(x) for each row of ``x`` (floats).
 
     Returns ``lam`` and ``variance`` (m, k): eigenvalue and image variance per input and direction
     (direction j = coordinate j for a diagonal encoder, the j-th smallest eigenvalue otherwise);
-    ``images`` (k, n_decodes, *shape) float16 decodes of the first ``keep_images`` inputs (the first
-    input's grid, or None); ``full`` (bool); ``scale``.
+    ``images`` (k, n_decodes, *picture) float16 decodes of the first input (``picture``: the (C, H, W)
+    a decode is shown as; default the input's own shape);
+    ``full`` (bool); ``scale``.
     """
     gen = generator or torch.Generator().manual_seed(0)
     mu, second, full = encode_posterior(model, x)
     lam, vec = posterior_eigen(mu, second, full)
     m, k = mu.shape
+    picture = tuple(picture) if picture is not None else tuple(x.shape[1:])
     lams, variances, images = [], [], None
     for i in range(m):
         eps = torch.randn(n_decodes, generator=gen, dtype=torch.float64).to(mu.device, mu.dtype)  # (S,)
@@ -50,16 +54,27 @@ def perturb_directions(model, x: torch.Tensor, n_decodes: int = N_DECODES, scale
         variances.append(out.var(dim=1, unbiased=False).sum(dim=1).cpu().numpy())
         lams.append(lam[i].double().cpu().numpy())
         if i < keep_images and images is None:
-            images = out.reshape(k, n_decodes, *x.shape[1:]).to(torch.float16).cpu().numpy()
+            images = out.reshape(k, n_decodes, *picture).to(torch.float16).cpu().numpy()
     return {"lam": np.stack(lams), "variance": np.stack(variances), "images": images, "full": full,
             "scale": scale, "n_decodes": n_decodes}
 
 
-def perturbation_table(lam: np.ndarray, variance: np.ndarray) -> list[dict]:
-    """Mean over inputs per direction, ordered by lambda ascending: [{direction, lambda, image_variance}]."""
-    lm, vm = np.asarray(lam).mean(0), np.asarray(variance).mean(0)
+def perturbation_table(lam: np.ndarray, variance: np.ndarray, unit_scale: float = 1.0) -> list[dict]:
+    """Mean over inputs per direction, ordered by lambda ascending: [{direction, lambda, image_variance,
+    image_variance_stderr (None with one input)}]; with ``unit_scale`` s != 1 (the width of the model's
+    data range) also ``image_variance_01``, the variance of images mapped to [0, 1] (divided by s^2)."""
+    var = np.asarray(variance, dtype=np.float64)
+    lm, vm = np.asarray(lam).mean(0), var.mean(0)
+    se = var.std(0, ddof=1) / np.sqrt(len(var)) if len(var) > 1 else None
     order = np.argsort(lm, kind="stable")
-    return [{"direction": int(j), "lambda": float(lm[j]), "image_variance": float(vm[j])} for j in order]
+    rows = []
+    for j in order:
+        row = {"direction": int(j), "lambda": float(lm[j]), "image_variance": float(vm[j]),
+               "image_variance_stderr": None if se is None else float(se[j])}
+        if unit_scale != 1.0:
+            row["image_variance_01"] = float(vm[j]) / unit_scale ** 2
+        rows.append(row)
+    return rows
 
 
 def figure_rows(k: int, lam: np.ndarray, smallest: int = 5, all_rows: bool = False) -> list[int]:

@@ -1,76 +1,123 @@
 """All diagnostics in one batched pass: :func:`diagnose` for any model meeting :mod:`vaediag.diagnostics.protocol`,
 :func:`diagnose_run` for a run directory (writes ``RUN/diagnostics/summary.json`` and arrays beside it).
+Both return a :class:`~vaediag.diagnostics.result.Diagnosis` (unpackable as ``summary, arrays``).
 
-summary.json keys: ``gamma`` (final stage-1 gamma, a variance), ``gamma_stage2``, ``recon_mse`` (mean
-squared error per pixel of mu_x(mu_z(x)), data units), ``active_dims`` (r_hat at ``threshold``),
-``near_one``, ``in_between``, ``r_hat_by_threshold``, ``lambda_mean`` (per latent dimension),
-``perturbation`` ([{direction, lambda, image_variance}], by lambda ascending), ``spectrum``
-({stage1, stage2, gaussian}: normalised singular values), ``spectrum_gap`` ({stage1, stage2}),
-``kl_gaussian_fit`` ({stage1, stage2}), ``gamma_trajectory`` (verdict), ``notes``, ``n``, ``seconds``,
-``config``. Stage-2 entries are null (with a note) when the run has no finished stage 2.
-Whatever gamma is: ``r_hat`` (lambda_j < 1/2, eq. 73), ``r_hat_by_cut``, ``r_hat_separation``,
-``gamma_mode``, ``gamma_note``, ``gamma_regime`` ({regime, text}). Collapse statistics
-(:mod:`.collapse`): ``kl_per_dim``, ``kl_total``, ``kl_eq9`` (-(r_hat/2) log gamma), ``active_units``,
-``active_units_threshold``, ``posterior_mean_variance``, ``mutual_information`` (+ ``_n``, ``_max``),
-``iw_log_likelihood`` ({mean, stderr, k, n, elbo_mean} or null without gamma).
+summary.json keys: ``gamma`` (final stage-1 gamma, a variance, in the model's units), ``gamma_stage2``,
+``recon_mse`` (mean squared error per number of mu_x(mu_z(x)), model units), ``likelihood``
+("gaussian" | "bernoulli"), ``kl_weight``, ``data_range`` ([lo, hi]), ``unit_scale`` (hi - lo),
+``image_shape``; where the model's units are not [0, 1]: ``gamma_01``, ``recon_mse_01`` (the same in
+[0, 1] units). ``gamma_effective`` and ``gamma_effective_fit`` (:func:`~vaediag.diagnostics.gamma.fit_effective_gamma`,
+eq. 73). Counts (:mod:`.eigen`): the headline ``r_hat`` (lambda_j < 1/2), ``count_by_cut``,
+``r_hat_separation``, ``r_hat_clear``, ``r_hat_range``, ``tau_count`` at ``tau``, ``tau_count_by_tau``,
+``near_one``, ``in_between``, ``lambda_mean``. ``perturbation`` ([{direction, lambda, image_variance,
+image_variance_stderr}], by lambda ascending), ``spectrum`` ({stage1, stage2, gaussian}: normalised
+singular values), ``spectrum_gap`` ({stage1, stage2}), ``kl_gaussian_fit`` ({stage1, stage2}),
+``gamma_trajectory`` (runs), ``gamma_mode``, ``gamma_note``, ``gamma_regime`` ({regime, text}),
+``verdict`` (sentences), ``notes``, ``n``, ``seed``, ``seconds``, ``config``. Stage-2 entries are null
+(with a note) when there is no stage 2. Collapse statistics (:mod:`.collapse`): ``kl_per_dim``,
+``kl_total``, ``kl_eq9`` (-(r_hat/2) log gamma; with ``kl_eq9_gamma`` saying which gamma),
+``active_units``, ``active_units_threshold``, ``posterior_mean_variance``, ``mutual_information`` (+
+``_n``, ``_max``), ``iw_log_likelihood`` ({mean, stderr, k, n, elbo_mean, likelihood, model, and
+mean_01 / elbo_mean_01 in [0, 1] units where they differ} or null).
+
+Randomness: each component draws from its own stream (``STREAMS``, spawned from ``seed``), so adding a
+stage 2 or changing one component's size leaves every other number unchanged.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 import time
-import zipfile
 
 import numpy as np
 import torch
 
 from vaediag.data import Dataset
-from vaediag.diagnostics.adapt import adapt, as_tensor_data, check_range as _check_range
+from vaediag.diagnostics.adapt import adapt, as_tensor_data, check_data, check_decodes, model_floats
 from vaediag.diagnostics.collapse import AU_THRESHOLD, CollapseAccumulator, collapse_notes, iw_log_likelihood, kl_eq9, mutual_information
 from vaediag.diagnostics.eigen import DEFAULT_TAU, EigenAccumulator, eigen_summary
-from vaediag.diagnostics.gamma import gamma_regime, gamma_trajectory, gamma_verdict
+from vaediag.diagnostics.gamma import decoder_gains, fit_effective_gamma, gamma_regime, gamma_trajectory, gamma_verdict
 from vaediag.diagnostics.perturb import perturb_directions, perturbation_table
+from vaediag.diagnostics.protocol import decoder_variance, encode_posterior, frozen, model_device, posterior_eigen, sample_posterior
+from vaediag.diagnostics.result import ARRAYS, SUMMARY, Diagnosis
 from vaediag.diagnostics.spectrum import MomentAccumulator, finite_or_none, gaussian_fit_kl, normalised, spectrum_gap
+from vaediag.diagnostics.verdict import verdict
 from vaediag.engine.devices import resolve_device
 from vaediag.engine.runs import CHECKPOINT
 from vaediag.errors import UsageError, VaediagError
-from vaediag.io import atomic_save_npz, write_json
-from vaediag.diagnostics.protocol import decoder_variance, encode_posterior, model_device, posterior_eigen, sample_posterior
 
-SUMMARY, ARRAYS = "summary.json", "arrays.npz"
+STREAMS = ("posterior", "reference", "stage2", "perturb", "mutual_information", "iw")
+
+
+def streams(seed: int) -> dict[str, torch.Generator]:
+    """One independent generator per component, spawned from ``seed`` (numpy's SeedSequence)."""
+    kids = np.random.SeedSequence(int(seed)).spawn(len(STREAMS))
+    return {name: torch.Generator().manual_seed(int(k.generate_state(1)[0])) for name, k in zip(STREAMS, kids)}
 
 
 @torch.no_grad()
 def diagnose(model, x: torch.Tensor, stage2=None, tau: float = DEFAULT_TAU, seed: int = 0, batch: int = 500,
-             perturb_inputs: int = 4, perturb_scale: float | str = 1.0, to_float=Dataset.to_float,
+             perturb_inputs: int = 8, perturb_scale: float | str = 1.0, to_float=Dataset.to_float,
              device: torch.device | None = None, check_range: bool = True, au_threshold: float = AU_THRESHOLD,
-             mi_n: int = 2000, iw_k: int = 50, iw_n: int = 200) -> tuple[dict, dict]:
+             mi_n: int = 2000, iw_k: int = 50, iw_n: int = 200, gamma_fit_n: int = 64) -> Diagnosis:
     """Every diagnostic of ``model`` (and of ``stage2``, a VAE on its latents) over the rows of ``x``.
 
-    ``model``: anything :func:`vaediag.diagnostics.adapt.adapt` reads (protocol models as they are).
-    ``x``: a tensor, numpy array or DataLoader of inputs; images must lie in [0, 1] after ``to_float``
-    (``check_range=False`` to skip). ``x`` stays where it is (e.g. uint8 on the CPU) and is moved and
-    converted batch by batch, so memory is flat in n. Collapse statistics: I(x; z) on the first
-    ``mi_n`` inputs, the importance-weighted log-likelihood with ``iw_k`` samples on the first ``iw_n``
-    (0 to skip). Returns (summary dict, arrays dict of numpy arrays).
+    ``model``: anything :func:`vaediag.diagnostics.adapt.adapt` reads (protocol models as they are; adapt
+    it first to declare its likelihood, gamma, loss, KL weight, data range or image shape). ``x``: a
+    tensor, numpy array or DataLoader of inputs, in the model's range (uint8 images are mapped into it);
+    ``check_range=False`` skips the range check. ``x`` stays where it is (e.g. uint8 on the CPU) and is
+    moved and converted batch by batch, so memory is flat in n. The model is diagnosed in eval mode and
+    given back in its own modes, unchanged (:func:`~vaediag.diagnostics.protocol.frozen`). Collapse
+    statistics: I(x; z) on the first ``mi_n`` inputs, the importance-weighted log-likelihood with ``iw_k``
+    samples on the first ``iw_n`` (0 to skip); the effective gamma on the first ``gamma_fit_n`` (0 to
+    skip). Returns a :class:`Diagnosis` (``summary, arrays = diagnose(...)`` works).
     """
     model = adapt(model)
     if stage2 is not None:
         stage2 = adapt(stage2)
     x = as_tensor_data(x)
-    if check_range:
-        _check_range(x, to_float)
-    device = device or model_device(model)
-    gen = torch.Generator().manual_seed(seed)
     n = len(x)
     if n < 2:
-        raise VaediagError("diagnostics need at least 2 inputs")
+        raise UsageError("diagnostics need at least 2 inputs")
+    model.bind(x.shape[1:])
+    rng = model.data_range
+    lo, hi = rng if rng is not None else (0.0, 1.0)
+    scale = hi - lo
+    tf = model_floats(to_float, rng)
+    if check_range:
+        check_data(x, tf, rng, model.likelihood)
+    device = device or model_device(model)
+    gens = streams(seed)
+    picture = model.picture_shape(x.shape[1:])
+    with frozen(model, stage2):
+        summary, arrays = _gather(model, stage2, x, tf, device, gens, batch, tau, picture, perturb_inputs,
+                                  perturb_scale, check_range)
+        _collapse(summary, arrays, model, x, tf, device, gens, au_threshold, mi_n, iw_k, iw_n, scale)
+        _effective(summary, model, x[:gamma_fit_n], tf, device, scale)
+    summary.update({"likelihood": model.likelihood, "kl_weight": model.kl_weight, "data_range": [lo, hi],
+                    "unit_scale": scale, "image_shape": None if picture is None else list(picture), "seed": int(seed)})
+    gamma = summary["gamma"]
+    if scale != 1.0:
+        summary["recon_mse_01"] = summary["recon_mse"] / scale ** 2
+        summary["gamma_01"] = None if gamma is None else gamma / scale ** 2
+    summary["gamma_regime"] = gamma_regime(gamma, model.gamma_mode, effective=summary["gamma_effective"])
+    if picture is None and x.dim() == 2 and x.shape[1] >= 64:
+        summary["notes"].append(f"the decodes ({x.shape[1]} numbers) are not shown as pictures: pass image_shape=(C, H, W) "
+                                "to adapt() if they are images")
+    summary["notes"] += collapse_notes(summary)
+    summary["verdict"] = verdict(summary)
+    return Diagnosis(summary, arrays)
+
+
+def _gather(model, stage2, x, tf, device, gens, batch, tau, picture, perturb_inputs, perturb_scale, check) -> tuple[dict, dict]:
+    """One pass over the data: eigenvalues, reconstruction error, aggregated-posterior moments, collapse sums;
+    then the perturbations."""
+    n = len(x)
     eig = acc1 = acc2 = ref = col = None
     sq_err, n_pix = 0.0, 0
     mi_parts: list[tuple[torch.Tensor, torch.Tensor]] = []
     for i in range(0, n, batch):
-        xb = to_float(x[i:i + batch].to(device))
+        xb = tf(x[i:i + batch].to(device))
         mu, second, full = encode_posterior(model, xb)  # (B, k), (B, k) or (B, k, k)
         k = mu.shape[1]
         if eig is None:
@@ -78,29 +125,32 @@ def diagnose(model, x: torch.Tensor, stage2=None, tau: float = DEFAULT_TAU, seed
             acc2 = MomentAccumulator(k) if stage2 is not None else None
             col = CollapseAccumulator(k)
         col.add(mu, second, full)
-        if i < mi_n:
-            mi_parts.append((mu[:mi_n - i].double().cpu(), second[:mi_n - i].double().cpu()))
+        mi_parts.append((mu.double().cpu(), second.double().cpu()))
         lam, _ = posterior_eigen(mu, second, full)
         eig.add(lam, full)
         rec = model.decode(mu)
+        if i == 0 and check:
+            check_decodes(rec, model.likelihood, model.data_range)
         sq_err += float((rec.reshape(len(xb), -1).double() - xb.reshape(len(xb), -1).double()).pow(2).sum())
         n_pix += xb[0].numel() * len(xb)
-        eps = torch.randn(mu.shape, generator=gen).to(device, mu.dtype)
+        eps = torch.randn(mu.shape, generator=gens["posterior"]).to(device, mu.dtype)
         z = sample_posterior(mu, second, full, eps)  # z ~ q(z|x)
         acc1.add(z)
-        ref.add(torch.randn(mu.shape, generator=gen, dtype=torch.float64))  # i.i.d. N(0, I), same shape
+        ref.add(torch.randn(mu.shape, generator=gens["reference"], dtype=torch.float64))  # i.i.d. N(0, I), same shape
         if stage2 is not None:
             mu_u, second_u, full_u = encode_posterior(stage2, z)
-            acc2.add(sample_posterior(mu_u, second_u, full_u, torch.randn(mu_u.shape, generator=gen).to(device, mu_u.dtype)))
-    pert = perturb_directions(model, to_float(x[:perturb_inputs].to(device)), scale=perturb_scale, generator=gen)
+            eps_u = torch.randn(mu_u.shape, generator=gens["stage2"]).to(device, mu_u.dtype)
+            acc2.add(sample_posterior(mu_u, second_u, full_u, eps_u))
+    pert = perturb_directions(model, tf(x[:perturb_inputs].to(device)), scale=perturb_scale, generator=gens["perturb"],
+                              picture=picture)
+    scale = (model.data_range[1] - model.data_range[0]) if model.data_range is not None else 1.0
     sv_ref, sv1 = ref.singular_values(), acc1.singular_values()
     sv2 = acc2.singular_values() if acc2 is not None else None
-    es = eigen_summary(eig.mean, tau)
     summary = {
         "gamma": decoder_variance(model), "gamma_stage2": decoder_variance(stage2) if stage2 is not None else None,
         "recon_mse": sq_err / n_pix, "n": n, "encoder": "full covariance" if full else "diagonal",
-        **es,
-        "perturbation": perturbation_table(pert["lam"], pert["variance"]),
+        **eigen_summary(eig.mean, tau),
+        "perturbation": perturbation_table(pert["lam"], pert["variance"], scale),
         "perturbation_inputs": int(min(perturb_inputs, n)), "perturbation_scale": perturb_scale,
         "spectrum": {"stage1": normalised(sv1).tolist(), "stage2": None if sv2 is None else normalised(sv2).tolist(),
                      "gaussian": normalised(sv_ref).tolist()},
@@ -110,39 +160,72 @@ def diagnose(model, x: torch.Tensor, stage2=None, tau: float = DEFAULT_TAU, seed
                             "stage2": None if acc2 is None else finite_or_none(gaussian_fit_kl(*acc2.mean_cov())),
                             "gaussian": finite_or_none(gaussian_fit_kl(*ref.mean_cov()))},
         "notes": [] if stage2 is not None else ["no stage-2 model: stage-2 entries are null"],
+        "gamma_mode": model.gamma_mode, "gamma_note": model.gamma_note,
     }
-    gamma = summary["gamma"]
-    summary["gamma_mode"], summary["gamma_note"] = model.gamma_mode, model.gamma_note
-    summary["gamma_regime"] = gamma_regime(gamma, model.gamma_mode)
-    col_summary, col_arrays = col.summary(au_threshold)
-    summary.update(col_summary)
-    summary["kl_eq9"] = kl_eq9(summary["r_hat"], gamma)
-    mi_mu, mi_second = torch.cat([a for a, _ in mi_parts]), torch.cat([b for _, b in mi_parts])
-    summary["mutual_information"] = mutual_information(mi_mu, mi_second, full, gen)
-    summary["mutual_information_n"] = len(mi_mu)
-    summary["mutual_information_max"] = float(np.log(len(mi_mu)))
-    summary["iw_log_likelihood"] = None
-    if gamma is not None and iw_k > 0 and iw_n > 0:
-        iw = iw_log_likelihood(model, to_float(x[:iw_n].to(device)), gamma, k=iw_k, generator=gen)
-        col_arrays["iw_log_likelihood_per_input"] = iw.pop("per_input")
-        summary["iw_log_likelihood"] = iw
-    elif gamma is None:
-        summary["notes"].append("no importance-weighted log-likelihood: " + model.gamma_note)
-    if model.gamma_mode == "unknown" and gamma is None:
-        summary["notes"].append(model.gamma_note)
-    summary["notes"] += collapse_notes(summary)
     arrays = {"lambda_mean": eig.mean, "lambda_hist_counts": eig.counts, "lambda_hist_edges": eig.edges,
               "singular_values_stage1": sv1, "singular_values_gaussian": sv_ref,
-              "perturb_lambda": pert["lam"], "perturb_variance": pert["variance"], **col_arrays}
+              "perturb_lambda": pert["lam"], "perturb_variance": pert["variance"]}
     if sv2 is not None:
         arrays["singular_values_stage2"] = sv2
-    if pert["images"] is not None and x.dim() > 2:
+    if pert["images"] is not None and picture is not None:
         arrays["perturb_images"] = pert["images"]
+    summary["_mi_parts"], summary["_col"], summary["_full"] = mi_parts, col, full
     return summary, arrays
 
 
+def _collapse(summary, arrays, model, x, tf, device, gens, au_threshold, mi_n, iw_k, iw_n, scale) -> None:
+    """KL per dimension, active units, I(x; z) and the importance-weighted log-likelihood (in model units,
+    and in [0, 1] units beside it when they differ)."""
+    col, full, parts = summary.pop("_col"), summary.pop("_full"), summary.pop("_mi_parts")
+    col_summary, col_arrays = col.summary(au_threshold)
+    summary.update(col_summary)
+    arrays.update(col_arrays)
+    mi_mu, mi_second = torch.cat([a for a, _ in parts])[:mi_n], torch.cat([b for _, b in parts])[:mi_n]
+    summary["mutual_information"] = mutual_information(mi_mu, mi_second, full, gens["mutual_information"])
+    summary["mutual_information_n"] = len(mi_mu)
+    summary["mutual_information_max"] = float(np.log(len(mi_mu)))
+    gamma, lik = summary["gamma"], model.likelihood
+    summary["iw_log_likelihood"] = None
+    if (gamma is not None or lik == "bernoulli") and iw_k > 0 and iw_n > 0:
+        xs = tf(x[:iw_n].to(device))
+        iw = iw_log_likelihood(model, xs, gamma, k=iw_k, generator=gens["iw"], likelihood=lik)
+        arrays["iw_log_likelihood_per_input"] = iw.pop("per_input")
+        iw["model"] = ("Bernoulli decoder p(x|z) = prod Bernoulli(x_i; mu_x(z)_i)" if lik == "bernoulli" else
+                       f"Gaussian decoder N(mu_x(z), gamma I), gamma = {gamma:.4g} ({model.gamma_mode}"
+                       + (", implied by the loss: the likelihood of the implied Gaussian model)" if model.loss else ")"))
+        d = int(xs[0].numel())
+        if lik == "gaussian" and scale != 1.0:  # x = lo + s x01: log p01(x01) = log p(x) + d log s
+            iw["mean_01"] = iw["mean"] + d * float(np.log(scale))
+            iw["elbo_mean_01"] = iw["elbo_mean"] + d * float(np.log(scale))
+        summary["iw_log_likelihood"] = iw
+    elif gamma is None and iw_k > 0 and iw_n > 0:
+        summary["notes"].append("no importance-weighted log-likelihood: " + model.gamma_note)
+    if model.gamma_mode == "unknown" and gamma is None:
+        summary["notes"].append(model.gamma_note)
+
+
+def _effective(summary, model, xs, tf, device, scale) -> None:
+    """gamma_effective (eq. 73 fitted over the first inputs) and kl_eq9 with the gamma the verdict uses."""
+    summary["gamma_effective"], summary["gamma_effective_fit"] = None, None
+    if len(xs):
+        mu, second, full = encode_posterior(model, tf(xs.to(device)))
+        lam, gain = decoder_gains(model, mu, second, full)
+        fit = fit_effective_gamma(lam, gain)
+        fit["n"] = len(xs)
+        fit["rule"] = ("lambda_j = 1 / (1 + (J^T J)_jj / gamma) (diagonal encoder)" if not full else
+                       "v_j^T Sigma_z v_j = 1 / (1 + m_j / gamma), (m_j, v_j) eigenpairs of J^T J")
+        if scale != 1.0 and fit["gamma"] is not None:
+            fit["gamma_01"] = fit["gamma"] / scale ** 2
+        summary["gamma_effective"] = fit["gamma"] if fit["explains"] else None
+        summary["gamma_effective_fit"] = fit
+    gamma = summary["gamma"]
+    use = gamma if gamma is not None else summary["gamma_effective"]
+    summary["kl_eq9"] = kl_eq9(summary["r_hat"], use)
+    summary["kl_eq9_gamma"] = None if use is None else ("gamma" if gamma is not None else "gamma_effective")
+
+
 def diagnose_run(run, n: int | None = 10000, device: str = "auto", tau: float = DEFAULT_TAU, seed: int = 0,
-                 write: bool = True, out_dir=None) -> tuple[dict, dict]:
+                 write: bool = True, out_dir=None) -> Diagnosis:
     """Diagnose a run's stage 1 (and stage 2 when finished) on its first ``n`` training inputs.
 
     Writes summary.json and arrays.npz into ``out_dir`` (default RUN/diagnostics; another folder lets a
@@ -154,6 +237,8 @@ def diagnose_run(run, n: int | None = 10000, device: str = "auto", tau: float = 
     if n is not None and n < 2:
         raise UsageError(f"--n must be at least 2, got {n}")
     model = run.load_model(1, dev)
+    if run.config.model.decoder == "bernoulli":  # the cross-entropy baseline: decode() gives probabilities
+        model = adapt(model, likelihood="bernoulli")
     stage2 = run.load_model(2, dev) if run.stage_done(2) else None
     data = run.dataset()
     x = data.train[:n] if n else data.train
@@ -162,7 +247,8 @@ def diagnose_run(run, n: int | None = 10000, device: str = "auto", tau: float = 
         summary["notes"] = [f"{run.path} has no finished stage 2: stage-2 entries are null"] + summary["notes"][1:]
     traj = gamma_trajectory(run.read_metrics(1))
     summary["gamma_trajectory"] = gamma_verdict(traj["step"], traj["log_gamma"])
-    summary["gamma_regime"] = gamma_regime(summary["gamma"], run.config.model.gamma_mode, summary["gamma_trajectory"])
+    if summary["likelihood"] == "gaussian":
+        summary["gamma_regime"] = gamma_regime(summary["gamma"], run.config.model.gamma_mode, summary["gamma_trajectory"])
     summary["gamma_trajectory_stage2"] = gamma_verdict(*_steps_loggamma(run, 2))
     summary["config"] = {"dataset": run.config.train.dataset, "arch": run.config.model.arch,
                          "latent_dim": run.config.model.latent_dim, "gamma_mode": run.config.model.gamma_mode,
@@ -170,11 +256,11 @@ def diagnose_run(run, n: int | None = 10000, device: str = "auto", tau: float = 
     summary["run"] = str(run.path)
     summary["settings"] = settings(len(x), len(x) == len(data.train), tau, seed)
     summary["seconds"] = time.perf_counter() - t0
-    if write:
-        out = run.diagnostics_dir if out_dir is None else Path(out_dir)
-        write_json(out / SUMMARY, summary)
-        atomic_save_npz(out / ARRAYS, **{k: np.asarray(v) for k, v in arrays.items()})
-    return summary, arrays
+    summary["verdict"] = verdict(summary)
+    result = Diagnosis(summary, arrays)
+    if write:  # a run's diagnostics are recomputed in place (the figures reuse them)
+        result.save(run.diagnostics_dir if out_dir is None else Path(out_dir), overwrite=True)
+    return result
 
 
 def settings(n_inputs: int, all_inputs: bool, tau: float, seed: int) -> dict:
@@ -189,18 +275,9 @@ def _steps_loggamma(run, stage: int):
     return m["step"], m["log_gamma"]
 
 
-def load_diagnostics(run) -> tuple[dict, dict] | None:
-    """The saved (summary, arrays) of a run, or None when ``vaediag diagnose`` has not been run."""
-    s, a = run.diagnostics_dir / SUMMARY, run.diagnostics_dir / ARRAYS
-    if not (s.is_file() and a.is_file()):
-        return None
-    try:
-        summary = json.loads(s.read_text())
-        with np.load(a, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    except (OSError, ValueError, zipfile.BadZipFile):
-        return None
-    return summary, arrays
+def load_diagnostics(run) -> Diagnosis | None:
+    """The saved diagnosis of a run, or None when ``vaediag diagnose`` has not been run."""
+    return Diagnosis.load(run.diagnostics_dir, missing_ok=True)
 
 
 def ensure_diagnostics(run, device: str = "auto", n: int | None = 10000, tau: float = DEFAULT_TAU,
@@ -217,10 +294,10 @@ def ensure_diagnostics(run, device: str = "auto", n: int | None = 10000, tau: fl
         if fresh and same_stages and saved is not None and _same_settings(saved, n, tau, seed):
             got[0]["source"] = f"saved diagnostics reused (n={saved['n']}, tau={saved['tau']:g}, seed={saved['seed']})"
             return got
-    summary, arrays = diagnose_run(run, n=n, device=device, tau=tau, seed=seed)
-    st = summary["settings"]
-    summary["source"] = f"diagnostics computed now (n={st['n']}, tau={st['tau']:g}, seed={st['seed']})"
-    return summary, arrays
+    result = diagnose_run(run, n=n, device=device, tau=tau, seed=seed)
+    st = result.summary["settings"]
+    result.summary["source"] = f"diagnostics computed now (n={st['n']}, tau={st['tau']:g}, seed={st['seed']})"
+    return result
 
 
 def _same_settings(saved: dict, n: int | None, tau: float, seed: int) -> bool:

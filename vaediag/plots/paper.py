@@ -1,7 +1,9 @@
 """The paper's diagnostic figures: Figure 1 (three panels), supplement Figs. 9 and 10. Figure
 functions take arrays and return matplotlib Figures (saving is the caller's); the ``*_for_run`` helpers
 gather those arrays from a run's saved metrics and diagnostics (``vaediag diagnose``; computed on the
-fly when missing or older than the checkpoints).
+fly when missing or older than the checkpoints); the ``*_for_diagnosis`` helpers take the
+:class:`~vaediag.diagnostics.result.Diagnosis` of any model. Decodes are shown mapped from the model's
+``data_range`` to [0, 1] (display only: the numbers on the figures stay in the model's units).
 """
 
 from __future__ import annotations
@@ -10,8 +12,11 @@ import numpy as np
 import seaborn as sns
 
 from vaediag.diagnostics.perturb import figure_rows
+from vaediag.diagnostics.result import Diagnosis
 from vaediag.diagnostics.summary import ensure_diagnostics
+from vaediag.errors import UsageError
 from vaediag.plots import new_figure
+
 
 def _style():
     return sns.axes_style("whitegrid"), sns.plotting_context("paper", font_scale=1.25)
@@ -102,10 +107,15 @@ def _plot_perturb_rows(ax, rows: list[tuple[float, float, np.ndarray | None]], n
     ax.set_title("perturbing single eigendirections (Theorem 4)")
 
 
-def figure1(trajectories: dict, perturb_rows: list, spectra: dict):
+def figure1(trajectories, perturb_rows: list | None = None, spectra: dict | None = None, history=None):
     """Figure 1: (left) log gamma and squared pixel error over iterations, one line pair per run
     (``trajectories``: label -> {step, log_gamma, mse}); (centre) ``perturb_rows``: [(lambda, image
-    variance, decodes (S, C, H, W) or None)]; (right) normalised singular values {stage1, stage2, gaussian}."""
+    variance, decodes (S, C, H, W) or None)]; (right) normalised singular values {stage1, stage2, gaussian}.
+    ``figure1(diagnosis, history=...)`` draws it for a :class:`Diagnosis` (:func:`figure1_for_diagnosis`)."""
+    if isinstance(trajectories, Diagnosis):
+        return figure1_for_diagnosis(trajectories, history)
+    if perturb_rows is None or spectra is None:
+        raise UsageError("figure1(trajectories, perturb_rows, spectra), or figure1(diagnosis, history=...)")
     with _styled():
         fig = new_figure((15, 4.2))
         axes = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1.1, 1.2, 1]})
@@ -116,10 +126,13 @@ def figure1(trajectories: dict, perturb_rows: list, spectra: dict):
     return fig
 
 
-def figure9(rows: list[tuple[int, float, float, np.ndarray | None]], title: str = ""):
+def figure9(rows, title: str = "", all_rows: bool = False):
     """Supplement Fig. 9: one row per latent direction (ordered by lambda), 15 decodes each, lambda and
-    image variance on each row. ``rows``: [(direction, lambda, variance, decodes (S, C, H, W) or None)];
-    without images (vector data) a bar chart of the variance per direction."""
+    image variance on each row. ``rows``: [(direction, lambda, variance, decodes (S, C, H, W) in [0, 1] or
+    None)], or a :class:`Diagnosis` (:func:`figure9_for_diagnosis`); without images (vector data) a bar
+    chart of the variance per direction."""
+    if isinstance(rows, Diagnosis):
+        return figure9_for_diagnosis(rows, all_rows)
     with _styled():
         if rows and rows[0][3] is not None:
             s = rows[0][3].shape[0]
@@ -144,9 +157,12 @@ def figure9(rows: list[tuple[int, float, float, np.ndarray | None]], title: str 
     return fig
 
 
-def figure10(hists: dict):
+def figure10(hists):
     """Supplement Fig. 10: histograms of all lambda_j over a data set, one panel per run.
-    ``hists``: label -> (counts, edges)."""
+    ``hists``: label -> (counts, edges), or a :class:`Diagnosis`, or label -> Diagnosis."""
+    if isinstance(hists, Diagnosis) or (isinstance(hists, dict) and hists
+                                        and all(isinstance(v, Diagnosis) for v in hists.values())):
+        return figure10_for_diagnoses(hists)
     with _styled():
         fig = new_figure((4.2 * len(hists), 3.4))
         axes = fig.subplots(1, len(hists), squeeze=False)
@@ -172,12 +188,23 @@ def _label(run) -> str:
     return "learned $\\gamma$" if m.gamma_mode == "learned" else f"fixed $\\gamma$ = {m.gamma_init:g}"
 
 
-def perturb_rows_for(arrays: dict, rows: list[int] | None = None, all_rows: bool = False, smallest: int = 5):
-    """[(direction, lambda, variance, decodes or None)] of the first perturbed input."""
+def display_images(images: np.ndarray, data_range=None) -> np.ndarray:
+    """Decodes in the model's ``data_range`` (lo, hi) mapped to [0, 1] for display, as float32."""
+    x = np.asarray(images, dtype=np.float32)
+    if data_range is None:
+        return x
+    lo, hi = (float(v) for v in data_range)
+    return x if (lo, hi) == (0.0, 1.0) else (x - lo) / (hi - lo)
+
+
+def perturb_rows_for(arrays: dict, rows: list[int] | None = None, all_rows: bool = False, smallest: int = 5,
+                     data_range=None):
+    """[(direction, lambda, variance, decodes in [0, 1] or None)] of the first perturbed input."""
     lam, var = arrays["perturb_lambda"][0], arrays["perturb_variance"][0]
     imgs = arrays.get("perturb_images")
     rows = rows if rows is not None else figure_rows(len(lam), lam, smallest=smallest, all_rows=all_rows)
-    return [(j, float(lam[j]), float(var[j]), None if imgs is None else imgs[j].astype(np.float32)) for j in rows]
+    return [(j, float(lam[j]), float(var[j]), None if imgs is None else display_images(imgs[j], data_range))
+            for j in rows]
 
 
 def figure1_for_run(run, compare=None, device: str = "auto", n: int | None = 10000):
@@ -186,17 +213,20 @@ def figure1_for_run(run, compare=None, device: str = "auto", n: int | None = 100
     if compare is not None:
         lab = _label(compare)
         trajs[lab if lab not in trajs else f"{lab} ({compare.path.name})"] = _traj(compare)
+    return figure1(trajs, _centre_rows(arrays), summary["spectrum"])
+
+
+def _centre_rows(arrays: dict, data_range=None) -> list:
     lam = arrays["perturb_lambda"][0]
     order = list(np.argsort(lam, kind="stable"))
     centre = [order[-1], *order[:2][::-1]] if len(order) >= 3 else order[::-1]  # as the paper: lambda ≈ 1, then the two smallest
-    rows = [r[1:] for r in perturb_rows_for(arrays, rows=[int(j) for j in centre])]
-    return figure1(trajs, rows, summary["spectrum"])
+    return [r[1:] for r in perturb_rows_for(arrays, rows=[int(j) for j in centre], data_range=data_range)]
 
 
-def figure9_for_arrays(arrays: dict, all_rows: bool = False):
+def figure9_for_arrays(arrays: dict, all_rows: bool = False, data_range=None):
     """Supplement Fig. 9 from the arrays of a diagnosis (``diagnose(...)[1]``): the 5 smallest-lambda
     directions and the largest, or every direction (always, without images: they fit a bar chart)."""
-    return figure9(perturb_rows_for(arrays, all_rows=all_rows or "perturb_images" not in arrays))
+    return figure9(perturb_rows_for(arrays, all_rows=all_rows or "perturb_images" not in arrays, data_range=data_range))
 
 
 def figure9_for_run(run, device: str = "auto", n: int | None = 10000, all_rows: bool = False):
@@ -211,3 +241,85 @@ def figure10_for_runs(runs: list, device: str = "auto", n: int | None = 10000, l
         label = labels[i] if labels else f"{run.path.name} ({_label(run)})"
         hists[label] = (arrays["lambda_hist_counts"], arrays["lambda_hist_edges"])
     return figure10(hists)
+
+
+# ---------------------------------------------------------------------------- from a Diagnosis (any model)
+def as_diagnosis(d) -> Diagnosis:
+    """``d`` as a :class:`Diagnosis` (a Diagnosis, or the (summary, arrays) pair of one)."""
+    if isinstance(d, Diagnosis):
+        return d
+    if isinstance(d, tuple) and len(d) == 2 and isinstance(d[0], dict) and isinstance(d[1], dict):
+        return Diagnosis(*d)
+    raise UsageError(f"expected the Diagnosis that diagnose() returned (or its (summary, arrays)), got a {type(d).__name__}")
+
+
+def _history(history) -> dict | None:
+    """{label: {step, log_gamma, mse}} from one trajectory dict (``step`` and ``gamma`` or ``log_gamma``;
+    ``mse`` optional), a {label: trajectory} dict, or None."""
+    if history is None:
+        return None
+    if not isinstance(history, dict) or not history:
+        raise UsageError("history= must be a dict with 'step' and 'gamma' (or 'log_gamma') columns, or {label: such a dict}")
+    if "step" not in history:
+        return {str(k): _history(v)["gamma"] for k, v in history.items()}
+    step = np.asarray(history["step"], dtype=float)
+    if "log_gamma" in history:
+        lg = np.asarray(history["log_gamma"], dtype=float)
+    elif "gamma" in history:
+        lg = np.log(np.asarray(history["gamma"], dtype=float))
+    else:
+        raise UsageError("history= needs a 'gamma' or 'log_gamma' column beside 'step'")
+    if len(lg) != len(step):
+        raise UsageError(f"history= has {len(step)} steps but {len(lg)} gamma values; give one per step")
+    mse = np.asarray(history.get("mse", np.full(len(step), np.nan)), dtype=float)
+    return {"gamma": {"step": step, "log_gamma": lg, "mse": mse}}
+
+
+def _plot_no_history(ax, summary: dict) -> None:
+    """Figure 1's left panel without a training history: the model's gamma (and effective gamma) as levels."""
+    g, ge = summary.get("gamma"), summary.get("gamma_effective")
+    if g is not None:
+        ax.axhline(np.log(g), color="C0", lw=1.6, label=f"log $\\gamma$ = {np.log(g):.3g}")
+    if ge is not None:
+        ax.axhline(np.log(ge), color="C1", lw=1.4, ls=":", label=f"log $\\gamma_{{eff}}$ = {np.log(ge):.3g} (eq. 73)")
+    ax.text(0.5, 0.5, "no training history given:\npass history={'step': ..., 'gamma': ...}\nto draw gamma over training",
+            transform=ax.transAxes, ha="center", va="center", fontsize=8, color="0.3")
+    if g is not None or ge is not None:
+        ax.legend(fontsize=7, loc="upper right")
+    ax.set_xticks([])
+    ax.set_ylabel("log $\\gamma$")
+    ax.set_title("decoder variance (Theorem 3): no history")
+
+
+def figure1_for_diagnosis(d, history=None):
+    """Figure 1 of any model's :class:`Diagnosis`: the gamma panel from ``history`` (a dict with ``step``
+    and ``gamma`` or ``log_gamma``, optionally ``mse``; or {label: such a dict}) or, without it, the
+    model's gamma and effective gamma as levels with a note saying no history was given."""
+    d = as_diagnosis(d)
+    rows = _centre_rows(d.arrays, d.summary.get("data_range"))
+    trajs = _history(history)
+    with _styled():
+        fig = new_figure((15, 4.2))
+        axes = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1.1, 1.2, 1]})
+        if trajs is None:
+            _plot_no_history(axes[0], d.summary)
+        else:
+            _plot_trajectories(axes[0], trajs)
+        _plot_perturb_rows(axes[1], rows)
+        _plot_spectra(axes[2], d.summary["spectrum"])
+        fig.tight_layout()
+    return fig
+
+
+def figure9_for_diagnosis(d, all_rows: bool = False):
+    """Supplement Fig. 9 of any model's :class:`Diagnosis` (decodes as pictures when it has an image shape)."""
+    d = as_diagnosis(d)
+    return figure9_for_arrays(d.arrays, all_rows, d.summary.get("data_range"))
+
+
+def figure10_for_diagnoses(diagnoses) -> object:
+    """Supplement Fig. 10 of one :class:`Diagnosis` or {label: Diagnosis}."""
+    if not isinstance(diagnoses, dict):
+        diagnoses = {"model": diagnoses}
+    return figure10({k: (as_diagnosis(v).arrays["lambda_hist_counts"], as_diagnosis(v).arrays["lambda_hist_edges"])
+                     for k, v in diagnoses.items()})

@@ -11,7 +11,8 @@ from pathlib import Path
 from vaediag.diagnostics.summary import ensure_diagnostics
 from vaediag.diagnostics.verdict import verdict
 from vaediag.plots import figure_png
-from vaediag.plots.paper import figure1_for_run, figure9_for_run, figure10_for_runs
+from vaediag.plots.paper import (as_diagnosis, figure1_for_diagnosis, figure1_for_run, figure9_for_diagnosis, figure9_for_run,
+                                 figure10_for_diagnoses, figure10_for_runs)
 
 
 def _table(rows) -> str:
@@ -33,9 +34,9 @@ def report_html(summary: dict, figures: dict[str, bytes], title: str = "vaediag 
     """One self-contained HTML page: the verdict, every number of ``summary``, the PNG figures inline."""
     verdicts = "".join(f"<li>{html.escape(v)}</li>" for v in verdict(summary))
     scalars = [(k, v) for k, v in summary.items()
-               if k not in ("perturbation", "spectrum", "lambda_mean", "kl_per_dim", "posterior_mean_variance")]
-    pert = "".join(f"<tr><td>{p['direction']}</td><td>{p['lambda']:.4g}</td><td>{p['image_variance']:.4g}</td></tr>"
-                   for p in summary["perturbation"])
+               if k not in ("perturbation", "spectrum", "lambda_mean", "kl_per_dim", "posterior_mean_variance", "verdict")]
+    pert = "".join(f"<tr><td>{p['direction']}</td><td>{p['lambda']:.4g}</td><td>{p['image_variance']:.4g}</td>"
+                   f"<td>{_num(p.get('image_variance_stderr'))}</td></tr>" for p in summary["perturbation"])
     sp = summary["spectrum"]
     spec = "".join(f"<tr><td>{i + 1}</td>" + "".join(
         f"<td>{'' if sp.get(k) is None else f'{sp[k][i]:.4f}'}</td>" for k in ("stage1", "stage2", "gaussian")) + "</tr>"
@@ -56,7 +57,7 @@ img{{max-width:100%}}figure{{margin:1em 0}}details{{margin:1em 0}}</style></head
 <h2>Figures</h2>{imgs}
 <h2>Numbers</h2>{_table(scalars)}
 <details open><summary>Perturbation along eigendirections (ordered by lambda)</summary>
-<table><tr><th>direction</th><th>lambda</th><th>image variance</th></tr>{pert}</table></details>
+<table><tr><th>direction</th><th>lambda</th><th>image variance</th><th>standard error</th></tr>{pert}</table></details>
 <details><summary>Per latent dimension: mean lambda_j, KL_j, variance of the posterior mean</summary><table><tr>{lam_head}</tr>{lam}</table></details>
 <details><summary>Normalised singular values</summary>
 <table><tr><th>index</th><th>stage 1 q(z)</th><th>stage 2 q(u)</th><th>N(0, I)</th></tr>{spec}</table></details>
@@ -78,3 +79,13 @@ def report_for_run(run, compare=None, device: str = "auto", n: int | None = 1000
     figs["Supplement Fig. 9: decodes along eigendirections"] = figure_png(figure9_for_run(run, device, n), dpi=80)
     figs["Supplement Fig. 10: histogram of lambda_j"] = figure_png(figure10_for_runs([run], device, n))
     return report_html(summary, figs, title=f"vaediag report: {Path(run.path).name}")
+
+
+def report_for_diagnosis(d, history=None, title: str = "vaediag report") -> str:
+    """The report page of any model's :class:`~vaediag.diagnostics.result.Diagnosis` (``history``: as for
+    :func:`~vaediag.plots.paper.figure1_for_diagnosis`)."""
+    d = as_diagnosis(d)
+    figs = {"Figure 1: gamma, perturbations, aggregated-posterior spectra": figure_png(figure1_for_diagnosis(d, history)),
+            "Supplement Fig. 9: decodes along eigendirections": figure_png(figure9_for_diagnosis(d), dpi=80),
+            "Supplement Fig. 10: histogram of lambda_j": figure_png(figure10_for_diagnoses(d))}
+    return report_html(d.summary, figs, title=title)

@@ -7,7 +7,10 @@ polynomial kernel k(x, y) = (x . y / D + 1)^3, D the feature dimension, averaged
 Unbiased: its expectation is the population MMD^2, 0 when both sets come from one distribution (a
 single estimate can be slightly negative). Reported as mean ± standard deviation over ``subsets``
 random subsets of ``subset_size`` rows of each set (their defaults, 100 and 1000, as in the paper's
-code; the subset size is capped at the smaller set). Pure numpy, float64.
+code). A subset as large as a whole set would be that set every time, and the spread would then show
+only the other set's resampling (or be exactly 0): the subset size is therefore kept below both set
+sizes, at most half the smaller set when ``subset_size`` does not fit (``subset_size_note`` says so).
+Pure numpy, float64.
 """
 
 from __future__ import annotations
@@ -39,13 +42,18 @@ def kid(f1: np.ndarray, f2: np.ndarray, subsets: int = SUBSETS, subset_size: int
     f1, f2 = np.asarray(f1, np.float64), np.asarray(f2, np.float64)
     if f1.ndim != 2 or f2.ndim != 2 or f1.shape[1] != f2.shape[1]:
         raise VaediagError(f"KID needs two feature matrices with the same number of columns, got {f1.shape} and {f2.shape}")
-    m = min(subset_size, len(f1), len(f2))
-    if m < 2:
-        raise VaediagError(f"KID needs at least 2 images in each set, got {len(f1)} and {len(f2)}")
+    small = min(len(f1), len(f2))
+    if small < 4:
+        raise VaediagError(f"KID needs at least 4 images in each set, got {len(f1)} and {len(f2)}")
+    m, note = subset_size, None
+    if subset_size >= small:  # every subset of the smaller set would be the whole set
+        m = small // 2
+        note = (f"subsets of {m} (half of the smaller set, {small}): subsets of {subset_size} would be the whole set "
+                "every time and show no spread")
     if subsets < 1:
         raise VaediagError(f"KID needs at least one subset, got {subsets}")
     rng = np.random.default_rng(seed)
     vals = np.array([mmd2_unbiased(f1[rng.choice(len(f1), m, replace=False)], f2[rng.choice(len(f2), m, replace=False)])
                      for _ in range(subsets)])
     return {"mean": float(vals.mean()), "std": float(vals.std(ddof=1)) if subsets > 1 else 0.0,
-            "values": vals.tolist(), "subsets": int(subsets), "subset_size": int(m)}
+            "values": vals.tolist(), "subsets": int(subsets), "subset_size": int(m), "subset_size_note": note}
