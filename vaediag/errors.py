@@ -43,5 +43,5 @@ class NotFoundError(VaediagError, FileNotFoundError):
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
 
-    def __reduce__(self):  # pickled across processes (torchrun ranks, worker pools) as it was made
+    def __reduce__(self) -> tuple[type[NotFoundError], tuple[str, str | None]]:  # pickled across processes (torchrun ranks, worker pools) as it was made
         return (type(self), (str(self), self.filename))
