@@ -96,6 +96,21 @@ def test_a_notebook_gets_one_line_rewritten_without_terminal_escapes():
     assert text.count("\r") == 14
 
 
+@pytest.mark.parametrize("stream, before, after", [
+    (TTY(), "\r\x1b[K", "\n"), (NotebookStream(), "\r", "\n"), (io.StringIO(), "", "\n")])
+def test_a_note_is_a_line_of_its_own_and_the_bar_comes_back(stream, before, after):
+    clock = Clock()
+    bar = Progress(1000, "s", stream=stream, clock=clock)
+    bar.update(1)
+    start = len(stream.getvalue())
+    bar.note("1,000 steps, about 10 min")
+    assert stream.getvalue()[start:] == before + "1,000 steps, about 10 min" + after
+    clock.t += 0.01  # sooner than any redraw interval
+    bar.update(2)
+    redrawn = stream.getvalue()[start:].split(after, 1)[1]
+    assert (" 2/1000 " in redrawn) == (bar.mode != "file")  # a file's next line waits for its time as before
+
+
 def test_disabled_or_closed_twice_writes_nothing_more():
     out = io.StringIO()
     bar = Progress(10, "s", enabled=False, stream=out, mode="tty")

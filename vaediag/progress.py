@@ -106,6 +106,21 @@ class Progress:
         return (f"{self.desc} [{bar}] {n}/{self.total} {rate:.1f} it/s elapsed {_fmt(elapsed)} "
                 f"ETA {_fmt(eta)} {vals}").rstrip()
 
+    def note(self, text: str) -> None:
+        """Write ``text`` as a line of its own (e.g. the cost estimate) without breaking the bar: an
+        in-place bar is cleared first and redrawn at the next :meth:`update`. Silent when disabled."""
+        if not self.enabled:
+            return
+        if self.mode == "tty":
+            self.stream.write("\r\x1b[K" + text + "\n")
+        elif self.mode == "notebook":  # the output area drops what precedes a \r on its line
+            self.stream.write("\r" + text + "\n")
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+        if self.mode != "file":
+            self.last_print = None  # the bar is gone from the screen: draw it at the next update
+
     def close(self) -> None:
         """End an in-place bar with a newline (a file's lines already end with one)."""
         if self._open and self.enabled and self.mode in ("tty", "notebook") and self.last_print is not None:
