@@ -115,9 +115,9 @@ def main(argv: list[str] | None = None) -> int:
             top = sorted(r["distributions"].items(), key=lambda kv: -kv[1])[:5]
             print(f"{name}: {cmd}")
             print(f"  site-packages {mb(r['site_packages'])}; largest: "
-                  + ", ".join(f"{k} {mb(v)}" for k, v in top))
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+                  + ", ".join(f"{k} {mb(v)}" for k, v in top), flush=True)
+            if args.json:  # before the (slow) removal of the venvs
+                args.json.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     return 0
 
 
