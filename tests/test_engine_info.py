@@ -17,7 +17,7 @@ from vaediag.diagnostics.summary import diagnose_run
 from vaediag.diagnostics.verdict import verdict
 from vaediag.engine import info as info_module
 from vaediag.engine.config import RunConfig, make_config
-from vaediag.engine.info import faster_preset, run_info, stage_schedule
+from vaediag.engine.info import cost_sentence, faster_preset, run_info, stage_schedule
 from vaediag.engine.runs import Run
 from vaediag.engine.train import train_stage2_on_posteriors
 
@@ -172,3 +172,16 @@ def test_faster_preset_does_the_same_work_per_step():
     assert faster_preset(long2, 2, N_TRAIN) == ("cpu-mnist5k", 8000)
     # another architecture does other work per step: no comparison
     assert faster_preset(make_config(arch="resnet"), 1, N_TRAIN) is None
+
+
+def test_cost_sentence_names_the_faster_preset_at_the_measured_speed():
+    # 20 steps in 12 s: 18,000 steps = 3 h; quick's 1,000 steps of the same network and batch = 10 min
+    assert cost_sentence(make_config(), 1, N_TRAIN, 18000, 12.0, 20) == (
+        "stage 1: 18,000 steps, about 3 h 00 min on this device (measured over the first 20 steps); "
+        "preset quick would take about 10 min")
+    # stage 2 at 0.05 s a step: 36,000 steps = 30 min, and no preset does its width-1024 step
+    assert cost_sentence(make_config(), 2, N_TRAIN, 36000, 1.0, 20) == (
+        "stage 2: 36,000 steps, about 30 min on this device (measured over the first 20 steps)")
+    # resumed with 800 steps left: quick's whole schedule (1,000) is no faster
+    assert cost_sentence(make_config(), 1, N_TRAIN, 800, 12.0, 20) == (
+        "stage 1: 800 steps, about 8 min on this device (measured over the first 20 steps)")

@@ -23,6 +23,7 @@ import numpy as np
 from vaediag.engine.config import PRESETS, RunConfig, make_config
 from vaediag.engine.runs import CHECKPOINT, ENV, POSTERIORS, Run
 from vaediag.engine.train import _schedule
+from vaediag.progress import estimate_sentence
 
 # The file `vaediag diagnose` writes into RUN/diagnostics (vaediag.diagnostics.summary.SUMMARY; the engine
 # sits below the diagnostics and cannot import it: tests/test_engine_info.py checks the two agree).
@@ -235,6 +236,19 @@ def faster_preset(config: RunConfig, stage: int, n: int | None) -> tuple[str, in
         if steps is not None and steps < mine and (best is None or steps < best[1]):
             best = (name, steps)
     return best
+
+
+def cost_sentence(config: RunConfig, stage: int, n: int, steps: int, measured_seconds: float,
+                  measured_steps: int) -> str:
+    """What the training loop prints once its first steps are timed (:class:`vaediag.progress.StepTimer`):
+    ``steps`` (those left to run) at the measured time per step, and the faster preset of
+    :func:`faster_preset` at the same time per step, e.g. "stage 1: 18,000 steps, about 3 h 00 min on
+    this device (measured over the first 20 steps); preset quick would take about 10 min". A resumed
+    stage with fewer steps left than the preset's schedule names no preset."""
+    alt = faster_preset(config, stage, n)
+    if alt is not None and alt[1] >= steps:
+        alt = None
+    return f"stage {stage}: " + estimate_sentence(steps, measured_seconds, measured_steps, alternative=alt)
 
 
 def next_step(run: Run, stages: tuple[StageInfo, ...], diagnosis: Diagnosis | None) -> tuple[str | None, str]:
