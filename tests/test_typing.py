@@ -16,7 +16,9 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("mypy") is None,
 
 
 def _mypy(request, *args: str) -> subprocess.CompletedProcess:
-    cache = request.config.cache.mkdir("mypy")  # under .pytest_cache: a second run takes a second
+    # mypy's cache under .pytest_cache (a second run takes a second), or a fresh folder without pytest's cache
+    store = getattr(request.config, "cache", None)
+    cache = store.mkdir("mypy") if store is not None else request.getfixturevalue("tmp_path_factory").mktemp("mypy")
     return subprocess.run([sys.executable, "-m", "mypy", "--cache-dir", str(cache), *args], cwd=REPO,
                           capture_output=True, text=True, timeout=600)
 
