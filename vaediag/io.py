@@ -27,7 +27,7 @@ def umask() -> int:
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike) -> Iterator[BinaryIO]:
+def atomic_open(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     """``with atomic_open(path) as f: f.write(...)``: the bytes go to a temporary file in the same
     folder (parent folders are created), which is flushed to disk and renamed over ``path`` only when
     the block ends without an exception; otherwise it is removed and ``path`` is untouched. Streaming
@@ -48,22 +48,22 @@ def atomic_open(path: str | os.PathLike) -> Iterator[BinaryIO]:
         raise
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes | memoryview) -> None:
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes | memoryview) -> None:
     """Write ``data`` to ``path`` atomically (parent folders are created)."""
     with atomic_open(path) as f:
         f.write(data)
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def atomic_save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
+def atomic_save_npz(path: str | os.PathLike[str], **arrays: np.ndarray) -> None:
     with atomic_open(path) as f:
-        np.savez(f, **arrays)
+        np.savez(f, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as its allow_pickle flag
 
 
-def atomic_save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
+def atomic_save_npy(path: str | os.PathLike[str], array: np.ndarray) -> None:
     with atomic_open(path) as f:
         np.save(f, array)
 
@@ -89,7 +89,7 @@ def json_text(obj: Any) -> str:
     return json.dumps(jsonable(obj), indent=2, sort_keys=True) + "\n"
 
 
-def write_json(path: str | os.PathLike, obj: Any) -> None:
+def write_json(path: str | os.PathLike[str], obj: Any) -> None:
     """``obj`` as indented, key-sorted JSON, written atomically."""
     atomic_write_text(path, json_text(obj))
 

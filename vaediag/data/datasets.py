@@ -25,7 +25,7 @@ import torch
 from vaediag.data import manifolds
 from vaediag.data.core import Dataset, split_train_test
 from vaediag.data.imagecache import celeba_arrays
-from vaediag.errors import VaediagError
+from vaediag.errors import NotFoundError, UsageError, VaediagError
 from vaediag.io import first_line
 
 NAMED = ("mnist5k", "mnist", "fashion-mnist", "cifar10", "celeba")
@@ -34,7 +34,8 @@ NAMED = ("mnist5k", "mnist", "fashion-mnist", "cifar10", "celeba")
 def _need(paths: list[Path], what: str, where: Path, hint: str) -> None:
     missing = [p.name for p in paths if not p.exists()]
     if missing:
-        raise VaediagError(f"{what} files not found in {where}: missing {', '.join(missing)}. {hint}")
+        raise NotFoundError(f"{what} files not found in {where}: missing {', '.join(missing)}. {hint}",
+                            path=where / missing[0])
 
 
 def _open_maybe_gz(path: Path):
@@ -145,7 +146,7 @@ def load_celeba(data_dir: Path, seed: int, test_fraction: float,
 # --------------------------------------------------------------------------- arrays
 def load_array(path: Path) -> np.ndarray:
     if not path.is_file():
-        raise VaediagError(f"no such file: {path}")
+        raise NotFoundError(f"no such file: {path}", path=path)
     try:
         with open(path, "rb") as f:
             obj = np.load(f, allow_pickle=False)
@@ -223,14 +224,14 @@ def load_dataset(spec: str, data_dir: str | os.PathLike = "data", seed: int = 0,
         name, params = parse_manifold_spec(spec)
         n = int(params.pop("n", 5000))
         if n < 2:
-            raise VaediagError(f"a manifold data set needs n >= 2, got n={n}")
+            raise UsageError(f"a manifold data set needs n >= 2, got n={n}")
         x, truth = manifolds.make(name, n=n, seed=seed, **params)
         ds = array_dataset(x, spec, seed, test_fraction)
         ds.info = {"truth": truth}
         return ds
     if spec.endswith((".npy", ".npz")):
         return array_dataset(load_array(Path(spec)), spec, seed, test_fraction)
-    raise VaediagError(
+    raise UsageError(
         f"unknown dataset {spec!r}: use one of {', '.join(NAMED)}, a path to a .npy/.npz file, "
         "or manifold:NAME?r=..&d=..&n=.."
     )

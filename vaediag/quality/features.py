@@ -27,7 +27,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from vaediag.errors import VaediagError
+from vaediag.errors import NotFoundError, VaediagError
 
 INCEPTION_SIZE = 299
 INCEPTION_DIM = 2048
@@ -67,11 +67,11 @@ def find_inception_weights(path: str | Path | None = None) -> Path:
     if path is not None:
         p = Path(path)
         if not p.is_file():
-            raise VaediagError(f"no Inception weights at {p}; {WEIGHTS_HINT}")
+            raise NotFoundError(f"no Inception weights at {p}; {WEIGHTS_HINT}", path=p)
         return p
     p = default_weights()
     if p is None:
-        raise VaediagError(f"the FID Inception weights were not found; {WEIGHTS_HINT} (or use --proxy offline)")
+        raise NotFoundError(f"the FID Inception weights were not found; {WEIGHTS_HINT} (or use --proxy offline)")
     return p
 
 

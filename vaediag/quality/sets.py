@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from vaediag.errors import VaediagError
+from vaediag.errors import NotFoundError, VaediagError
 from vaediag.quality.frechet import frechet_distance, gaussian_stats
 from vaediag.quality.kid import SUBSET_SIZE, SUBSETS, kid
 
@@ -30,7 +30,7 @@ def load_images(path: str | Path) -> np.ndarray:
     """Float32 images in [0, 1], (N, C, H, W), from a .npy / .npz file or a folder of PNG / JPEG files."""
     p = Path(path)
     if not p.exists():
-        raise VaediagError(f"{p} does not exist; give a .npy or .npz array or a folder of PNG/JPEG images")
+        raise NotFoundError(f"{p} does not exist; give a .npy or .npz array or a folder of PNG/JPEG images", path=p)
     if p.is_dir():
         arr = _read_folder(p)
     elif p.suffix.lower() == ".npy":
