@@ -19,7 +19,7 @@ from vaediag.engine import info as info_module
 from vaediag.engine.config import RunConfig, make_config
 from vaediag.engine.info import cost_sentence, faster_preset, run_info, stage_schedule
 from vaediag.engine.runs import Run
-from vaediag.engine.train import train_stage2_on_posteriors
+from vaediag.engine.enhance import train_stage2_on_posteriors
 
 N_TRAIN = 4500  # mnist5k: 5,000 digits, a tenth held out
 
@@ -33,7 +33,7 @@ def runs(tmp_path_factory):
     one = vaediag.train(base / "one", preset="quick", arch="mlp", steps=4, stages="1", progress=False, device="cpu")
     rng = np.random.default_rng(0)
     cfg = RunConfig()
-    cfg.train.stage2_steps, cfg.train.stage2_epochs, cfg.stage2.width = 3, None, 16
+    cfg.train.stage2.steps, cfg.train.stage2.epochs, cfg.stage2.width = 3, None, 16
     alone = train_stage2_on_posteriors(base / "alone", rng.normal(size=(50, 4)), rng.normal(size=(50, 4)) - 1,
                                        config=cfg, device="cpu", progress=False)
     diagnosed = _copy(both, base / "diagnosed")

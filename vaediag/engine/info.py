@@ -22,7 +22,7 @@ import numpy as np
 
 from vaediag.engine.config import PRESETS, RunConfig, make_config
 from vaediag.engine.runs import CHECKPOINT, ENV, POSTERIORS, Run
-from vaediag.engine.train import _schedule
+from vaediag.engine.schedule import plan
 from vaediag.progress import estimate_sentence
 
 # The file `vaediag diagnose` writes into RUN/diagnostics (vaediag.diagnostics.summary.SUMMARY; the engine
@@ -207,15 +207,14 @@ def run_info(run: Run, n_train: int | None = None,
 
 def stage_schedule(config: RunConfig, stage: int, n: int | None) -> tuple[int | None, str]:
     """(total steps or None when epochs cannot be turned into steps without ``n``, the schedule in words)
-    of one stage; the same resolution as the training loop (:func:`vaediag.engine.train._schedule`)."""
-    t = config.train
-    steps, epochs, batch = (t.steps, t.epochs, t.batch_size) if stage == 1 else \
-        (t.stage2_steps, t.stage2_epochs, t.stage2_batch_size)
+    of one stage; the same resolution as the training loop (:func:`vaediag.engine.schedule.plan`)."""
+    sched = config.train.schedule(stage)
+    steps, epochs, batch = sched.steps, sched.epochs, sched.batch_size
     if steps:
         return int(steps), f"{int(steps):,} steps"
     if n is None:
         return None, f"{epochs:g} epochs"
-    total = _schedule(n, batch, steps, epochs, None)[1]
+    total = plan(sched, n)[1]
     return total, f"{epochs:g} epochs of {n:,} examples in batches of {min(batch, n)} = {total:,} steps"
 
 
@@ -319,10 +318,10 @@ def _same_step(a: RunConfig, b: RunConfig, stage: int) -> bool:
     if a.train.dataset != b.train.dataset:
         return False
     if stage == 2:
-        return (a.stage2.width, a.stage2.depth, a.model.latent_dim, a.train.stage2_batch_size) == \
-            (b.stage2.width, b.stage2.depth, b.model.latent_dim, b.train.stage2_batch_size)
+        return (a.stage2.width, a.stage2.depth, a.model.latent_dim, a.train.stage2.batch_size) == \
+            (b.stage2.width, b.stage2.depth, b.model.latent_dim, b.train.stage2.batch_size)
     keys = ("arch", "latent_dim", "decoder", "mlp_hidden", "resnet_channels", "resnet_fc")
-    return a.train.batch_size == b.train.batch_size and all(getattr(a.model, k) == getattr(b.model, k) for k in keys)
+    return a.train.stage1.batch_size == b.train.stage1.batch_size and all(getattr(a.model, k) == getattr(b.model, k) for k in keys)
 
 
 def _posterior_rows(run: Run) -> int | None:
