@@ -90,3 +90,25 @@ def test_affine_dimension_is_the_rank_and_ignores_rotations_and_shifts(k, d, see
     q, _ = np.linalg.qr(rng.standard_normal((d, d)))
     assert affine_dimension(x, 1e-4) == k
     assert affine_dimension(x @ q + rng.standard_normal(d) * 100, 1e-4) == k
+
+
+def test_knn_distances_match_brute_force():
+    """The k-d tree's neighbour distances against all pairwise distances sorted (scipy's cdist)."""
+    from scipy.spatial.distance import cdist
+
+    from vaediag.theory.estimators import knn_distances
+
+    x = np.random.default_rng(3).standard_normal((300, 5))
+    want = np.sort(cdist(x, x), axis=1)[:, 1:8]
+    np.testing.assert_allclose(knn_distances(x, 7), want, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="1 <= k"):
+        knn_distances(x[:5], 5)
+
+
+def test_no_scikit_learn_import():
+    """The package does not need scikit-learn: a search of its sources finds no import of it."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    hits = [p for p in (root / "vaediag").rglob("*.py") if "sklearn" in p.read_text()]
+    assert not hits, hits

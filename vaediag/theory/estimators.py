@@ -10,20 +10,25 @@
   whether a decoder *linear* in that many latent directions can reproduce the data exactly.
 
 Each has a pure core on neighbour distances (tested on distances with a known law) and a thin shell
-on points, in the scikit-learn style (``fit`` and a fitted ``dimension_``).
+on points, in the scikit-learn style (``fit`` and a fitted ``dimension_``). The neighbour search is
+scipy's k-d tree (exact Euclidean neighbours).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from sklearn.neighbors import NearestNeighbors
+from scipy.spatial import cKDTree
 
 
 def knn_distances(x: np.ndarray, k: int) -> np.ndarray:
-    """(n, k) distances to the k nearest neighbours of each point, itself excluded."""
+    """(n, k) distances to the k nearest neighbours of each point, itself excluded (sorted ascending).
+
+    The query asks for k + 1 neighbours and drops the first column, the point itself at distance 0 (a
+    duplicate of the point may come first instead: same distance 0, so the columns are the same)."""
     x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
-    nn = NearestNeighbors(n_neighbors=k + 1).fit(x)
-    dist, _ = nn.kneighbors(x)
+    if not 1 <= k < len(x):
+        raise ValueError(f"knn_distances needs 1 <= k < number of points, got k={k} with {len(x)} points")
+    dist, _ = cKDTree(x).query(x, k=k + 1)
     return dist[:, 1:]
 
 
