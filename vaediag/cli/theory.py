@@ -102,6 +102,15 @@ def format_rhat(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
+def format_reported(reported: list[dict]) -> str:
+    """The reported rows, apart from the checks: what was measured and why it is not a check."""
+    out = ["Reported, not checked (the theorem's assumption does not hold, or the truth is unknown):"]
+    for r in reported:
+        out.append(f"- {r['data']}: {_fmt(r['measured'])}")
+        out.append(f"  reason: {r['reason']}")
+    return "\n".join(out)
+
+
 def run(args) -> int:
     _validate(args)
     import torch
@@ -118,11 +127,14 @@ def run(args) -> int:
     print(format_table(checks))
     print()
     print(format_rhat(art["estimators"]["rows"]))
+    print()
+    print(format_reported(art["estimators"]["reported"]))
     n_fail = sum(c["verdict"] == "fail" for c in checks)
     print(f"\n{len(checks) - n_fail}/{len(checks)} checks pass ({'quick' if args.quick else 'full'}, seed {args.seed}, "
-          f"{elapsed:.0f} s)")
+          f"{elapsed:.0f} s); {len(art['estimators']['reported'])} rows reported apart, above")
     if args.json:
         doc = {"checks": jsonable(checks), "rhat_table": jsonable(art["estimators"]["rows"]),
+               "reported": jsonable(art["estimators"]["reported"]),
                "config": {"quick": args.quick, "seed": args.seed, "device": args.device, "threads": args.threads,
                           "jobs": args.jobs},
                "elapsed_seconds": elapsed}
