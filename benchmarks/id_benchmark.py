@@ -10,8 +10,12 @@ written here from the published definitions, each with its true dimension d and 
 dimension by construction (the chart's Jacobian has rank d) and that the points lie on the manifold.
 
 For each manifold: n training points (scikit-dimension's default 2,500) and n_test held-out points; every
-sample is centred and scaled by one number to mean coordinate variance 1 (an isotropic scaling: the
-geometry and the dimension are unchanged; the lab's VAE starts at gamma = 1 and needs O(1) data). Then
+sample is centred and scaled by one number to total variance 1 (an isotropic scaling: the geometry and
+the dimension are unchanged), the scale of the lab's own manifolds (``linear``: total variance 1). The
+scale matters because the VAE's gamma starts at 1: scaled to variance 1 per *coordinate* instead, every
+manifold with D - d <= 1 (and M9, M12) stayed at the collapsed stationary point of eq. (2) (gamma = the
+per-coordinate variance ~ 1, every encoder variance ~ 1) for all 8,000 steps, as the lab's stage 2 does
+when its gamma_z starts at 1 (docs/theory.md). Then
 the lab's VAE (``vaediag.theory.sweep``: two SiLU hidden layers of 64, learned gamma from 1, Adam at
 2e-3 with the lab's schedule, batch 128) with kappa = D latent dimensions (the one choice that does not
 use the truth), ``restarts`` seeds trained together, the restart with the lowest held-out loss (eq. 2,
@@ -178,9 +182,9 @@ MANIFOLDS: dict[str, Manifold] = {m.name: m for m in [
 
 
 def standardise(x: np.ndarray, *others: np.ndarray):
-    """Centre by x's mean and scale by one number to mean coordinate variance 1 (the same map on ``others``)."""
+    """Centre by x's mean and scale by one number to total variance 1 (the same map on ``others``)."""
     mu = x.mean(0)
-    s = np.sqrt(((x - mu) ** 2).mean())
+    s = np.sqrt(((x - mu) ** 2).sum(1).mean())
     return tuple((y - mu) / s for y in (x, *others))
 
 

@@ -443,8 +443,8 @@ def _two_stage_compare(s: Settings, art34: dict, stage1, stage2) -> tuple[list[d
 ONE_CHART = ("linear", "embedding", "teacher")
 TEACHER_RS = (1, 2, 3, 5)
 # The Swiss roll is the finite-capacity case: Theorem 2 compares optima over all decoders, and this
-# network's best solutions of eq. (2) use the 3 ambient directions it decodes exactly rather than the
-# 2-D chart it can only approximate (docs/theory.md, "Swiss roll"). Checked instead, for the network's
+# network's best solutions of eq. (2) use 3 latent directions, which it decodes far more exactly than the
+# unrolled 2-D chart (docs/theory.md, "Swiss roll"). Checked instead, for the network's
 # own solution: eq. (8) read with the r_hat it finds, on fixed-gamma VAEs (ROLL_GAMMAS, the fit range
 # gamma >= FIT_FLOOR x the roll's selected learned gamma, as for the sweep manifold).
 ROLL = ("swissroll", {"r": 2, "d": 10})
@@ -457,9 +457,9 @@ NOT_CHECKED = {"sphere": "no single chart onto R^2 (Theorem 2 assumes one): a co
                "mixture": "r = d: gamma falls too slowly to reach eq. (9)'s regime in this budget",
                "mnist5k": "true r unknown",
                "swissroll": "finite capacity: Theorem 2 compares optima over all decoders, and this network's best "
-                            "solutions of eq. (2) use the 3 directions of the roll's affine span, which it decodes "
-                            "exactly, rather than the 2-D chart, which it only approximates (chart-started 2-direction "
-                            f"solutions end higher: {ROLL_CHART_COMMAND}; docs/theory.md)"}
+                            "solutions of eq. (2) use 3 latent directions, which it decodes far more exactly than the "
+                            "unrolled 2-D chart (chart-started 2-direction solutions end higher: "
+                            f"{ROLL_CHART_COMMAND}; docs/theory.md)"}
 # The affine dimension (rank of the centred sample) counts singular values above this fraction of the
 # largest. The data are float32: rounding leaves the others at <= 7e-7 of the largest (torus); the
 # smallest real one of the synthetic manifolds is 0.029 (embedding). Every cut from 1e-6 to 2e-2 gives
