@@ -205,10 +205,12 @@ def test_sweep_parts_cover_every_group_once_with_the_seed_of_its_place_in_the_wh
     tr1, te1, t1, g1, s1 = C._part_data(s, "others")
     R, nf = C.RESTARTS_QUICK, len(C.GAMMA_GRID)
     assert [t["name"] for t in t0] == ["embedding"] * (nf + R)
-    nr, nm = len(C.ROLL_GAMMAS), len(C.ESTIMATOR_MANIFOLDS)
+    nr, nm = len(C.ROLL_GAMMAS_QUICK), len(C.ESTIMATOR_MANIFOLDS)
     assert s0 + s1 == list(range(200, 200 + nf + nm * R + nr))
     assert g0[:nf] == C.GAMMA_GRID and all(math.isnan(g) for g in g0[nf:] + g1[:-nr]) and len(g0) == nf + R
-    assert g1[-nr:] == list(C.ROLL_GAMMAS)
+    assert g1[-nr:] == list(C.ROLL_GAMMAS_QUICK) == [1e-2, 5e-3]
+    s.quick = False
+    assert C._part_data(s, "others")[3][-4:] == list(C.ROLL_GAMMAS)
     assert [t["name"] for t in t0] == ["embedding"] * (nf + R)
     names = ["linear", "sphere", "torus", "swissroll"] + ["teacher"] * 4
     assert [t["name"] for t in t1] == [n for n in names for _ in range(R)] + ["swissroll"] * nr

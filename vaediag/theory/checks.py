@@ -223,8 +223,9 @@ def _part_data(s: Settings, part: str) -> tuple[np.ndarray, np.ndarray, list[dic
         sets, gammas, first = [(name, params)] * G0, GAMMA_GRID + [float("nan")] * R, 0
     else:
         others = [(nm, p) for nm, p in ESTIMATOR_MANIFOLDS if nm != SWEEP_MANIFOLD[0]]
-        sets = [o for o in others for _ in range(R)] + [ROLL] * len(ROLL_GAMMAS)
-        gammas, first = [float("nan")] * (R * len(others)) + list(ROLL_GAMMAS), G0
+        roll_g = _roll_gammas(s)
+        sets = [o for o in others for _ in range(R)] + [ROLL] * len(roll_g)
+        gammas, first = [float("nan")] * (R * len(others)) + list(roll_g), G0
     made, train, test, truths = {}, [], [], []
     for nm, p in sets:
         key = (nm, tuple(sorted(p.items())))  # the teacher manifolds share a name, not their r
@@ -286,7 +287,7 @@ def train_main(s: Settings, second_process: bool = False) -> dict:
     n_others = len(ESTIMATOR_MANIFOLDS) - 1
     s.progress(f"Theorems 3-4 and r_hat: training {nf + R} VAEs batched ({nf} fixed gammas and {R} learned-gamma "
                f"restarts on {name} r={r} d={d}), kappa={KAPPA}, {s.steps} steps; {R} learned-gamma restarts on each "
-               f"of {n_others} other manifolds and {len(ROLL_GAMMAS)} fixed gammas on the Swiss roll in a second batch"
+               f"of {n_others} other manifolds and {len(_roll_gammas(s))} fixed gammas on the Swiss roll in a second batch"
                + (" (second process)" if second_process else ""))
     return _train_part(s, "main", progress=_step_log(s))
 
@@ -298,7 +299,7 @@ def _step_log(s: Settings):
 def train_others(s: Settings) -> dict:
     """Train the other manifolds' learned-gamma restarts here (``run_all`` does it in a second process
     when ``jobs >= 2``)."""
-    n = _restarts(s) * (len(ESTIMATOR_MANIFOLDS) - 1) + len(ROLL_GAMMAS)
+    n = _restarts(s) * (len(ESTIMATOR_MANIFOLDS) - 1) + len(_roll_gammas(s))
     s.progress(f"  the other manifolds: {n} VAEs batched, {s.steps} steps")
     return _train_part(s, "others", progress=_step_log(s))
 
@@ -449,6 +450,13 @@ TEACHER_RS = (1, 2, 3, 5)
 # gamma >= FIT_FLOOR x the roll's selected learned gamma, as for the sweep manifold).
 ROLL = ("swissroll", {"r": 2, "d": 10})
 ROLL_GAMMAS = (1e-2, 5e-3, 2.5e-3, 1.25e-3)
+# --quick trains the two largest only: its learned gamma (~1.2e-3) puts the fit floor at ~3.6e-3, so the
+# other two would be trained and never used (the second process is the quick run's longer one).
+ROLL_GAMMAS_QUICK = ROLL_GAMMAS[:2]
+
+
+def _roll_gammas(s: Settings) -> tuple:
+    return ROLL_GAMMAS_QUICK if s.quick else ROLL_GAMMAS
 ROLL_CHART_COMMAND = ("python benchmarks/theory_swissroll.py --only C --seeds 22,23 --steps 24000 --pre 20000 "
                       "--pre-decay --warm 1000 --lr 2e-4")
 NOT_CHECKED = {"sphere": "no single chart onto R^2 (Theorem 2 assumes one): a continuous encoder needs r + 1 = 3 "
