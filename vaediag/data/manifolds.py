@@ -140,8 +140,8 @@ def mixture(n: int, r: int | None = None, d: int = 3, seed: int = 0, embed_seed:
 # * first layer: nn.Linear's default init range times TEACHER_GAIN / r. The gain makes the map curved: at
 #   gain 1 the curve r = 1 has affine dimension 8 (singular values below 1e-4 of the largest), at 4 it has
 #   10 (smallest 3.6e-4). Divided by r because a random map of more latents bends in more directions: at
-#   gain 4 for every r the lab's VAE (quick budget) does not reach gamma <= 1e-2 on r = 5 (variances up to
-#   0.12), at 4/5 it reaches 2.5e-3 with r_hat = 5. The smallest singular value is then 3.6e-4 (r = 1),
+#   gain 4 for every r the lab's VAE ends on r = 5 at gamma 1e-2 ... 4e-2 with r_hat 2-4 (variances up to
+#   0.2; quick budget, and 1e-2 with 8,000 steps), at 4/5 at 2.5e-3 with r_hat = 5 (quick budget). The smallest singular value is then 3.6e-4 (r = 1),
 #   0.017, 0.041, 0.12 (r = 5) of the largest; 25 %, 18 %, 13 %, 10 % of the variance lies outside the
 #   best r-dimensional subspace (curved, affine dimension d).
 # * teacher(u) -> teacher(M u), M = E[J^T J]^(-1/2) (det 1), TEACHER_WHITEN times: the latent directions
