@@ -92,3 +92,57 @@ def test_bad_parameters_say_what_is_wrong(name, params, match):
 def test_engine_reads_manifold_spec():
     ds = load_dataset("manifold:torus?r=2&d=8&n=200", seed=0)
     assert ds.train.shape[1] == 8 and ds.info["truth"]["r"] == 2
+
+
+@pytest.mark.parametrize("r", [1, 2, 3, 5])
+def test_teacher_is_exactly_the_student_decoder(r):
+    """Realisable by construction: the lab's student decoder (GroupedVAE, kappa = 6) given the teacher's
+    weights on r of its inputs (zeros on the rest) maps z to teacher(z[:, :r]), and the data are teacher(u)
+    of N(0, I_r) draws: points on the manifold, the law the student's prior pushes forward."""
+    import torch
+
+    from vaediag.theory.sweep import GroupedVAE
+
+    layers = manifolds.teacher_layers(r, 10)
+    assert [w.shape for w, _ in layers] == [(r, 64), (64, 64), (64, 10)]  # the student decoder's layer sizes
+    vae = GroupedVAE(10, 6, [float("nan")], [0], hidden=manifolds.TEACHER_HIDDEN).double()
+    with torch.no_grad():
+        for i, (w, c) in enumerate(layers):
+            vae.dec_w[i][0].zero_()
+            vae.dec_w[i][0][: w.shape[0]] = torch.as_tensor(w)
+            vae.dec_b[i][0, 0] = torch.as_tensor(c)
+        z = torch.randn(1, 300, 6, dtype=torch.float64)
+        out = vae.decode(z)[0].numpy()
+    np.testing.assert_allclose(out, manifolds.teacher_map(z[0, :, :r].numpy(), 10), rtol=1e-10, atol=1e-10)
+    x, truth = manifolds.make("teacher", n=400, seed=7, r=r, d=10)
+    u = np.random.default_rng(7).standard_normal((400, r))  # the generator's own draw, re-made
+    np.testing.assert_allclose(x, manifolds.teacher_map(u, 10), rtol=1e-5, atol=1e-6)
+    assert truth == {**truth, "name": "teacher", "r": r, "d": 10}
+
+
+@pytest.mark.parametrize("r", [1, 2, 3, 5])
+def test_teacher_is_curved_with_affine_dimension_d_and_scale_r(r):
+    """Affine dimension d (the lab's cut), at least 9 % of the variance off the best r-dim subspace,
+    total variance r on the reference law, and a Jacobian of rank r (local PCA)."""
+    from vaediag.theory.checks import AFFINE_REL_TOL
+    from vaediag.theory.estimators import affine_dimension
+
+    x, _ = manifolds.make("teacher", n=8000, seed=1, r=r, d=10)
+    assert affine_dimension(x, AFFINE_REL_TOL) == 10
+    sv = np.linalg.svd((x - x.mean(0)).astype(np.float64), compute_uv=False)
+    assert (sv[r:] ** 2).sum() / (sv ** 2).sum() > 0.09
+    assert x.var(0).sum() == pytest.approx(r, rel=0.05)
+    assert np.median(manifolds.local_rank(x, n_points=30)) == r
+
+
+def test_teacher_jacobian_gram_against_finite_differences():
+    layers = manifolds.teacher_layers(3, 10)
+    u = np.random.default_rng(2).standard_normal((50, 3))
+    h = 1e-6
+    jac = np.stack([(manifolds._mlp(u + h * e, layers) - manifolds._mlp(u - h * e, layers)) / (2 * h)
+                    for e in np.eye(3)], -1)  # (n, d, r)
+    np.testing.assert_allclose(manifolds._jacobian_gram(u, layers), np.einsum("ndi,ndj->ij", jac, jac) / 50,
+                               rtol=1e-6)
+    # whitened: the reference law's average Gram is isotropic (eigenvalues within 10 % of each other)
+    ev = np.linalg.eigvalsh(manifolds._jacobian_gram(np.random.default_rng(9).standard_normal((4096, 3)), layers))
+    assert ev.max() / ev.min() < 1.1

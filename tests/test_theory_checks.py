@@ -69,6 +69,10 @@ def _two():
     return {"ed1": 0.02, "ed2": 0.004, "floor": 0.002, "gamma_z": 1e-3, "ed_qu": 0.002, "ed_qz": 0.006, "floor_g": 0.002}
 
 
+def _roll8():  # Swiss roll, d = 10, the fixed-gamma VAEs found r_hat = 3: predicted slope (10 - 3)/2 = 3.5
+    return {"d": 10, "gammas": [1e-2, 5e-3], "r_hat": [3, 3], "slope": 3.5}
+
+
 # (judge, base, check index, key, value inside, value outside)
 CASES = [
     (C.judge_theorem1, _thm1, 0, "err1", IN * C.TOL_DENSITY, OUT * C.TOL_DENSITY),
@@ -107,6 +111,10 @@ CASES = [
     (C.judge_two_stage, _two, 0, "ed2", IN * C.TWO_STAGE_RATIO * 0.02, OUT * C.TWO_STAGE_RATIO * 0.02),
     (C.judge_two_stage, _two, 1, "ed1", 5 * 0.002 / IN, 5 * 0.002 * IN),
     (C.judge_two_stage, _two, 2, "ed_qu", IN * 0.5 * 0.006, OUT * 0.5 * 0.006),
+    (C.judge_roll_eq8, _roll8, 0, "slope", 3.5 * (1 + IN * C.TOL_SLOPE_REL), 3.5 * (1 + OUT * C.TOL_SLOPE_REL)),
+    (C.judge_roll_eq8, _roll8, 0, "slope", 3.5 * (1 - IN * C.TOL_SLOPE_REL), 3.5 * (1 - OUT * C.TOL_SLOPE_REL)),
+    (C.judge_roll_eq8, _roll8, 0, "r_hat", [3, 3], [3, 2]),  # the fixed-gamma VAEs must agree on r_hat
+    (C.judge_roll_eq8, _roll8, 0, "r_hat", [3, 3], [3]),  # and a slope needs two gammas
 ]
 
 
@@ -125,24 +133,62 @@ def test_each_tolerance_passes_just_inside_and_fails_just_outside(judge, base, i
 def test_every_check_has_a_tolerance_case():
     # each check of each judge appears in CASES at least once
     for judge, base in ((C.judge_theorem1, _thm1), (C.judge_theorem2, _thm2), (C.judge_eq73, _eq73),
-                        (C.judge_theorems34, _thm34), (C.judge_two_stage, _two)):
+                        (C.judge_theorems34, _thm34), (C.judge_two_stage, _two), (C.judge_roll_eq8, _roll8)):
         covered = {c[2] for c in CASES if c[0] is judge}
         assert covered == set(range(len(judge(base())))), judge.__name__
 
 
 def _row(name, r, rhat, mle=2.0, twonn=2.0):
-    return {"data": f"{name} (d=10)", "r": r, "r_hat_vae": rhat, "mle": mle, "twonn": twonn}
+    return {"data": C._label({"name": name, "r": r, "d": 10}), "r": r, "r_hat_vae": rhat, "mle": mle, "twonn": twonn}
 
 
-def test_estimator_checks_are_exact_on_one_chart_manifolds_only():
-    rows = [_row("embedding", 2, 2), _row("linear", 3, 3), _row("swissroll", 2, 2), _row("sphere", 2, 3),
-            _row("torus", 2, 3)]
+def test_estimator_checks_are_exact_on_realisable_one_chart_manifolds_only():
+    rows = [_row("embedding", 2, 2), _row("linear", 3, 3), _row("teacher", 5, 5), _row("swissroll", 2, 3),
+            _row("sphere", 2, 3), _row("torus", 2, 3)]
     out = C.judge_estimators(rows)
-    assert len(out) == 3 and all(c["verdict"] == "pass" for c in out)  # sphere, torus: reported, not checked
-    rows[2]["r_hat_vae"] = 3
+    # swissroll (finite capacity), sphere, torus (no chart): reported, not checked
+    assert len(out) == 3 and all(c["verdict"] == "pass" for c in out)
+    assert "teacher (r=5, d=10)" in out[2]["claim"]
+    rows[2]["r_hat_vae"] = 6
     assert [c["verdict"] for c in C.judge_estimators(rows)] == ["pass", "pass", "fail"]
-    rows[2]["r_hat_vae"] = 1
+    rows[2]["r_hat_vae"] = 4
     assert [c["verdict"] for c in C.judge_estimators(rows)] == ["pass", "pass", "fail"]
+
+
+def test_every_teacher_r_is_in_the_sweep_and_checked():
+    assert [p["r"] for n, p in C.ESTIMATOR_MANIFOLDS if n == "teacher"] == [1, 2, 3, 5]
+    assert "teacher" in C.ONE_CHART and "swissroll" not in C.ONE_CHART and "swissroll" in C.NOT_CHECKED
+
+
+def test_roll_eq8_measure_fits_the_range_and_reads_r_hat():
+    """Constructed losses exactly (d - 3)/2 log gamma + 1 on four gammas: the fit over gamma >= FIT_FLOOR x
+    the learned gamma keeps the three largest (learned 1e-3: floor 3e-3) and recovers the slope 3.5."""
+    g = [1e-2, 5e-3, 2.5e-3, 1.25e-3]
+    fixed = {"gammas": g, "loss": [3.5 * math.log(x) + 1.0 for x in g], "r_hat": [3, 3, 2, 0]}
+    m = C.roll_eq8_measure(fixed, learned_gamma=1e-3, d=10)
+    assert m["gammas"] == [1e-2, 5e-3] and m["r_hat"] == [3, 3] and m["slope"] == pytest.approx(3.5, rel=1e-12)
+    assert C.judge_roll_eq8(m)[0]["verdict"] == "pass" and C.judge_roll_eq8(m)[0]["predicted_with_r_true"] == 4.0
+    m = C.roll_eq8_measure(fixed, learned_gamma=1e-4, d=10)  # all four in range: r_hat disagree -> fail
+    assert m["r_hat"] == [3, 3, 2, 0] and C.judge_roll_eq8(m)[0]["verdict"] == "fail"
+    m = C.roll_eq8_measure(fixed, learned_gamma=3e-3, d=10)  # one gamma left: no slope
+    assert math.isnan(m["slope"]) and C.judge_roll_eq8(m)[0]["verdict"] == "fail"
+
+
+def test_reported_rows_carry_numbers_and_reason_and_skip_checked_rows():
+    from vaediag.theory.tables import format_reported
+
+    rows = [dict(_row("embedding", 2, 2), checked=True, gamma=1e-5, note=""),
+            dict(_row("swissroll", 2, 3), checked=False, gamma=5e-6, affine=3, note=C.NOT_CHECKED["swissroll"],
+                 restarts=[{"r_hat": 3, "held_out_loss": -32.671}, {"r_hat": 2, "held_out_loss": -31.0}])]
+    roll = {"d": 10, "gammas": [1e-2, 5e-3], "r_hat": [3, 3], "slope": 3.4567}
+    rep = C.reported_rows(rows, roll)
+    assert [r["data"] for r in rep] == ["swissroll (d=10)"]
+    m = rep[0]["measured"]
+    assert m["restarts_r_hat"] == [3, 2] and m["restarts_held_out_loss"] == [-32.67, -31.0] and m["affine"] == 3
+    assert m["fixed_gamma_r_hat"] == [3, 3] and m["eq8_slope"] == 3.457 and "theory_swissroll.py --only C" in m[
+        "chart_started_losses"]
+    text = format_reported(rep)
+    assert "- swissroll (d=10): " in text and "reason: finite capacity" in text
 
 
 def test_restart_selection_is_the_lowest_held_out_loss():
@@ -158,13 +204,22 @@ def test_sweep_parts_cover_every_group_once_with_the_seed_of_its_place_in_the_wh
     tr0, _, t0, g0, s0 = C._part_data(s, "main")
     tr1, te1, t1, g1, s1 = C._part_data(s, "others")
     R, nf = C.RESTARTS_QUICK, len(C.GAMMA_GRID)
-    assert s0 + s1 == list(range(200, 200 + nf + 5 * R))
-    assert g0[:nf] == C.GAMMA_GRID and all(math.isnan(g) for g in g0[nf:] + g1) and len(g0) == nf + R
     assert [t["name"] for t in t0] == ["embedding"] * (nf + R)
-    assert [t["name"] for t in t1] == [n for n in ("linear", "sphere", "torus", "swissroll") for _ in range(R)]
-    assert tr0.shape == (nf + R, 50, 10) and te1.shape == (4 * R, 20, 10)
+    nr, nm = len(C.ROLL_GAMMAS_QUICK), len(C.ESTIMATOR_MANIFOLDS)
+    assert s0 + s1 == list(range(200, 200 + nf + nm * R + nr))
+    assert g0[:nf] == C.GAMMA_GRID and all(math.isnan(g) for g in g0[nf:] + g1[:-nr]) and len(g0) == nf + R
+    assert g1[-nr:] == list(C.ROLL_GAMMAS_QUICK) == [1e-2, 5e-3]
+    s.quick = False
+    assert C._part_data(s, "others")[3][-4:] == list(C.ROLL_GAMMAS)
+    assert [t["name"] for t in t0] == ["embedding"] * (nf + R)
+    names = ["linear", "sphere", "torus", "swissroll"] + ["teacher"] * 4
+    assert [t["name"] for t in t1] == [n for n in names for _ in range(R)] + ["swissroll"] * nr
+    assert [t["r"] for t in t1[4 * R:-nr:R]] == [1, 2, 3, 5]
+    assert tr0.shape == (nf + R, 50, 10) and te1.shape == ((nm - 1) * R + nr, 20, 10)
     x, _ = checks.manifolds.make("swissroll", n=50, seed=2, r=2, d=10)
-    assert (tr1[-1] == x).all() and (tr1[-R] == x).all()
+    assert (tr1[4 * R - 1] == x).all() and (tr1[3 * R] == x).all() and (tr1[-1] == x).all()
+    x, _ = checks.manifolds.make("teacher", n=50, seed=2, r=3, d=10)
+    assert (tr1[6 * R] == x).all() and not (tr1[5 * R] == x).all()
 
 
 @pytest.mark.parametrize("flush", [True, False])

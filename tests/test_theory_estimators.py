@@ -90,3 +90,28 @@ def test_affine_dimension_is_the_rank_and_ignores_rotations_and_shifts(k, d, see
     q, _ = np.linalg.qr(rng.standard_normal((d, d)))
     assert affine_dimension(x, 1e-4) == k
     assert affine_dimension(x @ q + rng.standard_normal(d) * 100, 1e-4) == k
+
+
+@pytest.mark.parametrize("dim", [5, 40])  # the k-d tree (<= KDTREE_MAX_DIM) and the blocked direct search
+def test_knn_distances_match_brute_force(dim, monkeypatch):
+    """Neighbour distances against all pairwise distances sorted (numpy, no scipy), blocks smaller than n."""
+    from vaediag.theory import estimators
+    from vaediag.theory.estimators import KDTREE_MAX_DIM, knn_distances
+
+    assert (dim <= KDTREE_MAX_DIM) == (dim == 5)
+    monkeypatch.setattr(estimators, "_BLOCK", 64)  # 300 rows: 5 blocks, the last one short
+    x = np.random.default_rng(3).standard_normal((300, dim))
+    full = np.sqrt(((x[:, None, :] - x[None, :, :]) ** 2).sum(-1))
+    want = np.sort(full, axis=1)[:, 1:8]
+    np.testing.assert_allclose(knn_distances(x, 7), want, rtol=1e-10, atol=1e-10)
+    with pytest.raises(ValueError, match="1 <= k"):
+        knn_distances(x[:5], 5)
+
+
+def test_no_scikit_learn_import():
+    """The package does not need scikit-learn: a search of its sources finds no import of it."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    hits = [p for p in (root / "vaediag").rglob("*.py") if "sklearn" in p.read_text()]
+    assert not hits, hits

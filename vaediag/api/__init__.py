@@ -41,7 +41,7 @@ _NAMES = {
     "vaediag.diagnostics.eigen": ("DEFAULT_TAU",),
     "vaediag.diagnostics.verdict": ("verdict",),
     "vaediag.diagnostics.adapt": ("adapt",),
-    "vaediag.theory.tables": ("format_table", "format_rhat", "rhat_cells", "fmt"),
+    "vaediag.theory.tables": ("format_table", "format_rhat", "format_reported", "rhat_cells", "fmt"),
     "vaediag.data": ("Dataset", "load_dataset"),
     "vaediag.plots": ("save_figure",),
 }

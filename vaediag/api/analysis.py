@@ -202,12 +202,13 @@ def theory(quick: bool = True, seed: int = 0, device: str = "cpu", progress=None
 def save_theory(checks: list[dict], artifacts: dict, json_path: str | os.PathLike | None = None,
                 figures: str | os.PathLike | None = None, config: dict[str, Any] | None = None,
                 elapsed: float | None = None) -> list[Path]:
-    """Write the theory lab's checks and r_hat table as JSON and one PNG per theorem; the paths written."""
+    """Write the theory lab's checks, r_hat table and reported rows as JSON and one PNG per theorem; the paths written."""
     from vaediag.io import jsonable, write_json
 
     written = []
     if json_path is not None:
         doc = {"checks": jsonable(checks), "rhat_table": jsonable(artifacts["estimators"]["rows"]),
+               "reported": jsonable(artifacts["estimators"].get("reported", [])),
                "config": config or {}, "elapsed_seconds": elapsed}
         write_json(Path(json_path), doc)
         written.append(Path(json_path))

@@ -45,9 +45,11 @@ def run(args) -> int:
     print(api.format_table(checks))
     print()
     print(api.format_rhat(art["estimators"]["rows"]))
+    print()
+    print(api.format_reported(art["estimators"]["reported"]))
     n_fail = sum(c["verdict"] == "fail" for c in checks)
     print(f"\n{len(checks) - n_fail}/{len(checks)} checks pass ({'quick' if args.quick else 'full'}, seed {args.seed}, "
-          f"{elapsed:.0f} s)")
+          f"{elapsed:.0f} s); {len(art['estimators']['reported'])} rows reported apart, above")
     config = {"quick": args.quick, "seed": args.seed, "device": args.device, "threads": args.threads, "jobs": args.jobs}
     api.save_theory(checks, art, args.json, None, config, elapsed)
     if args.figures:

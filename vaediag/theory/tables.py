@@ -1,5 +1,5 @@
-"""The theory lab's results as plain text: the checks table and the r_hat table (``vaediag theory``
-prints both; ``benchmarks/theory_table.py`` writes the README's from the same cells)."""
+"""The theory lab's results as plain text: the checks table, the r_hat table and the rows reported apart
+(``vaediag theory`` prints them; ``benchmarks/theory_table.py`` writes the README's from the same cells)."""
 
 from __future__ import annotations
 
@@ -44,4 +44,13 @@ def format_rhat(rows: list[dict]) -> str:
     out.append("r_hat: encoder variances below the lab's cut (see checks.VAR_THRESHOLD); the restart with the lowest "
                "held-out loss is the one reported and checked. affine dim.: the smallest affine subspace holding the "
                "data (checks.AFFINE_REL_TOL); a decoder linear in that many latent directions reproduces it exactly.")
+    return "\n".join(out)
+
+
+def format_reported(reported: list[dict]) -> str:
+    """The reported rows, apart from the checks: what was measured and why it is not a check."""
+    out = ["Reported, not checked (the theorem's assumption does not hold, or the truth is unknown):"]
+    for r in reported:
+        out.append(f"- {r['data']}: {fmt(r['measured'])}")
+        out.append(f"  reason: {r['reason']}")
     return "\n".join(out)
