@@ -1,0 +1,115 @@
+"""benchmarks/table1_cpu.py --quick: the Table 1 pipeline end to end (four models, two seeds, the floor),
+checked against independently computed numbers, resumed after a lost score, and its usage mistakes.
+
+The offline proxy features stand in for Inception, so the test needs no weights file; the full
+benchmark's Inception path is the same code with ``InceptionFeatures``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import statistics
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "table1_cpu.py"
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("table1_cpu", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _fid_scipy(f1: np.ndarray, f2: np.ndarray) -> float:
+    """The FID formula (Heusel et al.), written out independently: tr (S1 S2)^(1/2) as the sum of the square
+    roots of the eigenvalues of S1 S2 (real and >= 0: S1 S2 is similar to S1^(1/2) S2 S1^(1/2)); at
+    n = 6 both covariances are singular, where scipy's sqrtm warns."""
+    m1, m2 = f1.mean(0), f2.mean(0)
+    s1, s2 = np.cov(f1, rowvar=False), np.cov(f2, rowvar=False)
+    ev = np.linalg.eigvals(s1 @ s2).real.clip(min=0)
+    return float(((m1 - m2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.sqrt(ev).sum())
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    out = tmp_path_factory.mktemp("t1") / "quick"
+    bench = _bench()
+    return bench, out, bench.main(["--out", str(out), "--quick", "--features", "proxy"])
+
+
+def test_quick_table_matches_the_stored_scores(quick, capsys):
+    bench, out, code = quick
+    assert code == 0
+    scores = {p.stem: json.loads(p.read_text()) for p in (out / "scores").glob("*.json")}
+    keys = ["ce", "fixed", "learned", "twostage", "floor"]
+    assert sorted(scores) == sorted(f"{k}-s{s}" for k in keys for s in (0, 1))
+    # the table's cells are mean ± sample std over the seeds' stored values
+    text = bench.table(out, bench.QUICK, "proxy")
+    for key, label in zip(keys, ["VAE (cross-entr.)", "VAE (fixed γ)", "VAE (learned γ)", "2-Stage VAE", bench.FLOOR]):
+        v = [scores[f"{key}-s{s}"]["fid"] for s in (0, 1)]
+        row = next(line for line in text.splitlines() if line.startswith(f"| {label} |"))
+        assert f"| {statistics.mean(v):.1f} ± {statistics.stdev(v):.1f} | 2 of 2 |" in row
+    # the paper's MNIST row beside ours (Table 1 of the paper)
+    assert "| VAE (learned γ) |" in text and "| 47.0 ± 0.9 |" in text and "| 13.4 ± 1.3 |" in text
+    # the learned runs carry the convergence verdict; the fixed and cross-entropy ones do not
+    assert scores["learned-s0"]["gamma_verdict"] is not None and scores["fixed-s0"]["gamma_verdict"] is None
+    assert "learned gamma converged" in text and "2-Stage < learned γ:" in text
+
+
+def test_floor_is_the_fid_of_training_vs_held_out_digits(quick):
+    """The floor of seed 1: its split's first n training digits against its first n held-out digits,
+    recomputed here from the data set and the scipy formula."""
+    import vaediag
+    from vaediag.quality import ProxyFeatures
+
+    bench, out, _ = quick
+    n = bench.QUICK["n"]
+    data = vaediag.load_dataset("mnist5k", seed=1, test_fraction=0.1, progress=False)
+    ext = ProxyFeatures()
+    f_tr = ext(data.train[:n].float() / 255).numpy().astype(np.float64)
+    f_te = ext(data.test[:n].float() / 255).numpy().astype(np.float64)
+    stored = json.loads((out / "scores" / "floor-s1.json").read_text())["fid"]
+    assert stored == pytest.approx(_fid_scipy(f_tr, f_te), rel=1e-5)
+
+
+def test_a_rerun_redoes_only_what_is_missing(quick, capsys):
+    bench, out, _ = quick
+    lost = out / "scores" / "twostage-s1.json"
+    before = json.loads(lost.read_text())["fid"]
+    kept = {p: p.stat().st_mtime_ns for p in (out / "scores").iterdir() if p != lost}
+    lost.unlink()  # as if the benchmark had been killed while scoring it
+    capsys.readouterr()
+    assert bench.main(["--out", str(out), "--quick", "--features", "proxy"]) == 0
+    log = capsys.readouterr().out
+    assert "trained" not in log and "floor seed" not in log
+    assert re.findall(r"scored (\w+ seed \d)", log) == ["twostage seed 1"], log
+    assert json.loads(lost.read_text())["fid"] == pytest.approx(before, rel=1e-9)  # same samples, same score
+    assert {p: p.stat().st_mtime_ns for p in kept} == kept
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--quick"], "--out"),
+    (["--out", "X", "--n", "1"], "--n must be between 2 and 500"),
+    (["--out", "X", "--seeds", "1"], "--seeds must be at least 2"),
+    (["--out", "X", "--features", "fid"], "--features"),
+])
+def test_usage_mistakes_get_one_sentence_and_exit_2(tmp_path, capsys, args, words):
+    args = [str(tmp_path / "o") if a == "X" else a for a in args]
+    assert _bench().main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and words in err and err.endswith(".")
+    assert not (tmp_path / "o").exists()
+
+
+def test_other_settings_in_the_same_folder_are_refused(quick, capsys):
+    bench, out, _ = quick
+    capsys.readouterr()
+    assert bench.main(["--out", str(out), "--quick", "--features", "proxy", "--seeds", "3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "other settings" in err
