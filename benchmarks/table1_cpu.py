@@ -55,7 +55,7 @@ STEPS_PER_EPOCH = TRAIN_DIGITS // 100  # batch 100: the config's epochs are 45 s
 # batch 100, kappa 64 and the stage-2 width 1,024 are the paper's.
 SCHEDULE = dict(steps=800, halve_from=450, halve_every=40, stage2_steps=1600, stage2_halve_every=400,
                 lr=1e-3, gamma_lr_scale=20.0, stage2_width=1024, latent_dim=64, n=500, seeds=3, checkpoint_every=200)
-QUICK = dict(SCHEDULE, steps=8, halve_from=6, halve_every=1, stage2_steps=8, stage2_halve_every=4,
+QUICK = dict(SCHEDULE, steps=4, halve_from=3, halve_every=1, stage2_steps=4, stage2_halve_every=2,
              stage2_width=64, n=6, seeds=2, checkpoint_every=100)
 
 MODELS = (  # (key, Table 1 label, trained run, source scored, options of vaediag.train)
