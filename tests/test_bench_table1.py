@@ -113,3 +113,30 @@ def test_other_settings_in_the_same_folder_are_refused(quick, capsys):
     assert bench.main(["--out", str(out), "--quick", "--features", "proxy", "--seeds", "3"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "other settings" in err
+
+
+def test_time_left_is_the_work_left_at_the_measured_rates(tmp_path):
+    """2 seeds, n = 10, 100 + 50 steps: per seed 20 floor images, 3 runs of 100 steps (one with 50 stage-2
+    steps) and 4 scores of 10 images; after seed 0's floor and ce run, the rest at the given rates."""
+    bench = _bench()
+    s = dict(bench.SCHEDULE, seeds=2, n=10, steps=100, stage2_steps=50)
+    clock = bench.Clock(s, {"floor-s0"})
+    clock.finish("train-ce-s0", step=4.0, image=2.0)
+    clock.rate["step2"] = 10.0
+    steps, steps2, images = 100 * 5, 50 * 2, 20 + 4 * 10 * 2
+    assert clock.left() == pytest.approx(steps / 4.0 + steps2 / 10.0 + images / 2.0)
+    clock.finish("train-fixed-s0", step=2.0)  # a second measurement is averaged with the first
+    assert clock.rate["step"] == pytest.approx(3.0)
+
+
+def test_orderings_count_seeds_and_compare_means(tmp_path):
+    bench = _bench()
+    scores = tmp_path / "scores"
+    fids = {"twostage": [60, 70, 90], "learned": [100, 65, 95], "fixed": [130, 140, 120], "ce": [80, 85, 200]}
+    for key, v in fids.items():
+        for seed, f in enumerate(v):
+            bench.write_json(scores / f"{key}-s{seed}.json", {"fid": f})
+    lines = bench.orderings(bench.collect(tmp_path, 3), 3)
+    assert "2-Stage < learned γ: holds for the means (73.3 vs 86.7), in 2 of 3 seeds" in lines
+    assert "learned γ < fixed γ: holds for the means (86.7 vs 130.0), in 3 of 3 seeds" in lines
+    assert "cross-entr. < learned γ: does not hold for the means (121.7 vs 86.7), in 1 of 3 seeds" in lines
