@@ -370,7 +370,8 @@ def main(argv=None) -> int:
                 score_one(out, key, run_key, stage, seed, s, real, get_extractor, clock)
         say(f"done in {(time.perf_counter() - t0) / 60:.1f} min this session")
     except vaediag.VaediagError as e:  # a stop asked for (SIGTERM) lands here too, after a checkpoint
-        print(f"table1_cpu.py: {str(e).split('; Continue with')[0]}; rerun the same command to resume.", file=sys.stderr)
+        hint = "; rerun the same command to resume" if plan.is_file() else ""
+        print(f"table1_cpu.py: {str(e).split('; Continue with')[0].rstrip('.')}{hint}.", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("table1_cpu.py: interrupted; run the same command again to resume.", file=sys.stderr)

@@ -140,3 +140,10 @@ def test_orderings_count_seeds_and_compare_means(tmp_path):
     assert "2-Stage < learned γ: holds for the means (73.3 vs 86.7), in 2 of 3 seeds" in lines
     assert "learned γ < fixed γ: holds for the means (86.7 vs 130.0), in 3 of 3 seeds" in lines
     assert "cross-entr. < learned γ: does not hold for the means (121.7 vs 86.7), in 1 of 3 seeds" in lines
+
+
+def test_missing_inception_weights_stop_before_any_work(tmp_path, capsys):
+    assert _bench().main(["--out", str(tmp_path / "o"), "--quick", "--inception", str(tmp_path / "none.pt")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no Inception weights" in err and "resume" not in err
+    assert not (tmp_path / "o").exists()
