@@ -27,7 +27,7 @@ direction (mean lambda > 0.9; 58 of them) has an image variance below 1e-3 of th
 has converged by the report's rule (log gamma moved by less than 0.1 over the last quarter); the
 first rows of Figure 1's centre and of supplement Fig. 9 change the digit (a 6 becomes a 4 or a 0).
 Not met: five directions with image variance >= 10 (13.0, 10.8, 8.4, 2.9, 1.6; the paper's 27-13).
-It trains 1,000 + 6,000 stage-1 steps and 8,000 stage-2 steps, then diagnoses (its time: README).
+It trains 1,000 + 6,000 stage-1 steps and 8,000 stage-2 steps, then diagnoses (its time: docs/results/demo.md).
 
 examples:
   vaediag demo                                   # runs/demo + figures/
