@@ -126,7 +126,7 @@ UNTESTED_LEFT = {
     "api/analysis", "api/demos", "api/process", "api/quality", "api/runs", "api/two_stage",  # tests/test_api.py
     "cli/cache", "cli/enhance",  # tests/test_cli.py
     "diagnostics/result", "diagnostics/summary", "diagnostics/verdict",  # tests/test_diagnostics.py
-    "engine/batches", "engine/enhance", "engine/loop", "engine/runs", "engine/sampling",  # tests/test_engine_train.py
+    "engine/batches", "engine/enhance", "engine/loop", "engine/runs",  # tests/test_engine_train.py
     "plots/report", "quality/evaluate", "quality/table",
     "theory/checks_two_stage",  # its verdicts: tests/test_theory_checks_common.py
 }
