@@ -1,4 +1,4 @@
-"""The README's "Theory lab: measured" tables, from the JSON of a quick and a full run of the lab.
+"""The "Theory lab: measured" tables of docs/results/theory.md, from the JSON of a quick and a full run of the lab.
 
     vaediag theory --quick --json q.json
     vaediag theory --json f.json --figures figs
@@ -7,7 +7,7 @@
 Prints two Markdown tables: every check (quick beside full: measured, predicted, tolerance, verdicts)
 and the r_hat table of the full run (truth, the selected restart, every restart's r_hat and held-out
 loss, the two estimators), then each run's pass count and elapsed time as the program measured it.
-Nothing here is typed by hand: paste the output into the README.
+Nothing here is typed by hand: paste the output into docs/results/theory.md.
 """
 
 from __future__ import annotations

@@ -14,6 +14,8 @@ HERE = Path(__file__).parent
 def write(name, cells):
     nb = nbf.v4.new_notebook()
     nb.cells = cells
+    for i, cell in enumerate(cells):  # fixed ids: regenerating changes only the cells edited
+        cell.id = f"cell-{i:02d}"
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbf.write(nb, HERE / name)
 
@@ -41,11 +43,10 @@ print(run.config.train.dataset, run.config.model.arch, "kappa =", run.config.mod
 
 *Claim*: with everything else optimal, a smaller decoder variance gamma always lowers the loss, so a
 learned gamma falls towards 0 during training, and the squared pixel error falls with it."""),
-    code("""from vaediag.diagnostics.gamma import gamma_trajectory, gamma_verdict
-traj = gamma_trajectory(run.read_metrics(1))
+    code("""traj = vaediag.gamma_trajectory(run.read_metrics(1))
 print("gamma: first", traj["gamma"][0], "last", traj["gamma"][-1])
 print("mean squared pixel error: first", traj["mse"][0], "last", traj["mse"][-1])
-print(gamma_verdict(traj["step"], traj["log_gamma"]))"""),
+print(vaediag.gamma_verdict(traj["step"], traj["log_gamma"]))"""),
     md("""## Eq. (9) and supplement Fig. 10: how many latent directions are used (r_hat)
 
 *Claim*: near the optimum r_hat encoder variances lambda_j go to 0 (as fast as gamma) and the others
@@ -74,10 +75,9 @@ print("KL of a Gaussian fit to N(0, I):", summary["kl_gaussian_fit"])"""),
 The three panels side by side (left: log gamma and pixel error; centre: perturbations; right: spectra),
 then samples of stage 1 alone and of the two-stage process u → z → x."""),
     code("""vaediag.figure1(run, n=N_DIAG, device="cpu")"""),
-    code("""from vaediag.plots.images import make_grid, samples_figure
-panels = [("stage 1: z ~ N(0, I)", make_grid(vaediag.sample(run, stage=1, n=36), nrow=6)),
-          ("two stages: u -> z -> x", make_grid(vaediag.sample(run, stage=2, n=36), nrow=6))]
-samples_figure(panels)"""),
+    code("""panels = [("stage 1: z ~ N(0, I)", vaediag.make_grid(vaediag.sample(run, stage=1, n=36), nrow=6)),
+          ("two stages: u -> z -> x", vaediag.make_grid(vaediag.sample(run, stage=2, n=36), nrow=6))]
+vaediag.samples_figure(panels)"""),
 ])
 
 write("03_your_own_vae.ipynb", [
@@ -200,8 +200,7 @@ print("KL per dimension (nats):", np.round(summary["kl_per_dim"], 2))
 print("I(x; z) ~", round(summary["mutual_information"], 2), "nats;  IW log-likelihood",
       round(summary["iw_log_likelihood"]["mean"], 1), "±", round(summary["iw_log_likelihood"]["stderr"], 2))
 print("spectrum gap of q(z) against N(0, I):", round(summary["spectrum_gap"]["stage1"], 3))"""),
-    code("""from vaediag.diagnostics.verdict import verdict
-for line in verdict(summary):
+    code("""for line in vaediag.verdict(summary):
     print("-", line)"""),
     code("""vaediag.figure10({"MyVAE (fixed gamma)": arrays})   # supplement Fig. 10: the lambda_j over the data"""),
     md("""## Enhance it: the second stage
@@ -219,18 +218,16 @@ print("Gaussian-fit KL to N(0, I):", {k: round(v, 3) for k, v in summary2["kl_ga
 One-stage samples decode z ~ N(0, I); two-stage samples decode z from the second stage. Both are
 scored against real images with the Fréchet distance and KID (unbiased, mean ± std over subsets) of
 the proxy features."""),
-    code("""from vaediag.quality.features import ProxyFeatures
-from vaediag.quality.sets import score_sets
-gen = torch.Generator().manual_seed(1)
+    code("""gen = torch.Generator().manual_seed(1)
 with torch.no_grad():
     one_stage = vae.decode(torch.randn(1000, KAPPA, generator=gen))
     two_stage = two.sample(1000, gen)
 real = images[:1000].numpy()
-features = ProxyFeatures()
+features = vaediag.ProxyFeatures()
 for name, x in (("one stage", one_stage), ("two stages", two_stage)):
-    r = score_sets(x.numpy(), real, features, kid_subsets=20, kid_subset_size=500)
+    r = vaediag.score_sets(x.numpy(), real, features, kid_subsets=20, kid_subset_size=500)
     print(f"{name:10s}  proxy FD {r['fid']:.4f}   KID {r['kid']['mean']:.5f} ± {r['kid']['std']:.5f}")"""),
-    code("""from vaediag.plots.images import make_grid, samples_figure
-samples_figure([("data", make_grid(real[:36], nrow=6)), ("one stage: z ~ N(0, I)", make_grid(one_stage[:36].numpy(), nrow=6)),
-                ("two stages: u -> z -> x", make_grid(two_stage[:36].numpy(), nrow=6))])"""),
+    code("""vaediag.samples_figure([("data", vaediag.make_grid(real[:36], nrow=6)),
+                        ("one stage: z ~ N(0, I)", vaediag.make_grid(one_stage[:36].numpy(), nrow=6)),
+                        ("two stages: u -> z -> x", vaediag.make_grid(two_stage[:36].numpy(), nrow=6))])"""),
 ])

@@ -35,3 +35,39 @@ def test_notebook_runs_and_shows_its_figures_inline(name, tmp_path):
                if o.get("data", {}).get("text/plain", "").startswith("<Figure") and "image/png" not in o.get("data", {})]
     assert not as_text, f"{name}: cells {as_text} show a figure as text, not as a picture"
     assert len(pictures) >= MIN_FIGURES.get(name, 1), f"{name}: {len(pictures)} pictures"
+
+
+# What a notebook may import: vaediag (its public API, ``vaediag.name``), the standard library and the
+# libraries a reader already has.
+ALLOWED_IMPORTS = {"vaediag", "numpy", "torch", "matplotlib"}
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")))
+def test_notebook_uses_the_public_api_only(name):
+    import ast
+    import json
+    import re
+    import sys
+
+    bad = []
+    for i, cell in enumerate(json.loads((NOTEBOOKS / name).read_text())["cells"]):
+        if cell["cell_type"] != "code":
+            continue
+        source = "".join(cell["source"])
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Import):
+                mods = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                mods = [node.module or ""]
+            else:
+                continue
+            for mod in mods:
+                top = mod.split(".")[0]
+                internal = top == "vaediag" and mod != "vaediag"
+                if internal or (top not in ALLOWED_IMPORTS and top not in sys.stdlib_module_names):
+                    bad.append(f"{name} cell {i}: import {mod}")
+        # vaediag.x.y reaches past the API into a module (vaediag.lab.* is the lab's API)
+        for m in re.finditer(r"\bvaediag\.(\w+)\.", source):
+            if m.group(1) != "lab":
+                bad.append(f"{name} cell {i}: {m.group(0)}")
+    assert not bad, "notebooks use only `import vaediag` and its names:\n" + "\n".join(bad)

@@ -27,10 +27,12 @@ __all__ = ["UsageError", "VaediagError", "__version__", *_API]
 
 
 def __getattr__(name: str):
-    if name not in _API:
-        raise AttributeError(f"module 'vaediag' has no attribute {name!r}")
-    from vaediag import api
+    import importlib
 
+    # every name of vaediag.api (the main ones listed in __all__); vaediag.api itself is a submodule
+    api = importlib.import_module("vaediag.api") if not name.startswith("_") and name != "api" else None
+    if api is None or (name not in _API and name not in api.__all__):
+        raise AttributeError(f"module 'vaediag' has no attribute {name!r}")
     return getattr(api, name)
 
 

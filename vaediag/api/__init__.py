@@ -17,6 +17,8 @@ The names are imported lazily (``vaediag --help`` must not import torch):
   ``theory`` and ``save_theory``.
 - :mod:`~vaediag.api.quality`: ``fid``, ``fid_sets``, ``table``, ``cache``.
 - :mod:`~vaediag.api.demos`: ``demo``.
+- :mod:`~vaediag.api.theory_lab`: ``lab``, the theory lab's cores (manifolds, constructions, eq. 73, the sweep,
+  r_hat, estimators) for notebooks.
 - :mod:`~vaediag.api.process`: ``prepare_process`` (the denormal flush and allocator setting every
   training entry point applies).
 """
@@ -44,6 +46,12 @@ _NAMES = {
     "vaediag.theory.tables": ("format_table", "format_rhat", "format_reported", "rhat_cells", "fmt"),
     "vaediag.data": ("Dataset", "load_dataset"),
     "vaediag.plots": ("save_figure",),
+    # what the notebooks use beyond the verbs (they import only vaediag)
+    "vaediag.api.theory_lab": ("lab",),
+    "vaediag.diagnostics.gamma": ("gamma_trajectory", "gamma_verdict"),
+    "vaediag.plots.images": ("make_grid", "samples_figure"),
+    "vaediag.quality.features": ("ProxyFeatures",),
+    "vaediag.quality.sets": ("score_sets",),
 }
 _WHERE = {name: module for module, names in _NAMES.items() for name in names}
 

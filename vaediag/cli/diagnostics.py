@@ -30,7 +30,7 @@ def register(sub) -> None:
                    help="write summary.json and arrays.npz into DIR instead of RUN/diagnostics (a read-only run "
                    "can be diagnosed; the figure verbs only reuse diagnostics saved in the run)")
     p.add_argument("--json", metavar="PATH", default=None,
-                   help="also write the summary to PATH (its keys: docs/json.md)")
+                   help="also write the summary to PATH (its keys: docs/diagnostics.md)")
     p.set_defaults(func=cmd_diagnose)
 
     p = sub.add_parser("figure1", help="the paper's Figure 1 (gamma, perturbations, spectra) for a run",

@@ -21,18 +21,18 @@ report.html. Offline; --device auto (the default) takes a GPU if there is one, e
 Existing finished demo runs in --runs are reused (--overwrite retrains); --out puts everything in
 a new directory.
 
-What it shows (issue 11's criteria; measured numbers and commands in docs/digits.md): the learned
+What it shows (measured numbers and commands in docs/digits.md): the learned
 run meets four of five: r_hat is the same (5) for every threshold from 0.02 to 0.5; every idle
 direction (mean lambda > 0.9; 58 of them) has an image variance below 1e-3 of the largest; gamma
 has converged by the report's rule (log gamma moved by less than 0.1 over the last quarter); the
 first rows of Figure 1's centre and of supplement Fig. 9 change the digit (a 6 becomes a 4 or a 0).
 Not met: five directions with image variance >= 10 (13.0, 10.8, 8.4, 2.9, 1.6; the paper's 27-13).
-About 3.5 minutes on 2 CPU cores (1,000 + 6,000 stage-1 steps, 8,000 stage-2 steps, diagnostics).
+It trains 1,000 + 6,000 stage-1 steps and 8,000 stage-2 steps, then diagnoses (its time: docs/results/demo.md).
 
 examples:
   vaediag demo                                   # runs/demo + figures/
   /usr/bin/time -v vaediag demo --out /tmp/demo --quiet
-  vaediag demo --out /tmp/smoke --steps 50 --stage2-steps 50   # a smoke test, about a minute
+  vaediag demo --out /tmp/smoke --steps 50 --stage2-steps 50   # a smoke test
 """
 
 TRAIN_HELP = """\

@@ -56,7 +56,7 @@ def register(sub) -> None:
     t.add_argument("--out", type=Path, default=None, help="also write the Markdown to this file")
     t.add_argument("--proxy", action="store_true", help="prefer proxy results where a run has both")
     t.add_argument("--json", type=Path, default=None,
-                   help="also write the table as JSON to this file (its keys: docs/json.md)")
+                   help="also write the table as JSON to this file (its keys: docs/quality.md)")
     t.set_defaults(func=cmd_table)
 
 

@@ -16,8 +16,8 @@ def register(sub) -> None:
         description="Run the theory lab: the constructions of Theorems 1 and 2, eq. (73), batched VAE sweeps "
         "for Theorems 3-4 and eqs. (8)-(9), the two-stage argument, and r_hat against the MLE and TwoNN "
         "intrinsic-dimension estimators. Prints claim | measured | predicted | tolerance | verdict. "
-        "Exit status 0 if every check passes, 1 if any fails, 2 for bad arguments. Measured on 2 quiet CPU "
-        "cores: --quick 20 s, the full run 67 s (docs/theory.md).")
+        "Exit status 0 if every check passes, 1 if any fails, 2 for bad arguments. Measured results and "
+        "times: docs/theory.md.")
     p.add_argument("--quick", action="store_true", help="4,000 training points and Adam steps instead of 8,000, 3 "
                    "restarts instead of 4; skips the mnist5k VAE")
     p.add_argument("--json", metavar="PATH", help="write the checks (and the r_hat table) as JSON to PATH")

@@ -1,4 +1,4 @@
-"""Posterior-collapse statistics of any VAE meeting :mod:`vaediag.protocol`, beside the paper's r_hat.
+"""Posterior-collapse statistics of any VAE meeting :mod:`vaediag.diagnostics.protocol`, beside the paper's r_hat.
 
 - KL per latent dimension, mean over the data: KL_j = E_x 0.5 (mu_j^2 + var_j - log var_j - 1) for a
   diagonal encoder (the terms of eq. (2)'s KL). For a full covariance the per-coordinate values are the

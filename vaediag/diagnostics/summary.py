@@ -144,21 +144,14 @@ def _gather(model, stage2, x, tf, device, gens, batch, tau, picture, perturb_inp
     pert = perturb_directions(model, tf(x[:perturb_inputs].to(device)), scale=perturb_scale, generator=gens["perturb"],
                               picture=picture)
     scale = (model.data_range[1] - model.data_range[0]) if model.data_range is not None else 1.0
-    sv_ref, sv1 = ref.singular_values(), acc1.singular_values()
-    sv2 = acc2.singular_values() if acc2 is not None else None
+    spectra, (sv1, sv2, sv_ref) = _spectra(acc1, acc2, ref)
     summary = {
         "gamma": decoder_variance(model), "gamma_stage2": decoder_variance(stage2) if stage2 is not None else None,
         "recon_mse": sq_err / n_pix, "n": n, "encoder": "full covariance" if full else "diagonal",
         **eigen_summary(eig.mean, tau),
         "perturbation": perturbation_table(pert["lam"], pert["variance"], scale),
         "perturbation_inputs": int(min(perturb_inputs, n)), "perturbation_scale": perturb_scale,
-        "spectrum": {"stage1": normalised(sv1).tolist(), "stage2": None if sv2 is None else normalised(sv2).tolist(),
-                     "gaussian": normalised(sv_ref).tolist()},
-        "spectrum_gap": {"stage1": spectrum_gap(sv1, sv_ref),
-                         "stage2": None if sv2 is None else spectrum_gap(sv2, sv_ref)},
-        "kl_gaussian_fit": {"stage1": finite_or_none(gaussian_fit_kl(*acc1.mean_cov())),
-                            "stage2": None if acc2 is None else finite_or_none(gaussian_fit_kl(*acc2.mean_cov())),
-                            "gaussian": finite_or_none(gaussian_fit_kl(*ref.mean_cov()))},
+        **spectra,
         "notes": [] if stage2 is not None else ["no stage-2 model: stage-2 entries are null"],
         "gamma_mode": model.gamma_mode, "gamma_note": model.gamma_note,
     }
@@ -171,6 +164,22 @@ def _gather(model, stage2, x, tf, device, gens, batch, tau, picture, perturb_inp
         arrays["perturb_images"] = pert["images"]
     summary["_mi_parts"], summary["_col"], summary["_full"] = mi_parts, col, full
     return summary, arrays
+
+
+def _spectra(acc1, acc2, ref) -> tuple[dict, tuple]:
+    """The aggregated posteriors' spectra against an i.i.d. N(0, I) sample of the same shape (stage 2's q(u)
+    when there is one), their gaps and Gaussian-fit KLs; and the singular values (stage 1, 2, reference)."""
+    sv_ref, sv1 = ref.singular_values(), acc1.singular_values()
+    sv2 = acc2.singular_values() if acc2 is not None else None
+    return {
+        "spectrum": {"stage1": normalised(sv1).tolist(), "stage2": None if sv2 is None else normalised(sv2).tolist(),
+                     "gaussian": normalised(sv_ref).tolist()},
+        "spectrum_gap": {"stage1": spectrum_gap(sv1, sv_ref),
+                         "stage2": None if sv2 is None else spectrum_gap(sv2, sv_ref)},
+        "kl_gaussian_fit": {"stage1": finite_or_none(gaussian_fit_kl(*acc1.mean_cov())),
+                            "stage2": None if acc2 is None else finite_or_none(gaussian_fit_kl(*acc2.mean_cov())),
+                            "gaussian": finite_or_none(gaussian_fit_kl(*ref.mean_cov()))},
+    }, (sv1, sv2, sv_ref)
 
 
 def _collapse(summary, arrays, model, x, tf, device, gens, au_threshold, mi_n, iw_k, iw_n, scale) -> None:

@@ -11,6 +11,16 @@ GAP_CLOSE = 0.05  # a spectrum gap below this counts as "close to N(0, I)"
 
 def verdict(summary: dict) -> list[str]:
     """Plain-language answers: has gamma converged, what is r_hat, does stage 2 repair q(z)."""
+    out = gamma_lines(summary)
+    out.append(count_line(summary))
+    if summary.get("kl_total") is not None:
+        out.append(collapse_line(summary))
+    out.append(stage2_line(summary))
+    return out
+
+
+def gamma_lines(summary: dict) -> list[str]:
+    """Has gamma converged (Theorem 3); the gamma the encoder behaves as (eq. 73); its units."""
     out = []
     gt = summary.get("gamma_trajectory") or {}
     g = summary.get("gamma")
@@ -47,18 +57,20 @@ def verdict(summary: dict) -> list[str]:
         lo, hi = summary["data_range"]
         out.append(f"Units: the model's data range is [{lo:g}, {hi:g}]; gamma = {g:.3g} there is {summary['gamma_01']:.3g} "
                    "with the data mapped to [0, 1].")
-    out.append(count_line(summary))
-    if summary.get("kl_total") is not None:
-        out.append(collapse_line(summary))
+    return out
+
+
+def stage2_line(summary: dict) -> str:
+    """Does stage 2 repair the aggregated posterior: spectrum gaps (and Gaussian-fit KLs) of q(z) and q(u)."""
     gap = summary["spectrum_gap"]
     kl = summary.get("kl_gaussian_fit", {})
     if gap.get("stage2") is None:
         if gap["stage1"] < GAP_CLOSE:
-            out.append(f"No stage 2: stage 1's aggregated posterior q(z) is already close to N(0, I) (spectrum "
-                       f"gap {gap['stage1']:.3f} < {GAP_CLOSE:g}); a second stage is not needed.")
+            return (f"No stage 2: stage 1's aggregated posterior q(z) is already close to N(0, I) (spectrum "
+                    f"gap {gap['stage1']:.3f} < {GAP_CLOSE:g}); a second stage is not needed.")
         else:
-            out.append(f"No stage 2: stage 1's aggregated posterior q(z) has spectrum gap {gap['stage1']:.3f} "
-                       "against N(0, I); train stage 2 to repair it.")
+            return (f"No stage 2: stage 1's aggregated posterior q(z) has spectrum gap {gap['stage1']:.3f} "
+                    "against N(0, I); train stage 2 to repair it.")
     else:
         better = gap["stage2"] < gap["stage1"]
         close = gap["stage2"] < GAP_CLOSE
@@ -66,17 +78,16 @@ def verdict(summary: dict) -> list[str]:
         if kl.get("stage1") is not None and kl.get("stage2") is not None:
             klt = f"; Gaussian-fit KL to N(0, I) {kl['stage1']:.3g} -> {kl['stage2']:.3g} (i.i.d. N(0, I) reference: {kl.get('gaussian', float('nan')):.3g})"
         if gap["stage1"] < GAP_CLOSE and close:
-            out.append(f"Stage 1's aggregated posterior is already close to N(0, I) (spectrum gap {gap['stage1']:.3f}); "
-                       f"stage 2 keeps it close ({gap['stage2']:.3f}){klt}.")
+            return (f"Stage 1's aggregated posterior is already close to N(0, I) (spectrum gap {gap['stage1']:.3f}); "
+                    f"stage 2 keeps it close ({gap['stage2']:.3f}){klt}.")
         elif better and close:
-            out.append(f"Stage 2 repairs the aggregated posterior: spectrum gap {gap['stage1']:.3f} (q(z)) -> "
-                       f"{gap['stage2']:.3f} (q(u)), close to N(0, I){klt}.")
+            return (f"Stage 2 repairs the aggregated posterior: spectrum gap {gap['stage1']:.3f} (q(z)) -> "
+                    f"{gap['stage2']:.3f} (q(u)), close to N(0, I){klt}.")
         elif better:
-            out.append(f"Stage 2 improves the aggregated posterior but q(u) is not yet close to N(0, I): gap "
-                       f"{gap['stage1']:.3f} -> {gap['stage2']:.3f}{klt}.")
+            return (f"Stage 2 improves the aggregated posterior but q(u) is not yet close to N(0, I): gap "
+                    f"{gap['stage1']:.3f} -> {gap['stage2']:.3f}{klt}.")
         else:
-            out.append(f"Stage 2 does not repair the aggregated posterior: gap {gap['stage1']:.3f} -> {gap['stage2']:.3f}{klt}.")
-    return out
+            return (f"Stage 2 does not repair the aggregated posterior: gap {gap['stage1']:.3f} -> {gap['stage2']:.3f}{klt}.")
 
 
 def _f(v) -> str:

@@ -60,7 +60,7 @@ def draw(run, stage: int = 2, n: int = 64, seed: int = 0, device: str | torch.de
         if recon or stage == 1 or not run.stage_done(2):
             raise VaediagError(f"{run.path} holds only a second stage trained on another model's codes: it gives "
                                "two-stage latents z (--stage 2, once 'vaediag stage2' has finished); decode them with "
-                               "your model, or use vaediag.enhance.load_two_stage(run, model) in Python")
+                               "your model, or use vaediag.load_two_stage(run, model) in Python")
         stage2 = run.load_model(2, device)
         return two_stage_latents(stage2, (n, stage2.cfg.latent_dim), gen, device).cpu().numpy()
     model = run.load_model(1, device)

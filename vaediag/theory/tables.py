@@ -1,5 +1,5 @@
 """The theory lab's results as plain text: the checks table, the r_hat table and the rows reported apart
-(``vaediag theory`` prints them; ``benchmarks/theory_table.py`` writes the README's from the same cells)."""
+(``vaediag theory`` prints them; ``benchmarks/theory_table.py`` writes docs/results/theory.md's from the same cells)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def format_table(checks: list[dict]) -> str:
 
 def rhat_cells(r: dict, gamma_label: str = "") -> list[str]:
     """One row of the r_hat table as cells: data, r, r_hat (gamma), every restart's r_hat (held-out loss),
-    MLE, TwoNN, affine dimension, checked or why not (also the README's table: benchmarks/theory_table.py)."""
+    MLE, TwoNN, affine dimension, checked or why not (also docs/results/theory.md's table: benchmarks/theory_table.py)."""
     rs = r.get("restarts") or []
     rest = ", ".join(f"{x['r_hat']} ({x['held_out_loss']:.2f})" for x in rs) if rs else "-"
     checked = "yes" if r.get("checked") else f"no: {r.get('note', '')}"

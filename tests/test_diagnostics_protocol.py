@@ -1,0 +1,35 @@
+"""The protocol a VAE meets: posterior sampling with a full covariance (its sample covariance is the
+given one), and one-sentence errors for models that do not meet it."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+from _ignoring import IgnoringVAE
+
+from vaediag.diagnostics import diagnose
+from vaediag.diagnostics.protocol import decoder_variance, encode_posterior, sample_posterior
+from vaediag.errors import VaediagError
+
+
+def test_protocol_full_covariance_sampling_and_errors():
+    cov = torch.tensor([[2.0, 0.6], [0.6, 0.5]], dtype=torch.float64)
+    mu = torch.tensor([1.0, -1.0], dtype=torch.float64)
+    eps = torch.randn(100000, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    z = sample_posterior(mu.expand(len(eps), 2), cov.expand(len(eps), 2, 2), True, eps)
+    np.testing.assert_allclose(np.cov(z.numpy().T), cov.numpy(), atol=0.03)
+
+    class NoDecode(nn.Module):
+        def encode(self, x):
+            return x, x
+
+    with pytest.raises(VaediagError, match="decode"):
+        diagnose(NoDecode(), torch.zeros(4, 2))
+
+    class BadShapes(IgnoringVAE):
+        def encode(self, x):
+            return x[:, :6], x[:, :5]
+
+    with pytest.raises(VaediagError, match="same shape"):
+        encode_posterior(BadShapes(), torch.zeros(3, 12))
+    assert decoder_variance(nn.Linear(2, 2)) is None

@@ -1,0 +1,39 @@
+"""The batched sweep of Theorems 3-4 and eqs. (8), (9) (checks_sweep): restart selection, and the two
+parts covering every group once with its seed."""
+
+import math
+
+from vaediag.theory import checks
+
+C = checks
+
+
+def test_restart_selection_is_the_lowest_held_out_loss():
+    assert C.select_restart([-3.0, -5.5, -5.4]) == 1
+    assert C.select_restart([2.0]) == 0
+
+
+def test_sweep_parts_cover_every_group_once_with_the_seed_of_its_place_in_the_whole():
+    # the two batched parts (main, others) together are the former single sweep: groups in order, each
+    # with seed 100 seed + g, the right manifold and gamma (nan = learned)
+    s = checks.Settings.make(True, seed=2)
+    s.n_train, s.n_test = 50, 20
+    tr0, _, t0, g0, s0 = C._part_data(s, "main")
+    tr1, te1, t1, g1, s1 = C._part_data(s, "others")
+    R, nf = C.RESTARTS_QUICK, len(C.GAMMA_GRID)
+    assert [t["name"] for t in t0] == ["embedding"] * (nf + R)
+    nr, nm = len(C.ROLL_GAMMAS_QUICK), len(C.ESTIMATOR_MANIFOLDS)
+    assert s0 + s1 == list(range(200, 200 + nf + nm * R + nr))
+    assert g0[:nf] == C.GAMMA_GRID and all(math.isnan(g) for g in g0[nf:] + g1[:-nr]) and len(g0) == nf + R
+    assert g1[-nr:] == list(C.ROLL_GAMMAS_QUICK) == [1e-2, 5e-3]
+    s.quick = False
+    assert C._part_data(s, "others")[3][-4:] == list(C.ROLL_GAMMAS)
+    assert [t["name"] for t in t0] == ["embedding"] * (nf + R)
+    names = ["linear", "sphere", "torus", "swissroll"] + ["teacher"] * 4
+    assert [t["name"] for t in t1] == [n for n in names for _ in range(R)] + ["swissroll"] * nr
+    assert [t["r"] for t in t1[4 * R:-nr:R]] == [1, 2, 3, 5]
+    assert tr0.shape == (nf + R, 50, 10) and te1.shape == ((nm - 1) * R + nr, 20, 10)
+    x, _ = checks.manifolds.make("swissroll", n=50, seed=2, r=2, d=10)
+    assert (tr1[4 * R - 1] == x).all() and (tr1[3 * R] == x).all() and (tr1[-1] == x).all()
+    x, _ = checks.manifolds.make("teacher", n=50, seed=2, r=3, d=10)
+    assert (tr1[6 * R] == x).all() and not (tr1[5 * R] == x).all()
