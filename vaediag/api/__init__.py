@@ -44,6 +44,7 @@ _NAMES = {
     "vaediag.theory.tables": ("format_table", "format_rhat", "format_reported", "rhat_cells", "fmt"),
     "vaediag.data": ("Dataset", "load_dataset"),
     "vaediag.plots": ("save_figure",),
+    "vaediag.errors": ("NotFoundError", "UsageError", "VaediagError"),
 }
 _WHERE = {name: module for module, names in _NAMES.items() for name in names}
 

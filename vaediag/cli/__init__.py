@@ -55,14 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from vaediag import api
-
-    api.prepare_process()  # before any worker thread exists (threads inherit the denormal flag)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-    except SystemExit as e:  # --help, --version, or a usage error already printed as one line
+    except SystemExit as e:  # --help, --version, or a usage error already printed as one line (no torch yet)
         return int(e.code or 0) if not isinstance(e.code, str) else 2
+    from vaediag import api
+
+    api.prepare_process()  # before any worker thread exists (threads inherit the denormal flag)
     if not getattr(args, "func", None):  # no verb: a usage error, so the usage goes to stderr
         parser.print_usage(sys.stderr)
         print("vaediag: error: name a command (see 'vaediag --help')", file=sys.stderr)

@@ -44,9 +44,19 @@ def register(sub) -> None:
 
 def cmd_cache(args: argparse.Namespace) -> int:
     from vaediag import api
+    from vaediag.errors import UsageError, VaediagError
 
-    info = api.cache(args.dataset, args.data_dir, args.data_cache, seed=args.seed, test_fraction=args.test_fraction,
-                     workers=args.workers, rebuild=args.rebuild, check=args.check, progress=not args.quiet)
+    try:
+        info = api.cache(args.dataset, args.data_dir, args.data_cache, seed=args.seed,
+                         test_fraction=args.test_fraction,
+                         workers=args.workers, rebuild=args.rebuild, check=args.check, progress=not args.quiet)
+    except VaediagError as e:
+        if not args.check or isinstance(e, UsageError):
+            raise
+        # --check answers a question: "not sound" is its documented exit status 2 (CACHE_HELP), with the
+        # sentence saying what to do
+        print(f"vaediag cache: check failed: {e}", file=sys.stderr)
+        return 2
     n, c, h, w = info["shape"]
     print(f"{info['path']}: {info['what']}\n"
           f"  shape {n} x {c} x {h} x {w} {info['dtype']}, {n * c * h * w / 1e6:.1f} MB\n"
