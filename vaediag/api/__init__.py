@@ -45,7 +45,9 @@ _NAMES = {
     "vaediag.data": ("Dataset", "load_dataset"),
     "vaediag.plots": ("save_figure",),
     "vaediag.errors": ("NotFoundError", "UsageError", "VaediagError"),
+    "vaediag.engine.info": ("RunInfo", "StageInfo"),
 }
+_NAMES["vaediag.api.runs"] += ("info", "load_model")  # vaediag info RUN; a run's network
 _WHERE = {name: module for module, names in _NAMES.items() for name in names}
 
 __all__ = sorted(_WHERE)

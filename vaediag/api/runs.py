@@ -17,6 +17,7 @@ from vaediag.engine import train as _engine
 from vaediag.engine.config import RESUME_FIELDS, RunConfig, apply_options, finish_config, make_config, read_config
 from vaediag.engine.devices import resolve_device
 from vaediag.engine.enhance import load_codes, prepare_stage2_retrain, stage2_config, train_stage2_on_posteriors
+from vaediag.engine.info import RunInfo, run_info
 from vaediag.engine.runs import Run
 from vaediag.engine.sampling import draw
 from vaediag.errors import UsageError, VaediagError
@@ -158,7 +159,23 @@ def open_for_resume(run: RunLike, changes: dict[str, Any]) -> Run:
     return run
 
 
-def sample(run: RunLike, stage: int = 2, n: int = 64, seed: int = 0, device: str | torch.device = "cpu") -> np.ndarray:
+def info(run: RunLike) -> RunInfo:
+    """What a run is, how far each stage got, its gamma, its last diagnosis (with the verdict's lines) and
+    the command to run next, read from its files without loading a network (``vaediag info RUN``).
+    The fields: :class:`~vaediag.engine.info.RunInfo` and :class:`~vaediag.engine.info.StageInfo`;
+    ``info(run).to_dict()`` is ``vaediag info --json``."""
+    from vaediag.diagnostics.verdict import verdict
+
+    return run_info(open_run(run), verdict=verdict)
+
+
+def load_model(run: RunLike, stage: int = 1, device: str | torch.device = "auto") -> torch.nn.Module:
+    """The trained network of a run's ``stage`` (1: the VAE, 2: the second stage), in eval mode on ``device``."""
+    dev = resolve_device(device) if isinstance(device, str) else device
+    return open_run(run).load_model(stage, dev)
+
+
+def sample(run: RunLike, stage: int = 2, n: int = 64, seed: int = 0, device: str | torch.device = "auto") -> np.ndarray:
     """n samples of a run: ``stage`` 2 is the two-stage sampler u -> z -> x (section 4), 1 decodes
     z ~ N(0, I). Images come as (n, C, H, W) floats in [0, 1], vectors as (n, d)."""
     if stage not in (1, 2):
@@ -166,7 +183,7 @@ def sample(run: RunLike, stage: int = 2, n: int = 64, seed: int = 0, device: str
     return draw(open_run(run), stage, n, seed, device)
 
 
-def reconstruct(run: RunLike, n: int = 32, device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
+def reconstruct(run: RunLike, n: int = 32, device: str | torch.device = "auto") -> tuple[np.ndarray, np.ndarray]:
     """(inputs, reconstructions mu_x(mu_z(x))) of the run's first n held-out examples."""
     both = draw(open_run(run), 1, n, 0, device, recon=True)
     return both[:n], both[n:]
@@ -178,8 +195,8 @@ def save_samples(run: RunLike, out: str | os.PathLike | None = None, stage: int 
     over held-out data) and ``out`` with .npy (the raw values); default RUN/samples/stageS.png. Returns ``out``."""
     if n < 1:
         raise UsageError(f"--n must be a positive integer, got {n}")
-    if out is not None and Path(out).suffix.lower() != ".png":  # the arguments first, then the run
-        raise UsageError(f"--out must be a .png path, got {out}")
+    if out is not None and Path(out).suffix.lower() not in SAMPLE_FORMATS:  # the arguments first, then the run
+        raise UsageError(f"--out must end in {', '.join(SAMPLE_FORMATS)} (as for the figure verbs), got {out}")
     run = open_run(run)
     path = Path(out) if out else run.samples_dir / ("recon.png" if recon else f"stage{stage}.png")
     if out and not path.parent.is_dir():
@@ -189,14 +206,32 @@ def save_samples(run: RunLike, out: str | os.PathLike | None = None, stage: int 
     return path
 
 
+SAMPLE_FORMATS = (".png", ".pdf", ".svg")  # the same as the figure verbs
+
+
+def _grid_figure(grid: np.ndarray) -> Any:
+    """A matplotlib Figure showing an image grid (H, W) or (H, W, 3) at its size, without axes."""
+    from matplotlib.figure import Figure
+
+    g = grid[..., 0] if grid.ndim == 3 and grid.shape[-1] == 1 else grid
+    h, w = g.shape[:2]
+    fig = Figure(figsize=(w / 50, h / 50))
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.imshow(g, cmap="gray" if g.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
+    ax.set_axis_off()
+    return fig
+
+
 def _write_samples(run: Run, x: np.ndarray, out: Path) -> None:
     from vaediag.io import atomic_save_npy
     from vaediag.plots import save_figure
     from vaediag.plots.images import make_grid, save_png, vector_samples_figure
 
     atomic_save_npy(out.with_suffix(".npy"), x)
-    if x.ndim == 4:
+    if x.ndim == 4 and out.suffix.lower() == ".png":
         save_png(out, make_grid(x), scale=2 if x.shape[-1] <= 32 else 1)
+    elif x.ndim == 4:  # .pdf / .svg: the same grid as a figure (one image pixel per figure pixel at 100 dpi)
+        save_figure(_grid_figure(make_grid(x)), out, dpi=100)
     elif run.stage2_only:  # latents of a second stage on another model's codes: over the encoder means
         save_figure(vector_samples_figure(run.load_posteriors()[0], x, "encoder means mu_z(x)"), out, dpi=120)
     else:

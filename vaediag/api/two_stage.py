@@ -28,6 +28,7 @@ from vaediag.diagnostics.adapt import adapt
 from vaediag.diagnostics.enhance import encode_codes
 from vaediag.engine.devices import resolve_device
 from vaediag.engine.enhance import TwoStage, stage2_config, train_stage2_on_posteriors
+from vaediag.engine.runs import Run
 from vaediag.errors import UsageError, VaediagError
 
 
@@ -69,10 +70,11 @@ def enhance(model, data, out: str | Path | None = None, *, steps: int | None = N
     return TwoStage(run.load_model(2, dev), adapted.decode, run)
 
 
-def load_two_stage(run, model=None, device: str | torch.device = "cpu") -> TwoStage:
+def load_two_stage(run: str | Path | Run, model: object = None, device: str | torch.device = "auto") -> TwoStage:
     """The two-stage sampler of a finished stage 2 (a run path or :class:`vaediag.engine.runs.Run`); with
     ``model`` it decodes with that model's ``decode``."""
     run = open_run(run)
+    device = resolve_device(device) if isinstance(device, str) else device
     if not run.stage_done(2):
         raise VaediagError(f"{run.path} has no finished stage 2; train it with 'vaediag stage2 --resume' or enhance()")
     return TwoStage(run.load_model(2, device), adapt(model).decode if model is not None else None, run)

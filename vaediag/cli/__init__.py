@@ -21,6 +21,7 @@ VERB_MODULES = (
     "vaediag.cli.theory",  # theory
     "vaediag.cli.quality",  # fid, table
     "vaediag.cli.cache",  # cache
+    "vaediag.cli.info",  # info
 )
 
 
@@ -73,6 +74,12 @@ def main(argv: list[str] | None = None) -> int:
         if world > 1 and args.command != "train":
             raise SharedError(f"only 'vaediag train' runs on several processes; run 'vaediag {args.command}' "
                               "as one process (without torchrun)")
+        if getattr(args, "quiet", False):  # --quiet on every verb: nothing on stderr but errors
+            import contextlib
+            import io
+
+            with contextlib.redirect_stderr(io.StringIO()):
+                return int(args.func(args) or 0)
         return int(args.func(args) or 0)
     except VaediagError as e:
         # Under torchrun an error that every rank raises together is printed once (by rank 0);

@@ -54,7 +54,7 @@ examples:
   vaediag train --stages 2 --out runs/mnist --stage2-epochs 100 --overwrite   # redo stage 2
 
 several processes (PyTorch DistributedDataParallel; GPUs with NCCL, CPUs with gloo):
-  torchrun --standalone --nproc_per_node 4 -m vaediag train --preset paper-celeba --data-dir ~/data \
+  torchrun --standalone --nproc_per_node 4 -m vaediag train --preset paper-celeba --data-dir ~/data \\
       --precision bf16 --out runs/celeba
   torchrun --standalone --nproc_per_node 2 -m vaediag train --resume runs/celeba   # any number of processes
 The global batch (--batch-size) is split across the processes: the learning-rate schedule, the
@@ -137,17 +137,20 @@ def _schedule_options(p) -> None:
 
 
 def _register_sample_and_demo(sub) -> None:
-    p = sub.add_parser("sample", help="draw samples (stage 1 or two-stage) or reconstructions as a PNG grid + .npy",
+    p = sub.add_parser("sample", help="draw samples (stage 1 or two-stage) or reconstructions as an image grid + .npy",
                        description="Draw samples from a trained run: --stage 1 decodes z ~ N(0, I); --stage 2 "
                        "uses the extended ancestral process u -> z -> x (section 4). --recon reconstructs "
-                       "held-out inputs instead. Writes PATH (PNG grid) and PATH with .npy (raw values).")
+                       "held-out inputs instead. Writes PATH (an image grid: .png, .pdf or .svg) and PATH with .npy "
+                       "(raw values).")
     p.add_argument("--run", required=True, help="run directory")
     p.add_argument("--stage", type=int, default=2, choices=[1, 2], help="1: one-stage, 2: two-stage (default)")
     p.add_argument("--recon", action="store_true", help="reconstructions of held-out inputs instead of samples")
     p.add_argument("--n", type=int, default=64, help="how many (default 64)")
-    p.add_argument("--out", help="PNG path (default RUN/samples/stageS.png)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto")
+    p.add_argument("--out", help="output file: .png, .pdf or .svg, with the raw values beside it as .npy "
+                   "(default RUN/samples/stageS.png)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the latent draws (default 0)")
+    p.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda or mps")
+    p.add_argument("--quiet", action="store_true", help="nothing on stderr but errors")
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("demo", help="the main job offline on a CPU: learned- and fixed-gamma runs, stage 2, figures",
@@ -158,7 +161,7 @@ def _register_sample_and_demo(sub) -> None:
     p.add_argument("--figures", metavar="DIR", help="where the figures and report.html go (default "
                    "vaediag-demo/figures; in a checkout, '--figures figures' regenerates its figures)")
     p.add_argument("--overwrite", action="store_true", help="retrain the demo runs")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda or mps")
     p.add_argument("--steps", type=int, help="stage-1 steps of both runs (default: the preset's for the learned "
                    f"run, 1,000 for the fixed one); fewer for a smoke test")
     p.add_argument("--stage2-steps", type=int, help="stage-2 steps (default: the preset's)")

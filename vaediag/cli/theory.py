@@ -16,14 +16,16 @@ def register(sub) -> None:
         description="Run the theory lab: the constructions of Theorems 1 and 2, eq. (73), batched VAE sweeps "
         "for Theorems 3-4 and eqs. (8)-(9), the two-stage argument, and r_hat against the MLE and TwoNN "
         "intrinsic-dimension estimators. Prints claim | measured | predicted | tolerance | verdict. "
-        "Exit status 0 if every check passes, 1 if any fails, 2 for bad arguments. Measured on 2 quiet CPU "
-        "cores: --quick 20 s, the full run 67 s (docs/theory.md).")
+        "Exit status 0 if every check passes, 1 if any fails, 2 for bad arguments. Measured times: "
+        "docs/theory.md.")
     p.add_argument("--quick", action="store_true", help="4,000 training points and Adam steps instead of 8,000, 3 "
                    "restarts instead of 4; skips the mnist5k VAE")
     p.add_argument("--json", metavar="PATH", help="write the checks (and the r_hat table) as JSON to PATH")
     p.add_argument("--figures", metavar="DIR", help="write one PNG per theorem to DIR (created if absent)")
     p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
-    p.add_argument("--device", default="cpu", help="torch device for the VAE sweeps (default cpu)")
+    p.add_argument("--device", default="auto", help="torch device for the VAE sweeps: auto (GPU when present; "
+                   "the default), cpu, cuda or mps")
+    p.add_argument("--quiet", action="store_true", help="nothing on stderr but errors (the table still prints)")
     p.add_argument("--jobs", type=int, default=2, choices=(1, 2),
                    help="processes: 2 (default) runs the constructions of Theorems 1, 2 and eq. (73), the other "
                    "manifolds' VAEs and the mixture's in a second process while this one trains the sweep manifold's "
