@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Callable
+from collections.abc import Iterable
+from typing import Any, Callable
 
+import numpy as np
 import torch
 
 from vaediag.api.process import prepare_process
@@ -32,11 +34,11 @@ from vaediag.engine.runs import Run
 from vaediag.errors import UsageError, VaediagError
 
 
-def enhance(model, data, out: str | Path | None = None, *, steps: int | None = None, epochs: float | None = None,
+def enhance(model: Any, data: torch.Tensor | np.ndarray | Iterable[Any], out: str | Path | None = None, *, steps: int | None = None, epochs: float | None = None,
             batch_size: int | None = None, lr: float | None = None, lr_halve_every: float | None = None,
             width: int | None = None, depth: int | None = None, seed: int = 0, device: str | torch.device = "auto",
             resume: bool = False, overwrite: bool = False, progress: bool = True,
-            to_float: Callable = Dataset.to_float, check_range: bool = True) -> TwoStage:
+            to_float: Callable[[Any], torch.Tensor] = Dataset.to_float, check_range: bool = True) -> TwoStage:
     """Train the paper's stage-2 VAE on ``model``'s codes of ``data`` and return the two-stage sampler.
 
     ``model``: any VAE :func:`vaediag.adapt` reads; ``data``: tensor, numpy array or DataLoader of its
@@ -59,7 +61,8 @@ def enhance(model, data, out: str | Path | None = None, *, steps: int | None = N
             raise UsageError(f"resume=True continues {out} to the schedule it started with (its learning-rate "
                              f"halvings and checkpoints are laid out for it), so {given[0]}= is not taken; leave "
                              f"it out, or train a new run with out= another directory")
-        run = train_stage2_on_posteriors(out, None, None, resume=True, device=dev, progress=progress)
+        run = train_stage2_on_posteriors(out, None, None, resume=True, device=dev,  # type: ignore[arg-type]
+                                         progress=progress)
     else:
         cfg = stage2_config(dict(stage2_steps=steps, stage2_epochs=epochs, stage2_batch_size=batch_size,
                                  stage2_lr=lr, stage2_lr_halve_every=lr_halve_every, stage2_width=width,
@@ -70,7 +73,7 @@ def enhance(model, data, out: str | Path | None = None, *, steps: int | None = N
     return TwoStage(run.load_model(2, dev), adapted.decode, run)
 
 
-def load_two_stage(run: str | Path | Run, model: object = None, device: str | torch.device = "auto") -> TwoStage:
+def load_two_stage(run: str | Path | Run, model: Any = None, device: str | torch.device = "auto") -> TwoStage:
     """The two-stage sampler of a finished stage 2 (a run path or :class:`vaediag.engine.runs.Run`); with
     ``model`` it decodes with that model's ``decode``."""
     run = open_run(run)
