@@ -25,10 +25,10 @@ write("01_tour.ipynb", [
 
 Each section states the claim of Dai & Wipf it tests, then computes the evidence with the library
 (the same functions as the `vaediag` verbs). Settings are small so the notebook runs in CI; set
-`RUN` to a finished run (e.g. `runs/demo/learned` after `vaediag demo`) to read a real one instead."""),
+`RUN` to a finished run (e.g. `vaediag-demo/runs/learned` after `vaediag demo`) to read a real one instead."""),
     code("""from pathlib import Path
 import tempfile
-RUN = None                 # e.g. "runs/demo/learned"; None trains a small run below
+RUN = None                 # e.g. "vaediag-demo/runs/learned"; None trains a small run below
 STEPS, STAGE2_STEPS = 400, 400    # small, for CI; the `cpu-mnist5k` preset trains thousands of steps
 N_DIAG = 1000              # inputs for the diagnostics"""),
     code("""import numpy as np

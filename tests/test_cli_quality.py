@@ -116,7 +116,7 @@ def test_run_without_stage2_skips_it_with_a_note_or_refuses_when_asked(tmp_path,
     res = json.loads((quality_dir(run) / "proxy.json").read_text())
     assert "stage1" in res and "stage2" not in res and "recon" not in res and res["stage1"]["std"] == 0.0
     rc, _, err = _cli(capsys, "fid", "--run", str(run.path), "--proxy", "--n", "20", "--seeds", "1",
-                      "--quiet", "--overwrite")
+                      "--overwrite")  # the note is on stderr (--quiet leaves only errors there)
     assert rc == 0 and "stage2 skipped" in err
     res = json.loads((quality_dir(run) / "proxy.json").read_text())
     assert "stage2" not in res and {"stage1", "recon"} <= set(res)

@@ -136,7 +136,7 @@ def test_a_stage_two_only_run(runs, tmp_path):
     assert i.next_command is None and "load_two_stage" in i.next_reason
     run2 = _copy(run, tmp_path / "r")
     (run2.stage_dir(2) / "progress.json").write_text(json.dumps({"step": 1, "done": False}))
-    assert run_info(run2).next_command == f"vaediag stage2 --resume --out {run2.path}"
+    assert run_info(run2).next_command == f"vaediag stage2 --resume {run2.path}"
 
 
 def test_paths_with_spaces_are_quoted(runs, tmp_path):

@@ -14,16 +14,17 @@ The package, from the bottom up (imports point one way, upwards never):
 The public API is imported lazily, so that ``import vaediag`` and ``vaediag --help`` stay fast.
 """
 
-from vaediag.errors import UsageError, VaediagError
+from vaediag.errors import NotFoundError, UsageError, VaediagError
 
 __version__ = "0.2.0"  # the one place the version is written (pyproject reads it)
 
 # The public API, imported lazily from vaediag.api on first use.
 _API = ("train", "resume", "open_run", "sample", "reconstruct", "diagnose", "figure1", "figure9", "figure10",
         "report", "theory", "fid", "load_dataset", "save_figure", "enhance", "load_two_stage", "adapt", "stage2",
-        "demo", "fid_sets", "table", "save_samples", "prepare_process", "Dataset", "Run", "RunConfig")
+        "demo", "fid_sets", "table", "save_samples", "prepare_process", "Dataset", "Run", "RunConfig",
+        "info", "load_model", "RunInfo", "StageInfo")
 
-__all__ = ["UsageError", "VaediagError", "__version__", *_API]
+__all__ = ["NotFoundError", "UsageError", "VaediagError", "__version__", *_API]
 
 
 def __getattr__(name: str):

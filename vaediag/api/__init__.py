@@ -52,13 +52,16 @@ _NAMES = {
     "vaediag.plots.images": ("make_grid", "samples_figure"),
     "vaediag.quality.features": ("ProxyFeatures",),
     "vaediag.quality.sets": ("score_sets",),
+    "vaediag.errors": ("NotFoundError", "UsageError", "VaediagError"),
+    "vaediag.engine.info": ("RunInfo", "StageInfo"),
 }
+_NAMES["vaediag.api.runs"] += ("info", "load_model")  # vaediag info RUN; a run's network
 _WHERE = {name: module for module, names in _NAMES.items() for name in names}
 
 __all__ = sorted(_WHERE)
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     if name in _WHERE:
         value = getattr(importlib.import_module(_WHERE[name]), name)
         globals()[name] = value
@@ -66,5 +69,5 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'vaediag.api' has no attribute {name!r}")
 
 
-def __dir__():
+def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_WHERE))

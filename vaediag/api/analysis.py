@@ -174,7 +174,7 @@ def report(run: RunLike, compare: RunLike | None = None, n: int | None = 10000, 
     return html
 
 
-def theory(quick: bool = True, seed: int = 0, device: str = "cpu", progress=None, jobs: int = 1,
+def theory(quick: bool = True, seed: int = 0, device: str = "auto", progress=None, jobs: int = 1,
            threads: int | None = None) -> tuple[list[dict], dict]:
     """Run the theory lab's checks of Theorems 1-4, eqs. (8), (9), (73) and the two-stage argument.
 
@@ -189,6 +189,10 @@ def theory(quick: bool = True, seed: int = 0, device: str = "cpu", progress=None
         if threads < 1:
             raise UsageError(f"--threads must be at least 1, got {threads}")
         torch.set_num_threads(threads)
+    if device == "auto":  # --device auto, as on every verb: CUDA, then MPS, then the CPU
+        from vaediag.engine.devices import resolve_device
+
+        device = str(resolve_device(device))
     try:
         dev = torch.device(device)
     except RuntimeError:

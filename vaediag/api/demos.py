@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Callable
 
 from vaediag.api.runs import open_run, resume, train
+from vaediag.engine.runs import Run
 from vaediag.errors import UsageError, VaediagError
 
 # The demo: the learned-gamma run of the preset `cpu-mnist5k` (docs/digits.md) with its stage 2, and a
@@ -21,8 +22,14 @@ def _say(msg: str) -> None:
     print(msg, file=sys.stderr)
 
 
-def demo_paths(out=None, runs=None, figures=None) -> tuple[Path, Path]:
-    """(runs, figures) from ``out`` or ``runs`` / ``figures``; refuses what the demo must not write into."""
+DEMO_DIR = "vaediag-demo"  # the demo's own folder (in the working directory) when no path is given
+
+
+def demo_paths(out: str | os.PathLike[str] | None = None, runs: str | os.PathLike[str] | None = None,
+               figures: str | os.PathLike[str] | None = None) -> tuple[Path, Path]:
+    """(runs, figures) from ``out`` or ``runs`` / ``figures``; refuses what the demo must not write into.
+    Without any: ``vaediag-demo/runs`` and ``vaediag-demo/figures`` (a checkout's tracked ``figures/`` is
+    written only when asked for by name, ``--figures figures``)."""
     if out is not None:
         if runs is not None or figures is not None:
             raise UsageError("give --out, or --runs and --figures, not both")
@@ -32,7 +39,8 @@ def demo_paths(out=None, runs=None, figures=None) -> tuple[Path, Path]:
                                "choose a new --out (or reuse finished runs with --runs and --figures)")
         runs_dir, fig_dir = out / "runs", out / "figures"
     else:
-        runs_dir, fig_dir = Path(runs or "runs/demo"), Path(figures or "figures")
+        runs_dir = Path(runs) if runs is not None else Path(DEMO_DIR) / "runs"
+        fig_dir = Path(figures) if figures is not None else Path(DEMO_DIR) / "figures"
     if fig_dir.exists() and not fig_dir.is_dir():
         raise UsageError(f"--figures {fig_dir} exists and is not a directory")
     if runs_dir.exists() and not runs_dir.is_dir():
@@ -40,11 +48,11 @@ def demo_paths(out=None, runs=None, figures=None) -> tuple[Path, Path]:
     return runs_dir, fig_dir
 
 
-def demo_runs(root: str | os.PathLike = "runs/demo", steps: int | None = None, stage2_steps: int | None = None,
+def demo_runs(root: str | os.PathLike[str] = "runs/demo", steps: int | None = None, stage2_steps: int | None = None,
               overwrite: bool = False, device: str = "auto", progress: bool = True,
-              say: Callable[[str], None] = _say) -> dict:
+              say: Callable[[str], None] = _say) -> dict[str, Run]:
     """Train (or reuse) the demo's learned-gamma two-stage run and fixed-gamma run (preset DEMO_PRESET)."""
-    out = {}
+    out: dict[str, Run] = {}
     for name, spec in DEMO_RUNS.items():
         path = Path(root) / name
         if path.is_dir() and (path / "config.json").exists() and not overwrite:
@@ -59,14 +67,20 @@ def demo_runs(root: str | os.PathLike = "runs/demo", steps: int | None = None, s
         n = steps if steps is not None or name == "learned" else DEMO_FIXED_STEPS
         say(f"demo: training the {name}-gamma run into {path}")
         out[name] = train(path, preset=DEMO_PRESET, log_every=5, steps=n, stage2_steps=stage2_steps,
-                          overwrite=overwrite, device=device, progress=progress, **spec)
+                          overwrite=overwrite, device=device, progress=progress,
+                          gamma=spec["gamma"], stages=spec["stages"])
     return out
 
 
-def demo(out=None, runs=None, figures=None, steps: int | None = None, stage2_steps: int | None = None,
+def demo(out: str | os.PathLike[str] | None = None, runs: str | os.PathLike[str] | None = None,
+         figures: str | os.PathLike[str] | None = None, steps: int | None = None, stage2_steps: int | None = None,
          overwrite: bool = False, device: str = "auto", progress: bool = True,
          say: Callable[[str], None] = _say) -> list[Path]:
-    """Train the demo's runs (or reuse finished ones) and write its figures; the paths written."""
+    """Train the demo's runs (or reuse finished ones) and write its figures; the paths written.
+
+    Where: ``out`` (a new or empty directory: ``out/runs``, ``out/figures``), or ``runs`` and ``figures``
+    apart; each one not given defaults to ``vaediag-demo/runs`` / ``vaediag-demo/figures`` in the
+    working directory."""
     for name, v in (("steps", steps), ("stage2_steps", stage2_steps)):
         if v is not None and v < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be a positive integer, got {v}")
@@ -76,7 +90,7 @@ def demo(out=None, runs=None, figures=None, steps: int | None = None, stage2_ste
     return demo_figures(made, fig_dir)
 
 
-def demo_figures(runs: dict, figures: Path) -> list[Path]:
+def demo_figures(runs: dict[str, Run], figures: Path) -> list[Path]:
     """The engine's figures: samples of the three models (supplement Fig. 2) and reconstructions."""
     from vaediag.engine.sampling import draw
     from vaediag.plots import save_figure
@@ -95,7 +109,7 @@ def demo_figures(runs: dict, figures: Path) -> list[Path]:
     return out
 
 
-def diagnostic_figures(runs: dict, figures: Path, device: str = "cpu", n: int = 5000) -> list[Path]:
+def diagnostic_figures(runs: dict[str, Run], figures: Path, device: str = "cpu", n: int = 5000) -> list[Path]:
     """Figure 1 (learned vs fixed gamma), supplement Figs. 9 and 10 and the HTML report of the demo."""
     from vaediag.diagnostics.summary import diagnose_run
     from vaediag.io import atomic_write_text

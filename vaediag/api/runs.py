@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from pathlib import Path
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -17,11 +18,12 @@ from vaediag.engine import train as _engine
 from vaediag.engine.config import RESUME_FIELDS, RunConfig, apply_options, finish_config, make_config, read_config
 from vaediag.engine.devices import resolve_device
 from vaediag.engine.enhance import load_codes, prepare_stage2_retrain, stage2_config, train_stage2_on_posteriors
+from vaediag.engine.info import RunInfo, run_info
 from vaediag.engine.runs import Run
 from vaediag.engine.sampling import draw
 from vaediag.errors import UsageError, VaediagError
 
-RunLike = Run | str | os.PathLike
+RunLike = Run | str | os.PathLike[str]  # a Run, or the path of a run directory
 
 
 def open_run(path: RunLike) -> Run:
@@ -30,7 +32,8 @@ def open_run(path: RunLike) -> Run:
 
 
 @contextmanager
-def _job(device: str | torch.device, dist):
+def _job(device: str | torch.device,
+         dist: distributed.Dist | None) -> Iterator[tuple[distributed.Dist, torch.device]]:
     """(Dist, device) of this process: the torchrun job it belongs to (joined here and left at the end
     unless ``dist`` is given), or one process. A bad device is refused before anything is written."""
     dev = resolve_device(device) if isinstance(device, str) else device
@@ -48,7 +51,8 @@ def _job(device: str | torch.device, dist):
     ctx.close()
 
 
-def _callbacks(callbacks: list | None, tensorboard: str | None, ctx) -> list:
+def _callbacks(callbacks: list[Callable[[dict[str, Any]], None]] | None, tensorboard: str | None,
+               ctx: distributed.Dist) -> list[Callable[[dict[str, Any]], None]]:
     """The metrics-row callbacks of rank 0: ``callbacks`` and a TensorBoard logger into ``tensorboard``."""
     cbs = list(callbacks or [])
     if tensorboard:
@@ -64,11 +68,11 @@ def _callbacks(callbacks: list | None, tensorboard: str | None, ctx) -> list:
     return cbs
 
 
-def train(out: str | os.PathLike, *, preset: str | None = None, gamma: str | float | None = None,
-          decoder: str | None = None, stages: str = "12", config: RunConfig | str | os.PathLike | None = None,
+def train(out: str | os.PathLike[str], *, preset: str | None = None, gamma: str | float | None = None,
+          decoder: str | None = None, stages: str = "12", config: RunConfig | str | os.PathLike[str] | None = None,
           overwrite: bool = False, device: str | torch.device = "auto", progress: bool = True,
-          data: Dataset | None = None, callbacks: list | None = None, tensorboard: str | None = None,
-          dist=None, **options: Any) -> Run:
+          data: Dataset | None = None, callbacks: list[Callable[[dict[str, Any]], None]] | None = None,
+          tensorboard: str | None = None, dist: distributed.Dist | None = None, **options: Any) -> Run:
     """Train a two-stage VAE into the run directory ``out`` and return the :class:`Run`.
 
     Args:
@@ -100,17 +104,20 @@ def train(out: str | os.PathLike, *, preset: str | None = None, gamma: str | flo
         if stages == "2":
             run = ctx.on_main(prepare_stage2_retrain, out, options, overwrite)
         else:
-            made: dict = {}
+            made: dict[str, Any] = {}
             run = ctx.on_main(create_run, out, made, preset=preset, gamma=gamma, decoder=decoder, stages=stages,
                               config=config, overwrite=overwrite, data=data, progress=progress, options=options)
             data = made.get("data")
         _engine.train(run, stages=tuple(int(s) for s in stages), device=dev, progress=progress and ctx.is_main,
                       data=data, dist=ctx, callbacks=cbs)
-    return run
+    made_run: Run = run
+    return made_run
 
 
-def create_run(out, made: dict | None = None, *, preset=None, gamma=None, decoder=None, stages="12", config=None,
-               overwrite=False, data=None, progress=True, options=None) -> Run:
+def create_run(out: str | os.PathLike[str], made: dict[str, Any] | None = None, *, preset: str | None = None,
+               gamma: str | float | None = None, decoder: str | None = None, stages: str = "12",
+               config: RunConfig | str | os.PathLike[str] | None = None, overwrite: bool = False,
+               data: Dataset | None = None, progress: bool = True, options: dict[str, Any] | None = None) -> Run:
     """Validate the options, load the data, create the run directory (``made['data']``: the data)."""
     options = options or {}
     arch_given = "arch" in options
@@ -132,16 +139,17 @@ def create_run(out, made: dict | None = None, *, preset=None, gamma=None, decode
 
 
 def resume(run: RunLike, device: str | torch.device = "auto", progress: bool = True,
-           callbacks: list | None = None, tensorboard: str | None = None, dist=None, **changes: Any) -> Run:
+           callbacks: list[Callable[[dict[str, Any]], None]] | None = None, tensorboard: str | None = None,
+           dist: distributed.Dist | None = None, **changes: Any) -> Run:
     """Continue an interrupted run from its last checkpoint (bit-identical on the CPU). ``changes``: how
     to compute, which may differ from the start (``precision``, ``loader``, ``workers``)."""
     prepare_process()
     with _job(device, dist) as (ctx, dev):
         cbs = _callbacks(callbacks, tensorboard, ctx)
-        run = ctx.on_main(open_for_resume, run, changes)
-        _engine.train(run, stages=tuple(int(s) for s in run.config.train.stages), device=dev, resume=True,
+        opened: Run = ctx.on_main(open_for_resume, run, changes)
+        _engine.train(opened, stages=tuple(int(s) for s in opened.config.train.stages), device=dev, resume=True,
                       progress=progress and ctx.is_main, dist=ctx, callbacks=cbs)
-    return run
+    return opened
 
 
 def open_for_resume(run: RunLike, changes: dict[str, Any]) -> Run:
@@ -158,28 +166,45 @@ def open_for_resume(run: RunLike, changes: dict[str, Any]) -> Run:
     return run
 
 
-def sample(run: RunLike, stage: int = 2, n: int = 64, seed: int = 0, device: str | torch.device = "cpu") -> np.ndarray:
+def info(run: RunLike) -> RunInfo:
+    """What a run is, how far each stage got, its gamma, its last diagnosis (with the verdict's lines) and
+    the command to run next, read from its files without loading a network (``vaediag info RUN``).
+    The fields: :class:`~vaediag.engine.info.RunInfo` and :class:`~vaediag.engine.info.StageInfo`;
+    ``info(run).to_dict()`` is ``vaediag info --json``."""
+    from vaediag.diagnostics.verdict import verdict
+
+    return run_info(open_run(run), verdict=verdict)
+
+
+def load_model(run: RunLike, stage: int = 1, device: str | torch.device = "auto") -> torch.nn.Module:
+    """The trained network of a run's ``stage`` (1: the VAE, 2: the second stage), in eval mode on ``device``."""
+    dev = resolve_device(device) if isinstance(device, str) else device
+    return open_run(run).load_model(stage, dev)
+
+
+def sample(run: RunLike, stage: int = 2, n: int = 64, seed: int = 0, device: str | torch.device = "auto") -> np.ndarray:
     """n samples of a run: ``stage`` 2 is the two-stage sampler u -> z -> x (section 4), 1 decodes
     z ~ N(0, I). Images come as (n, C, H, W) floats in [0, 1], vectors as (n, d)."""
     if stage not in (1, 2):
         raise UsageError(f"stage must be 1 or 2, got {stage}")
-    return draw(open_run(run), stage, n, seed, device)
+    x: np.ndarray = draw(open_run(run), stage, n, seed, device)
+    return x
 
 
-def reconstruct(run: RunLike, n: int = 32, device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
+def reconstruct(run: RunLike, n: int = 32, device: str | torch.device = "auto") -> tuple[np.ndarray, np.ndarray]:
     """(inputs, reconstructions mu_x(mu_z(x))) of the run's first n held-out examples."""
     both = draw(open_run(run), 1, n, 0, device, recon=True)
     return both[:n], both[n:]
 
 
-def save_samples(run: RunLike, out: str | os.PathLike | None = None, stage: int = 2, n: int = 64, seed: int = 0,
+def save_samples(run: RunLike, out: str | os.PathLike[str] | None = None, stage: int = 2, n: int = 64, seed: int = 0,
                  device: str | torch.device = "auto", recon: bool = False) -> Path:
     """Draw samples (or reconstructions) and write ``out`` (PNG: an image grid, or for vectors a scatter
     over held-out data) and ``out`` with .npy (the raw values); default RUN/samples/stageS.png. Returns ``out``."""
     if n < 1:
         raise UsageError(f"--n must be a positive integer, got {n}")
-    if out is not None and Path(out).suffix.lower() != ".png":  # the arguments first, then the run
-        raise UsageError(f"--out must be a .png path, got {out}")
+    if out is not None and Path(out).suffix.lower() not in SAMPLE_FORMATS:  # the arguments first, then the run
+        raise UsageError(f"--out must end in {', '.join(SAMPLE_FORMATS)} (as for the figure verbs), got {out}")
     run = open_run(run)
     path = Path(out) if out else run.samples_dir / ("recon.png" if recon else f"stage{stage}.png")
     if out and not path.parent.is_dir():
@@ -189,21 +214,40 @@ def save_samples(run: RunLike, out: str | os.PathLike | None = None, stage: int 
     return path
 
 
+SAMPLE_FORMATS = (".png", ".pdf", ".svg")  # the same as the figure verbs
+
+
+def _grid_figure(grid: np.ndarray) -> Any:
+    """A matplotlib Figure showing an image grid (H, W) or (H, W, 3) at its size, without axes."""
+    from matplotlib.figure import Figure
+
+    g = grid[..., 0] if grid.ndim == 3 and grid.shape[-1] == 1 else grid
+    h, w = g.shape[:2]
+    fig = Figure(figsize=(w / 50, h / 50))
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.imshow(g, cmap="gray" if g.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
+    ax.set_axis_off()
+    return fig
+
+
 def _write_samples(run: Run, x: np.ndarray, out: Path) -> None:
     from vaediag.io import atomic_save_npy
     from vaediag.plots import save_figure
     from vaediag.plots.images import make_grid, save_png, vector_samples_figure
 
     atomic_save_npy(out.with_suffix(".npy"), x)
-    if x.ndim == 4:
+    if x.ndim == 4 and out.suffix.lower() == ".png":
         save_png(out, make_grid(x), scale=2 if x.shape[-1] <= 32 else 1)
+    elif x.ndim == 4:  # .pdf / .svg: the same grid as a figure (one image pixel per figure pixel at 100 dpi)
+        save_figure(_grid_figure(make_grid(x)), out, dpi=100)
     elif run.stage2_only:  # latents of a second stage on another model's codes: over the encoder means
         save_figure(vector_samples_figure(run.load_posteriors()[0], x, "encoder means mu_z(x)"), out, dpi=120)
     else:
-        save_figure(vector_samples_figure(run.dataset().test.numpy(), x), out, dpi=120)
+        test = run.dataset().test.numpy()  # type: ignore[no-untyped-call]
+        save_figure(vector_samples_figure(test, x), out, dpi=120)
 
 
-def stage2(out: str | os.PathLike, posteriors: str | os.PathLike | None = None, *, resume: bool = False,
+def stage2(out: str | os.PathLike[str], posteriors: str | os.PathLike[str] | None = None, *, resume: bool = False,
            overwrite: bool = False, device: str | torch.device = "auto", progress: bool = True,
            **options: Any) -> Run:
     """``vaediag stage2``: the paper's second stage on codes exported by any VAE (a .npz with ``mu`` and
@@ -217,7 +261,9 @@ def stage2(out: str | os.PathLike, posteriors: str | os.PathLike | None = None, 
         if posteriors is not None or given or overwrite:
             raise UsageError("--resume continues the run in --out as it was started; give no --posteriors, "
                              "--overwrite or --stage2-* options with it")
-        return train_stage2_on_posteriors(out, None, None, resume=True, device=dev, progress=progress)
+        # the codes are the run's own on resume (the engine's signature types them for a new run)
+        return train_stage2_on_posteriors(out, None, None, resume=True, device=dev,  # type: ignore[arg-type]
+                                          progress=progress)
     if posteriors is None:
         raise UsageError("give --posteriors FILE.npz (mu and logvar, or mu and cov), or --resume")
     cfg = stage2_config(options)

@@ -21,6 +21,7 @@ VERB_MODULES = (
     "vaediag.cli.theory",  # theory
     "vaediag.cli.quality",  # fid, table
     "vaediag.cli.cache",  # cache
+    "vaediag.cli.info",  # info
 )
 
 
@@ -55,14 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from vaediag import api
-
-    api.prepare_process()  # before any worker thread exists (threads inherit the denormal flag)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-    except SystemExit as e:  # --help, --version, or a usage error already printed as one line
+    except SystemExit as e:  # --help, --version, or a usage error already printed as one line (no torch yet)
         return int(e.code or 0) if not isinstance(e.code, str) else 2
+    from vaediag import api
+
+    api.prepare_process()  # before any worker thread exists (threads inherit the denormal flag)
     if not getattr(args, "func", None):  # no verb: a usage error, so the usage goes to stderr
         parser.print_usage(sys.stderr)
         print("vaediag: error: name a command (see 'vaediag --help')", file=sys.stderr)
@@ -73,6 +74,12 @@ def main(argv: list[str] | None = None) -> int:
         if world > 1 and args.command != "train":
             raise SharedError(f"only 'vaediag train' runs on several processes; run 'vaediag {args.command}' "
                               "as one process (without torchrun)")
+        if getattr(args, "quiet", False):  # --quiet on every verb: nothing on stderr but errors
+            import contextlib
+            import io
+
+            with contextlib.redirect_stderr(io.StringIO()):
+                return int(args.func(args) or 0)
         return int(args.func(args) or 0)
     except VaediagError as e:
         # Under torchrun an error that every rank raises together is printed once (by rank 0);

@@ -39,14 +39,29 @@ def register(sub) -> None:
     g.add_argument("--rebuild", action="store_true", help="decode again even if the cache is sound or corrupt")
     g.add_argument("--check", action="store_true", help="only verify the cache (exit 0 if sound, 2 if not)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the cache's description as one JSON object")
     p.set_defaults(func=cmd_cache)
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
     from vaediag import api
+    from vaediag.errors import UsageError, VaediagError
 
-    info = api.cache(args.dataset, args.data_dir, args.data_cache, seed=args.seed, test_fraction=args.test_fraction,
-                     workers=args.workers, rebuild=args.rebuild, check=args.check, progress=not args.quiet)
+    try:
+        info = api.cache(args.dataset, args.data_dir, args.data_cache, seed=args.seed,
+                         test_fraction=args.test_fraction,
+                         workers=args.workers, rebuild=args.rebuild, check=args.check, progress=not args.quiet)
+    except VaediagError as e:
+        if not args.check or isinstance(e, UsageError):
+            raise
+        # --check answers a question: "not sound" is its documented exit status 2 (CACHE_HELP), with the
+        # sentence saying what to do (the dispatcher prints it as the one line of a status-2 answer)
+        raise UsageError(f"check failed: {e}") from None
+    if args.json:
+        import json
+
+        print(json.dumps(info, default=str))
+        return 0
     n, c, h, w = info["shape"]
     print(f"{info['path']}: {info['what']}\n"
           f"  shape {n} x {c} x {h} x {w} {info['dtype']}, {n * c * h * w / 1e6:.1f} MB\n"

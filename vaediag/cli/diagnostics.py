@@ -13,6 +13,7 @@ def _common(p, n_default=10000):
     p.add_argument("--n", type=int, default=n_default,
                    help=f"training inputs to diagnose (default {n_default}, or all if fewer)")
     p.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda or mps")
+    p.add_argument("--quiet", action="store_true", help="nothing on stderr but errors")
 
 
 def register(sub) -> None:

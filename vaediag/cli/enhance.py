@@ -12,6 +12,7 @@ The .npz holds q(z|x) of your model over its training inputs: 'mu' (n, kappa) wi
 for a diagonal encoder, or 'cov' (n, kappa, kappa) for a full covariance. For example:
   np.savez("codes.npz", mu=mu, logvar=logvar)
   vaediag stage2 --posteriors codes.npz --out runs/my-stage2 --stage2-epochs 800
+  vaediag stage2 --resume runs/my-stage2              # after Ctrl-C or a crash (as 'vaediag train --resume')
   vaediag sample --run runs/my-stage2 --n 1000        # two-stage latents z; decode them with your model
 In Python, vaediag.enhance(model, data) does the same from the model and decodes the samples.
 """
@@ -23,8 +24,10 @@ def register(sub) -> None:
                        "did not train, with the engine's loop, schedule, checkpoints and resume; fresh z = mu + "
                        "sigma * eps every epoch.", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--posteriors", type=Path, help="a .npz with mu and logvar (or mu and cov)")
-    p.add_argument("--out", required=True, help="run directory to create (or to continue with --resume)")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted 'vaediag stage2' run in --out")
+    p.add_argument("--out", help="run directory to create")
+    p.add_argument("--resume", metavar="RUN", nargs="?", const=True, default=None,
+                   help="continue the interrupted 'vaediag stage2' run RUN (as 'vaediag train --resume RUN'; the "
+                   "older '--resume --out RUN' still works)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
     p.add_argument("--stage2-epochs", type=float, help="epochs (default 800)")
     p.add_argument("--stage2-steps", type=int, help="optimiser steps (instead of --stage2-epochs)")
@@ -43,7 +46,19 @@ def cmd_stage2(args: argparse.Namespace) -> int:
 
     options = {k: getattr(args, k) for k in ("stage2_epochs", "stage2_steps", "stage2_batch_size", "stage2_lr",
                                              "stage2_lr_halve_every", "stage2_width", "seed")}
-    run = api.stage2(args.out, args.posteriors, resume=args.resume, overwrite=args.overwrite, device=args.device,
+    out, resume = args.out, args.resume is not None
+    if args.resume is True:  # the older form: a flag, with the run in --out
+        if not out:
+            raise api.UsageError("say which run to continue: --resume RUN")
+        print("vaediag stage2: '--resume --out RUN' is deprecated; write '--resume RUN' (as for 'vaediag train')",
+              file=sys.stderr)
+    elif resume:
+        if out:
+            raise api.UsageError("--resume RUN continues RUN; give no --out with it")
+        out = args.resume
+    elif not out:
+        raise api.UsageError("say where the run goes with --out RUN (or continue one with --resume RUN)")
+    run = api.stage2(out, args.posteriors, resume=resume, overwrite=args.overwrite, device=args.device,
                      progress=not args.quiet, **options)
     print(f"stage 2 complete: {run.path} (sample latents with 'vaediag sample --run {run.path}')", file=sys.stderr)
     return 0

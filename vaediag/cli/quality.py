@@ -41,8 +41,9 @@ def register(sub) -> None:
     p.add_argument("--fid-method", choices=("eigh", "sqrtm"), default="eigh",
                    help="route to the covariance square root: eigh (default; symmetric eigendecompositions, "
                    "several times faster) or sqrtm (SciPy's Schur root, as the reference FID code); same number")
-    p.add_argument("--cache-dir", type=Path, default=None,
-                   help="where real-image statistics are cached (default RUN/quality/cache)")
+    p.add_argument("--stats-cache", "--cache-dir", dest="cache_dir", metavar="DIR", type=Path, default=None,
+                   help="where real-image statistics are cached (default RUN/quality/cache); --cache-dir is "
+                   "its older name")
     p.add_argument("--overwrite", action="store_true", help="replace a stored result")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_fid)
@@ -55,6 +56,7 @@ def register(sub) -> None:
     t.add_argument("--run", action="append", required=True, help="run directory (repeat for several runs)")
     t.add_argument("--out", type=Path, default=None, help="also write the Markdown to this file")
     t.add_argument("--proxy", action="store_true", help="prefer proxy results where a run has both")
+    t.add_argument("--quiet", action="store_true", help="nothing on stderr but errors")
     t.add_argument("--json", type=Path, default=None,
                    help="also write the table as JSON to this file (its keys: docs/quality.md)")
     t.set_defaults(func=cmd_table)

@@ -23,7 +23,9 @@ def register(sub) -> None:
     p.add_argument("--json", metavar="PATH", help="write the checks (and the r_hat table) as JSON to PATH")
     p.add_argument("--figures", metavar="DIR", help="write one PNG per theorem to DIR (created if absent)")
     p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
-    p.add_argument("--device", default="cpu", help="torch device for the VAE sweeps (default cpu)")
+    p.add_argument("--device", default="auto", help="torch device for the VAE sweeps: auto (GPU when present; "
+                   "the default), cpu, cuda or mps")
+    p.add_argument("--quiet", action="store_true", help="nothing on stderr but errors (the table still prints)")
     p.add_argument("--jobs", type=int, default=2, choices=(1, 2),
                    help="processes: 2 (default) runs the constructions of Theorems 1, 2 and eq. (73), the other "
                    "manifolds' VAEs and the mixture's in a second process while this one trains the sweep manifold's "

@@ -256,7 +256,7 @@ def next_step(run: Run, stages: tuple[StageInfo, ...], diagnosis: Diagnosis | No
     for s in stages:
         if not s.done:
             if run.stage2_only:
-                return (f"vaediag stage2 --resume --out {p}",
+                return (f"vaediag stage2 --resume {p}",
                         f"stage 2 stopped at step {s.steps_done:,}; this continues it")
             where = "has not started" if s.steps_done == 0 else f"stopped at step {s.steps_done:,}"
             return f"vaediag train --resume {p}", f"stage {s.stage} {where}; this continues the run"

@@ -32,7 +32,8 @@ from vaediag.engine.distributed import Dist, SharedError, convert_batchnorm, wra
 from vaediag.engine.faults import write_failure
 from vaediag.engine.runs import METRIC_COLUMNS, Run
 from vaediag.engine.schedule import Halving, lr_at, make_adam, plan, set_lr
-from vaediag.progress import Progress
+from vaediag.engine.info import cost_sentence, stage_schedule
+from vaediag.progress import Progress, StepTimer
 
 
 class StopFlag:
@@ -115,6 +116,9 @@ def _reduce_window(ctx: Dist, acc: torch.Tensor, log_gamma: torch.Tensor, stop: 
     return float(packet[4]) / ctx.world, bool(packet[5] > 0)
 
 
+COST_STEPS = 20  # steps timed (after the first) for the cost sentence a long job prints
+
+
 @dataclass
 class StageSpec:
     """Everything the loop needs to train one stage: the model, where its batches come from, the
@@ -185,6 +189,7 @@ class StageLoop:
         self.metrics_file = None
         self.net = model
         self.bar = Progress(spec.steps, f"stage {stage}", enabled=progress and ctx.is_main)
+        self.timer: StepTimer | None = None  # times the first steps for the cost sentence (open())
 
     # ------------------------------------------------------------------ restore
     def restore(self, state: dict) -> None:
@@ -209,6 +214,29 @@ class StageLoop:
         self.bar.n = self.bar.start_n = self.step_n
         self.batches.start(self.order, self.steps - self.step_n, self.lo, self.hi)
         self.t_start = time.perf_counter() - self.elapsed
+        self.announce()
+
+    def announce(self) -> None:
+        """Before the first step: the schedule in steps (one line through the bar, so nothing with
+        progress off); the time it will take follows once :attr:`timer`'s first steps are measured."""
+        left = self.steps - self.step_n
+        if not self.bar.enabled or left <= 0:
+            return
+        what = stage_schedule(self.run.config, self.stage, self.spec.n)[1]
+        where = f"; resuming at step {self.step_n:,}, {left:,} to go" if self.step_n else ""
+        self.bar.note(f"stage {self.stage}: {what}{where}")
+        self.start_left = left
+        self.timer = StepTimer(k=COST_STEPS) if left > COST_STEPS + 1 else None
+
+    def cost_note(self) -> None:
+        """After :data:`COST_STEPS` timed steps: how long the rest takes on this device, and the faster preset."""
+        if self.timer is None:
+            return
+        seconds = self.timer.tick()
+        if seconds is not None:
+            self.timer = None
+            self.bar.note(cost_sentence(self.run.config, self.stage, self.spec.n, self.start_left, seconds,
+                                        COST_STEPS))
 
     # ------------------------------------------------------------------ step
     def step(self) -> None:
@@ -303,6 +331,7 @@ class StageLoop:
         try:
             while self.step_n < self.steps:
                 self.step()
+                self.cost_note()
                 log_row = self.step_n % self.log_every == 0 or self.step_n == self.steps
                 save = self.step_n % self.checkpoint_every == 0 and self.step_n < self.steps
                 stop = False  # under torchrun a stop request waits for the next log row or checkpoint

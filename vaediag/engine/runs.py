@@ -33,7 +33,7 @@ import torch
 
 from vaediag.engine.config import RunConfig
 from vaediag.engine.faults import LOCK_NAME, RunLock, write_failure
-from vaediag.errors import UsageError, VaediagError
+from vaediag.errors import NotFoundError, UsageError, VaediagError
 from vaediag.io import atomic_save_npz, atomic_write_bytes, atomic_write_text, first_line, write_json
 
 CONFIG, ENV = "config.json", "env.json"
@@ -94,10 +94,10 @@ class Run:
     def open(cls, path: str | os.PathLike) -> "Run":
         path = Path(path)
         if not path.exists():
-            raise VaediagError(f"no run at {path}: the directory does not exist")
+            raise NotFoundError(f"no run at {path}: the directory does not exist", path=path)
         if not (path / CONFIG).is_file():
-            raise VaediagError(f"{path} is not a vaediag run (no {CONFIG}); train one with "
-                               f"'vaediag train --out {path}'")
+            raise NotFoundError(f"{path} is not a vaediag run (no {CONFIG}); train one with "
+                                f"'vaediag train --out {path}'", path=path / CONFIG)
         try:
             d = json.loads((path / CONFIG).read_text())
         except (OSError, ValueError) as e:
