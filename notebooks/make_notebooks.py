@@ -51,8 +51,8 @@ print(gamma_verdict(traj["step"], traj["log_gamma"]))"""),
 *Claim*: near the optimum r_hat encoder variances lambda_j go to 0 (as fast as gamma) and the others
 go to 1. `vaediag.diagnose` counts those below a threshold and reports how the count depends on it."""),
     code("""summary, arrays = vaediag.diagnose(run, n=N_DIAG, device="cpu", write=True)   # saved: the figures reuse it
-print("gamma =", summary["gamma"], " r_hat =", summary["active_dims"], " near 1:", summary["near_one"])
-print("r_hat by threshold:", summary["r_hat_by_threshold"])"""),
+print("gamma =", summary["gamma"], " r_hat =", summary["r_hat"], " near 1:", summary["near_one"])
+print("tau-count by tau:", summary["tau_count_by_tau"])"""),
     code("""vaediag.figure10(run, n=N_DIAG, device="cpu")"""),
     md("""## Theorem 4 and supplement Fig. 9: noise along unused directions is ignored
 
@@ -133,8 +133,8 @@ Section 4: the aggregated posterior q(z) of a single VAE is not N(0, I)."""),
     code("""summary, arrays = vaediag.diagnose(vae.eval(), x)
 print("gamma:", summary["gamma"])
 print("lambda_j (mean over data):", np.round(arrays["lambda_mean"], 4))
-print("r_hat =", summary["active_dims"], "(truth r =", truth["r"], ")  near 1:", summary["near_one"])
-print("r_hat by threshold:", summary["r_hat_by_threshold"])
+print("r_hat =", summary["r_hat"], "(truth r =", truth["r"], ")  near 1:", summary["near_one"])
+print("tau-count by tau:", summary["tau_count_by_tau"])
 print("spectrum gap of q(z) against N(0, I):", round(summary["spectrum_gap"]["stage1"], 3))"""),
     code("""vaediag.figure10({"MyVAE": arrays})"""),
     code("""vaediag.figure9(arrays)   # vectors: output variance per direction, every direction"""),
@@ -195,7 +195,7 @@ tau-count of the gamma -> 0 theory is shown beside it. The collapse statistics f
     code("""model = vaediag.adapt(vae, gamma=GAMMA)   # or vaediag.adapt(vae, loss="sum_sq_half") for pythae's MSE (gamma = 1)
 summary, arrays = vaediag.diagnose(model, images)
 print("mean lambda_j:", np.round(arrays["lambda_mean"], 3))
-print("r_hat =", summary["r_hat"], " tau-count =", summary["active_dims"], " active units =", summary["active_units"])
+print("r_hat =", summary["r_hat"], " tau-count =", summary["tau_count"], " active units =", summary["active_units"])
 print("KL per dimension (nats):", np.round(summary["kl_per_dim"], 2))
 print("I(x; z) ~", round(summary["mutual_information"], 2), "nats;  IW log-likelihood",
       round(summary["iw_log_likelihood"]["mean"], 1), "±", round(summary["iw_log_likelihood"]["stderr"], 2))
