@@ -213,3 +213,16 @@ def test_codes_of_a_batchnorm_tanh_vae_in_its_own_range_leave_it_unchanged(vanil
         encode_codes(vaediag.adapt(model, loss="mean_sq", kl_weight=0.005, data_range=(0, 1)), x)
     with pytest.raises(UsageError, match="bernoulli"):  # Tanh decodes are not probabilities
         encode_codes(vaediag.adapt(model, likelihood="bernoulli"), (x + 1) / 2)
+
+
+def test_gamma_effective_on_16_inputs_is_that_on_64(examples):
+    """The default fit size (GAMMA_FIT_N = 16, chosen for cost) against four times as many inputs."""
+    from vaediag.diagnostics.summary import GAMMA_FIT_N, diagnose as core
+
+    model, x = examples
+    m = vaediag.adapt(model, likelihood="bernoulli")
+    small = core(m, x[:80], iw_k=0)
+    big = core(m, x[:80], iw_k=0, gamma_fit_n=64)
+    assert GAMMA_FIT_N == 16 and small.summary["gamma_effective_fit"]["n"] == 16
+    g16, g64 = small.summary["gamma_effective_fit"]["gamma"], big.summary["gamma_effective_fit"]["gamma"]
+    assert g16 == pytest.approx(g64, rel=0.25)

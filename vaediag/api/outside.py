@@ -152,26 +152,14 @@ def load_checkpoint(model, checkpoint: str | os.PathLike) -> None:
 def load_inputs(data: str | os.PathLike, n: int | None = None) -> torch.Tensor:
     """The inputs of ``--data``: a .npy / .npz array, a folder of PNG/JPEG images (uint8, (N, C, H, W)) or a
     data-set name (its training images); at most ``n`` rows."""
-    from vaediag.quality.sets import IMAGE_EXTS, NPZ_KEYS, _read_folder
+    from vaediag.quality.sets import IMAGE_EXTS, _read_folder, load_array
 
     p = Path(data)
     if p.is_dir():
         arr = _read_folder(p)
         arr = arr[:, None] if arr.ndim == 3 else arr.transpose(0, 3, 1, 2)
-    elif p.suffix.lower() == ".npy" and p.is_file():
-        try:
-            arr = np.load(p, allow_pickle=False, mmap_mode="r")
-        except (OSError, ValueError) as e:
-            raise VaediagError(f"--data {p} is not a readable numeric .npy array ({_first_line(e)})") from None
-    elif p.suffix.lower() == ".npz" and p.is_file():
-        try:
-            with np.load(p, allow_pickle=False) as f:
-                keys = [k for k in NPZ_KEYS if k in f.files] or (f.files if len(f.files) == 1 else [])
-                if not keys:
-                    raise VaediagError(f"--data {p} holds arrays {f.files}; name the inputs one of {', '.join(NPZ_KEYS)}")
-                arr = f[keys[0]]
-        except (OSError, ValueError, zipfile.BadZipFile) as e:
-            raise VaediagError(f"--data {p} is not a readable .npz of numeric arrays ({_first_line(e)})") from None
+    elif p.suffix.lower() in (".npy", ".npz") and p.is_file():
+        arr = load_array(p, f"--data {p}")
     elif p.suffix.lower() in (".npy", ".npz") + IMAGE_EXTS or os.sep in str(data):
         raise VaediagError(f"--data {p} does not exist")
     else:

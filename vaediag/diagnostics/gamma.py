@@ -154,10 +154,11 @@ def _directional(decode, z: torch.Tensor, tangents: torch.Tensor, h: float = 1e-
 
 
 @torch.no_grad()
-def decoder_gains(model, mu: torch.Tensor, second: torch.Tensor, full: bool, rows: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+def decoder_gains(model, mu: torch.Tensor, second: torch.Tensor, full: bool, rows: int = 64) -> tuple[np.ndarray, np.ndarray]:
     """(lambda, gain) pairs (B, k) for :func:`fit_effective_gamma`: a diagonal encoder's variances with
     (J^T J)_jj = ||d mu_x / d z_j||^2 at mu_z; a full covariance's v_j^T Sigma v_j with the eigenvalues
-    m_j of J^T J (v_j its eigenvectors)."""
+    m_j of J^T J (v_j its eigenvectors). At most ``rows`` Jacobian-vector products at once (each keeps a
+    decode's graph: memory grows with it)."""
     b, k = mu.shape
     per = max(1, rows // k)
     lams, gains = [], []

@@ -47,6 +47,12 @@ from vaediag.engine.runs import CHECKPOINT
 from vaediag.engine.sampling import sample_posterior
 from vaediag.errors import UsageError, VaediagError
 
+# The effective gamma is fitted on the first 16 inputs: k Jacobian-vector products each (about 3 decodes
+# apiece) make it the dearest part of a diagnosis of a conv VAE (benchmarks/bench_diagnose.py: 55% of the
+# time at 64 inputs); one scalar fitted to 16 k (lambda, gain) pairs moves little from 16 to 64 inputs
+# (tests/test_api_outside.py: test_gamma_effective_on_16_inputs_is_that_on_64).
+GAMMA_FIT_N = 16
+
 STREAMS = ("posterior", "reference", "stage2", "perturb", "mutual_information", "iw")
 
 
@@ -60,7 +66,7 @@ def streams(seed: int) -> dict[str, torch.Generator]:
 def diagnose(model, x: torch.Tensor, stage2=None, tau: float = DEFAULT_TAU, seed: int = 0, batch: int = 500,
              perturb_inputs: int = 8, perturb_scale: float | str = 1.0, to_float=Dataset.to_float,
              device: torch.device | None = None, check_range: bool = True, au_threshold: float = AU_THRESHOLD,
-             mi_n: int = 2000, iw_k: int = 50, iw_n: int = 200, gamma_fit_n: int = 64) -> Diagnosis:
+             mi_n: int = 2000, iw_k: int = 50, iw_n: int = 200, gamma_fit_n: int = GAMMA_FIT_N) -> Diagnosis:
     """Every diagnostic of ``model`` (and of ``stage2``, a VAE on its latents) over the rows of ``x``.
 
     ``model``: anything :func:`vaediag.diagnostics.adapt.adapt` reads (protocol models as they are; adapt
