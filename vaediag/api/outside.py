@@ -108,7 +108,7 @@ def _state_dict(path: Path) -> dict:
             from safetensors.torch import load_file
         except ImportError:
             raise VaediagError(f"--checkpoint {path} is a .safetensors file: install safetensors "
-                               "(pip install safetensors) to read it") from None
+                               "(pip install 'vaediag[safetensors]') to read it") from None
         try:
             return load_file(str(path))
         except Exception as e:
