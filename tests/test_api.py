@@ -49,7 +49,7 @@ def test_diagnose_a_run_and_a_model_give_the_same_numbers(run):
     data = run.dataset().train[:100]
     s2, a2 = vaediag.diagnose(run.load_model(1), data, run.load_model(2), n=100, device="cpu")
     np.testing.assert_allclose(arrays["lambda_mean"], a2["lambda_mean"], rtol=1e-6)
-    assert summary["active_dims"] == s2["active_dims"] == int((arrays["lambda_mean"] < 0.1).sum())
+    assert summary["tau_count"] == s2["tau_count"] == int((arrays["lambda_mean"] < 0.1).sum())
 
 
 def test_figures_are_pictures_without_pyplot(run):

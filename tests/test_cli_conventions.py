@@ -110,7 +110,7 @@ def test_saved_diagnostics_are_reused_only_with_the_same_settings_and_the_figure
         assert "diagnostics computed now (n=60, tau=0.1, seed=0)" in err and "computed now (n=60" in fig.read_text()
         assert json.loads((run_dir / "diagnostics" / SUMMARY).read_text())["settings"]["n"] == 60
         # another threshold in the saved file: not reused by a figure at the default threshold
-        assert main(["diagnose", "--run", str(run_dir), "--n", "60", "--threshold", "0.2", "--device", "cpu"]) == 0
+        assert main(["diagnose", "--run", str(run_dir), "--n", "60", "--tau", "0.2", "--device", "cpu"]) == 0
         capsys.readouterr()
         assert main(["figure9", "--run", str(run_dir), "--n", "60", "--device", "cpu", "--out", str(fig)]) == 0
         assert "computed now (n=60, tau=0.1" in capsys.readouterr().err

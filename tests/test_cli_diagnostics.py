@@ -8,7 +8,7 @@ import pytest
 from vaediag.cli import main
 from vaediag.engine.runs import Run
 
-REQUIRED = ("gamma", "gamma_stage2", "recon_mse", "active_dims", "lambda_mean", "perturbation", "spectrum",
+REQUIRED = ("gamma", "gamma_stage2", "recon_mse", "tau_count", "lambda_mean", "perturbation", "spectrum",
             "spectrum_gap")
 
 
@@ -53,18 +53,33 @@ def test_diagnose_image_run_writes_documented_summary(tiny_runs, capsys):
     assert lam == sorted(lam)
     assert s["gamma"] == pytest.approx(run.load_model(1).gamma.item(), rel=1e-6)
     assert s["gamma_stage2"] == pytest.approx(run.load_model(2).gamma.item(), rel=1e-6)
-    assert s["active_dims"] == sum(v < s["threshold"] for v in s["lambda_mean"])
+    assert s["tau_count"] == sum(v < s["tau"] for v in s["lambda_mean"])
+    assert s["r_hat"] == sum(v < 0.5 for v in s["lambda_mean"]) and "active_dims" not in s
     with np.load(run.diagnostics_dir / "arrays.npz") as f:
         assert f["perturb_images"].shape == (k, 15, 1, 28, 28)
         assert f["lambda_hist_counts"].sum() == 200 * k  # every lambda of every input counted once
-    assert f"r_hat {s['r_hat']} (tau-count {s['active_dims']})" in out
+    head = f"r_hat {s['r_hat']} of {k}" if s["r_hat_clear"] else \
+        f"r_hat: no clear count (range {s['r_hat_range'][0]}-{s['r_hat_range'][1]} over cuts)"
+    assert head in out and f"tau-count(lambda<0.1) {s['tau_count']}" in out
 
 
-def test_diagnose_threshold_changes_r_hat(tiny_runs, capsys):
-    code, _, _ = run_cli(["diagnose", "--run", str(tiny_runs["img"]), "--n", "50", "--threshold", "5", "--device", "cpu"], capsys)
+def test_diagnose_tau_changes_the_tau_count_only(tiny_runs, capsys):
+    code, out, _ = run_cli(["diagnose", "--run", str(tiny_runs["img"]), "--n", "50", "--tau", "5", "--device", "cpu"], capsys)
     assert code == 0
     s = json.loads((tiny_runs["img"] / "diagnostics" / "summary.json").read_text())
-    assert s["threshold"] == 5 and s["active_dims"] == 8  # every variance is below 5
+    assert s["tau"] == 5 and s["tau_count"] == 8  # every variance is below 5
+    assert s["r_hat"] == sum(v < 0.5 for v in s["lambda_mean"])  # r_hat does not move with tau
+    assert "tau-count(lambda<5) 8" in out
+
+
+def test_threshold_is_a_deprecated_alias_of_tau(tiny_runs, capsys):
+    code, _, err = run_cli(["diagnose", "--run", str(tiny_runs["img"]), "--n", "50", "--threshold", "5", "--device", "cpu"],
+                           capsys)
+    assert code == 0 and "deprecated" in err and "--tau" in err
+    s = json.loads((tiny_runs["img"] / "diagnostics" / "summary.json").read_text())
+    assert s["tau"] == 5 and s["tau_count"] == 8
+    code, _, err = run_cli(["diagnose", "--run", str(tiny_runs["img"]), "--threshold", "5", "--tau", "5"], capsys)
+    assert code == 2 and err.count("\n") == 1
 
 
 def test_vector_run_without_stage2_gives_nulls_with_note(tiny_runs, capsys):
@@ -115,7 +130,7 @@ def test_report_is_self_contained_with_verdict(tiny_runs, capsys, tmp_path):
     lambda r, t: ["report", "--run", str(r["img"]), "--out", str(t / "nodir" / "r.html")],
     lambda r, t: ["report", "--run", str(r["img"]), "--out", str(t / "r.png")],
     lambda r, t: ["diagnose", "--run", str(r["img"]), "--n", "1"],
-    lambda r, t: ["diagnose", "--run", str(r["img"]), "--threshold", "-1"],
+    lambda r, t: ["diagnose", "--run", str(r["img"]), "--tau", "-1"],
 ])
 def test_bad_input_gets_one_sentence(tiny_runs, capsys, tmp_path, argv_fn):
     code, _, err = run_cli(argv_fn(tiny_runs, tmp_path), capsys)

@@ -65,7 +65,7 @@ def test_demo_with_few_steps_writes_its_figures_and_report(tmp_path, capsys):
         ("learned", "12", 20)
     assert (fixed["model"]["gamma_mode"], fixed["model"]["gamma_init"], fixed["train"]["stages"]) == ("fixed", 1.0, "1")
     summary = json.loads((out / "runs" / "learned" / "diagnostics" / "summary.json").read_text())
-    assert summary["r_hat_by_threshold"] and len(summary["perturbation"]) >= 5
+    assert summary["tau_count_by_tau"] and len(summary["perturbation"]) >= 5
     # a second demo into the same --out is refused; with --runs/--figures the finished runs are reused
     code, line = _one_sentence(capsys, ["demo", "--out", str(out), "--quiet"])
     assert code == 1 and "not an empty directory" in line

@@ -35,8 +35,8 @@ class LinearGaussianVAE(nn.Module):
 def test_r_hat_rule_and_threshold_sensitivity():
     lam = np.array([0.001, 0.01, 0.05, 0.3, 0.95, 1.0])
     s = eigen_summary(lam, tau=0.1)
-    assert s["active_dims"] == 3 and s["near_one"] == 2 and s["in_between"] == 1
-    assert s["r_hat_by_threshold"]["0.02"] == 2 and s["r_hat_by_threshold"]["0.5"] == 4
+    assert s["tau_count"] == 3 and s["near_one"] == 2 and s["in_between"] == 1
+    assert s["tau_count_by_tau"]["0.02"] == 2 and s["tau_count_by_tau"]["0.5"] == 4
     assert r_hat(lam, 0.005) == 1
 
 
@@ -64,7 +64,7 @@ def test_linear_gaussian_lambda_is_closed_form_eq73(gamma):
     s = torch.linalg.svdvals(W).numpy()[:r]
     expected = np.sort(np.concatenate([gamma / (gamma + s ** 2), np.ones(k - r)]))
     np.testing.assert_allclose(summary["lambda_mean"], expected, rtol=1e-6, atol=1e-9)
-    assert summary["active_dims"] == r and summary["near_one"] == k - r
+    assert summary["tau_count"] == r and summary["near_one"] == k - r
     assert summary["encoder"] == "full covariance"
     # directions with lambda = 1 are the null space of W: a linear decoder does not move along them
     var = np.array([p["image_variance"] for p in summary["perturbation"]])
@@ -75,7 +75,7 @@ def test_ignored_coordinates_have_zero_image_variance_and_right_r_hat():
     model = IgnoringVAE(d=12, k=6, r=2)
     x = torch.randn(30, 12)
     summary, _ = diagnose(model, x, perturb_inputs=3)
-    assert summary["active_dims"] == 2 and summary["near_one"] == 4
+    assert summary["tau_count"] == 2 and summary["near_one"] == 4
     table = summary["perturbation"]
     assert [p["direction"] for p in table[:2]] == [0, 1]  # ordered by lambda: the two active ones first
     assert all(p["image_variance"] == 0.0 for p in table[2:])

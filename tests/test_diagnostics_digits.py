@@ -36,7 +36,7 @@ def test_real_digits_active_and_idle_directions_are_told_apart(tmp_path):
     gamma = summary["gamma"]
     lam = np.array([row["lambda"] for row in summary["perturbation"]])  # ascending
     var = np.array([row["image_variance"] for row in summary["perturbation"]])
-    r = summary["r_hat_by_threshold"]
+    r = summary["tau_count_by_tau"]
 
     # Two clusters (supplement Fig. 10): every mean lambda is below 0.2 or above 0.8, both occur,
     # so r_hat is the same for every threshold between them (eq. (9) counts one set of directions).

@@ -19,8 +19,8 @@ def test_r_hat_counts_used_directions_for_every_gamma(gamma):
     assert s["r_hat"] == 3 and s["near_one"] == 3
     # the tau-count (tau = 0.1) assumes gamma -> 0: right for small gamma, it misses s^2 = 3 at gamma = 1
     # (lambda = 1/4 > 0.1)
-    assert s["active_dims"] == int(np.sum(gamma / (gamma + np.array([3, 10, 30.0])) < 0.1))
-    assert s["active_dims"] == (2 if gamma == 1.0 else 3)
+    assert s["tau_count"] == int(np.sum(gamma / (gamma + np.array([3, 10, 30.0])) < 0.1))
+    assert s["tau_count"] == (2 if gamma == 1.0 else 3)
 
 
 def test_r_hat_is_the_signal_to_noise_count_at_gamma_one():
@@ -34,15 +34,15 @@ def test_the_two_shapes_of_library_vaes():
     # 16-d: 6 used directions at 0.15-0.38, 10 unused near 1 (the tau-count says 0)
     lam16 = np.concatenate([rng.uniform(0.15, 0.38, 6), rng.uniform(0.93, 1.0, 10)])
     s = eigen_summary(lam16)
-    assert s["r_hat"] == 6 and s["active_dims"] == 0
+    assert s["r_hat"] == 6 and s["tau_count"] == 0
     # sensitivity: every cut from 0.4 to 0.7 gives 6; 0.3 splits the used group (the spread is reported)
-    assert [s["r_hat_by_cut"][f"{c:g}"] for c in CUT_GRID if c >= 0.4] == [6, 6, 6, 6]
-    assert s["r_hat_by_cut"]["0.3"] == int(np.sum(lam16 < 0.3))
+    assert [s["count_by_cut"][f"{c:g}"] for c in CUT_GRID if c >= 0.4] == [6, 6, 6, 6]
+    assert s["count_by_cut"]["0.3"] == int(np.sum(lam16 < 0.3))
     assert s["r_hat_separation"] == pytest.approx(np.log(lam16[6:].min() / lam16[:6].max()))
     # 4-d: all four used
     lam4 = rng.uniform(0.15, 0.4, 4)
     s4 = eigen_summary(lam4)
-    assert s4["r_hat"] == 4 and s4["active_dims"] == 0 and s4["r_hat_separation"] is None
+    assert s4["r_hat"] == 4 and s4["tau_count"] == 0 and s4["r_hat_separation"] is None
 
 
 def test_separation_known_values():
@@ -83,7 +83,7 @@ def test_one_r_hat_and_the_other_counts_named_for_what_they_are():
     assert s["tau_count"] == 2 == tau_count(lam, 0.05) and s["tau"] == 0.05
     assert s["count_by_cut"] == {"0.3": 2, "0.4": 3, "0.5": 4, "0.6": 4, "0.7": 4}
     assert s["tau_count_by_tau"]["0.05"] == 2 and s["r_hat_range"] == [2, 4]
-    assert all(s[old] == s[new] for old, new in LEGACY_KEYS.items())  # aliases for readers of saved files
+    assert not set(LEGACY_KEYS) & set(s)  # the old names are no longer written (readers still read old files)
     assert r_hat(lam, 0.05) == count_below(lam, 0.05)  # the theory lab's call r_hat(lam, tau) keeps its meaning
 
 

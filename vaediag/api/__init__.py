@@ -15,10 +15,15 @@ The names are imported lazily (``vaediag --help`` must not import torch):
 - :mod:`~vaediag.api.two_stage`: ``enhance`` (a second stage for any VAE), ``load_two_stage``.
 - :mod:`~vaediag.api.analysis`: ``diagnose``, ``figure1``, ``figure9``, ``figure10``, ``report``,
   ``theory`` and ``save_theory``.
-- :mod:`~vaediag.api.quality`: ``fid``, ``fid_sets``, ``table``, ``cache``.
+- :mod:`~vaediag.api.quality`: ``fid``, ``fid_sets``, ``table``, ``cache``, ``score`` (FID and KID of
+  any two image sets, arrays or files: a ``Score``).
+- ``Diagnosis``: what ``diagnose`` returns (``.summary``, ``.arrays``, ``.verdict``, ``.save(dir)``); the
+  figures and the report take it for any model.
 - :mod:`~vaediag.api.demos`: ``demo``.
 - :mod:`~vaediag.api.theory_lab`: ``lab``, the theory lab's cores (manifolds, constructions, eq. 73, the sweep,
   r_hat, estimators) for notebooks.
+- :mod:`~vaediag.api.outside`: ``load_outside_model``, ``load_inputs``, ``diagnose_outside`` (``vaediag
+  diagnose --model module:factory``).
 - :mod:`~vaediag.api.process`: ``prepare_process`` (the denormal flush and allocator setting every
   training entry point applies).
 """
@@ -33,8 +38,10 @@ _NAMES = {
     "vaediag.api.two_stage": ("enhance", "load_two_stage"),
     "vaediag.api.analysis": ("diagnose", "figure1", "figure9", "figure10", "report", "theory", "save_theory",
                              "check_theory_outputs", "diagnostics_sources", "output_file", "open_trained", "require_stage2"),
-    "vaediag.api.quality": ("fid", "fid_sets", "table", "cache", "StderrProgress"),
+    "vaediag.api.quality": ("fid", "fid_sets", "table", "cache", "StderrProgress",
+                            "score", "Score"),
     "vaediag.api.demos": ("demo", "DEMO_PRESET", "DEMO_FIXED_STEPS"),
+    "vaediag.api.outside": ("diagnose_outside", "load_outside_model", "load_inputs"),
     "vaediag.api.process": ("prepare_process",),
     "vaediag.engine.config": ("RunConfig", "make_config", "read_config"),
     "vaediag.engine.runs": ("Run",),
@@ -43,6 +50,7 @@ _NAMES = {
     "vaediag.diagnostics.eigen": ("DEFAULT_TAU",),
     "vaediag.diagnostics.verdict": ("verdict",),
     "vaediag.diagnostics.adapt": ("adapt",),
+    "vaediag.diagnostics.result": ("Diagnosis",),
     "vaediag.theory.tables": ("format_table", "format_rhat", "format_reported", "rhat_cells", "fmt"),
     "vaediag.data": ("Dataset", "load_dataset"),
     "vaediag.plots": ("save_figure",),

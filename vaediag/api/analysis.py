@@ -38,39 +38,66 @@ def require_stage2(path: RunLike) -> Run:
 
 def diagnose(run_or_model, data=None, stage2=None, *, n: int | None = 10000, tau: float = DEFAULT_TAU,
              seed: int = 0, device: str | torch.device = "auto", write: bool = False,
-             out_dir: str | os.PathLike | None = None, json_path: str | os.PathLike | None = None) -> tuple[dict, dict]:
-    """Every diagnostic (gamma, r_hat, lambda_j, perturbations, spectra): (summary dict, arrays dict).
+             out: str | os.PathLike | None = None, json_path: str | os.PathLike | None = None,
+             iw: bool = True, overwrite: bool = False, out_dir: str | os.PathLike | None = None):
+    """Every diagnostic (gamma, r_hat, lambda_j, perturbations, spectra, collapse statistics) as a
+    :class:`~vaediag.diagnostics.result.Diagnosis` (``.summary``, ``.arrays``, ``.verdict``, ``.save(dir)``;
+    still unpackable as ``summary, arrays``).
 
     ``run_or_model``: a run (directory or :class:`Run`; its training inputs are used and ``write``
-    saves RUN/diagnostics/, or ``out_dir``, as ``vaediag diagnose`` does; ``json_path``: the summary
-    once more), or any model meeting the protocol of :mod:`vaediag.diagnostics.protocol` (or that
-    :func:`vaediag.adapt` reads) together with ``data`` (a tensor, numpy array or DataLoader of inputs)
-    and optionally its second stage ``stage2``.
+    saves RUN/diagnostics/, or ``out``, as ``vaediag diagnose`` does), or any model meeting the protocol
+    of :mod:`vaediag.diagnostics.protocol` (or that :func:`vaediag.adapt` reads) together with ``data``
+    (a tensor, numpy array or DataLoader of inputs) and optionally its second stage ``stage2``; for a
+    model, ``out`` (a folder) saves summary.json and arrays.npz there (``write=True`` alone needs ``out``;
+    existing files are kept unless ``overwrite``). ``json_path``: the summary once more. ``tau`` changes
+    the tau-count only, never r_hat. ``iw=False`` skips the importance-weighted log-likelihood (its
+    cost: ``iw_k`` = 50 decodes of each of 200 inputs). ``out_dir`` is the former name of ``out``.
     """
     from vaediag.diagnostics.summary import diagnose as _diagnose, diagnose_run
 
     if not 0 < tau:
-        raise UsageError(f"--threshold must be positive, got {tau}")
+        raise UsageError(f"--tau must be positive, got {tau}")
+    if out is not None and out_dir is not None:
+        raise UsageError("give out= (out_dir= is its former name), not both")
+    out = out if out is not None else out_dir
+    json_file = None if json_path is None else _json_path(json_path)
     if isinstance(run_or_model, (Run, str, os.PathLike)):
         run = open_trained(run_or_model)  # a run that cannot be opened first
         _check_n(n)
-        out = None if out_dir is None else _out_dir(out_dir)
-        json_file = None if json_path is None else _json_path(json_path)
-        got = diagnose_run(run, n=n, device=str(device), tau=tau, seed=seed, write=write or out is not None,
-                           out_dir=out)
-        if json_file is not None:
-            from vaediag.io import write_json
+        folder = None if out is None else _out_dir(out)
+        got = diagnose_run(run, n=n, device=str(device), tau=tau, seed=seed, write=write or folder is not None,
+                           out_dir=folder, iw=iw)
+    else:
+        _check_n(n)
+        if data is None:
+            raise UsageError("diagnose(model, data): give the inputs to diagnose the model on")
+        if write and out is None:
+            raise UsageError("write=True for a model needs out= (the folder for summary.json and arrays.npz); "
+                             "a run's diagnostics go into the run")
+        folder = None if out is None else _out_dir(out)
+        if folder is not None and not overwrite:
+            _refuse_existing(folder)
+        from vaediag.diagnostics.adapt import as_tensor_data
 
-            write_json(json_file, got[0])
-        return got
-    _check_n(n)
-    if data is None:
-        raise UsageError("diagnose(model, data): give the inputs to diagnose the model on")
-    from vaediag.diagnostics.adapt import as_tensor_data
+        x = as_tensor_data(data, limit=n)  # tensors, numpy arrays, DataLoaders
+        dev = None if device == "auto" else torch.device(device)
+        got = _diagnose(run_or_model, x, stage2, tau=tau, seed=seed, device=dev, iw_k=50 if iw else 0)
+        if folder is not None:
+            got.save(folder, overwrite=True)
+    if json_file is not None:
+        from vaediag.io import write_json
 
-    x = as_tensor_data(data, limit=n)  # tensors, numpy arrays, DataLoaders
-    dev = None if device == "auto" else torch.device(device)
-    return _diagnose(run_or_model, x, stage2, tau=tau, seed=seed, device=dev)
+        write_json(json_file, got.summary)
+    return got
+
+
+def _refuse_existing(folder: Path) -> None:
+    from vaediag.diagnostics.result import ARRAYS, SUMMARY
+
+    there = [p.name for p in (folder / SUMMARY, folder / ARRAYS) if p.exists()]
+    if there:
+        raise UsageError(f"{folder} already holds {' and '.join(there)}; choose another folder or pass overwrite=True "
+                         "(--overwrite)")
 
 
 def _out_dir(path) -> Path:
@@ -122,51 +149,76 @@ def _stamp(fig, note: str | None):
     return fig
 
 
-def figure1(run: RunLike, compare: RunLike | None = None, n: int | None = 10000, device: str = "auto",
-            note: str | None = None):
-    """The paper's Figure 1 for a two-stage run (``compare``: e.g. a fixed-gamma run for the left panel;
-    ``note``: a line printed at the bottom, e.g. where the diagnostics came from)."""
-    from vaediag.plots.paper import figure1_for_run
+def _is_diagnosis(d) -> bool:
+    """A :class:`Diagnosis` (or the (summary, arrays) pair diagnose() returned), not a run."""
+    return isinstance(d, tuple) and len(d) == 2 and isinstance(d[0], dict) and isinstance(d[1], dict)
 
+
+def figure1(run, compare: RunLike | None = None, n: int | None = 10000, device: str = "auto",
+            note: str | None = None, history=None):
+    """The paper's Figure 1 for a two-stage run (``compare``: e.g. a fixed-gamma run for the left panel;
+    ``note``: a line printed at the bottom, e.g. where the diagnostics came from), or for the
+    :class:`Diagnosis` of any model: its gamma panel from ``history`` (a dict with ``step`` and ``gamma``
+    or ``log_gamma``, optionally ``mse``; or {label: such a dict}) or, without one, the model's gamma and
+    effective gamma drawn as levels with a note saying no history was given."""
+    from vaediag.plots.paper import figure1_for_diagnosis, figure1_for_run
+
+    if _is_diagnosis(run):
+        return _stamp(figure1_for_diagnosis(run, history), note)
     run = require_stage2(run)
     compare = None if compare is None else open_trained(compare)
     return _stamp(figure1_for_run(run, compare, device, _check_n(n)), note)
 
 
-def figure9(run: RunLike | dict, n: int | None = 10000, all_rows: bool = False, device: str = "auto",
+def figure9(run, n: int | None = 10000, all_rows: bool = False, device: str = "auto",
             note: str | None = None):
     """Supplement Fig. 9: decodes along eigendirections of Sigma_z, ordered by lambda_j.
 
-    ``run``: a run, or the ``arrays`` dict that :func:`diagnose` returned for any model."""
-    from vaediag.plots.paper import figure9_for_arrays, figure9_for_run
+    ``run``: a run, the :class:`Diagnosis` of any model (decodes shown mapped from its data range to
+    [0, 1]), or the ``arrays`` dict of one."""
+    from vaediag.plots.paper import figure9_for_arrays, figure9_for_diagnosis, figure9_for_run
 
+    if _is_diagnosis(run):
+        return _stamp(figure9_for_diagnosis(run, all_rows=all_rows), note)
     if isinstance(run, dict):
         return _stamp(figure9_for_arrays(run, all_rows=all_rows), note)
     return _stamp(figure9_for_run(open_trained(run), device, _check_n(n), all_rows=all_rows), note)
 
 
-def figure10(runs: RunLike | list[RunLike] | dict, n: int | None = 10000, labels: list[str] | None = None,
+def figure10(runs, n: int | None = 10000, labels: list[str] | None = None,
              device: str = "auto", note: str | None = None):
     """Supplement Fig. 10: histogram of all lambda_j, one panel per run.
 
-    ``runs``: a run, a list of runs, or {label: arrays dict of :func:`diagnose`} for any models."""
+    ``runs``: a run, a list of runs, the :class:`Diagnosis` of any model, or {label: Diagnosis (or its
+    arrays dict)} for panels side by side."""
     from vaediag.plots.paper import figure10 as _figure10, figure10_for_runs
 
+    if _is_diagnosis(runs):
+        runs = {"model": runs}
     if isinstance(runs, dict):
-        return _stamp(_figure10({k: (a["lambda_hist_counts"], a["lambda_hist_edges"]) for k, a in runs.items()}),
+        arrays = {k: (v[1] if _is_diagnosis(v) else v) for k, v in runs.items()}
+        bad = [k for k, a in arrays.items() if not isinstance(a, dict) or "lambda_hist_counts" not in a]
+        if bad:
+            raise UsageError(f"figure10({{label: ...}}): {bad[0]!r} is not a Diagnosis nor its arrays; give what "
+                             "diagnose() returned")
+        return _stamp(_figure10({k: (a["lambda_hist_counts"], a["lambda_hist_edges"]) for k, a in arrays.items()}),
                       note)
     runs = runs if isinstance(runs, (list, tuple)) else [runs]
     return _stamp(figure10_for_runs([open_trained(r) for r in runs], device, _check_n(n), labels=labels), note)
 
 
-def report(run: RunLike, compare: RunLike | None = None, n: int | None = 10000, device: str = "auto",
-           out: str | os.PathLike | None = None) -> str:
-    """The self-contained HTML report of a run (verdict, every number, figures); written to ``out`` too
-    when given."""
-    from vaediag.plots.report import report_for_run
+def report(run, compare: RunLike | None = None, n: int | None = 10000, device: str = "auto",
+           out: str | os.PathLike | None = None, history=None, title: str | None = None) -> str:
+    """The self-contained HTML report (verdict, every number, figures) of a run, or of the
+    :class:`Diagnosis` of any model (``history``: as for :func:`figure1`); written to ``out`` too when given."""
+    from vaediag.plots.report import report_for_diagnosis, report_for_run
 
     path = None if out is None else output_file(out, exts=(".html", ".htm"))
-    html = report_for_run(open_trained(run), None if compare is None else open_trained(compare), device, _check_n(n))
+    if _is_diagnosis(run):
+        html = report_for_diagnosis(run, history, title=title or "vaediag report")
+    else:
+        html = report_for_run(open_trained(run), None if compare is None else open_trained(compare), device,
+                              _check_n(n))
     if path is not None:
         from vaediag.io import atomic_write_text
 

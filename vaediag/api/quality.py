@@ -1,8 +1,9 @@
-"""Sample quality: FID of a run, FID and KID of any two image sets, the paper's Table 1."""
+"""Sample quality: FID of a run, FID and KID of any two image sets (:func:`score`: arrays or files), the paper's Table 1."""
 
 from __future__ import annotations
 
 import os
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from vaediag.api.runs import RunLike, open_run
@@ -101,6 +102,94 @@ def fid_sets(images: str | os.PathLike, reference: str | os.PathLike, *, proxy: 
     if json_path is not None:
         write_json(Path(json_path), res)
     return res
+
+
+@dataclass(frozen=True)
+class Score:
+    """FID and KID of one image set against real images (:func:`score`).
+
+    ``fid``: the Fréchet distance of the features (FID with Inception pool3; with ``proxy`` the offline
+    random-conv stand-in, NOT an FID, ``metric`` "proxy-fd"); ``kid``, ``kid_std``: KID (unbiased MMD^2,
+    cubic kernel) as mean and standard deviation over ``kid_subsets`` random subsets of
+    ``kid_subset_size`` images of each set (kept below both set sizes); ``n_images``, ``n_reference``;
+    ``features``: the extractor's name; ``notes``: what to know (a singular covariance, a smaller subset)."""
+
+    fid: float
+    kid: float
+    kid_std: float
+    kid_subsets: int
+    kid_subset_size: int
+    n_images: int
+    n_reference: int
+    features: str
+    proxy: bool
+    metric: str
+    notes: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "notes": list(self.notes)}
+
+    def __str__(self) -> str:
+        name = "proxy FD (not FID)" if self.proxy else "FID"
+        return (f"{name} {self.fid:.4g}, KID {self.kid:.4g} ± {self.kid_std:.2g} ({self.kid_subsets} subsets of "
+                f"{self.kid_subset_size}; {self.n_images} vs {self.n_reference} images)")
+
+
+def _image_set(x, data_range, what: str):
+    """Float32 (N, C, H, W) images in [0, 1] from a path (.npy, .npz, folder) or an array / tensor in
+    ``data_range`` (mapped to [0, 1])."""
+    import numpy as np
+
+    from vaediag.quality.sets import load_images, to_nchw_unit
+
+    if isinstance(x, (str, os.PathLike)):
+        return load_images(Path(x))
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    if not isinstance(x, np.ndarray):
+        raise UsageError(f"{what} must be a path, a numpy array or a tensor of images, got a {type(x).__name__}")
+    lo, hi = data_range
+    if (lo, hi) != (0.0, 1.0) and x.dtype != np.uint8:
+        x = (x.astype(np.float32) - lo) / (hi - lo)
+    return to_nchw_unit(x, what)
+
+
+def score(images, reference, *, proxy: bool | None = False, inception: str | os.PathLike | None = None,
+          device: str = "auto", batch_size: int = 50, kid_subsets: int = 100, kid_subset_size: int = 1000,
+          seed: int = 0, data_range=(0.0, 1.0), progress=None) -> Score:
+    """FID and KID of ``images`` (a model's samples) against ``reference`` (real images): a :class:`Score`.
+
+    Each is a path (.npy, .npz, or a folder of PNG/JPEG) or an array / tensor (N, C, H, W), (N, H, W) or
+    (N, H, W, C); uint8 images are divided by 255, float images are in ``data_range`` (e.g. (-1, 1) for a
+    Tanh decoder; mapped to [0, 1]). ``proxy``: False (Inception pool3: FID), True (the offline random-conv
+    proxy: not an FID), None (Inception when its weights are installed, else the proxy, saying so in
+    ``notes``). ``inception``: a TorchScript FID Inception file."""
+    from vaediag.quality.features import find_inception_weights
+    from vaediag.quality.sets import score_sets
+
+    _no_proxy_with_inception(bool(proxy), inception)
+    if batch_size < 1 or kid_subsets < 1 or kid_subset_size < 2:
+        raise UsageError("batch_size and kid_subsets must be positive and kid_subset_size at least 2")
+    from vaediag.diagnostics.adapt import _range
+
+    rng = _range(data_range)
+    x, ref = _image_set(images, rng, "the images"), _image_set(reference, rng, "the reference images")
+    notes = []
+    if proxy is None:
+        try:
+            find_inception_weights(inception)
+            proxy = False
+        except VaediagError:
+            proxy = True
+            notes.append("the FID Inception weights are not installed: the offline proxy features were used (not an FID)")
+    extractor, _ = _extractor(proxy, inception, device)
+    r = score_sets(x, ref, extractor, batch_size=batch_size, kid_subsets=kid_subsets,
+                   kid_subset_size=kid_subset_size, seed=seed, progress=_progress(progress))
+    k = r["kid"]
+    notes += r["notes"] + ([k["subset_size_note"]] if k.get("subset_size_note") else [])
+    return Score(fid=float(r["fid"]), kid=float(k["mean"]), kid_std=float(k["std"]), kid_subsets=int(k["subsets"]),
+                 kid_subset_size=int(k["subset_size"]), n_images=int(r["n_images"]), n_reference=int(r["n_reference"]),
+                 features=r["features"], proxy=bool(r["proxy"]), metric=r["metric"], notes=tuple(notes))
 
 
 def table(runs: list[RunLike], prefer_proxy: bool = False, out: str | os.PathLike | None = None,

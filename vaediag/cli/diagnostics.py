@@ -7,6 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from vaediag.errors import UsageError
 
 
 def _common(p, n_default=10000):
@@ -17,19 +18,39 @@ def _common(p, n_default=10000):
 
 
 def register(sub) -> None:
-    p = sub.add_parser("diagnose", help="all diagnostics of a run -> RUN/diagnostics/summary.json",
+    p = sub.add_parser("diagnose", help="all diagnostics of a run (or of your own model with --model)",
                        description="Compute gamma, r_hat and the lambda_j of Sigma_z(x), perturbations along "
-                       "eigendirections and aggregated-posterior spectra of a run (stage 2 when trained); write "
-                       "RUN/diagnostics/summary.json and arrays.npz and print the verdict.")
-    p.add_argument("--run", required=True, help="run directory")
+                       "eigendirections, aggregated-posterior spectra and collapse statistics of a run (stage 2 when "
+                       "trained); write RUN/diagnostics/summary.json and arrays.npz and print the verdict. With "
+                       "--model module:factory (or file.py:factory) and --data, diagnose a model vaediag did not "
+                       "train: the factory returns the model (or vaediag.adapt(model, likelihood=..., loss=..., "
+                       "kl_weight=..., data_range=...)); --out DIR receives summary.json, arrays.npz and report.html.")
+    p.add_argument("--run", default=None, help="run directory (or --model with --data)")
+    p.add_argument("--model", metavar="MODULE:FACTORY", default=None,
+                   help="your model: package.module:factory or path/to/file.py:factory, a function with no "
+                   "arguments returning the model (or an adapted one)")
+    p.add_argument("--checkpoint", metavar="FILE", default=None,
+                   help="--model: a state dict to load (torch.save, read with weights_only=True; or .safetensors)")
+    p.add_argument("--data", metavar="FILE", default=None,
+                   help="--model: the inputs: .npy/.npz array, a folder of PNG/JPEG images, or a data-set name "
+                   "(mnist5k, mnist, cifar10, ...); uint8 images are mapped into the model's data_range, floats are "
+                   "taken in the model's units")
     _common(p)
-    p.add_argument("--threshold", type=float, default=None,
-                   help="tau: a dimension is active when its mean lambda_j < tau (default 0.1, "
-                   "vaediag.diagnostics.eigen.DEFAULT_TAU)")
+    p.add_argument("--tau", type=float, default=None,
+                   help="the tau of the tau-count (#{j: mean lambda_j < tau}, the count that assumes gamma -> 0; "
+                   "default 0.1). It changes the tau-count only: r_hat is always the lambda_j < 1/2 count")
+    p.add_argument("--threshold", type=float, default=None, help="deprecated: the former name of --tau (it never "
+                   "changed r_hat)")
     p.add_argument("--seed", type=int, default=0, help="seed of the posterior samples and perturbations")
+    p.add_argument("--no-iw", action="store_true",
+                   help="skip the importance-weighted log-likelihood (50 decodes of each of 200 inputs)")
     p.add_argument("--out", metavar="DIR", default=None,
                    help="write summary.json and arrays.npz into DIR instead of RUN/diagnostics (a read-only run "
-                   "can be diagnosed; the figure verbs only reuse diagnostics saved in the run)")
+                   "can be diagnosed; the figure verbs only reuse diagnostics saved in the run); with --model, "
+                   "the folder for summary.json, arrays.npz and report.html")
+    p.add_argument("--figures", action="store_true",
+                   help="--model: also write figure1.png (no gamma history), figure9.png and figure10.png into --out")
+    p.add_argument("--overwrite", action="store_true", help="--model: replace files already in --out")
     p.add_argument("--json", metavar="PATH", default=None,
                    help="also write the summary to PATH (its keys: docs/diagnostics.md)")
     p.set_defaults(func=cmd_diagnose)
@@ -86,22 +107,76 @@ def _save(api, fig, out, dpi: int = 110) -> None:
     print(f"wrote {out}", file=sys.stderr)
 
 
+def _tau(args) -> float | None:
+    if args.threshold is not None:
+        if args.tau is not None:
+            raise UsageError("--threshold is the former name of --tau: give --tau only")
+        print("vaediag diagnose: --threshold is deprecated, use --tau (it changes the tau-count only, never r_hat)",
+              file=sys.stderr)
+        return args.threshold
+    return args.tau
+
+
+def count_text(summary: dict) -> str:
+    """The headline count: r_hat, or 'no clear count' with the range over cuts; the tau-count and the
+    counts by cut under their own names."""
+    cuts = summary.get("count_by_cut", {})
+    by_cut = " ".join(f"{c}:{v}" for c, v in cuts.items())
+    if summary.get("r_hat_clear", True):
+        head = f"r_hat {summary['r_hat']} of {summary['latent_dim']}"
+    else:
+        lo, hi = summary.get("r_hat_range", [summary["r_hat"]] * 2)
+        head = f"r_hat: no clear count (range {lo}-{hi} over cuts) of {summary['latent_dim']}"
+    return (f"{head}  [lambda<cut count by cut {by_cut}]  tau-count(lambda<{summary['tau']:g}) {summary['tau_count']}  "
+            f"near_one {summary['near_one']}")
+
+
+def _num(v, fmt=".4g") -> str:
+    return "null" if v is None else format(v, fmt)
+
+
 def cmd_diagnose(args: argparse.Namespace) -> int:
     from vaediag import api
 
-    tau = api.DEFAULT_TAU if args.threshold is None else args.threshold
-    summary, _ = api.diagnose(args.run, n=args.n, device=args.device, tau=tau, seed=args.seed, write=True,
-                              out_dir=args.out, json_path=args.json)
-    g2 = summary["gamma_stage2"]
-    print(f"gamma {summary['gamma']:.4g}  gamma_stage2 {'null' if g2 is None else f'{g2:.4g}'}  "
-          f"recon_mse {summary['recon_mse']:.4g}  r_hat {summary['r_hat']} (tau-count {summary['active_dims']})  near_one {summary['near_one']}  "
-          f"spectrum_gap stage1 {summary['spectrum_gap']['stage1']:.4f} stage2 "
-          f"{'null' if summary['spectrum_gap']['stage2'] is None else format(summary['spectrum_gap']['stage2'], '.4f')}")
-    for line in api.verdict(summary) + summary["notes"]:
-        print(line)
+    tau = _tau(args)
+    if args.model is not None or args.data is not None or args.checkpoint is not None:
+        return _diagnose_model(api, args, tau)
+    if args.run is None:
+        raise UsageError("give --run RUN, or --model MODULE:FACTORY with --data FILE")
+    if args.figures:
+        raise UsageError("--figures is for --model; for a run use the figure1/figure9/figure10 verbs")
+    summary, _ = api.diagnose(args.run, n=args.n, device=args.device, tau=api.DEFAULT_TAU if tau is None else tau,
+                              seed=args.seed, write=True, out=args.out, json_path=args.json, iw=not args.no_iw)
+    _print(summary)
     where = Path(args.out) if args.out else api.open_run(args.run).diagnostics_dir
     print(f"wrote {where / 'summary.json'}" + (f" and {args.json}" if args.json else "")
           + f" ({summary['seconds']:.1f} s)", file=sys.stderr)
+    return 0
+
+
+def _print(summary: dict) -> None:
+    sg = summary["spectrum_gap"]
+    print(f"gamma {_num(summary['gamma'])}  gamma_stage2 {_num(summary['gamma_stage2'])}  "
+          f"gamma_effective {_num(summary.get('gamma_effective'))}  recon_mse {summary['recon_mse']:.4g}  "
+          f"spectrum_gap stage1 {sg['stage1']:.4f} stage2 {_num(sg['stage2'], '.4f')}")
+    print(count_text(summary))
+    for line in summary["verdict"] + summary["notes"]:
+        print(line)
+
+
+def _diagnose_model(api, args, tau) -> int:
+    if args.run is not None:
+        raise UsageError("--run diagnoses a run, --model your own model: give one or the other")
+    if args.model is None or args.data is None:
+        raise UsageError("--model MODULE:FACTORY and --data FILE go together (--checkpoint is optional)")
+    d, written = api.diagnose_outside(args.model, args.data, args.checkpoint, args.out, n=args.n, tau=tau,
+                                      seed=args.seed, device=args.device, iw=not args.no_iw, figures=args.figures,
+                                      overwrite=args.overwrite, json_path=args.json)
+    _print(d.summary)
+    if written:
+        print("wrote " + ", ".join(str(p) for p in written), file=sys.stderr)
+    else:
+        print("nothing written (give --out DIR to keep summary.json, arrays.npz and report.html)", file=sys.stderr)
     return 0
 
 

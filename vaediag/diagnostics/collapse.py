@@ -151,11 +151,12 @@ def log_px_given_z(mean: torch.Tensor, x: torch.Tensor, likelihood: str, gamma: 
 
 @torch.no_grad()
 def iw_log_likelihood(model, x: torch.Tensor, gamma: float | None, k: int = 100, generator: torch.Generator | None = None,
-                      batch: int = 50, likelihood: str = "gaussian") -> dict:
+                      batch: int = 50, likelihood: str = "gaussian", chunk: int = 256) -> dict:
     """Importance-weighted bound L_K of log p(x) per input (floats ``x``, in the model's units) with the
     Gaussian decoder N(mu_x(z), gamma I) or, ``likelihood="bernoulli"``, the Bernoulli decoder.
 
-    Returns {mean, stderr, k, n, per_input (numpy), elbo_mean (L_1 from the first sample), likelihood} in nats."""
+    Returns {mean, stderr, k, n, per_input (numpy), elbo_mean (L_1 from the first sample), likelihood} in nats.
+    The K x batch decodes are made ``chunk`` at a time (memory flat in K)."""
     from vaediag.diagnostics.protocol import encode_posterior
 
     if likelihood == "gaussian" and not (gamma is not None and math.isfinite(gamma) and gamma > 0):
@@ -180,8 +181,12 @@ def iw_log_likelihood(model, x: torch.Tensor, gamma: float | None, k: int = 100,
             z = mu + second.sqrt() * eps
             log_q = log_normal_diag(z, mu, second)
         log_pz = -0.5 * (z.pow(2) + LOG_2PI).sum(-1)
-        mean = model.decode(z.reshape(k * b, kk).to(xb.dtype if xb.dtype.is_floating_point else torch.float32))
-        log_px = log_px_given_z(mean.reshape(k, b, -1), xb.reshape(1, b, -1), likelihood, gamma)
+        zf = z.reshape(k * b, kk).to(xb.dtype if xb.dtype.is_floating_point else torch.float32)
+        flat = xb.reshape(b, -1)
+        rows = torch.arange(k * b, device=flat.device) % b  # row r of zf is sample r // b of input r % b
+        log_px = torch.cat([log_px_given_z(model.decode(zf[j:j + chunk]).reshape(len(zf[j:j + chunk]), -1),
+                                           flat[rows[j:j + chunk]], likelihood, gamma)
+                            for j in range(0, k * b, chunk)]).reshape(k, b)
         logw = log_px + log_pz - log_q  # (K, B)
         out.append((torch.logsumexp(logw, 0) - math.log(k)).cpu())
         elbo.append(logw[0].cpu())

@@ -26,9 +26,9 @@ the directions the decoder uses. Beside it, each under a name that says what it 
 - :func:`count_below` is the plain count below any threshold (the theory lab's count of variances
   below 0.05 is ``count_below(lam, 0.05)``).
 
-Old summaries used ``active_dims``, ``threshold``, ``r_hat_by_threshold`` (the tau-count and its grid)
-and ``r_hat_by_cut``; :func:`eigen_summary` still writes them as aliases (``LEGACY_KEYS``) for readers
-of saved files.
+Summaries saved before 0.3 used ``active_dims``, ``threshold``, ``r_hat_by_threshold`` (the tau-count
+and its grid) and ``r_hat_by_cut`` (``LEGACY_KEYS``: old name -> new name); new summaries no longer
+write them, and the readers (the verdict, ``vaediag info``) still read old files.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ LEGACY_KEYS = {"active_dims": "tau_count", "threshold": "tau", "r_hat_by_thresho
 def eigen_summary(lambda_mean: np.ndarray, tau: float = DEFAULT_TAU, grid=TAU_GRID) -> dict:
     """The headline ``r_hat`` (lambda_j < 1/2), ``count_by_cut``, ``r_hat_separation``, ``r_hat_clear``,
     ``r_hat_range``; ``tau_count`` at ``tau`` and ``tau_count_by_tau`` over ``grid``; ``near_one``,
-    ``in_between`` (neither below tau nor near 1); ``lambda_mean`` (list); and the ``LEGACY_KEYS``."""
+    ``in_between`` (neither below tau nor near 1); ``lambda_mean`` (list)."""
     lm = np.asarray(lambda_mean, dtype=np.float64)
     tc = tau_count(lm, tau)
     near = int(np.sum(lm > NEAR_ONE))
@@ -105,7 +105,6 @@ def eigen_summary(lambda_mean: np.ndarray, tau: float = DEFAULT_TAU, grid=TAU_GR
            "tau_count_by_tau": {f"{t:g}": count_below(lm, t) for t in sorted(set(grid) | {tau})},
            "near_one": near, "near_one_threshold": NEAR_ONE, "in_between": int(len(lm) - tc - near),
            "latent_dim": int(len(lm)), "lambda_mean": lm.tolist()}
-    out.update({old: out[new] for old, new in LEGACY_KEYS.items()})
     return out
 
 

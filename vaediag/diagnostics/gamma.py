@@ -154,10 +154,11 @@ def _directional(decode, z: torch.Tensor, tangents: torch.Tensor, h: float = 1e-
 
 
 @torch.no_grad()
-def decoder_gains(model, mu: torch.Tensor, second: torch.Tensor, full: bool, rows: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+def decoder_gains(model, mu: torch.Tensor, second: torch.Tensor, full: bool, rows: int = 16) -> tuple[np.ndarray, np.ndarray]:
     """(lambda, gain) pairs (B, k) for :func:`fit_effective_gamma`: a diagonal encoder's variances with
     (J^T J)_jj = ||d mu_x / d z_j||^2 at mu_z; a full covariance's v_j^T Sigma v_j with the eigenvalues
-    m_j of J^T J (v_j its eigenvectors)."""
+    m_j of J^T J (v_j its eigenvectors). At most ``rows`` Jacobian-vector products at once (each keeps a
+    decode's graph: memory grows with it)."""
     b, k = mu.shape
     per = max(1, rows // k)
     lams, gains = [], []
@@ -166,7 +167,8 @@ def decoder_gains(model, mu: torch.Tensor, second: torch.Tensor, full: bool, row
         m = mu[i:i + per]
         z = m.repeat_interleave(k, 0)  # (n k, k): input i's mu_z once per direction
         t = eye.repeat(len(m), 1)
-        jac = _directional(model.decode, z, t).reshape(len(m), k, -1)  # (n, k, d): row j = d mu_x / d z_j
+        jac = torch.cat([_directional(model.decode, z[a:a + rows], t[a:a + rows])  # at most ``rows`` at once
+                         for a in range(0, len(z), rows)]).reshape(len(m), k, -1)  # (n, k, d): row j = d mu_x / d z_j
         if not full:
             gains.append(jac.pow(2).sum(-1).cpu().numpy())
             lams.append(second[i:i + per].double().cpu().numpy())

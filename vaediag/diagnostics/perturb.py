@@ -28,7 +28,7 @@ N_DECODES = 15
 @torch.no_grad()
 def perturb_directions(model, x: torch.Tensor, n_decodes: int = N_DECODES, scale: float | str = 1.0,
                        generator: torch.Generator | None = None, keep_images: int = 1,
-                       chunk: int = 1024, picture: tuple[int, ...] | None = None) -> dict:
+                       chunk: int = 256, picture: tuple[int, ...] | None = None) -> dict:
     """Perturb mu_z(x) along every eigendirection of Sigma_z(x) for each row of ``x`` (floats).
 
     Returns ``lam`` and ``variance`` (m, k): eigenvalue and image variance per input and direction
@@ -48,13 +48,17 @@ def perturb_directions(model, x: torch.Tensor, n_decodes: int = N_DECODES, scale
         dirs = vec[i].T if full else torch.eye(k, device=mu.device, dtype=mu.dtype)  # (k, k): row j = v_j
         step = lam[i].clamp_min(0).sqrt() if scale == "posterior" else torch.full_like(lam[i], float(scale))
         z = mu[i] + (step[:, None, None] * eps[None, :, None]) * dirs[:, None, :]  # (k, S, k)
-        z = z.reshape(k * n_decodes, k)
-        out = torch.cat([model.decode(z[j:j + chunk]) for j in range(0, len(z), chunk)])
-        out = out.reshape(k, n_decodes, -1).double()
-        variances.append(out.var(dim=1, unbiased=False).sum(dim=1).cpu().numpy())
+        per = max(1, chunk // n_decodes)  # directions decoded together (about ``chunk`` decodes): memory flat in k
+        var, keep = [], []
+        for j in range(0, k, per):
+            out = model.decode(z[j:j + per].reshape(-1, k)).reshape(len(z[j:j + per]), n_decodes, -1)
+            var.append(out.double().var(dim=1, unbiased=False).sum(dim=1).cpu())
+            if i < keep_images and images is None:
+                keep.append(out.reshape(len(out), n_decodes, *picture).to(torch.float16).cpu())
+        variances.append(torch.cat(var).numpy())
         lams.append(lam[i].double().cpu().numpy())
-        if i < keep_images and images is None:
-            images = out.reshape(k, n_decodes, *picture).to(torch.float16).cpu().numpy()
+        if keep:
+            images = torch.cat(keep).numpy()
     return {"lam": np.stack(lams), "variance": np.stack(variances), "images": images, "full": full,
             "scale": scale, "n_decodes": n_decodes}
 

@@ -170,13 +170,6 @@ def posterior_eigen(mu: torch.Tensor, second: torch.Tensor, full: bool) -> tuple
     return lam, vec
 
 
-def sample_posterior(mu: torch.Tensor, second: torch.Tensor, full: bool, eps: torch.Tensor) -> torch.Tensor:
-    """z = mu + Sigma^(1/2) eps (Cholesky factor for a full covariance)."""
-    if not full:
-        return mu + second.sqrt() * eps
-    return mu + (torch.linalg.cholesky(second) @ eps.unsqueeze(-1)).squeeze(-1)
-
-
 def decoder_variance(model) -> float | None:
     """The model's gamma (decoder variance) as a float, or None when it has none."""
     g = getattr(model, "gamma", None)

@@ -38,13 +38,20 @@ from vaediag.diagnostics.collapse import AU_THRESHOLD, CollapseAccumulator, coll
 from vaediag.diagnostics.eigen import DEFAULT_TAU, EigenAccumulator, eigen_summary
 from vaediag.diagnostics.gamma import decoder_gains, fit_effective_gamma, gamma_regime, gamma_trajectory, gamma_verdict
 from vaediag.diagnostics.perturb import perturb_directions, perturbation_table
-from vaediag.diagnostics.protocol import decoder_variance, encode_posterior, frozen, model_device, posterior_eigen, sample_posterior
+from vaediag.diagnostics.protocol import decoder_variance, encode_posterior, frozen, model_device, posterior_eigen
 from vaediag.diagnostics.result import ARRAYS, SUMMARY, Diagnosis
 from vaediag.diagnostics.spectrum import MomentAccumulator, finite_or_none, gaussian_fit_kl, normalised, spectrum_gap
 from vaediag.diagnostics.verdict import verdict
 from vaediag.engine.devices import resolve_device
 from vaediag.engine.runs import CHECKPOINT
+from vaediag.engine.sampling import sample_posterior
 from vaediag.errors import UsageError, VaediagError
+
+# The effective gamma is fitted on the first 16 inputs: k Jacobian-vector products each (about 3 decodes
+# apiece) make it the dearest part of a diagnosis of a conv VAE (benchmarks/bench_diagnose.py: 55% of the
+# time at 64 inputs); one scalar fitted to 16 k (lambda, gain) pairs moves little from 16 to 64 inputs
+# (tests/test_api_outside.py: test_gamma_effective_on_16_inputs_is_that_on_64).
+GAMMA_FIT_N = 16
 
 STREAMS = ("posterior", "reference", "stage2", "perturb", "mutual_information", "iw")
 
@@ -59,7 +66,7 @@ def streams(seed: int) -> dict[str, torch.Generator]:
 def diagnose(model, x: torch.Tensor, stage2=None, tau: float = DEFAULT_TAU, seed: int = 0, batch: int = 500,
              perturb_inputs: int = 8, perturb_scale: float | str = 1.0, to_float=Dataset.to_float,
              device: torch.device | None = None, check_range: bool = True, au_threshold: float = AU_THRESHOLD,
-             mi_n: int = 2000, iw_k: int = 50, iw_n: int = 200, gamma_fit_n: int = 64) -> Diagnosis:
+             mi_n: int = 2000, iw_k: int = 50, iw_n: int = 200, gamma_fit_n: int = GAMMA_FIT_N) -> Diagnosis:
     """Every diagnostic of ``model`` (and of ``stage2``, a VAE on its latents) over the rows of ``x``.
 
     ``model``: anything :func:`vaediag.diagnostics.adapt.adapt` reads (protocol models as they are; adapt
@@ -133,14 +140,12 @@ def _gather(model, stage2, x, tf, device, gens, batch, tau, picture, perturb_inp
             check_decodes(rec, model.likelihood, model.data_range)
         sq_err += float((rec.reshape(len(xb), -1).double() - xb.reshape(len(xb), -1).double()).pow(2).sum())
         n_pix += xb[0].numel() * len(xb)
-        eps = torch.randn(mu.shape, generator=gens["posterior"]).to(device, mu.dtype)
-        z = sample_posterior(mu, second, full, eps)  # z ~ q(z|x)
+        z = sample_posterior(mu, second, gens["posterior"], variance=True)  # z ~ q(z|x)
         acc1.add(z)
         ref.add(torch.randn(mu.shape, generator=gens["reference"], dtype=torch.float64))  # i.i.d. N(0, I), same shape
         if stage2 is not None:
             mu_u, second_u, full_u = encode_posterior(stage2, z)
-            eps_u = torch.randn(mu_u.shape, generator=gens["stage2"]).to(device, mu_u.dtype)
-            acc2.add(sample_posterior(mu_u, second_u, full_u, eps_u))
+            acc2.add(sample_posterior(mu_u, second_u, gens["stage2"], variance=True))
     pert = perturb_directions(model, tf(x[:perturb_inputs].to(device)), scale=perturb_scale, generator=gens["perturb"],
                               picture=picture)
     scale = (model.data_range[1] - model.data_range[0]) if model.data_range is not None else 1.0
@@ -209,6 +214,8 @@ def _collapse(summary, arrays, model, x, tf, device, gens, au_threshold, mi_n, i
         summary["iw_log_likelihood"] = iw
     elif gamma is None and iw_k > 0 and iw_n > 0:
         summary["notes"].append("no importance-weighted log-likelihood: " + model.gamma_note)
+    elif iw_k <= 0 or iw_n <= 0:
+        summary["notes"].append("no importance-weighted log-likelihood: skipped on request (iw=False, --no-iw)")
     if model.gamma_mode == "unknown" and gamma is None:
         summary["notes"].append(model.gamma_note)
 
@@ -234,12 +241,13 @@ def _effective(summary, model, xs, tf, device, scale) -> None:
 
 
 def diagnose_run(run, n: int | None = 10000, device: str = "auto", tau: float = DEFAULT_TAU, seed: int = 0,
-                 write: bool = True, out_dir=None) -> Diagnosis:
+                 write: bool = True, out_dir=None, iw: bool = True) -> Diagnosis:
     """Diagnose a run's stage 1 (and stage 2 when finished) on its first ``n`` training inputs.
 
     Writes summary.json and arrays.npz into ``out_dir`` (default RUN/diagnostics; another folder lets a
     read-only run be diagnosed). ``summary["settings"]`` records what determines the numbers (the inputs
-    used, tau, seed): saved diagnostics are reused by the figures only when these match."""
+    used, tau, seed): saved diagnostics are reused by the figures only when these match. ``iw=False`` skips
+    the importance-weighted log-likelihood."""
     t0 = time.perf_counter()
     dev = resolve_device(device)
     run.require_stage1()
@@ -251,7 +259,7 @@ def diagnose_run(run, n: int | None = 10000, device: str = "auto", tau: float = 
     stage2 = run.load_model(2, dev) if run.stage_done(2) else None
     data = run.dataset()
     x = data.train[:n] if n else data.train
-    summary, arrays = diagnose(model, x, stage2, tau=tau, seed=seed, device=dev)
+    summary, arrays = diagnose(model, x, stage2, tau=tau, seed=seed, device=dev, iw_k=50 if iw else 0)
     if stage2 is None:
         summary["notes"] = [f"{run.path} has no finished stage 2: stage-2 entries are null"] + summary["notes"][1:]
     traj = gamma_trajectory(run.read_metrics(1))

@@ -20,9 +20,18 @@ def _randn(shape, generator: torch.Generator | None, device) -> torch.Tensor:
     return torch.randn(tuple(shape), generator=generator, device="cpu").to(device)
 
 
-def sample_posterior(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """z ~ q(z|x) = N(mu, diag(exp(logvar))): z = mu + sigma * eps with a fresh eps."""
-    return reparameterize(mu, logvar, _randn(mu.shape, generator, mu.device))
+def sample_posterior(mu: torch.Tensor, second: torch.Tensor, generator: torch.Generator | None = None, *,
+                     variance: bool = False) -> torch.Tensor:
+    """z ~ q(z|x) with a fresh eps ~ N(0, I) (drawn from ``generator`` on the CPU): z = mu + Sigma^(1/2) eps.
+
+    ``second``: the log-variance (B, k) of a diagonal encoder (``variance=True``: the variances
+    themselves), or a full covariance (B, k, k) (Cholesky factor)."""
+    eps = _randn(mu.shape, generator, mu.device).to(mu.dtype)
+    if second.dim() == mu.dim() + 1:
+        return mu + (torch.linalg.cholesky(second) @ eps.unsqueeze(-1)).squeeze(-1)
+    if variance:
+        return mu + second.sqrt() * eps
+    return reparameterize(mu, second, eps)
 
 
 def two_stage_latents(stage2, shape, generator: torch.Generator | None = None, device=None) -> torch.Tensor:

@@ -33,23 +33,29 @@ def load_images(path: str | Path) -> np.ndarray:
         raise NotFoundError(f"{p} does not exist; give a .npy or .npz array or a folder of PNG/JPEG images", path=p)
     if p.is_dir():
         arr = _read_folder(p)
-    elif p.suffix.lower() == ".npy":
-        try:
-            arr = np.load(p, allow_pickle=False, mmap_mode="r")
-        except (OSError, ValueError) as e:
-            raise VaediagError(f"{p} is not a readable numeric .npy array ({str(e).splitlines()[0][:100]})") from None
-    elif p.suffix.lower() == ".npz":
-        try:
-            with np.load(p, allow_pickle=False) as f:
-                keys = [k for k in NPZ_KEYS if k in f.files] or (f.files if len(f.files) == 1 else [])
-                if not keys:
-                    raise VaediagError(f"{p} holds arrays {f.files}; name the images one of {', '.join(NPZ_KEYS)}")
-                arr = f[keys[0]]
-        except (OSError, ValueError, zipfile.BadZipFile) as e:
-            raise VaediagError(f"{p} is not a readable .npz of numeric arrays ({str(e).splitlines()[0][:100]})") from None
+    elif p.suffix.lower() in (".npy", ".npz"):
+        arr = load_array(p)
     else:
         raise VaediagError(f"{p}: give a .npy or .npz array or a folder of PNG/JPEG images")
     return to_nchw_unit(np.asarray(arr), str(p))
+
+
+def load_array(p: Path, what: str = "") -> np.ndarray:
+    """The array of a .npy file (memory-mapped) or a .npz file (its ``NPZ_KEYS`` array, or its only one), as stored."""
+    what = what or str(p)
+    if p.suffix.lower() == ".npy":
+        try:
+            return np.load(p, allow_pickle=False, mmap_mode="r")
+        except (OSError, ValueError) as e:
+            raise VaediagError(f"{what} is not a readable numeric .npy array ({str(e).splitlines()[0][:100]})") from None
+    try:
+        with np.load(p, allow_pickle=False) as f:
+            keys = [k for k in NPZ_KEYS if k in f.files] or (f.files if len(f.files) == 1 else [])
+            if not keys:
+                raise VaediagError(f"{what} holds arrays {f.files}; name the array one of {', '.join(NPZ_KEYS)}")
+            return f[keys[0]]
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
+        raise VaediagError(f"{what} is not a readable .npz of numeric arrays ({str(e).splitlines()[0][:100]})") from None
 
 
 def _read_folder(p: Path) -> np.ndarray:
