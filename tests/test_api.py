@@ -87,3 +87,15 @@ def test_fid_takes_the_options_of_the_command():
 
     params = inspect.signature(api.fid).parameters
     assert {"inception", "minmax", "fid_method", "cache_dir", "progress", "write", "overwrite"} <= set(params)
+
+
+def test_the_theory_lab_function_is_not_shadowed_by_the_theory_subpackage():
+    # importing vaediag.theory.* sets the package attribute `vaediag.theory` to the subpackage; the API's
+    # function therefore has a name of its own, and stays callable after the subpackage is imported
+    import types
+
+    import vaediag
+    import vaediag.theory.constructions  # noqa: F401
+
+    assert isinstance(vaediag.theory, types.ModuleType)
+    assert callable(vaediag.check_theory) and vaediag.check_theory.__module__ == "vaediag.api.analysis"

@@ -192,7 +192,7 @@ def test_the_same_thing_has_the_same_option_everywhere():
     from vaediag.api import analysis, runs, two_stage
 
     for f in (runs.sample, runs.reconstruct, runs.save_samples, runs.train, two_stage.enhance,
-              two_stage.load_two_stage, analysis.theory):
+              two_stage.load_two_stage, analysis.check_theory):
         assert inspect.signature(f).parameters["device"].default == "auto", f.__name__
     sub = dict(_parsers_by_name())
     assert sub["stage2"]._option_string_actions["--resume"].metavar == "RUN"

@@ -14,7 +14,7 @@ The names are imported lazily (``vaediag --help`` must not import torch):
   ``save_samples``, ``stage2`` (a second stage on exported codes).
 - :mod:`~vaediag.api.two_stage`: ``enhance`` (a second stage for any VAE), ``load_two_stage``.
 - :mod:`~vaediag.api.analysis`: ``diagnose``, ``figure1``, ``figure9``, ``figure10``, ``report``,
-  ``theory`` and ``save_theory``.
+  ``check_theory`` and ``save_theory``.
 - :mod:`~vaediag.api.quality`: ``fid``, ``fid_sets``, ``table``, ``cache``, ``score`` (FID and KID of
   any two image sets, arrays or files: a ``Score``).
 - ``Diagnosis``: what ``diagnose`` returns (``.summary``, ``.arrays``, ``.verdict``, ``.save(dir)``); the
@@ -36,7 +36,7 @@ _NAMES = {
     "vaediag.api.runs": ("train", "resume", "open_run", "sample", "reconstruct", "save_samples", "stage2",
                          "RunLike"),
     "vaediag.api.two_stage": ("enhance", "load_two_stage"),
-    "vaediag.api.analysis": ("diagnose", "figure1", "figure9", "figure10", "report", "theory", "save_theory",
+    "vaediag.api.analysis": ("diagnose", "figure1", "figure9", "figure10", "report", "check_theory", "save_theory",
                              "check_theory_outputs", "diagnostics_sources", "output_file", "open_trained", "require_stage2"),
     "vaediag.api.quality": ("fid", "fid_sets", "table", "cache", "StderrProgress",
                             "score", "Score"),

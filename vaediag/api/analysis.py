@@ -226,7 +226,7 @@ def report(run, compare: RunLike | None = None, n: int | None = 10000, device: s
     return html
 
 
-def theory(quick: bool = True, seed: int = 0, device: str = "auto", progress=None, jobs: int = 1,
+def check_theory(quick: bool = True, seed: int = 0, device: str = "auto", progress=None, jobs: int = 1,
            threads: int | None = None) -> tuple[list[dict], dict]:
     """Run the theory lab's checks of Theorems 1-4, eqs. (8), (9), (73) and the two-stage argument.
 

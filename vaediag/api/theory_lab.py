@@ -8,7 +8,7 @@
 - ``sweep``: small VAEs at several gammas trained as one batch (``train_sweep``, ``evaluate``).
 - ``r_hat``: the count of used latent directions (eq. 9); ``MLE``, ``TwoNN``: intrinsic-dimension estimators.
 
-``vaediag.theory(...)`` runs every check of the lab; these are the pieces it is made of.
+``vaediag.check_theory(...)`` runs every check of the lab; these are the pieces it is made of.
 """
 
 from __future__ import annotations

@@ -18,6 +18,11 @@ def _common(p, n_default=10000):
 
 
 def register(sub) -> None:
+    _register_diagnose(sub)
+    _register_figures(sub)
+
+
+def _register_diagnose(sub) -> None:
     p = sub.add_parser("diagnose", help="all diagnostics of a run (or of your own model with --model)",
                        description="Compute gamma, r_hat and the lambda_j of Sigma_z(x), perturbations along "
                        "eigendirections, aggregated-posterior spectra and collapse statistics of a run (stage 2 when "
@@ -55,6 +60,8 @@ def register(sub) -> None:
                    help="also write the summary to PATH (its keys: docs/diagnostics.md)")
     p.set_defaults(func=cmd_diagnose)
 
+
+def _register_figures(sub) -> None:
     p = sub.add_parser("figure1", help="the paper's Figure 1 (gamma, perturbations, spectra) for a run",
                        description="Figure 1: log gamma and squared pixel error over training (with --compare, "
                        "a second run such as a fixed-gamma one), decodes along eigendirections, and singular "

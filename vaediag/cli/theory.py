@@ -41,7 +41,7 @@ def run(args) -> int:
     api.check_theory_outputs(args.json, args.figures)
     t0 = time.perf_counter()
     progress = lambda msg: print(f"[{time.perf_counter() - t0:6.1f}s] {msg}", file=sys.stderr, flush=True)
-    checks, art = api.theory(args.quick, seed=args.seed, device=args.device, progress=progress, jobs=args.jobs,
+    checks, art = api.check_theory(args.quick, seed=args.seed, device=args.device, progress=progress, jobs=args.jobs,
                              threads=args.threads)
     elapsed = time.perf_counter() - t0
     print(api.format_table(checks))
