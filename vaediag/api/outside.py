@@ -152,11 +152,11 @@ def load_checkpoint(model, checkpoint: str | os.PathLike) -> None:
 def load_inputs(data: str | os.PathLike, n: int | None = None) -> torch.Tensor:
     """The inputs of ``--data``: a .npy / .npz array, a folder of PNG/JPEG images (uint8, (N, C, H, W)) or a
     data-set name (its training images); at most ``n`` rows."""
-    from vaediag.quality.sets import IMAGE_EXTS, _read_folder, load_array
+    from vaediag.quality.sets import IMAGE_EXTS, read_folder, load_array
 
     p = Path(data)
     if p.is_dir():
-        arr = _read_folder(p)
+        arr = read_folder(p)
         arr = arr[:, None] if arr.ndim == 3 else arr.transpose(0, 3, 1, 2)
     elif p.suffix.lower() in (".npy", ".npz") and p.is_file():
         arr = load_array(p, f"--data {p}")

@@ -32,7 +32,7 @@ def load_images(path: str | Path) -> np.ndarray:
     if not p.exists():
         raise NotFoundError(f"{p} does not exist; give a .npy or .npz array or a folder of PNG/JPEG images", path=p)
     if p.is_dir():
-        arr = _read_folder(p)
+        arr = read_folder(p)
     elif p.suffix.lower() in (".npy", ".npz"):
         arr = load_array(p)
     else:
@@ -58,7 +58,8 @@ def load_array(p: Path, what: str = "") -> np.ndarray:
         raise VaediagError(f"{what} is not a readable .npz of numeric arrays ({str(e).splitlines()[0][:100]})") from None
 
 
-def _read_folder(p: Path) -> np.ndarray:
+def read_folder(p: Path) -> np.ndarray:
+    """The PNG/JPEG images of a folder, sorted by name, as stored (uint8, (N, H, W) or (N, H, W, 3))."""
     from PIL import Image, UnidentifiedImageError
 
     files = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_EXTS and f.is_file())
