@@ -1,9 +1,10 @@
-"""Every numerical check of the theory lab, as a dict: claim, measured, predicted, tolerance, verdict.
+"""Every numerical check of the theory lab, as a dict: claim, measured, predicted, alternative, margin, se,
+tolerance, verdict (the rule of :mod:`vaediag.theory.separation`).
 
 Each ``check_*`` function computes its numbers through the cores in ``constructions``, ``eq73``,
 ``sweep``, ``estimators`` and returns a list of checks plus the arrays its figure needs. Choices the
-paper leaves open (tolerances, thresholds, fit ranges, grids) are module constants, documented here
-and in the README ("Choices the paper leaves open"). The checks live by concern in ``checks_common``,
+paper leaves open (alternatives, thresholds, fit ranges, grids) are module constants, documented here
+and in docs/theory.md ("Choices the paper leaves open"). The checks live by concern in ``checks_common``,
 ``checks_constructions`` (Theorems 1, 2, eq. 73), ``checks_sweep`` (Theorems 3, 4, eqs. 8, 9),
 ``checks_two_stage`` (section 4) and ``checks_rhat`` (r_hat against the estimators); this module runs them
 all (:func:`run_all`) and re-exports their names.
@@ -14,16 +15,18 @@ from __future__ import annotations
 import torch
 
 from vaediag.data import manifolds  # noqa: F401  (tests build the sweep's data with checks.manifolds)
-from vaediag.theory.checks_common import *  # noqa: F401,F403  (the tolerances, Settings, check)
+from vaediag.theory.checks_common import *  # noqa: F401,F403  (the alternatives, fit ranges, Settings)
 from vaediag.theory.checks_common import _f  # noqa: F401
+from vaediag.theory.checks_heldout import HELDOUT_DS, check_heldout, judge_heldout, train_heldout  # noqa: F401
 from vaediag.theory.checks_constructions import (check_eq73, check_theorem1, check_theorem2,  # noqa: F401
                                                  judge_eq73, judge_theorem1, judge_theorem2)
 from vaediag.theory.checks_rhat import *  # noqa: F401,F403
-from vaediag.theory.checks_rhat import _dimension_estimates, _label, _mnist_row, _roll_gammas  # noqa: F401
+from vaediag.theory.checks_rhat import _dimension_estimates, _eq8_gammas, _label, _mnist_row  # noqa: F401
 from vaediag.theory.checks_sweep import *  # noqa: F401,F403
 from vaediag.theory.checks_sweep import _part_data, _restarts, _step_log, _train_part  # noqa: F401
 from vaediag.theory.checks_two_stage import *  # noqa: F401,F403
 from vaediag.theory.checks_two_stage import _two_stage_compare  # noqa: F401
+from vaediag.theory.separation import SE_MULTIPLE, check_point, check_side, margin, verdict  # noqa: F401
 
 CONSTRUCTIONS = (("theorem1", "check_theorem1"), ("theorem2", "check_theorem2"), ("eq73", "check_eq73"))
 
@@ -56,8 +59,8 @@ def run_all(s: Settings) -> tuple[list[dict], dict]:
     """Every check, in the paper's order; returns (checks, artifacts by section for figures and tables).
 
     With ``s.jobs >= 2`` a second (spawned) process runs the constructions, the other manifolds' part of
-    the sweep and the mixture's VAE while this one trains the sweep manifold's VAEs and stage 2: the same
-    numbers as ``jobs = 1`` (each part seeds its own generators and is one batched run either way)."""
+    the sweep and the mixture's VAE while this one trains the sweep manifold's VAEs, stage 2 and the held-out
+    teachers: the same numbers as ``jobs = 1`` (each part seeds its own generators and is one batched run either way)."""
     art, parts = {}, {}
     pool = future = None
     if s.jobs >= 2:
@@ -74,6 +77,7 @@ def run_all(s: Settings) -> tuple[list[dict], dict]:
     try:
         main = train_main(s, second_process=future is not None)
         c2s, art["two_stage"] = check_two_stage(s, selected_stage1(s, main))
+        heldout = [c for d in HELDOUT_DS for c in train_heldout(s, d)]  # here: the second process is the longer one
         if future is not None:
             s.progress("waiting for the second process")
             cons, oth, mixture = future.result()
@@ -83,8 +87,10 @@ def run_all(s: Settings) -> tuple[list[dict], dict]:
             oth, mixture = train_others(s), None
         c34, art["theorems34"] = check_theorems34(s, main, oth)
         cest, art["estimators"] = check_estimators(s, art["theorems34"], mixture=mixture)
+        cho, art["heldout"] = check_heldout(s, heldout)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
-    checks = parts["theorem1"] + parts["theorem2"] + parts["eq73"] + c34 + c2s + cest
-    return checks, {k: art[k] for k in ("theorem1", "theorem2", "eq73", "theorems34", "two_stage", "estimators")}
+    checks = parts["theorem1"] + parts["theorem2"] + parts["eq73"] + c34 + c2s + cest + cho
+    return checks, {k: art[k] for k in ("theorem1", "theorem2", "eq73", "theorems34", "two_stage", "estimators",
+                                        "heldout")}
