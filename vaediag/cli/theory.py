@@ -21,7 +21,8 @@ def register(sub) -> None:
         "cannot separate them. Exit status 0 if no check fails, 1 if any fails, 2 for bad arguments. Measured "
         "results and times: docs/results/theory.md.")
     p.add_argument("--quick", action="store_true", help="4,000 training points and Adam steps instead of 8,000, 3 "
-                   "restarts instead of 4; skips the mnist5k VAE")
+                   "restarts instead of 4, 3 held-out teachers per r and ambient dimension instead of 5; skips the "
+                   "mnist5k VAE")
     p.add_argument("--json", metavar="PATH", help="write the checks (and the r_hat table) as JSON to PATH")
     p.add_argument("--figures", metavar="DIR", help="write one PNG per theorem to DIR (created if absent)")
     p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")

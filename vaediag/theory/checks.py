@@ -31,9 +31,10 @@ from vaediag.theory.separation import SE_MULTIPLE, check_point, check_side, marg
 CONSTRUCTIONS = (("theorem1", "check_theorem1"), ("theorem2", "check_theorem2"), ("eq73", "check_eq73"))
 
 
-def _second_process(quick: bool, seed: int, device: str, flush: bool) -> tuple[list, dict, dict]:
+def _second_process(quick: bool, seed: int, device: str, flush: bool) -> tuple[list, dict, dict, list]:
     """The work of the second process: Theorems 1, 2 and eq. (73) (numpy/scipy and a small float64 torch
-    problem), the other manifolds' part of the sweep and the mixture's VAE."""
+    problem), the other manifolds' part of the sweep, the mixture's VAE and the held-out teachers of the
+    last ambient dimension."""
     torch.set_num_threads(1)
     torch.set_flush_denormal(flush)  # as in the parent, so that both processes compute the same numbers
     s = Settings.make(quick, seed=seed, device=device)
@@ -41,7 +42,7 @@ def _second_process(quick: bool, seed: int, device: str, flush: bool) -> tuple[l
         cons = [(key, *globals()[fn](s)) for key, fn in CONSTRUCTIONS]
         oth = train_others(s)
         oth["res"] = None  # the model stays here: only numbers go back
-        return cons, oth, train_mixture(s)
+        return cons, oth, train_mixture(s), train_heldout(s, HELDOUT_DS[-1])
 
 
 def _one_blas_thread():
@@ -59,8 +60,8 @@ def run_all(s: Settings) -> tuple[list[dict], dict]:
     """Every check, in the paper's order; returns (checks, artifacts by section for figures and tables).
 
     With ``s.jobs >= 2`` a second (spawned) process runs the constructions, the other manifolds' part of
-    the sweep and the mixture's VAE while this one trains the sweep manifold's VAEs, stage 2 and the held-out
-    teachers: the same numbers as ``jobs = 1`` (each part seeds its own generators and is one batched run either way)."""
+    the sweep, the mixture's VAE and the held-out teachers of the last ambient dimension while this one trains
+    the sweep manifold's VAEs, stage 2 and the other held-out teachers: the same numbers as ``jobs = 1`` (each part seeds its own generators and is one batched run either way)."""
     art, parts = {}, {}
     pool = future = None
     if s.jobs >= 2:
@@ -77,14 +78,15 @@ def run_all(s: Settings) -> tuple[list[dict], dict]:
     try:
         main = train_main(s, second_process=future is not None)
         c2s, art["two_stage"] = check_two_stage(s, selected_stage1(s, main))
-        heldout = [c for d in HELDOUT_DS for c in train_heldout(s, d)]  # here: the second process is the longer one
+        heldout = [c for d in HELDOUT_DS[:-1] for c in train_heldout(s, d)]
         if future is not None:
             s.progress("waiting for the second process")
-            cons, oth, mixture = future.result()
+            cons, oth, mixture, last = future.result()
             for key, c, a in cons:
                 parts[key], art[key] = c, a
         else:
-            oth, mixture = train_others(s), None
+            oth, mixture, last = train_others(s), None, train_heldout(s, HELDOUT_DS[-1])
+        heldout += last
         c34, art["theorems34"] = check_theorems34(s, main, oth)
         cest, art["estimators"] = check_estimators(s, art["theorems34"], mixture=mixture)
         cho, art["heldout"] = check_heldout(s, heldout)
