@@ -2,7 +2,7 @@
 
     vaediag theory --quick --json q.json
     vaediag theory --json f.json --figures figs
-    python benchmarks/theory_table.py q.json f.json --out docs/results/theory.md
+    python benchmarks/theory_table.py q.json f.json --out docs/results/theory.md [--note TEXT]
 
 The page is generated whole: every check (quick beside full: measured, margin against the nearest
 alternative, twice the standard error, verdicts), the held-out teachers (pass rate per r and ambient
@@ -38,15 +38,22 @@ def _cell(v) -> str:
     return _fmt(v).replace("|", "\\|")
 
 
+PAREN = re.compile(r"\(([^()]*)\)")
+
+
 def _claim(q: str, f: str) -> str:
-    """One claim for both runs: the text they share, then each run's own parenthesis where they differ."""
+    """One claim for both runs: the text they share, each parenthesis where they differ as (quick: ..; full: ..)."""
     if q == f:
         return q
-    base_q, base_f = re.sub(r"\s*\([^()]*\)\s*$", "", q), re.sub(r"\s*\([^()]*\)\s*$", "", f)
-    if base_q != base_f:
+    if PAREN.sub("()", q) != PAREN.sub("()", f):
         raise SystemExit(f"the two runs list different checks: {q!r} vs {f!r}; pass a quick and a full run of one version")
-    extra_q, extra_f = q[len(base_q):].strip(" ()"), f[len(base_f):].strip(" ()")
-    return f"{base_q} (quick: {extra_q}; full: {extra_f})"
+    groups = iter(PAREN.findall(f))
+
+    def merge(m):
+        a, b = m.group(1), next(groups)
+        return f"({a})" if a == b else f"(quick: {a}; full: {b})"
+
+    return PAREN.sub(merge, q)
 
 
 def _line(c: dict) -> str:
@@ -111,13 +118,13 @@ def summary(name: str, run: dict) -> str:
             f"the program's clock (seed {run['config']['seed']})")
 
 
-def page(q: dict, f: dict) -> str:
+def page(q: dict, f: dict, note: str = "") -> str:
     cfg = f.get("config", {})
     config = f" (threads {cfg['threads']}, jobs {cfg['jobs']})" if {"threads", "jobs"} <= cfg.keys() else ""
     parts = [HEAD.format(config=config), "## Every check", "", checks_table(q, f), "", heldout_section(q, f), "",
              "## r_hat against the intrinsic-dimension estimators (full run)", "", rhat_table(f), "",
              "Reported, not checked (full run):", "", reported(f), "", "## Runs", "", "- " + summary("quick", q),
-             "- " + summary("full", f), ""]
+             "- " + summary("full", f), *([note] if note else []), ""]
     return "\n".join(parts)
 
 
@@ -146,11 +153,12 @@ def main() -> int:
     ap.add_argument("quick", help="JSON of `vaediag theory --quick --json PATH`")
     ap.add_argument("full", help="JSON of `vaediag theory --json PATH`")
     ap.add_argument("--out", help="write the page here (atomically) instead of printing it")
+    ap.add_argument("--note", default="", help="a sentence under the runs' times (e.g. how loaded the machine was)")
     a = ap.parse_args()
     q, f = _load(a.quick, True), _load(a.full, False)
     if q is None or f is None:
         return 2
-    text = page(q, f)
+    text = page(q, f, a.note)
     if a.out:
         from vaediag.io import atomic_write_text
 

@@ -41,7 +41,7 @@ def _two():
 
 
 def _eq8():  # Swiss roll, d = 10, r_hat 3: slope (10 - 3)/2 = 3.5 against 4.0 and 3.0, se 0.05
-    return {"d": 10, "gammas": [1e-2, 7e-3, 5e-3, 3.5e-3, 2.5e-3], "r_hat": [3] * 5, "r_hat_read": 3, "slope": 3.5,
+    return {"d": 10, "gammas": [1e-2, 7e-3, 5e-3, 3.5e-3, 2.5e-3], "loss": [-1.0] * 5, "r_hat": [3] * 5, "r_hat_read": 3, "slope": 3.5,
             "se": 0.05}
 
 

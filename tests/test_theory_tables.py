@@ -33,8 +33,8 @@ def test_table_script_writes_the_results_page_from_the_quick_and_full_runs(tmp_p
                                 "restarts": [{"r_hat": 3, "held_out_loss": -32.671}]}],
                 "reported": [{"data": "sphere (d=10)", "measured": {"r_hat": 3}, "reason": "no chart"}]}
 
-    def ho(rates, fails, verdict):
-        return {"claim": "eq. (9): r_hat = r on held-out teachers (r=6)", "measured": 5.5, "predicted": 6,
+    def ho(rates, fails, verdict, n):
+        return {"claim": f"eq. (9): r_hat = r on held-out teachers (r=6; {n} teachers), mean r_hat", "measured": 5.5, "predicted": 6,
                 "alternative": 5, "margin": 0.0, "se": 0.34, "verdict": verdict, "pass_rate_by_d": rates,
                 "r_hat": [6, 5, 6, 6], "failures": fails}
 
@@ -42,11 +42,11 @@ def test_table_script_writes_the_results_page_from_the_quick_and_full_runs(tmp_p
     q = run(True, [{"claim": "slope (4 gammas)", "measured": 3.85, "predicted": 4, "alternative": 3.5, "margin": 0.2,
                     "se": 0.05, "verdict": "pass"},
                    {"claim": "a|b", "measured": {"x": 0.5}, "predicted": 0, "tolerance": 0.1, "verdict": "pass"},
-                   ho({"d=10": 0.5, "d=16": 1.0}, [fail], "fail")])
+                   ho({"d=10": 0.5, "d=16": 1.0}, [fail], "fail", 4)])
     f = run(False, [{"claim": "slope (6 gammas)", "measured": 3.87, "predicted": 4, "alternative": 3.5, "margin": 0.24,
                      "se": 0.15, "verdict": "inconclusive"},
                     {"claim": "a|b", "measured": {"x": 0.25}, "predicted": 0, "tolerance": 0.1, "verdict": "fail"},
-                    ho({"d=10": 1.0, "d=16": 1.0}, [], "pass")])
+                    ho({"d=10": 1.0, "d=16": 1.0}, [], "pass", 6)])
     (tmp_path / "q.json").write_text(json.dumps(q))
     (tmp_path / "f.json").write_text(json.dumps(f))
     out = subprocess.run([sys.executable, str(script), str(tmp_path / "q.json"), str(tmp_path / "f.json")],
@@ -54,6 +54,8 @@ def test_table_script_writes_the_results_page_from_the_quick_and_full_runs(tmp_p
     assert ("| slope (quick: 4 gammas; full: 6 gammas) | 4 | 3.5 | 3.85 | 0.2 (2 se 0.1) | 3.87 | 0.24 (2 se 0.3) | "
             "pass / inconclusive |") in out
     assert "| a\\|b | 0 | - | x=0.5 | tolerance 0.1 | x=0.25 | tolerance 0.1 | pass / fail |" in out
+    assert any(line.startswith("| eq. (9): r_hat = r on held-out teachers (quick: r=6; 4 teachers; full: r=6; 6 teachers), "
+                               "mean r_hat | 6 | 5 |") for line in out)  # a parenthesis inside the claim
     assert "| 6 | 4 / 4 | d=10: 50%, d=16: 100% | d=10: 100%, d=16: 100% | [6, 5, 6, 6] | fail / pass |" in out
     assert ("- quick, r = 6, d = 10, embed seed 7003: r_hat 5, gamma 0.031, encoder variances [0.025, 0.185, 0.987]"
             in out)

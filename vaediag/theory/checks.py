@@ -70,7 +70,8 @@ def run_all(s: Settings) -> tuple[list[dict], dict]:
 
         pool = cf.ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn"))
         future = pool.submit(_second_process, s.quick, s.seed, str(s.device), _denormals_flushed())
-        s.progress("Theorems 1, 2, eq. (73), the other manifolds' VAEs and the mixture's: in a second process")
+        s.progress("Theorems 1, 2, eq. (73), the other manifolds' VAEs, the mixture's and the held-out teachers at "
+                   f"d={HELDOUT_DS[-1]}: in a second process")
     else:
         for key, fn in CONSTRUCTIONS:
             c, a = globals()[fn](s)

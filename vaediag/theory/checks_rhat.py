@@ -153,7 +153,8 @@ def judge_eq8(m: dict, label: str, r_true: int) -> dict:
     return check_point(f"eq. (8) on {label}: loss vs log gamma slope (d - r_hat)/2 with the r_hat the fixed-gamma VAEs "
                        f"found ({len(m['gammas'])} gammas, r_hat {m['r_hat']}; alternatives: r_hat -/+ 1)", m["slope"],
                        pred, [pred + 0.5, pred - 0.5], m["se"], power=True, r_hat=rh, r_true=r_true,
-                       predicted_with_r_true=(d - r_true) / 2, gammas=m["gammas"])
+                       predicted_with_r_true=(d - r_true) / 2, gammas=m["gammas"],
+                       losses=[round(v, 3) for v in m["loss"]])
 
 
 def reported_rows(rows: list[dict], roll: dict | None = None) -> list[dict]:

@@ -203,7 +203,7 @@ def check_theorems34(s: Settings, main: dict, oth: dict) -> tuple[list[dict], di
     for j, (nm, p) in enumerate(EQ8_MANIFOLDS):  # their fixed-gamma groups, last
         sl = slice(nf + R * len(ESTIMATOR_MANIFOLDS) + j * n8, nf + R * len(ESTIMATOR_MANIFOLDS) + (j + 1) * n8)
         eq8_fixed[_label({"name": nm, **p})] = {
-            "gammas": ev_all["gamma"][sl].tolist(), "loss": ev_all["loss"][sl].tolist(), "kl": ev_all["kl"][sl].tolist(),
+            "gammas": list(_eq8_gammas(s)), "loss": ev_all["loss"][sl].tolist(), "kl": ev_all["kl"][sl].tolist(),
             "enc_var": ev_all["enc_var"][sl].tolist(),
             "r_hat": r_hat_per_model(ev_all["enc_var"][sl], VAR_THRESHOLD).tolist()}
     return judge_theorems34(m), {"eq8_fixed": eq8_fixed, "gammas": g, "fit": fit, "eval": ev, "log_gamma_traj": res.log_gamma[:, :G0],

@@ -16,8 +16,8 @@ from vaediag.theory.sweep import train_stage2
 # weight decay 5e-4 on the networks (not on log gamma_z), z = mu_z + sigma_z * eps with a fresh eps for
 # every draw, the learning rate halved twice (the paper's MNIST schedule halves at 300 of 800 epochs:
 # here every 3/8 of the steps). Choices the paper leaves open, measured in docs/theory.md's sensitivity
-# table: the width (the paper uses 1,024 for FID; 256 passed in every run measured, 64
-# and 128 did not, and run-to-run spread is as large as the width's effect) and gamma_z's starting
+# table: the width (the paper uses 1,024 for FID; 256 passed the earlier criterion, two-stage < 0.5 x
+# stage 1, in every run measured, 64 and 128 did not, and run-to-run spread is as large as the width's effect) and gamma_z's starting
 # value. Started at 1 (the authors' code), stage 2 collapses: q(u|z) = N(0, I), a constant decoder
 # mean and gamma_z = E|z|^2 / kappa ~ 1 (stage 1's q(z) has unit second moments), a stationary point
 # of eq. (2) that is not its optimum (gamma_z measured 0.98-0.99 after 4,000 steps); its samples carry
