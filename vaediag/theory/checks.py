@@ -17,9 +17,9 @@ import torch
 from vaediag.data import manifolds  # noqa: F401  (tests build the sweep's data with checks.manifolds)
 from vaediag.theory.checks_common import *  # noqa: F401,F403  (the alternatives, fit ranges, Settings)
 from vaediag.theory.checks_common import _f  # noqa: F401
-from vaediag.theory.checks_heldout import HELDOUT_DS, check_heldout, judge_heldout, train_heldout  # noqa: F401
 from vaediag.theory.checks_constructions import (check_eq73, check_theorem1, check_theorem2,  # noqa: F401
                                                  judge_eq73, judge_theorem1, judge_theorem2)
+from vaediag.theory.checks_heldout import HELDOUT_DS, check_heldout, judge_heldout, train_heldout  # noqa: F401
 from vaediag.theory.checks_rhat import *  # noqa: F401,F403
 from vaediag.theory.checks_rhat import _dimension_estimates, _eq8_gammas, _label, _mnist_row  # noqa: F401
 from vaediag.theory.checks_sweep import *  # noqa: F401,F403

@@ -8,8 +8,8 @@ import numpy as np
 
 from vaediag.data import manifolds
 from vaediag.theory.checks_common import FIT_FLOOR, VAR_THRESHOLD, Settings
-from vaediag.theory.separation import check_point, mean_se, slope_se
 from vaediag.theory.estimators import MLE, TwoNN, affine_dimension
+from vaediag.theory.separation import check_point, mean_se, slope_se
 from vaediag.theory.sweep import evaluate, r_hat_per_model, train_sweep
 
 # r_hat = r is checked where Theorems 2 and 4 apply as stated: one chart onto R^r (the diffeomorphism of
