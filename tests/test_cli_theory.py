@@ -29,4 +29,6 @@ def test_bad_arguments_give_one_line_and_exit_1_or_2(argv, needle, status, capsy
 def test_theory_verb_is_registered(capsys):
     assert main(["theory", "--help"]) == 0
     out = capsys.readouterr().out
-    assert "--quick" in out and "Exit status 0 if every check passes, 1 if any fails" in out.replace("\n", " ").replace("  ", " ")
+    text = " ".join(out.split())
+    assert "--quick" in text and "Exit status 0 if no check fails, 1 if any fails" in text
+    assert "alternative | margin | se | verdict" in text and "at least 2 standard errors" in text

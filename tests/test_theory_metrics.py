@@ -42,3 +42,24 @@ def test_energy_distance_of_point_masses_and_of_a_sample_with_itself():
 def test_empty_samples_are_refused():
     with pytest.raises(ValueError, match="non-empty"):
         mean_distance(np.zeros((0, 2)), np.zeros((3, 2)))
+
+
+def test_energy_distance_se_is_the_spread_over_blocks():
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(400, 3)), rng.normal(0.3, 1.0, size=(400, 3))
+    blocks = [energy_distance(x[i:i + 100], y[i:i + 100]) for i in range(0, 400, 100)]
+    assert metrics.energy_distance_se(x, y, 4) == pytest.approx(np.std(blocks, ddof=1) / 2, rel=1e-12)
+    with pytest.raises(ValueError, match="blocks"):
+        metrics.energy_distance_se(x[:5], y[:5], 4)
+
+
+@pytest.mark.slow
+def test_energy_distance_se_matches_the_spread_over_independent_draws():
+    rng = np.random.default_rng(4)
+    # the spread of the whole-sample estimate over 30 independent draws, against the mean block estimate
+    eds, ses = [], []
+    for _ in range(30):
+        a, b = rng.normal(size=(160, 3)), rng.normal(0.3, 1.0, size=(160, 3))
+        eds.append(energy_distance(a, b))
+        ses.append(metrics.energy_distance_se(a, b, 4))
+    assert 0.6 < np.mean(ses) / np.std(eds, ddof=1) < 1.6

@@ -114,6 +114,28 @@ def two_stage(a: dict) -> Figure:
     return fig
 
 
+def eq8(a: dict) -> Figure:
+    """eq. (8) on each manifold of ``a`` (label -> the measure of ``checks_rhat.eq8_measure``: gammas, held-out
+    losses, slope, se, r_hat_read): the losses against log gamma, the fitted line (slope ± s.e. in the title)
+    and, through the same centre, the lines the claim (d - r_hat)/2 and its alternatives (d - r_hat ± 1)/2 predict."""
+    fig = new_figure((5 * max(1, len(a)), 3.6))
+    axes = np.atleast_1d(fig.subplots(1, max(1, len(a))))
+    for ax, (label, m) in zip(axes, a.items()):
+        lg, loss = np.log(np.asarray(m["gammas"], float)), np.asarray(m["loss"], float)
+        ax.plot(lg, loss, "ko", ms=4, label="held-out loss")
+        if len(lg) >= 2 and np.isfinite(m["slope"]):
+            cx, cy = lg.mean(), loss.mean()
+            ax.plot(lg, cy + m["slope"] * (lg - cx), "k-", lw=1, label=f"fit {m['slope']:.3g} ± {m['se']:.2g}")
+            if m.get("r_hat_read") is not None:
+                for dr, style in ((0, "C0--"), (-1, "C1:"), (1, "C2:")):
+                    b = (m["d"] - m["r_hat_read"] - dr) / 2
+                    ax.plot(lg, cy + b * (lg - cx), style, lw=1, label=f"r_hat {m['r_hat_read'] + dr}: {b:g}")
+        ax.set(title=f"eq. (8): {label}", xlabel="log gamma", ylabel="held-out loss (eq. 2)")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
 ALL = {"theorem1": theorem1, "theorem2": theorem2, "theorem3": theorem3, "theorem4": theorem4, "two_stage": two_stage}
 
 
@@ -121,4 +143,7 @@ def all_figures(art: dict) -> dict[str, Figure]:
     """name -> Figure for every section present in the artifacts."""
     src = {"theorem1": "theorem1", "theorem2": "theorem2", "theorem3": "theorems34", "theorem4": "theorems34",
            "two_stage": "two_stage"}
-    return {name: fn(art[src[name]]) for name, fn in ALL.items() if src[name] in art}
+    out = {name: fn(art[src[name]]) for name, fn in ALL.items() if src[name] in art}
+    if "eq8" in art.get("estimators", {}):
+        out["eq8"] = eq8(art["estimators"]["eq8"])
+    return out

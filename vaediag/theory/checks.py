@@ -1,9 +1,10 @@
-"""Every numerical check of the theory lab, as a dict: claim, measured, predicted, tolerance, verdict.
+"""Every numerical check of the theory lab, as a dict: claim, measured, predicted, alternative, margin, se,
+tolerance, verdict (the rule of :mod:`vaediag.theory.separation`).
 
 Each ``check_*`` function computes its numbers through the cores in ``constructions``, ``eq73``,
 ``sweep``, ``estimators`` and returns a list of checks plus the arrays its figure needs. Choices the
-paper leaves open (tolerances, thresholds, fit ranges, grids) are module constants, documented here
-and in the README ("Choices the paper leaves open"). The checks live by concern in ``checks_common``,
+paper leaves open (alternatives, thresholds, fit ranges, grids) are module constants, documented here
+and in docs/theory.md ("Choices the paper leaves open"). The checks live by concern in ``checks_common``,
 ``checks_constructions`` (Theorems 1, 2, eq. 73), ``checks_sweep`` (Theorems 3, 4, eqs. 8, 9),
 ``checks_two_stage`` (section 4) and ``checks_rhat`` (r_hat against the estimators); this module runs them
 all (:func:`run_all`) and re-exports their names.
@@ -14,23 +15,26 @@ from __future__ import annotations
 import torch
 
 from vaediag.data import manifolds  # noqa: F401  (tests build the sweep's data with checks.manifolds)
-from vaediag.theory.checks_common import *  # noqa: F401,F403  (the tolerances, Settings, check)
+from vaediag.theory.checks_common import *  # noqa: F401,F403  (the alternatives, fit ranges, Settings)
 from vaediag.theory.checks_common import _f  # noqa: F401
 from vaediag.theory.checks_constructions import (check_eq73, check_theorem1, check_theorem2,  # noqa: F401
                                                  judge_eq73, judge_theorem1, judge_theorem2)
+from vaediag.theory.checks_heldout import HELDOUT_DS, check_heldout, judge_heldout, train_heldout  # noqa: F401
 from vaediag.theory.checks_rhat import *  # noqa: F401,F403
-from vaediag.theory.checks_rhat import _dimension_estimates, _label, _mnist_row, _roll_gammas  # noqa: F401
+from vaediag.theory.checks_rhat import _dimension_estimates, _eq8_gammas, _label, _mnist_row  # noqa: F401
 from vaediag.theory.checks_sweep import *  # noqa: F401,F403
 from vaediag.theory.checks_sweep import _part_data, _restarts, _step_log, _train_part  # noqa: F401
 from vaediag.theory.checks_two_stage import *  # noqa: F401,F403
 from vaediag.theory.checks_two_stage import _two_stage_compare  # noqa: F401
+from vaediag.theory.separation import SE_MULTIPLE, check_point, check_side, margin, verdict  # noqa: F401
 
 CONSTRUCTIONS = (("theorem1", "check_theorem1"), ("theorem2", "check_theorem2"), ("eq73", "check_eq73"))
 
 
-def _second_process(quick: bool, seed: int, device: str, flush: bool) -> tuple[list, dict, dict]:
+def _second_process(quick: bool, seed: int, device: str, flush: bool) -> tuple[list, dict, dict, list]:
     """The work of the second process: Theorems 1, 2 and eq. (73) (numpy/scipy and a small float64 torch
-    problem), the other manifolds' part of the sweep and the mixture's VAE."""
+    problem), the other manifolds' part of the sweep, the mixture's VAE and the held-out teachers of the
+    last ambient dimension."""
     torch.set_num_threads(1)
     torch.set_flush_denormal(flush)  # as in the parent, so that both processes compute the same numbers
     s = Settings.make(quick, seed=seed, device=device)
@@ -38,7 +42,7 @@ def _second_process(quick: bool, seed: int, device: str, flush: bool) -> tuple[l
         cons = [(key, *globals()[fn](s)) for key, fn in CONSTRUCTIONS]
         oth = train_others(s)
         oth["res"] = None  # the model stays here: only numbers go back
-        return cons, oth, train_mixture(s)
+        return cons, oth, train_mixture(s), train_heldout(s, HELDOUT_DS[-1])
 
 
 def _one_blas_thread():
@@ -56,8 +60,8 @@ def run_all(s: Settings) -> tuple[list[dict], dict]:
     """Every check, in the paper's order; returns (checks, artifacts by section for figures and tables).
 
     With ``s.jobs >= 2`` a second (spawned) process runs the constructions, the other manifolds' part of
-    the sweep and the mixture's VAE while this one trains the sweep manifold's VAEs and stage 2: the same
-    numbers as ``jobs = 1`` (each part seeds its own generators and is one batched run either way)."""
+    the sweep, the mixture's VAE and the held-out teachers of the last ambient dimension while this one trains
+    the sweep manifold's VAEs, stage 2 and the other held-out teachers: the same numbers as ``jobs = 1`` (each part seeds its own generators and is one batched run either way)."""
     art, parts = {}, {}
     pool = future = None
     if s.jobs >= 2:
@@ -66,7 +70,8 @@ def run_all(s: Settings) -> tuple[list[dict], dict]:
 
         pool = cf.ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn"))
         future = pool.submit(_second_process, s.quick, s.seed, str(s.device), _denormals_flushed())
-        s.progress("Theorems 1, 2, eq. (73), the other manifolds' VAEs and the mixture's: in a second process")
+        s.progress("Theorems 1, 2, eq. (73), the other manifolds' VAEs, the mixture's and the held-out teachers at "
+                   f"d={HELDOUT_DS[-1]}: in a second process")
     else:
         for key, fn in CONSTRUCTIONS:
             c, a = globals()[fn](s)
@@ -74,17 +79,21 @@ def run_all(s: Settings) -> tuple[list[dict], dict]:
     try:
         main = train_main(s, second_process=future is not None)
         c2s, art["two_stage"] = check_two_stage(s, selected_stage1(s, main))
+        heldout = [c for d in HELDOUT_DS[:-1] for c in train_heldout(s, d)]
         if future is not None:
             s.progress("waiting for the second process")
-            cons, oth, mixture = future.result()
+            cons, oth, mixture, last = future.result()
             for key, c, a in cons:
                 parts[key], art[key] = c, a
         else:
-            oth, mixture = train_others(s), None
+            oth, mixture, last = train_others(s), None, train_heldout(s, HELDOUT_DS[-1])
+        heldout += last
         c34, art["theorems34"] = check_theorems34(s, main, oth)
         cest, art["estimators"] = check_estimators(s, art["theorems34"], mixture=mixture)
+        cho, art["heldout"] = check_heldout(s, heldout)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
-    checks = parts["theorem1"] + parts["theorem2"] + parts["eq73"] + c34 + c2s + cest
-    return checks, {k: art[k] for k in ("theorem1", "theorem2", "eq73", "theorems34", "two_stage", "estimators")}
+    checks = parts["theorem1"] + parts["theorem2"] + parts["eq73"] + c34 + c2s + cest + cho
+    return checks, {k: art[k] for k in ("theorem1", "theorem2", "eq73", "theorems34", "two_stage", "estimators",
+                                        "heldout")}

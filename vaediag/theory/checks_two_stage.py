@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import torch
 
-from vaediag.theory.checks_common import TWO_STAGE_RATIO, Settings, below, check
+from vaediag.theory.checks_common import Settings
 from vaediag.theory.checks_sweep import KAPPA
-from vaediag.theory.metrics import energy_distance
+from vaediag.theory.metrics import energy_distance, energy_distance_se
+from vaediag.theory.separation import check_point, check_side
 from vaediag.theory.sweep import train_stage2
 
 # The paper's second stage (section 4): the engine's Stage2VAE (three dense ReLU layers, the input
@@ -15,8 +16,8 @@ from vaediag.theory.sweep import train_stage2
 # weight decay 5e-4 on the networks (not on log gamma_z), z = mu_z + sigma_z * eps with a fresh eps for
 # every draw, the learning rate halved twice (the paper's MNIST schedule halves at 300 of 800 epochs:
 # here every 3/8 of the steps). Choices the paper leaves open, measured in docs/theory.md's sensitivity
-# table: the width (the paper uses 1,024 for FID; 256 passed in every run measured, 64
-# and 128 did not, and run-to-run spread is as large as the width's effect) and gamma_z's starting
+# table: the width (the paper uses 1,024 for FID; 256 passed the earlier criterion, two-stage < 0.5 x
+# stage 1, in every run measured, 64 and 128 did not, and run-to-run spread is as large as the width's effect) and gamma_z's starting
 # value. Started at 1 (the authors' code), stage 2 collapses: q(u|z) = N(0, I), a constant decoder
 # mean and gamma_z = E|z|^2 / kappa ~ 1 (stage 1's q(z) has unit second moments), a stationary point
 # of eq. (2) that is not its optimum (gamma_z measured 0.98-0.99 after 4,000 steps); its samples carry
@@ -29,20 +30,24 @@ STAGE2_WIDTH, STAGE2_DEPTH, STAGE2_BATCH, STAGE2_LR, STAGE2_WD, STAGE2_GAMMA_INI
 Q_DRAWS = 4
 
 
+# Alternatives: without the second stage (the claim false), two-stage samples are as far from mu_gt as
+# stage 1's and q(u) is as far from N(0, I) as stage 1's Gaussian-prior q(z); with it, both reach the
+# sampling floor (two draws of mu_gt, two draws of N(0, I)). Standard errors: ED_SE_BLOCKS disjoint blocks.
+ED_SE_BLOCKS = 4
+
+
 def judge_two_stage(m: dict) -> list[dict]:
     """Verdicts of the two-stage argument (keys as in :func:`check_two_stage`)."""
     ed1, ed2, ref = m["ed1"], m["ed2"], m["floor"]
     return [
-        check("two-stage (section 4): energy distance to held-out data, stage 1 vs two-stage",
-              {"stage1": ed1, "two_stage": ed2, "floor": ref, "excess1": ed1 - ref, "excess2": ed2 - ref,
-               "gamma_z": m["gamma_z"]},
-              f"two-stage < {TWO_STAGE_RATIO} x stage 1", TWO_STAGE_RATIO, below(ed2, TWO_STAGE_RATIO * ed1)),
-        check("two-stage (section 4): stage-1 samples measurably far from mu_gt", ed1, "> floor",
-              "> 5 x floor", ed1 > 5 * ref),
-        check("two-stage (section 4): energy distance of q(u) vs N(0,I) (q(z) vs N(0,I) beside it)",
-              {"q_u": m["ed_qu"], "q_z": m["ed_qz"], "N_vs_N": m["floor_g"], "excess_u": m["ed_qu"] - m["floor_g"],
-               "excess_z": m["ed_qz"] - m["floor_g"]},
-              "q(u) ~ N(0, I)", "q(u) < q(z)/2", below(m["ed_qu"], 0.5 * m["ed_qz"])),
+        check_point("two-stage (section 4): energy distance of two-stage samples to held-out data (claim: the floor, "
+                    "two draws of mu_gt; alternative: stage 1's, no second stage)", ed2, ref, [ed1], m["ed2_se"],
+                    stage1=ed1, gamma_z=m["gamma_z"]),
+        check_side("two-stage (section 4): stage-1 samples measurably far from mu_gt (energy distance; alternative: "
+                   "the floor)", ed1, "> floor", ref, +1, m["ed1_se"]),
+        check_point("two-stage (section 4): energy distance of q(u) to N(0,I) (claim: the floor, two draws of N(0,I); "
+                    "alternative: q(z)'s, no second stage)", m["ed_qu"], m["floor_g"], [m["ed_qz"]], m["ed_qu_se"],
+                    q_z=m["ed_qz"]),
     ]
 
 
@@ -81,6 +86,7 @@ def _two_stage_compare(s: Settings, art34: dict, stage1, stage2) -> tuple[list[d
     ed_qz, ed_qu = energy_distance(zt.cpu().numpy(), gauss), energy_distance(ut, gauss)
     ref_g = energy_distance(torch.randn(nq, KAPPA, generator=gen).numpy(), gauss)
     m = {"ed1": ed1, "ed2": ed2, "floor": ref, "gamma_z": float(stage2.gamma), "ed_qu": ed_qu, "ed_qz": ed_qz,
-         "floor_g": ref_g}
+         "floor_g": ref_g, "ed1_se": energy_distance_se(x1, Xt, ED_SE_BLOCKS),
+         "ed2_se": energy_distance_se(x2, Xt, ED_SE_BLOCKS), "ed_qu_se": energy_distance_se(ut, gauss, ED_SE_BLOCKS)}
     return judge_two_stage(m), {"x1": x1, "x2": x2, "xt": Xt, "ed": (ed1, ed2, ref), "gamma_z": float(stage2.gamma),
                                 "ed_q": (ed_qz, ed_qu, ref_g), "width": STAGE2_WIDTH, "measured": m}

@@ -7,6 +7,7 @@ import math
 
 
 def fmt(v) -> str:
+    """A number to 3 significant digits, dicts and lists element by element, anything else as str."""
     if isinstance(v, float):
         return f"{v:.3g}" if math.isfinite(v) else str(v)
     if isinstance(v, dict):
@@ -16,10 +17,14 @@ def fmt(v) -> str:
     return str(v)
 
 
+COLUMNS = ("claim", "measured", "predicted", "alternative", "margin", "se", "verdict")
+
+
 def format_table(checks: list[dict]) -> str:
-    """Plain-text table: claim | measured | predicted | tolerance | verdict."""
-    cols = ("claim", "measured", "predicted", "tolerance", "verdict")
-    rows = [[fmt(c[k]) for k in cols] for c in checks]
+    """Plain-text table: claim | measured | predicted | alternative | margin | se | verdict (a row passes when its
+    margin is at least 2 se: vaediag.theory.separation; rows of an older JSON without a column show "-")."""
+    cols = COLUMNS
+    rows = [[fmt(c.get(k, "-")) for k in cols] for c in checks]
     w = [max(len(k), *(len(r[i]) for r in rows)) for i, k in enumerate(cols)]
     line = lambda r: " | ".join(x.ljust(w[i]) for i, x in enumerate(r))
     return "\n".join([line(cols), "-+-".join("-" * x for x in w), *map(line, rows)])
