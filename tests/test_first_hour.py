@@ -166,8 +166,8 @@ def test_enhance_resume_with_another_target_says_why_not(tmp_path):
         def decode(self, z):
             return self.dec(z)
 
-    with pytest.raises(UsageError, match="epochs= is not taken"):
-        vaediag.enhance(Linear(), torch.rand(20, 4), out=tmp_path / "s2", resume=True, epochs=200)
+    with pytest.raises(UsageError, match="stage2_epochs= is not taken"):
+        vaediag.enhance(Linear(), torch.rand(20, 4), out=tmp_path / "s2", resume=True, stage2_epochs=200)
 
 
 # ---------------------------------------------------------------------------- 3. one convention

@@ -1,4 +1,5 @@
-"""Training and sampling a run: ``vaediag train``, ``vaediag sample`` and ``vaediag stage2`` as functions."""
+"""Training and sampling a run: ``vaediag train`` and ``vaediag sample`` as functions (``vaediag stage2`` is
+:mod:`vaediag.api.two_stage`)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from vaediag.engine import distributed
 from vaediag.engine import train as _engine
 from vaediag.engine.config import RESUME_FIELDS, RunConfig, apply_options, finish_config, make_config, read_config
 from vaediag.engine.devices import resolve_device
-from vaediag.engine.enhance import load_codes, prepare_stage2_retrain, stage2_config, train_stage2_on_posteriors
+from vaediag.engine.enhance import prepare_stage2_retrain
 from vaediag.engine.info import RunInfo, run_info
 from vaediag.engine.runs import Run
 from vaediag.engine.sampling import draw
@@ -245,28 +246,3 @@ def _write_samples(run: Run, x: np.ndarray, out: Path) -> None:
     else:
         test = run.dataset().test.numpy()  # type: ignore[no-untyped-call]
         save_figure(vector_samples_figure(test, x), out, dpi=120)
-
-
-def stage2(out: str | os.PathLike[str], posteriors: str | os.PathLike[str] | None = None, *, resume: bool = False,
-           overwrite: bool = False, device: str | torch.device = "auto", progress: bool = True,
-           **options: Any) -> Run:
-    """``vaediag stage2``: the paper's second stage on codes exported by any VAE (a .npz with ``mu`` and
-    ``logvar``, or ``mu`` and ``cov``), trained by the engine into the run directory ``out``; ``options``:
-    ``stage2_steps``, ``stage2_epochs``, ``stage2_batch_size``, ``stage2_lr``, ``stage2_lr_halve_every``,
-    ``stage2_width``, ``seed``. ``resume`` continues an interrupted ``out`` as it was started."""
-    prepare_process()
-    dev = resolve_device(device) if isinstance(device, str) else device
-    given = {k: v for k, v in options.items() if v is not None and k != "seed"}
-    if resume:
-        if posteriors is not None or given or overwrite:
-            raise UsageError("--resume continues the run in --out as it was started; give no --posteriors, "
-                             "--overwrite or --stage2-* options with it")
-        # the codes are the run's own on resume (the engine's signature types them for a new run)
-        return train_stage2_on_posteriors(out, None, None, resume=True, device=dev,  # type: ignore[arg-type]
-                                          progress=progress)
-    if posteriors is None:
-        raise UsageError("give --posteriors FILE.npz (mu and logvar, or mu and cov), or --resume")
-    cfg = stage2_config(options)
-    mu, second, full = load_codes(Path(posteriors))
-    return train_stage2_on_posteriors(out, mu, second, full, config=cfg, device=dev, overwrite=overwrite,
-                                      progress=progress)

@@ -112,7 +112,8 @@ def _data_and_model_options(p) -> None:
     g.add_argument("--gamma-floor", type=float, help="lower bound on a learned gamma (variance); default none")
     g.add_argument("--decoder", choices=["gaussian", "cross-entropy"], default=None,
                    help="Gaussian decoder of eq. (2) (default) or the cross-entropy baseline")
-    g.add_argument("--stage2-width", type=int, help="width of stage 2's 3 dense layers (default 1024)")
+    g.add_argument("--stage2-width", type=int, help="width of stage 2's dense layers (default 1024)")
+    g.add_argument("--stage2-depth", type=int, help="number of stage 2's dense layers (default 3)")
 
 
 def _schedule_options(p) -> None:

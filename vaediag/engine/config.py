@@ -337,13 +337,13 @@ TRAIN_FIELDS = {
     "stage2_lr_halve_every": "train.stage2.lr_halve_every",
     "checkpoint_every": "train.checkpoint_every", "log_every": "train.log_every",
     "test_fraction": "train.test_fraction", "arch": "model.arch", "latent_dim": "model.latent_dim",
-    "gamma_floor": "model.gamma_floor", "stage2_width": "stage2.width",
+    "gamma_floor": "model.gamma_floor", "stage2_width": "stage2.width", "stage2_depth": "stage2.depth",
     "gamma_lr_scale": "train.gamma_lr_scale", "precision": "train.precision", "loader": "train.loader",
     "workers": "train.workers",
 }
 # The options that may be given when only stage 2 is (re)trained on a finished stage 1.
 STAGE2_FIELDS = ("stage2_epochs", "stage2_steps", "stage2_batch_size", "stage2_lr", "stage2_lr_halve_every",
-                 "stage2_width", "seed", "checkpoint_every", "log_every", "weight_decay")
+                 "stage2_width", "stage2_depth", "seed", "checkpoint_every", "log_every", "weight_decay")
 # How to compute, not what: these may be changed when a run is resumed.
 RESUME_FIELDS = ("precision", "loader", "workers")
 
