@@ -211,7 +211,7 @@ class StageLoop:
         if self.ctx.is_main:
             self.metrics_file = self.run.open_metrics(self.stage, fresh=not (resumed and self.step_n > 0))
         if self.ctx.enabled:
-            self.net = wrap(self.model, self.device, find_unused=getattr(self.model.cfg, "decoder", "") == "bernoulli")
+            self.net = wrap(self.model, self.device, find_unused=getattr(self.model.cfg, "likelihood", "") == "bernoulli")
         self.model.train()
         self.bar.n = self.bar.start_n = self.step_n
         self.batches.start(self.order, self.steps - self.step_n, self.lo, self.hi)
