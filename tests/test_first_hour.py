@@ -17,7 +17,7 @@ from vaediag.cli import build_parser, main
 from vaediag.errors import NotFoundError, UsageError, VaediagError
 
 REPO = Path(__file__).resolve().parents[1]
-FAST = ["--dataset", "manifold:sphere?r=2&d=8&n=400", "--arch", "mlp", "--stages", "1", "--steps", "30"]
+FAST = ["--dataset", "manifold:sphere?r=2&d=8&n=400", "--arch", "mlp", "--stages", "1", "--steps", "30"]  # FAST_TRAIN
 
 
 def _one_line(err: str) -> None:
@@ -136,10 +136,8 @@ def test_the_demo_writes_into_its_own_folder_by_default_and_figures_only_when_na
     assert "--figures figures" in text and "vaediag-demo" in text
 
 
-def test_a_resumed_run_told_another_length_says_why_not(tmp_path, capsys):
-    run = tmp_path / "run"
-    assert main(["train", *FAST, "--out", str(run), "--quiet"]) == 0
-    capsys.readouterr()
+def test_a_resumed_run_told_another_length_says_why_not(tmp_path, capsys, fast_run):
+    run = fast_run  # vaediag train FAST --out RUN
     assert main(["train", "--resume", str(run), "--steps", "100"]) == 2
     err = capsys.readouterr().err
     _one_line(err)
@@ -270,9 +268,8 @@ def test_stage2_resume_takes_the_run_like_train_and_the_old_form_still_works(tmp
 
 
 @pytest.mark.parametrize("suffix, magic", [(".png", b"\x89PNG"), (".pdf", b"%PDF"), (".svg", b"<?xml")])
-def test_sample_out_takes_the_figure_formats(tmp_path, capsys, suffix, magic):
-    run = tmp_path / "run"
-    assert main(["train", *FAST, "--out", str(run), "--quiet"]) == 0
+def test_sample_out_takes_the_figure_formats(tmp_path, capsys, suffix, magic, fast_run):
+    run = fast_run  # vaediag train FAST --out RUN
     assert main(["sample", "--run", str(run), "--stage", "1", "--n", "8", "--out", str(tmp_path / f"s{suffix}")]) == 0
     assert (tmp_path / f"s{suffix}").read_bytes().startswith(magic)
     assert main(["sample", "--run", str(run), "--stage", "1", "--out", str(tmp_path / "s.jpg")]) == 2

@@ -283,4 +283,5 @@ class StepTimer:
         first = len(per) - 1
         while first > 0 and max(per[first - 1], per[-1]) <= (1 + self.tolerance) * min(per[first - 1], per[-1]):
             first -= 1
-        return *self.marks[first], len(per) - first
+        since, t_since = self.marks[first]
+        return since, t_since, len(per) - first

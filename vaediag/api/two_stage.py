@@ -121,7 +121,7 @@ def enhance(model: Any, data: torch.Tensor | np.ndarray | Iterable[Any] | None, 
         if resume:
             raise VaediagError("resume=True needs the out= directory of the interrupted run")
         out = Path(tempfile.mkdtemp(prefix="vaediag-stage2-")) / "run"
-    codes = None
+    codes: dict[str, np.ndarray] | None = None
     if not resume:
         stage2_config(options)  # a wrong option is refused before the data are encoded
         mu, second, full = encode_codes(adapted, data, to_float=to_float, check_range=check_range)
