@@ -60,8 +60,8 @@ QUICK = dict(SCHEDULE, steps=4, halve_from=3, halve_every=1, stage2_steps=4, sta
 
 MODELS = (  # (key, Table 1 label, trained run, source scored, options of vaediag.train)
     ("ce", "VAE (cross-entr.)", "ce", 1, dict(likelihood="bernoulli", gamma="fixed", stages="1")),
-    ("fixed", "VAE (fixed γ)", "fixed", 1, dict(decoder="gaussian", gamma="fixed", stages="1")),
-    ("learned", "VAE (learned γ)", "learned", 1, dict(decoder="gaussian", gamma="learned", stages="12")),
+    ("fixed", "VAE (fixed γ)", "fixed", 1, dict(likelihood="gaussian", gamma="fixed", stages="1")),
+    ("learned", "VAE (learned γ)", "learned", 1, dict(likelihood="gaussian", gamma="learned", stages="12")),
     ("twostage", "2-Stage VAE", "learned", 2, None),
 )
 RUNS = [m for m in MODELS if m[4] is not None]

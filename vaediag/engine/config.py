@@ -16,7 +16,7 @@ from pathlib import Path
 import warnings
 from typing import Any, Literal
 
-from vaediag.engine.presets import PRESETS  # noqa: F401 (the named schedules, with the config)
+from vaediag.engine.presets import PRESETS as PRESETS  # the named schedules, applied by make_config
 from vaediag.errors import UsageError, VaediagError
 
 ARCHS = ("infogan", "resnet", "mlp")
