@@ -6,7 +6,7 @@
 Models (Table 1's four VAE columns), all on mnist5k (5,000 MNIST digits: 4,500 trained on, 500 held
 out; the split follows the seed) with the InfoGAN encoder/decoder of Table 1, kappa = 64:
 
-- VAE (cross-entr.): the Bernoulli decoder (``decoder="cross-entropy"``), stage-1 samples;
+- VAE (cross-entr.): the Bernoulli likelihood (``likelihood="bernoulli"``, cross-entropy), stage-1 samples;
 - VAE (fixed gamma): the Gaussian decoder of eq. (2) with gamma = 1, stage-1 samples;
 - VAE (learned gamma): eq. (2) with gamma learned, stage-1 samples x = mu_x(z), z ~ N(0, I);
 - 2-Stage VAE: the same learned-gamma stage 1 with the paper's stage-2 network (3 dense layers of
@@ -59,9 +59,9 @@ QUICK = dict(SCHEDULE, steps=4, halve_from=3, halve_every=1, stage2_steps=4, sta
              stage2_width=64, n=6, seeds=2, checkpoint_every=100)
 
 MODELS = (  # (key, Table 1 label, trained run, source scored, options of vaediag.train)
-    ("ce", "VAE (cross-entr.)", "ce", 1, dict(decoder="cross-entropy", gamma="fixed", stages="1")),
-    ("fixed", "VAE (fixed γ)", "fixed", 1, dict(decoder="gaussian", gamma="fixed", stages="1")),
-    ("learned", "VAE (learned γ)", "learned", 1, dict(decoder="gaussian", gamma="learned", stages="12")),
+    ("ce", "VAE (cross-entr.)", "ce", 1, dict(likelihood="bernoulli", gamma="fixed", stages="1")),
+    ("fixed", "VAE (fixed γ)", "fixed", 1, dict(likelihood="gaussian", gamma="fixed", stages="1")),
+    ("learned", "VAE (learned γ)", "learned", 1, dict(likelihood="gaussian", gamma="learned", stages="12")),
     ("twostage", "2-Stage VAE", "learned", 2, None),
 )
 RUNS = [m for m in MODELS if m[4] is not None]

@@ -208,7 +208,7 @@ print("spectrum gap of q(z) against N(0, I):", round(summary["spectrum_gap"]["st
 `enhance` encodes the images with the model's `encode`, trains vaediag's stage-2 VAE on fresh draws
 z ~ q(z|x) (the engine's loop, checkpoints and resume, in a run directory) and returns the two-stage
 sampler u -> z -> x that decodes with *your* `decode`."""),
-    code("""two = vaediag.enhance(model, images, steps=STAGE2_STEPS, width=128, lr=1e-3, lr_halve_every=None, progress=False, device="cpu")
+    code("""two = vaediag.enhance(model, images, stage2_steps=STAGE2_STEPS, stage2_width=128, stage2_lr=1e-3, stage2_lr_halve_every=None, progress=False, device="cpu")
 print("stage-2 run:", two.run.path, " gamma_z =", round(float(two.stage2.gamma.detach()), 4))
 summary2, _ = vaediag.diagnose(model, images, stage2=two.stage2)
 print("spectrum gap: q(z)", round(summary2["spectrum_gap"]["stage1"], 3), "-> q(u)", round(summary2["spectrum_gap"]["stage2"], 3))
@@ -355,8 +355,8 @@ print("IW log-likelihood of the implied Gaussian model:", round(iw["mean"], 1), 
 `vaediag.enhance` encodes the data with each model (in its own range, eval mode), trains vaediag's
 stage-2 VAE on draws z ~ q(z|x) and returns the two-stage sampler u -> z -> x that decodes with the
 model's own decoder."""),
-    code("""two_ex = vaediag.enhance(ex_model, flat, steps=STAGE2_STEPS, width=128, lr=1e-3, lr_halve_every=None, progress=False, device="cpu")
-two_conv = vaediag.enhance(conv_model, digits, steps=STAGE2_STEPS, width=128, lr=1e-3, lr_halve_every=None, progress=False, device="cpu")
+    code("""two_ex = vaediag.enhance(ex_model, flat, stage2_steps=STAGE2_STEPS, stage2_width=128, stage2_lr=1e-3, stage2_lr_halve_every=None, progress=False, device="cpu")
+two_conv = vaediag.enhance(conv_model, digits, stage2_steps=STAGE2_STEPS, stage2_width=128, stage2_lr=1e-3, stage2_lr_halve_every=None, progress=False, device="cpu")
 for name, m, data, two in (("examples", ex_model, flat, two_ex), ("conv", conv_model, digits, two_conv)):
     s2 = vaediag.diagnose(m, data, stage2=two.stage2, n=N_DIAG, iw=False).summary
     print(f"{name:8s} spectrum gap of q(z) {s2['spectrum_gap']['stage1']:.3f} -> q(u) {s2['spectrum_gap']['stage2']:.3f}")"""),

@@ -88,3 +88,27 @@ def stop_at(monkeypatch):
 
     arm.disarm = lambda: monkeypatch.setattr(T.Progress, "update", real)
     return arm
+
+
+# ---------------------------------------------------------------------------- trained runs, shared
+# Small runs that many test files need, trained once per worker process (session scope) and handed out
+# as fresh copies, so a test may change its copy. FAST_TRAIN: 30 steps of the MLP VAE on a sphere in R^8,
+# stage 1 only (about a second). Files that need another run keep their own fixture.
+FAST_TRAIN = ("--dataset", "manifold:sphere?r=2&d=8&n=400", "--arch", "mlp", "--stages", "1", "--steps", "30")
+
+
+@pytest.fixture(scope="session")
+def _fast_run_source(tmp_path_factory):
+    from vaediag.cli import main
+
+    out = tmp_path_factory.mktemp("shared") / "fast"
+    assert main(["train", *FAST_TRAIN, "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+@pytest.fixture
+def fast_run(_fast_run_source, tmp_path):
+    """A fresh copy, in this test's tmp_path/run, of the run ``vaediag train FAST_TRAIN`` makes."""
+    import shutil
+
+    return shutil.copytree(_fast_run_source, tmp_path / "run")

@@ -99,3 +99,33 @@ def test_the_theory_lab_function_is_not_shadowed_by_the_theory_subpackage():
 
     assert isinstance(vaediag.theory, types.ModuleType)
     assert callable(vaediag.check_theory) and vaediag.check_theory.__module__ == "vaediag.api.analysis"
+
+
+def test_stage2_on_codes_has_one_core_and_one_set_of_option_names(tmp_path):
+    # vaediag.stage2 on arrays, on the same arrays in a .npz, and vaediag.enhance on a model whose encoder
+    # returns them: one trainer, one option spelling, the same weights bit for bit
+    rng = np.random.default_rng(0)
+    mu = rng.normal(size=(40, 3)).astype(np.float32)
+    logvar = np.zeros_like(mu)  # variance 1: exp then log is exact, so enhance's codes equal these
+    opts = dict(stage2_steps=12, stage2_width=16, stage2_depth=2, stage2_lr=1e-3, stage2_lr_halve_every=None,
+                seed=3, device="cpu", progress=False)
+    a = vaediag.stage2(tmp_path / "a", {"mu": mu, "logvar": logvar}, **opts)
+    np.savez(tmp_path / "codes.npz", mu=mu, logvar=logvar)
+    b = vaediag.stage2(tmp_path / "b", tmp_path / "codes.npz", **opts)
+
+    class Codes(torch.nn.Module):
+        def encode(self, x):
+            return x[:, :3], x[:, 3:]
+
+        def decode(self, z):
+            return z
+
+    two = vaediag.enhance(Codes(), torch.from_numpy(np.hstack([mu, logvar])), out=tmp_path / "c",
+                          check_range=False, **opts)
+    assert a.config.stage2.width == 16 and a.config.stage2.depth == 2 and a.config.train.stage2.lr == 1e-3
+    assert a.config.to_dict() == b.config.to_dict() == two.run.config.to_dict()
+    wa, wb, wc = (r.load_checkpoint(2)["model"] for r in (a, b, two.run))
+    assert all(torch.equal(wa[k], wb[k]) and torch.equal(wa[k], wc[k]) for k in wa)
+    with pytest.raises(vaediag.UsageError, match="stage2_lr= for lr="):  # the old spelling is named
+        vaediag.enhance(Codes(), torch.zeros(4, 6), out=tmp_path / "d", lr=1e-3)
+    assert not (tmp_path / "d").exists()

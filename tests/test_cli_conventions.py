@@ -10,14 +10,13 @@ import pytest
 from vaediag.cli import build_parser, main
 from vaediag.diagnostics.summary import SUMMARY
 
-FAST = ["--dataset", "manifold:sphere?r=2&d=8&n=400", "--arch", "mlp", "--quiet", "--stages", "1", "--steps", "30"]
-
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("conv") / "run"
-    assert main(["train", *FAST, "--out", str(out)]) == 0
-    return out
+def run_dir(_fast_run_source, tmp_path_factory):
+    import shutil
+
+    # vaediag train FAST_TRAIN --quiet --out RUN (tests/conftest.py), trained once per worker
+    return shutil.copytree(_fast_run_source, tmp_path_factory.mktemp("conv") / "run")
 
 
 def _parsers(parser):

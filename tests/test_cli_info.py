@@ -8,13 +8,9 @@ import json
 import vaediag
 from vaediag.cli import main
 
-FAST = ["--dataset", "manifold:sphere?r=2&d=8&n=400", "--arch", "mlp", "--stages", "1", "--steps", "30"]
 
-
-def test_info_says_what_a_run_is_how_far_it_got_and_what_next(tmp_path, capsys):
-    run = tmp_path / "run"
-    assert main(["train", *FAST, "--out", str(run), "--quiet"]) == 0
-    capsys.readouterr()
+def test_info_says_what_a_run_is_how_far_it_got_and_what_next(tmp_path, capsys, fast_run):
+    run = fast_run  # vaediag train FAST_TRAIN --quiet --out RUN (tests/conftest.py)
     assert main(["info", str(run)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith(f"{run}: manifold:sphere") and "kappa" in out[0]

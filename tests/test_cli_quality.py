@@ -27,7 +27,7 @@ def _single_thread():
 
 
 def _make_run(path, gamma_mode="learned", stage2=True, decoder="gaussian"):
-    cfg = RunConfig(model=ModelConfig(latent_dim=4, gamma_mode=gamma_mode, decoder=decoder),
+    cfg = RunConfig(model=ModelConfig(latent_dim=4, gamma_mode=gamma_mode, likelihood=decoder),
                     stage2=Stage2Config(latent_dim=4, width=16), train=TrainConfig(dataset="mnist5k"))
     run = Run.create(path, cfg)
     torch.manual_seed(0)

@@ -161,3 +161,32 @@ def test_manifold_spec():
 def test_unknown_dataset():
     with pytest.raises(VaediagError, match="unknown dataset"):
         load_dataset("imagenet")
+
+
+@pytest.mark.parametrize("key", ["x", "X", "data", "images", "samples", "arr_0", "anything_alone"])
+def test_one_npz_reader_for_training_diagnosis_and_fid(tmp_path, key):
+    # a file that trains (--dataset) is read the same by diagnose --data and fid --images: one load_array
+    from vaediag.api.outside import load_inputs
+    from vaediag.data.datasets import NPZ_KEYS, load_array
+    from vaediag.quality import sets
+    from vaediag.quality.sets import load_images
+
+    assert sets.load_array is load_array and key in NPZ_KEYS + ("anything_alone",)
+    im = np.random.default_rng(0).integers(0, 256, (12, 6, 6)).astype(np.uint8)
+    path = tmp_path / "im.npz"
+    np.savez(path, **{key: im})
+    assert load_dataset(str(path)).shape == (1, 6, 6)
+    np.testing.assert_array_equal(load_inputs(path).numpy(), im)
+    np.testing.assert_array_equal(load_images(path)[:, 0], im / np.float32(255))
+
+
+def test_an_npz_without_a_known_key_is_refused_everywhere_naming_its_arrays(tmp_path):
+    from vaediag.data.datasets import load_array
+    from vaediag.quality.sets import load_images
+
+    np.savez(tmp_path / "two.npz", a=np.zeros((3, 2)), b=np.ones((3, 2)))
+    for read in (lambda p: load_dataset(str(p)), load_images, load_array):
+        with pytest.raises(VaediagError, match="2 arrays \\(a, b\\)"):
+            read(tmp_path / "two.npz")
+    np.savez(tmp_path / "both.npz", samples=np.zeros((3, 2)), x=np.ones((3, 2)))
+    assert load_array(tmp_path / "both.npz").max() == 1.0  # NPZ_KEYS in order: x before samples

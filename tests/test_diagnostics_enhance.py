@@ -60,8 +60,8 @@ def enhanced(tmp_path_factory):
     torch.set_flush_denormal(True)  # as the CLI does (stage 2 slows down on denormals)
     out = tmp_path_factory.mktemp("enh") / "run"
     try:
-        two = enhance(Codes(), _data(), out=out, steps=STEPS, width=64, lr=3e-3, lr_halve_every=None,
-                      progress=False, device="cpu")
+        two = enhance(Codes(), _data(), out=out, stage2_steps=STEPS, stage2_width=64, stage2_lr=3e-3,
+                      stage2_lr_halve_every=None, progress=False, device="cpu")
     finally:
         torch.set_num_threads(threads)
         torch.set_flush_denormal(False)

@@ -59,3 +59,48 @@ def test_a_run_config_with_a_wrong_type_is_refused_as_not_a_vaediag_config():
     d["model"]["latent_dim"] = "64"
     with pytest.raises(VaediagError, match="not a vaediag config .*model.latent_dim must be an integer"):
         RunConfig.from_dict(d)
+
+
+def test_the_likelihood_has_the_diagnostics_name_in_config_python_and_cli(tmp_path, capsys):
+    import argparse
+    import typing
+
+    from vaediag.cli.engine import likelihood
+    from vaediag.engine.config import LIKELIHOODS, ModelConfig
+
+    cfg = make_config(likelihood="bernoulli")
+    assert cfg.model.likelihood == "bernoulli" and cfg.to_dict()["model"]["likelihood"] == "bernoulli"
+    assert "decoder" not in cfg.to_dict()["model"] and make_config().model.likelihood == "gaussian"
+    assert LIKELIHOODS == ("gaussian", "bernoulli")  # diagnostics' adapt(likelihood=...) spells them so
+    # the older spelling still works, with a deprecation line
+    with pytest.warns(DeprecationWarning, match="write likelihood='bernoulli'"):
+        assert make_config(decoder="cross-entropy").model.likelihood == "bernoulli"
+    with pytest.raises(VaediagError, match="disagree"), pytest.warns(DeprecationWarning):
+        make_config(likelihood="gaussian", decoder="cross-entropy")
+    with pytest.raises(VaediagError, match="likelihood must be 'gaussian' or 'bernoulli'"):
+        make_config(likelihood="cross-entropy")
+    assert likelihood(argparse.Namespace(likelihood="bernoulli", decoder=None)) == "bernoulli"
+    assert likelihood(argparse.Namespace(likelihood=None, decoder="cross-entropy")) == "bernoulli"
+    assert "--decoder cross-entropy is deprecated; write --likelihood bernoulli" in capsys.readouterr().err
+    # a config.json written with the older key opens, whole or as a partial --config
+    old = make_config().to_dict()
+    old["model"]["decoder"] = old["model"].pop("likelihood")
+    old["model"]["decoder"] = "bernoulli"
+    assert RunConfig.from_dict(old).model.likelihood == "bernoulli"
+    (tmp_path / "c.json").write_text(json.dumps({"model": {"decoder": "bernoulli"}}))
+    assert read_config(tmp_path / "c.json")[0].model.likelihood == "bernoulli"
+    assert ModelConfig(likelihood="bernoulli").decoder == "bernoulli"  # read-only, for older readers
+
+
+def test_modes_are_literal_types_checked_by_name():
+    import typing
+
+    from vaediag.engine.config import ModelConfig
+
+    hints = typing.get_type_hints(ModelConfig)
+    assert typing.get_args(hints["gamma_mode"]) == ("learned", "fixed")
+    assert typing.get_args(hints["likelihood"]) == ("gaussian", "bernoulli")
+    bad = make_config().to_dict()
+    bad["model"]["gamma_mode"] = "learnt"
+    with pytest.raises(VaediagError, match="model.gamma_mode must be one of 'learned', 'fixed', got 'learnt'"):
+        RunConfig.from_dict(bad)

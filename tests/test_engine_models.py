@@ -59,7 +59,7 @@ def test_gamma_is_a_variance_and_floor_holds():
 
 def test_bernoulli_decoder_loss_is_cross_entropy():
     torch.manual_seed(0)
-    m = VAE(ModelConfig(input_shape=(1, 28, 28), arch="infogan", latent_dim=4, decoder="bernoulli")).eval()
+    m = VAE(ModelConfig(input_shape=(1, 28, 28), arch="infogan", latent_dim=4, likelihood="bernoulli")).eval()
     x = torch.rand(2, 1, 28, 28)
     with torch.no_grad():
         out = m.loss(x, torch.zeros(2, 4))

@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from vaediag.progress import Progress, StepTimer, duration, estimate_sentence, stream_mode
+from vaediag.progress import Measure, Progress, StepTimer, duration, estimate_sentence, stream_mode, update_sentence
 
 
 class Clock:
@@ -72,6 +72,14 @@ def test_resumed_rate_counts_only_the_new_steps():
     clock = Clock(0.0)
     bar = Progress(1000, "s", initial=500, stream=io.StringIO(), clock=clock)
     assert " 5.0 it/s " in bar.line(550, 10.0)  # 50 new steps in 10 s, not 550
+
+
+def test_after_warm_up_the_rate_and_eta_count_from_its_end():
+    bar = Progress(1000, "s", stream=io.StringIO(), clock=Clock(0.0))
+    # 50 slow steps in 40 s, then 50 in 5 s: 10 it/s from step 50 on, 900 left = 90 s (not 405 s)
+    bar.rate_from(50, 40.0)
+    line = bar.line(100, 45.0)
+    assert " 10.0 it/s elapsed 00:45 ETA 01:30" in line, line
 
 
 def test_a_terminal_gets_one_bar_redrawn_in_place():
@@ -163,20 +171,99 @@ def test_estimate_sentence_refuses_nonsense(args):
         estimate_sentence(*args)
 
 
-def test_step_timer_skips_the_first_step_and_reports_once():
-    clock = Clock()
-    timer = StepTimer(k=3, skip=1, clock=clock)
-    got = []
-    for cost in (5.0, 1.0, 1.5, 0.5, 2.0, 2.0):  # the first step allocates: slow, and skipped
+def test_estimate_sentence_says_how_many_steps_came_before_the_timed_ones():
+    # 40 steps in 1.6 s after 21 of warm-up: 0.04 s a step, 6,000 steps = 240 s
+    assert estimate_sentence(6000, 1.6, 40, after=21) == (
+        "6,000 steps, about 4 min on this device (measured over 40 steps after the first 21)")
+
+
+def test_update_sentence_gives_the_time_left_at_the_new_rate():
+    m = Measure(seconds=60.0, steps=1000, after=61, update=True)  # 0.06 s a step
+    assert update_sentence(4800, m) == (
+        "now about 5 min for the 4,800 steps left (measured over 1,000 steps after the first 61)")
+
+
+def _timer_reports(timer: StepTimer, clock: Clock, costs) -> list[tuple[int, Measure]]:
+    out = []
+    for i, cost in enumerate(costs, 1):
         clock.t += cost
-        got.append(timer.tick())
-    assert got == [None, None, None, 3.0, None, None]
+        m = timer.tick()
+        if m is not None:
+            out.append((i, m))
+    return out
+
+
+def test_step_timer_waits_for_two_windows_that_agree():
+    clock = Clock()
+    # skip 1; windows of 3: 2-4 (3.0 s), 5-7 (1.5 s, halved: still warming), 8-10 (1.5 s: agrees)
+    costs = [5.0, 1.0, 1.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5]
+    got = _timer_reports(StepTimer(k=3, skip=1, min_seconds=0, clock=clock), clock, costs)
+    assert got == [(10, Measure(3.0, 6, 4))]  # steps 5-10: 6 steps in 3 s after the first 4
 
 
 def test_step_timer_without_skip_starts_at_construction():
     clock = Clock(10.0)
-    timer = StepTimer(k=2, skip=0, clock=clock)
-    clock.t = 11.0
-    assert timer.tick() is None
-    clock.t = 14.0
-    assert timer.tick() == 4.0
+    timer = StepTimer(k=2, skip=0, min_seconds=0, clock=clock)
+    got = _timer_reports(timer, clock, [2.0, 2.0, 2.1, 1.9])
+    assert got == [(4, Measure(pytest.approx(8.0), 4, 0))]
+
+
+def test_step_timer_waits_min_seconds_or_a_tenth_of_a_short_job():
+    clock = Clock()
+    got = _timer_reports(StepTimer(k=2, min_seconds=5.0, clock=clock), clock, [1.0] + [0.5] * 20)
+    assert got[0][0] == 11 and got[0][1].after == 1  # 10 timed steps = 5 s; all windows agree
+    clock = Clock()
+    got = _timer_reports(StepTimer(k=2, total=40, min_seconds=5.0, clock=clock), clock, [1.0] + [0.5] * 20)
+    assert got[0][0] == 5  # two windows and a tenth of 40 steps, before 5 s
+
+
+def test_step_timer_speaks_after_max_seconds_when_no_two_windows_agree():
+    clock = Clock()
+    costs = [1.0] + [2.0 ** -(i // 2) for i in range(12)]  # every window of 2 steps half the one before
+    got = _timer_reports(StepTimer(k=2, skip=1, min_seconds=0, max_seconds=3.5, clock=clock), clock, costs)
+    assert got[0] == (7, Measure(pytest.approx(2 * 0.25), 2, 5))  # the last window alone, after 3.5 s
+
+
+def test_step_timer_reports_again_only_when_the_time_per_step_moved():
+    clock = Clock()
+    costs = [1.0] + [0.1] * 40 + [0.2] * 40  # steady at 0.1 s, then the machine gets twice as slow
+    got = _timer_reports(StepTimer(k=10, skip=1, min_seconds=2.0, moved=1.25, clock=clock), clock, costs)
+    assert got[0] == (21, Measure(pytest.approx(2.0), 20, 1))
+    # the slower stretch (steps 42-81) is stated once it has lasted min_seconds (two windows, 4 s)
+    assert got[1:] == [(61, Measure(pytest.approx(4.0), 20, 41, update=True))]
+    # a steady clock never reports again
+    clock = Clock()
+    assert len(_timer_reports(StepTimer(k=10, min_seconds=2.0, clock=clock), clock, [1.0] + [0.1] * 500)) == 1
+
+
+def demo_like_costs(steps: int = 6000, warm: int = 30, seed: int = 0) -> list[float]:
+    """Seconds of each step of a demo-shaped stage: the first step 2 s, ``warm`` warm-up steps at 2.3 it/s,
+    then 24 it/s with +-30 % noise (what the demo printed before: warm-up timed, ten times off)."""
+    import random
+
+    rng = random.Random(seed)
+    return [2.0] + [1 / 2.3] * warm + [rng.uniform(0.7, 1.3) / 24 for _ in range(steps - warm - 1)]
+
+
+@pytest.mark.parametrize("warm", [0, 10, 20, 30, 40])  # warm-up steps at 2.3 it/s: up to 17 s
+def test_the_first_estimate_of_a_demo_shaped_stage_is_within_a_factor_1_5(warm):
+    costs = demo_like_costs(warm=warm)
+    clock = Clock()
+    (at, m), *updates = _timer_reports(StepTimer(k=20, clock=clock), clock, costs)
+    estimate, actual = len(costs) * m.seconds / m.steps, sum(costs)
+    assert 1 / 1.5 < estimate / actual < 1.5, (estimate, actual)
+    assert at <= 1 + 20 * 24 + 60  # taken 20 s into the stage, not late in it
+    assert len(updates) <= 1  # +-30 % noise on each step does not make it chatter
+    # the nearest wrong answer: the first 20 steps after the first, warm-up included
+    naive = len(costs) * sum(costs[1:21]) / 20
+    assert warm < 20 or naive / actual > 5
+
+
+def test_a_warm_up_longer_than_min_seconds_is_corrected_by_an_update():
+    costs = demo_like_costs(warm=100)  # 43 s of slow steps: the first estimate is taken inside them
+    clock = Clock()
+    (at, m), *updates = _timer_reports(StepTimer(k=20, clock=clock), clock, costs)
+    assert updates, "the time per step fell fivefold and nothing was said"
+    i, u = updates[-1]
+    left_estimate, left_actual = (len(costs) - i) * u.seconds / u.steps, sum(costs[i:])
+    assert i < len(costs) / 4 and 1 / 1.5 < left_estimate / left_actual < 1.5, (i, left_estimate, left_actual)

@@ -11,8 +11,9 @@ Everything here is also exported from ``vaediag`` itself (``vaediag.train(...)``
 The names are imported lazily (``vaediag --help`` must not import torch):
 
 - :mod:`~vaediag.api.runs`: ``train``, ``resume``, ``open_run``, ``sample``, ``reconstruct``,
-  ``save_samples``, ``stage2`` (a second stage on exported codes).
-- :mod:`~vaediag.api.two_stage`: ``enhance`` (a second stage for any VAE), ``load_two_stage``.
+  ``save_samples``.
+- :mod:`~vaediag.api.two_stage`: ``stage2`` (the second stage on given codes), ``enhance`` (encode any
+  VAE's data and call it), ``load_two_stage``.
 - :mod:`~vaediag.api.analysis`: ``diagnose``, ``figure1``, ``figure9``, ``figure10``, ``report``,
   ``check_theory`` and ``save_theory``.
 - :mod:`~vaediag.api.quality`: ``fid``, ``fid_sets``, ``table``, ``cache``, ``score`` (FID and KID of
@@ -33,9 +34,8 @@ from __future__ import annotations
 import importlib
 
 _NAMES = {
-    "vaediag.api.runs": ("train", "resume", "open_run", "sample", "reconstruct", "save_samples", "stage2",
-                         "RunLike"),
-    "vaediag.api.two_stage": ("enhance", "load_two_stage"),
+    "vaediag.api.runs": ("train", "resume", "open_run", "sample", "reconstruct", "save_samples", "RunLike"),
+    "vaediag.api.two_stage": ("stage2", "enhance", "load_two_stage"),
     "vaediag.api.analysis": ("diagnose", "figure1", "figure9", "figure10", "report", "check_theory", "save_theory",
                              "check_theory_outputs", "diagnostics_sources", "output_file", "open_trained", "require_stage2"),
     "vaediag.api.quality": ("fid", "fid_sets", "table", "cache", "StderrProgress",

@@ -1,4 +1,5 @@
-"""Training and sampling a run: ``vaediag train``, ``vaediag sample`` and ``vaediag stage2`` as functions."""
+"""Training and sampling a run: ``vaediag train`` and ``vaediag sample`` as functions (``vaediag stage2`` is
+:mod:`vaediag.api.two_stage`)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ from vaediag.api.process import prepare_process
 from vaediag.data import Dataset, load_dataset
 from vaediag.engine import distributed
 from vaediag.engine import train as _engine
-from vaediag.engine.config import RESUME_FIELDS, RunConfig, apply_options, finish_config, make_config, read_config
+from vaediag.engine.config import (RESUME_FIELDS, RunConfig, apply_options, finish_config, likelihood_of, make_config,
+                                   read_config)
 from vaediag.engine.devices import resolve_device
-from vaediag.engine.enhance import load_codes, prepare_stage2_retrain, stage2_config, train_stage2_on_posteriors
+from vaediag.engine.enhance import prepare_stage2_retrain
 from vaediag.engine.info import RunInfo, run_info
 from vaediag.engine.runs import Run
 from vaediag.engine.sampling import draw
@@ -69,10 +71,11 @@ def _callbacks(callbacks: list[Callable[[dict[str, Any]], None]] | None, tensorb
 
 
 def train(out: str | os.PathLike[str], *, preset: str | None = None, gamma: str | float | None = None,
-          decoder: str | None = None, stages: str = "12", config: RunConfig | str | os.PathLike[str] | None = None,
+          likelihood: str | None = None, stages: str = "12", config: RunConfig | str | os.PathLike[str] | None = None,
           overwrite: bool = False, device: str | torch.device = "auto", progress: bool = True,
           data: Dataset | None = None, callbacks: list[Callable[[dict[str, Any]], None]] | None = None,
-          tensorboard: str | None = None, dist: distributed.Dist | None = None, **options: Any) -> Run:
+          tensorboard: str | None = None, dist: distributed.Dist | None = None, decoder: str | None = None,
+          **options: Any) -> Run:
     """Train a two-stage VAE into the run directory ``out`` and return the :class:`Run`.
 
     Args:
@@ -80,7 +83,9 @@ def train(out: str | os.PathLike[str], *, preset: str | None = None, gamma: str 
             ``stages="2"`` an existing run whose stage 2 is trained again (``overwrite`` replaces it).
         preset: a named schedule: ``quick`` (minutes on a CPU), ``paper-mnist``, ... (``vaediag train --help``).
         gamma: "learned" (default), "fixed" (gamma = 1) or a positive variance to fix gamma at.
-        decoder: "gaussian" (eq. 2, default) or "cross-entropy".
+        likelihood: "gaussian" (eq. 2, default) or "bernoulli" (the cross-entropy baseline; the name
+            ``adapt`` and the diagnostics use). ``decoder="cross-entropy"`` is its older spelling
+            (deprecated: a DeprecationWarning).
         stages: "12" (both, default), "1" (stage 1 only), "2" (stage 2 again on a finished stage 1).
         config: a base :class:`RunConfig` (e.g. ``open_run(p).config``) or a JSON file of one (any subset
             of its sections and keys); preset and options override it.
@@ -96,7 +101,8 @@ def train(out: str | os.PathLike[str], *, preset: str | None = None, gamma: str 
     """
     if stages not in ("1", "2", "12"):
         raise UsageError(f"stages must be '12', '1' or '2', got {stages!r}")
-    if stages == "2" and (preset or gamma is not None or decoder or config is not None):
+    likelihood = likelihood_of(likelihood, decoder)
+    if stages == "2" and (preset or gamma is not None or likelihood or config is not None):
         raise UsageError("with --stages 2 only stage-2 options (--stage2-*) may be given; stage 1 is already trained")
     prepare_process()
     with _job(device, dist) as (ctx, dev):
@@ -105,7 +111,7 @@ def train(out: str | os.PathLike[str], *, preset: str | None = None, gamma: str 
             run = ctx.on_main(prepare_stage2_retrain, out, options, overwrite)
         else:
             made: dict[str, Any] = {}
-            run = ctx.on_main(create_run, out, made, preset=preset, gamma=gamma, decoder=decoder, stages=stages,
+            run = ctx.on_main(create_run, out, made, preset=preset, gamma=gamma, likelihood=likelihood, stages=stages,
                               config=config, overwrite=overwrite, data=data, progress=progress, options=options)
             data = made.get("data")
         _engine.train(run, stages=tuple(int(s) for s in stages), device=dev, progress=progress and ctx.is_main,
@@ -115,7 +121,7 @@ def train(out: str | os.PathLike[str], *, preset: str | None = None, gamma: str 
 
 
 def create_run(out: str | os.PathLike[str], made: dict[str, Any] | None = None, *, preset: str | None = None,
-               gamma: str | float | None = None, decoder: str | None = None, stages: str = "12",
+               gamma: str | float | None = None, likelihood: str | None = None, stages: str = "12",
                config: RunConfig | str | os.PathLike[str] | None = None, overwrite: bool = False,
                data: Dataset | None = None, progress: bool = True, options: dict[str, Any] | None = None) -> Run:
     """Validate the options, load the data, create the run directory (``made['data']``: the data)."""
@@ -126,7 +132,7 @@ def create_run(out: str | os.PathLike[str], made: dict[str, Any] | None = None, 
         arch_given = arch_given or sets_arch
     elif config is not None:
         arch_given = True
-    cfg = make_config(preset=preset, gamma=gamma, decoder=decoder, stages=stages, base=config, **options)
+    cfg = make_config(preset=preset, gamma=gamma, likelihood=likelihood, stages=stages, base=config, **options)
     Run.check_new(out, overwrite)
     t = cfg.train
     if data is None:
@@ -245,28 +251,3 @@ def _write_samples(run: Run, x: np.ndarray, out: Path) -> None:
     else:
         test = run.dataset().test.numpy()  # type: ignore[no-untyped-call]
         save_figure(vector_samples_figure(test, x), out, dpi=120)
-
-
-def stage2(out: str | os.PathLike[str], posteriors: str | os.PathLike[str] | None = None, *, resume: bool = False,
-           overwrite: bool = False, device: str | torch.device = "auto", progress: bool = True,
-           **options: Any) -> Run:
-    """``vaediag stage2``: the paper's second stage on codes exported by any VAE (a .npz with ``mu`` and
-    ``logvar``, or ``mu`` and ``cov``), trained by the engine into the run directory ``out``; ``options``:
-    ``stage2_steps``, ``stage2_epochs``, ``stage2_batch_size``, ``stage2_lr``, ``stage2_lr_halve_every``,
-    ``stage2_width``, ``seed``. ``resume`` continues an interrupted ``out`` as it was started."""
-    prepare_process()
-    dev = resolve_device(device) if isinstance(device, str) else device
-    given = {k: v for k, v in options.items() if v is not None and k != "seed"}
-    if resume:
-        if posteriors is not None or given or overwrite:
-            raise UsageError("--resume continues the run in --out as it was started; give no --posteriors, "
-                             "--overwrite or --stage2-* options with it")
-        # the codes are the run's own on resume (the engine's signature types them for a new run)
-        return train_stage2_on_posteriors(out, None, None, resume=True, device=dev,  # type: ignore[arg-type]
-                                          progress=progress)
-    if posteriors is None:
-        raise UsageError("give --posteriors FILE.npz (mu and logvar, or mu and cov), or --resume")
-    cfg = stage2_config(options)
-    mu, second, full = load_codes(Path(posteriors))
-    return train_stage2_on_posteriors(out, mu, second, full, config=cfg, device=dev, overwrite=overwrite,
-                                      progress=progress)

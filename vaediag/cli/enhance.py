@@ -14,7 +14,8 @@ for a diagonal encoder, or 'cov' (n, kappa, kappa) for a full covariance. For ex
   vaediag stage2 --posteriors codes.npz --out runs/my-stage2 --stage2-epochs 800
   vaediag stage2 --resume runs/my-stage2              # after Ctrl-C or a crash (as 'vaediag train --resume')
   vaediag sample --run runs/my-stage2 --n 1000        # two-stage latents z; decode them with your model
-In Python, vaediag.enhance(model, data) does the same from the model and decodes the samples.
+In Python: vaediag.stage2("runs/my-stage2", "codes.npz", stage2_epochs=800), the same options by the same
+names; vaediag.enhance(model, data) encodes your model's data, calls it and decodes the samples.
 """
 
 
@@ -34,7 +35,8 @@ def register(sub) -> None:
     p.add_argument("--stage2-batch-size", type=int, help="batch size (default 100)")
     p.add_argument("--stage2-lr", type=float, help="Adam learning rate (default 1e-4)")
     p.add_argument("--stage2-lr-halve-every", type=float, help="halve the learning rate every this many epochs (default 300)")
-    p.add_argument("--stage2-width", type=int, help="width of the 3 dense layers (default 1024)")
+    p.add_argument("--stage2-width", type=int, help="width of the dense layers (default 1024)")
+    p.add_argument("--stage2-depth", type=int, help="number of dense layers (default 3)")
     p.add_argument("--seed", type=int, default=0, help="seed of initialisation, shuffling and noise (default 0)")
     p.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda or mps")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -45,7 +47,7 @@ def cmd_stage2(args: argparse.Namespace) -> int:
     from vaediag import api
 
     options = {k: getattr(args, k) for k in ("stage2_epochs", "stage2_steps", "stage2_batch_size", "stage2_lr",
-                                             "stage2_lr_halve_every", "stage2_width", "seed")}
+                                             "stage2_lr_halve_every", "stage2_width", "stage2_depth", "seed")}
     out, resume = args.out, args.resume is not None
     if args.resume is True:  # the older form: a flag, with the run in --out
         if not out:

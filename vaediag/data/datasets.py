@@ -144,21 +144,36 @@ def load_celeba(data_dir: Path, seed: int, test_fraction: float,
 
 
 # --------------------------------------------------------------------------- arrays
-def load_array(path: Path) -> np.ndarray:
+# The names under which a .npz holds its array, looked for in this order (a file with one array needs none).
+NPZ_KEYS = ("x", "X", "data", "images", "samples", "arr_0")
+
+
+def load_array(path: str | os.PathLike[str], what: str = "", mmap: bool = False) -> np.ndarray:
+    """The array of a .npy file, or of a .npz file (its first :data:`NPZ_KEYS` array, or its only one), as
+    stored: the one reader of arrays for training (``--dataset x.npz``), diagnosis (``--data``) and FID
+    (``--images``), so a file that one reads, the others read too.
+
+    ``what`` names the file in a refusal (default: its path); ``mmap``: a .npy is memory-mapped (read-only),
+    for image sets larger than memory. Raises NotFoundError for a missing file, VaediagError for one
+    that is not a numeric array."""
+    path = Path(path)
+    what = what or str(path)
     if not path.is_file():
-        raise NotFoundError(f"no such file: {path}", path=path)
+        raise NotFoundError(f"no such file: {what}", path=path)
     try:
+        if path.suffix.lower() == ".npy" and mmap:
+            return np.load(path, allow_pickle=False, mmap_mode="r")
         with open(path, "rb") as f:
             obj = np.load(f, allow_pickle=False)
             if not isinstance(obj, np.lib.npyio.NpzFile):
                 return obj
-            keys = list(obj.keys())
-            key = next((k for k in ("x", "X", "data", "arr_0") if k in keys), keys[0] if len(keys) == 1 else None)
-            if key is None:
-                raise VaediagError(f"{path} holds {len(keys)} arrays ({', '.join(keys) or 'none'}); name the data 'x'")
-            return obj[key]
+            keys = [k for k in NPZ_KEYS if k in obj.files] or (obj.files if len(obj.files) == 1 else [])
+            if not keys:
+                raise VaediagError(f"{what} holds {len(obj.files)} arrays ({', '.join(obj.files) or 'none'}); "
+                                   f"name the data one of {', '.join(NPZ_KEYS)}")
+            return obj[keys[0]]
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise VaediagError(f"cannot read {path} as a numpy array ({first_line(e)})") from None
+        raise VaediagError(f"cannot read {what} as a numpy array ({first_line(e)})") from None
 
 
 def array_dataset(a: np.ndarray, name: str, seed: int, test_fraction: float) -> Dataset:

@@ -13,11 +13,18 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+import warnings
+from typing import Any, Literal
 
+from vaediag.engine.presets import PRESETS as PRESETS  # the named schedules, applied by make_config
 from vaediag.errors import UsageError, VaediagError
 
 ARCHS = ("infogan", "resnet", "mlp")
+GammaMode = Literal["learned", "fixed"]  # a decoder variance learned (log-parameterised) or fixed
+# p(x|z): Gaussian with variance gamma (eq. 2), or Bernoulli (the cross-entropy baseline of Table 1); the
+# name the diagnostics use (``adapt(vae, likelihood="bernoulli")``)
+Likelihood = Literal["gaussian", "bernoulli"]
+LIKELIHOODS: tuple[str, ...] = typing.get_args(Likelihood)
 PRECISIONS = ("fp32", "bf16", "fp16")
 LOADERS = ("auto", "memory", "stream")
 
@@ -29,16 +36,21 @@ class ModelConfig:
     input_shape: tuple[int, ...] = (1, 28, 28)
     arch: str = "infogan"
     latent_dim: int = 64  # kappa
-    gamma_mode: str = "learned"  # "learned" (scalar, log-parameterised) or "fixed"
+    gamma_mode: GammaMode = "learned"  # "learned" (scalar, log-parameterised) or "fixed"
     gamma_init: float = 1.0  # the fixed value, or the learned parameter's start (variance)
     gamma_floor: float = 0.0  # optional lower bound on a learned gamma (variance); 0 = none
-    decoder: str = "gaussian"  # "gaussian" (eq. 2) or "bernoulli" (cross-entropy baseline)
+    likelihood: Likelihood = "gaussian"  # "gaussian" (eq. 2) or "bernoulli" (cross-entropy baseline)
     output: str = "sigmoid"  # decoder mean activation: "sigmoid" for images in [0,1], "linear"
     mlp_hidden: tuple[int, ...] = (512, 512, 512)
     resnet_channels: int = 32
     resnet_scales: int = 0  # 0: 3 scales, or 4 when the image side is 64 or more (supplement Fig. 11)
     resnet_fc: int = 512
     resnet_dec_fc: int = 0  # 0: 2048, or 4096 when the image side is 64 or more
+
+    @property
+    def decoder(self) -> str:
+        """The likelihood under the key configs had before it took the diagnostics' name (read-only)."""
+        return self.likelihood
 
     def validate(self) -> None:
         if self.arch not in ARCHS:
@@ -51,8 +63,8 @@ class ModelConfig:
             raise VaediagError(f"gamma must be a positive number, got {self.gamma_init}")
         if not (math.isfinite(self.gamma_floor) and self.gamma_floor >= 0):
             raise UsageError(f"--gamma-floor must be >= 0, got {self.gamma_floor}")
-        if self.decoder not in ("gaussian", "bernoulli"):
-            raise VaediagError(f"decoder must be 'gaussian' or 'bernoulli', got {self.decoder!r}")
+        if self.likelihood not in LIKELIHOODS:
+            raise VaediagError(f"likelihood must be 'gaussian' or 'bernoulli', got {self.likelihood!r}")
         if self.output not in ("sigmoid", "linear"):
             raise VaediagError(f"output must be 'sigmoid' or 'linear', got {self.output!r}")
         is_image = len(self.input_shape) == 3
@@ -66,8 +78,8 @@ class ModelConfig:
                 f"--arch infogan needs an image side divisible by 4, got {self.input_shape[1:]}; "
                 "use --arch resnet or --arch mlp"
             )
-        if self.decoder == "bernoulli" and self.output != "sigmoid":
-            raise VaediagError("the cross-entropy decoder needs data in [0, 1] (images)")
+        if self.likelihood == "bernoulli" and self.output != "sigmoid":
+            raise VaediagError("the Bernoulli likelihood (cross-entropy) needs data in [0, 1] (images)")
 
 
 @dataclass(slots=True)  # slots: setting a key that does not exist fails
@@ -188,13 +200,20 @@ class RunConfig:
         try:
             if not isinstance(d, dict) or set(d) != {"model", "stage2", "train"}:
                 raise ConfigError("it needs exactly the sections model, stage2 and train")
-            return build(cls, {**d, "train": _upgrade_train(d["train"])})
+            return build(cls, {**d, "model": _upgrade_model(d["model"]), "train": _upgrade_train(d["train"])})
         except ConfigError as e:
             raise VaediagError(f"the run's config.json is not a vaediag config ({e})") from None
 
 
 class ConfigError(UsageError):
     """A config key that does not exist or a value of the wrong type (one sentence naming the key)."""
+
+
+def _upgrade_model(model: Any) -> Any:
+    """A model section with the key ``decoder`` of older configs read as ``likelihood``."""
+    if not isinstance(model, dict) or "decoder" not in model or "likelihood" in model:
+        return model
+    return {("likelihood" if k == "decoder" else k): v for k, v in model.items()}
 
 
 def _upgrade_train(train: Any) -> Any:
@@ -225,8 +244,11 @@ def _check(value: Any, hint: Any, key: str) -> Any:
             return value
         if t in (int, str, bool) and type(value) is t:
             return value
+        if typing.get_origin(t) is Literal and value in typing.get_args(t):
+            return value
     names = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
     want = " or ".join(names.get(t, "a list of integers" if typing.get_origin(t) is tuple else
+                                 "one of " + ", ".join(map(repr, typing.get_args(t))) if typing.get_origin(t) is Literal else
                                  "an object" if dataclasses.is_dataclass(t) else "null") for t in options)
     raise ConfigError(f"{key} must be {want}, got {value!r}")
 
@@ -278,7 +300,8 @@ def read_config(path: str | os.PathLike, option: str = "--config") -> tuple[RunC
     cfg = RunConfig()
     try:
         for section, values in d.items():
-            values = _upgrade_train(values) if section == "train" else values
+            values = _upgrade_train(values) if section == "train" else _upgrade_model(values) if section == "model" \
+                else values
             for key, v in values.items():
                 sub = getattr(cfg, section)
                 if dataclasses.is_dataclass(getattr(sub, key, None)) and isinstance(v, dict):
@@ -289,40 +312,6 @@ def read_config(path: str | os.PathLike, option: str = "--config") -> tuple[RunC
     except ConfigError as e:
         raise ConfigError(f"{option} {path}: {e}") from None
     return cfg, "arch" in d.get("model", {})
-
-
-# The supplement's section 6 schedules (epochs; lr halved every `lr_halve_every` epochs), the
-# neutral InfoGAN architecture of Table 1, kappa = 64, Adam lr 1e-4, weight decay 5e-4, batch 100.
-_PAPER = dict(arch="infogan", latent_dim=64, batch_size=100, stage2_batch_size=100, lr=1e-4,
-              weight_decay=5e-4, stage2_width=1024)
-PRESETS: dict[str, dict[str, Any]] = {
-    "paper-mnist": dict(_PAPER, dataset="mnist", epochs=400, lr_halve_every=150,
-                        stage2_epochs=800, stage2_lr_halve_every=300),
-    "paper-fashion": dict(_PAPER, dataset="fashion-mnist", epochs=400, lr_halve_every=150,
-                          stage2_epochs=800, stage2_lr_halve_every=300),
-    "paper-cifar10": dict(_PAPER, dataset="cifar10", epochs=1000, lr_halve_every=300,
-                          stage2_epochs=2000, stage2_lr_halve_every=600),
-    "paper-celeba": dict(_PAPER, dataset="celeba", epochs=120, lr_halve_every=48,
-                         stage2_epochs=300, stage2_lr_halve_every=120),
-    # A CPU run of a few minutes on the offline digits: a larger learning rate and a short schedule
-    # (not the paper's; gamma still falls by two orders of magnitude).
-    "quick": dict(dataset="mnist5k", arch="infogan", latent_dim=64, batch_size=100,
-                  stage2_batch_size=100, lr=1e-3, weight_decay=5e-4, steps=1000, epochs=None,
-                  lr_halve_every=None, stage2_steps=8000, stage2_epochs=None,
-                  stage2_lr_halve_every=None, stage2_width=256, checkpoint_every=200,
-                  gamma_lr_scale=10.0),
-    # Real digits on a CPU (docs/digits.md): the paper's learning rate for log gamma (scale 1), so gamma
-    # falls while the networks organise and a few directions carry the digits; an MLP encoder/decoder
-    # (784-512-512-512, about a ninth of InfoGAN's FLOPs per image) for 6,000 steps, lr 1e-3 constant for
-    # 4,000 steps, then halved every 250 (the paper halves on a schedule too; a fast final decay lets
-    # log gamma settle: it moves < 0.1 over the last quarter). 45 steps are one epoch of the 4,500
-    # training digits. Not the paper's settings; `vaediag demo` trains this preset.
-    "cpu-mnist5k": dict(dataset="mnist5k", arch="mlp", latent_dim=64, batch_size=100, stage2_batch_size=100,
-                        lr=1e-3, weight_decay=5e-4, steps=6000, epochs=None, lr_halve_from=4000 / 45,
-                        lr_halve_every=250 / 45,
-                        stage2_steps=8000, stage2_epochs=None, stage2_lr_halve_every=None, stage2_width=256,
-                        checkpoint_every=500, gamma_lr_scale=1.0),
-}
 
 
 # The options of `vaediag train` (and keyword arguments of `vaediag.train`) that set a config field,
@@ -337,25 +326,27 @@ TRAIN_FIELDS = {
     "stage2_lr_halve_every": "train.stage2.lr_halve_every",
     "checkpoint_every": "train.checkpoint_every", "log_every": "train.log_every",
     "test_fraction": "train.test_fraction", "arch": "model.arch", "latent_dim": "model.latent_dim",
-    "gamma_floor": "model.gamma_floor", "stage2_width": "stage2.width",
+    "gamma_floor": "model.gamma_floor", "stage2_width": "stage2.width", "stage2_depth": "stage2.depth",
     "gamma_lr_scale": "train.gamma_lr_scale", "precision": "train.precision", "loader": "train.loader",
     "workers": "train.workers",
 }
 # The options that may be given when only stage 2 is (re)trained on a finished stage 1.
 STAGE2_FIELDS = ("stage2_epochs", "stage2_steps", "stage2_batch_size", "stage2_lr", "stage2_lr_halve_every",
-                 "stage2_width", "seed", "checkpoint_every", "log_every", "weight_decay")
+                 "stage2_width", "stage2_depth", "seed", "checkpoint_every", "log_every", "weight_decay")
 # How to compute, not what: these may be changed when a run is resumed.
 RESUME_FIELDS = ("precision", "loader", "workers")
 
 
-def make_config(preset: str | None = None, gamma: str | float | None = None, decoder: str | None = None,
-                stages: str | None = None, base: RunConfig | None = None, **given: Any) -> RunConfig:
+def make_config(preset: str | None = None, gamma: str | float | None = None, likelihood: str | None = None,
+                stages: str | None = None, base: RunConfig | None = None, decoder: str | None = None,
+                **given: Any) -> RunConfig:
     """A validated :class:`RunConfig`: ``base`` (default: the defaults), then the preset, then ``given``.
 
     Args:
         preset: a name of :data:`PRESETS`.
         gamma: "learned", "fixed" (gamma = 1) or a positive number (fixed at that variance).
-        decoder: "gaussian" or "cross-entropy".
+        likelihood: "gaussian" (eq. 2) or "bernoulli" (the cross-entropy baseline); ``decoder=
+            "cross-entropy"`` is its older spelling (deprecated, with a warning).
         stages: "1", "2" or "12" (default).
         given: the options of ``vaediag train`` by their Python names (:data:`TRAIN_FIELDS`),
             e.g. ``latent_dim=16, steps=2000, lr=1e-3``; ``steps`` replaces ``epochs`` and vice versa.
@@ -383,16 +374,31 @@ def make_config(preset: str | None = None, gamma: str | float | None = None, dec
             if not (math.isfinite(val) and val > 0):
                 raise UsageError(f"--gamma must be a positive variance, got {gamma}")
             cfg.model.gamma_mode, cfg.model.gamma_init = "fixed", val
-    if decoder not in (None, "gaussian", "cross-entropy"):
-        raise VaediagError(f"decoder must be 'gaussian' or 'cross-entropy', got {decoder!r}")
-    if decoder == "cross-entropy":
-        cfg.model.decoder = "bernoulli"
+    likelihood = likelihood_of(likelihood, decoder)
+    if likelihood is not None:
+        cfg.model.likelihood = likelihood  # type: ignore[assignment]  (checked by likelihood_of)
     if stages not in (None, "1", "2", "12"):
         raise VaediagError(f"stages must be '1', '2' or '12', got {stages!r}")
     cfg.train.preset = preset if base is None or preset else cfg.train.preset
     cfg.train.stages = stages or (cfg.train.stages if base is not None else "12")
     cfg.train.validate()
     return cfg
+
+
+def likelihood_of(likelihood: str | None, decoder: str | None = None) -> str | None:
+    """The likelihood asked for, checked: ``likelihood`` ("gaussian" or "bernoulli"), or the older spelling
+    ``decoder`` ("gaussian" or "cross-entropy"), which warns that it is deprecated."""
+    if decoder is not None:
+        if decoder not in ("gaussian", "cross-entropy", "bernoulli"):
+            raise VaediagError(f"decoder must be 'gaussian' or 'cross-entropy', got {decoder!r}")
+        new = "bernoulli" if decoder == "cross-entropy" else decoder
+        warnings.warn(f"decoder={decoder!r} is deprecated; write likelihood={new!r}", DeprecationWarning, stacklevel=3)
+        if likelihood is not None and likelihood != new:
+            raise UsageError(f"likelihood={likelihood!r} and decoder={decoder!r} disagree; give likelihood alone")
+        likelihood = new
+    if likelihood not in (None, *LIKELIHOODS):
+        raise VaediagError(f"likelihood must be 'gaussian' or 'bernoulli', got {likelihood!r}")
+    return likelihood
 
 
 def steps_or_epochs(given: dict[str, Any]) -> dict[str, Any]:
@@ -429,7 +435,8 @@ def finish_config(cfg: RunConfig, data, arch_given: bool) -> None:
         if not arch_given:
             cfg.model.arch = "mlp"
         cfg.model.output = "linear"
-        if cfg.model.decoder == "bernoulli":
-            raise VaediagError("the cross-entropy decoder needs images in [0, 1]; this data set holds vectors")
+        if cfg.model.likelihood == "bernoulli":
+            raise VaediagError("the Bernoulli likelihood (cross-entropy) needs images in [0, 1]; this data set "
+                               "holds vectors")
     cfg.stage2.latent_dim = cfg.model.latent_dim
     cfg.model.validate()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 import zipfile
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any, Callable
 
 import numpy as np
@@ -24,18 +25,26 @@ from vaediag.engine.train import train
 from vaediag.errors import UsageError, VaediagError
 
 
-def stage2_config(options: dict[str, Any], depth: int | None = None) -> RunConfig:
-    """The config of a stage 2 alone: the defaults, then stage-2 options by their names (``stage2_steps``,
-    ``stage2_epochs``, ``stage2_batch_size``, ``stage2_lr``, ``stage2_lr_halve_every``, ``stage2_width``,
-    ``seed``, ...; steps replace epochs), then the depth of its networks."""
+# What enhance() called its options before they took the names of vaediag.train and vaediag.stage2.
+RENAMED = {"steps": "stage2_steps", "epochs": "stage2_epochs", "batch_size": "stage2_batch_size", "lr": "stage2_lr",
+           "lr_halve_every": "stage2_lr_halve_every", "width": "stage2_width", "depth": "stage2_depth"}
+
+
+def stage2_config(options: dict[str, Any]) -> RunConfig:
+    """The config of a stage 2 alone: the defaults, then stage-2 options by their names, the names of
+    ``vaediag.train`` (:data:`~vaediag.engine.config.STAGE2_FIELDS`: ``stage2_steps``, ``stage2_epochs``,
+    ``stage2_batch_size``, ``stage2_lr``, ``stage2_lr_halve_every``, ``stage2_width``, ``stage2_depth``,
+    ``seed``, ...; steps replace epochs)."""
     cfg = RunConfig()
     given = {k: v for k, v in options.items() if v is not None}
+    old = sorted(set(given) & set(RENAMED))
+    if old:
+        raise UsageError(f"the stage-2 options have the names vaediag.train gives them: write "
+                         f"{', '.join(f'{RENAMED[k]}= for {k}=' for k in old)}")
     wrong = sorted(set(given) - set(STAGE2_FIELDS))
     if wrong:
         raise UsageError(f"only stage-2 options may be given here, not {', '.join(wrong)}")
     apply_options(cfg, steps_or_epochs(given))
-    if depth is not None:
-        override(cfg, "stage2.depth", depth)
     for name in ("width", "depth"):
         if getattr(cfg.stage2, name) < 1:
             raise UsageError(f"--stage2-{name} must be a positive integer, got {getattr(cfg.stage2, name)}")
@@ -111,7 +120,7 @@ def check_codes(mu: np.ndarray, second: np.ndarray, full: bool) -> None:
 
 
 def load_codes(path: Path) -> tuple[np.ndarray, np.ndarray, bool]:
-    """(mu, second, full) from a .npz with mu and logvar, or mu and cov."""
+    """(mu, second, full) from a .npz with mu and logvar, or mu and cov (:func:`codes_from`)."""
     if path.suffix.lower() != ".npz":
         raise UsageError(f"--posteriors must be a .npz file with arrays mu and logvar (or cov), got {path}")
     if not path.is_file():
@@ -121,15 +130,21 @@ def load_codes(path: Path) -> tuple[np.ndarray, np.ndarray, bool]:
             arrays = {k: f[k] for k in f.files}
     except (OSError, ValueError, zipfile.BadZipFile) as e:
         raise VaediagError(f"{path} is not a readable .npz of numeric arrays ({str(e).splitlines()[0][:120]})") from None
+    return codes_from(arrays, str(path))
+
+
+def codes_from(arrays: Mapping[str, Any], where: str = "the codes") -> tuple[np.ndarray, np.ndarray, bool]:
+    """(mu, second, full) from arrays named ``mu`` and ``logvar`` (n, kappa) for a diagonal encoder, or
+    ``mu`` and ``cov`` (n, kappa, kappa) for a full one; ``where`` names them in a refusal."""
     if "mu" not in arrays:
-        raise VaediagError(f"{path} has arrays {sorted(arrays)} but no 'mu'; save mu with logvar or cov")
+        raise VaediagError(f"{where} has arrays {sorted(arrays)} but no 'mu'; save mu with logvar or cov")
     if "logvar" in arrays and "cov" in arrays:
-        raise VaediagError(f"{path} has both 'logvar' and 'cov'; keep one (logvar: diagonal encoder, cov: full)")
+        raise VaediagError(f"{where} has both 'logvar' and 'cov'; keep one (logvar: diagonal encoder, cov: full)")
     if "logvar" in arrays:
-        return arrays["mu"], arrays["logvar"], False
+        return np.asarray(arrays["mu"]), np.asarray(arrays["logvar"]), False
     if "cov" in arrays:
-        return arrays["mu"], arrays["cov"], True
-    raise VaediagError(f"{path} has 'mu' but neither 'logvar' (n, kappa) nor 'cov' (n, kappa, kappa)")
+        return np.asarray(arrays["mu"]), np.asarray(arrays["cov"]), True
+    raise VaediagError(f"{where} has 'mu' but neither 'logvar' (n, kappa) nor 'cov' (n, kappa, kappa)")
 
 
 class TwoStage:

@@ -238,8 +238,9 @@ def faster_preset(config: RunConfig, stage: int, n: int | None) -> tuple[str, in
 
 
 def cost_sentence(config: RunConfig, stage: int, n: int, steps: int, measured_seconds: float,
-                  measured_steps: int) -> str:
-    """What the training loop prints once its first steps are timed (:class:`vaediag.progress.StepTimer`):
+                  measured_steps: int, after: int = 0) -> str:
+    """What the training loop prints once its steps are timed after warm-up (:class:`vaediag.progress.StepTimer`,
+    ``after``: the steps before the timed ones):
     ``steps`` (those left to run) at the measured time per step, and the faster preset of
     :func:`faster_preset` at the same time per step, e.g. "stage 1: 18,000 steps, about 3 h 00 min on
     this device (measured over the first 20 steps); preset quick would take about 10 min". A resumed
@@ -247,7 +248,8 @@ def cost_sentence(config: RunConfig, stage: int, n: int, steps: int, measured_se
     alt = faster_preset(config, stage, n)
     if alt is not None and alt[1] >= steps:
         alt = None
-    return f"stage {stage}: " + estimate_sentence(steps, measured_seconds, measured_steps, alternative=alt)
+    return f"stage {stage}: " + estimate_sentence(steps, measured_seconds, measured_steps, alternative=alt,
+                                                  after=after)
 
 
 def next_step(run: Run, stages: tuple[StageInfo, ...], diagnosis: Diagnosis | None) -> tuple[str | None, str]:

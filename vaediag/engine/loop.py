@@ -33,7 +33,7 @@ from vaediag.engine.faults import write_failure
 from vaediag.engine.runs import METRIC_COLUMNS, Run
 from vaediag.engine.schedule import Halving, lr_at, make_adam, plan, set_lr
 from vaediag.engine.info import cost_sentence, stage_schedule
-from vaediag.progress import Progress, StepTimer
+from vaediag.progress import Progress, StepTimer, update_sentence
 
 
 class StopFlag:
@@ -116,7 +116,7 @@ def _reduce_window(ctx: Dist, acc: torch.Tensor, log_gamma: torch.Tensor, stop: 
     return float(packet[4]) / ctx.world, bool(packet[5] > 0)
 
 
-COST_STEPS = 20  # steps timed (after the first) for the cost sentence a long job prints
+COST_STEPS = 20  # steps in a timing window of the cost sentence (progress.StepTimer: after warm-up, two windows)
 
 
 @dataclass
@@ -168,6 +168,8 @@ class StageLoop:
     :meth:`step` (one optimiser step on the next global batch), :meth:`log_row` (a metrics row),
     :meth:`checkpoint` and :meth:`stop`; :meth:`run` strings them together."""
 
+    clock = staticmethod(time.perf_counter)  # of the progress bar and the cost sentence (a test's fake clock)
+
     def __init__(self, run: Run, spec: StageSpec, progress: bool, ctx: Dist):
         stage, model, device, seed = spec.stage, spec.model, spec.device, spec.seed
         self.run, self.spec, self.stage, self.model, self.batches, self.steps = run, spec, stage, model, spec.batches, spec.steps
@@ -188,7 +190,7 @@ class StageLoop:
         self.acc_n = 0
         self.metrics_file = None
         self.net = model
-        self.bar = Progress(spec.steps, f"stage {stage}", enabled=progress and ctx.is_main)
+        self.bar = Progress(spec.steps, f"stage {stage}", enabled=progress and ctx.is_main, clock=self.clock)
         self.timer: StepTimer | None = None  # times the first steps for the cost sentence (open())
 
     # ------------------------------------------------------------------ restore
@@ -209,7 +211,7 @@ class StageLoop:
         if self.ctx.is_main:
             self.metrics_file = self.run.open_metrics(self.stage, fresh=not (resumed and self.step_n > 0))
         if self.ctx.enabled:
-            self.net = wrap(self.model, self.device, find_unused=getattr(self.model.cfg, "decoder", "") == "bernoulli")
+            self.net = wrap(self.model, self.device, find_unused=getattr(self.model.cfg, "likelihood", "") == "bernoulli")
         self.model.train()
         self.bar.n = self.bar.start_n = self.step_n
         self.batches.start(self.order, self.steps - self.step_n, self.lo, self.hi)
@@ -218,7 +220,7 @@ class StageLoop:
 
     def announce(self) -> None:
         """Before the first step: the schedule in steps (one line through the bar, so nothing with
-        progress off); the time it will take follows once :attr:`timer`'s first steps are measured."""
+        progress off); the time it will take follows once :attr:`timer` has timed steps after warm-up."""
         left = self.steps - self.step_n
         if not self.bar.enabled or left <= 0:
             return
@@ -226,17 +228,22 @@ class StageLoop:
         where = f"; resuming at step {self.step_n:,}, {left:,} to go" if self.step_n else ""
         self.bar.note(f"stage {self.stage}: {what}{where}")
         self.start_left = left
-        self.timer = StepTimer(k=COST_STEPS) if left > COST_STEPS + 1 else None
+        self.timer = StepTimer(k=COST_STEPS, total=left, clock=self.clock) if left > 2 * COST_STEPS + 1 else None
 
     def cost_note(self) -> None:
-        """After :data:`COST_STEPS` timed steps: how long the rest takes on this device, and the faster preset."""
+        """Once warm-up is over: how long the stage takes on this device, and the faster preset; later, the
+        time left whenever the time per step has moved (:class:`vaediag.progress.StepTimer`)."""
         if self.timer is None:
             return
-        seconds = self.timer.tick()
-        if seconds is not None:
-            self.timer = None
-            self.bar.note(cost_sentence(self.run.config, self.stage, self.spec.n, self.start_left, seconds,
-                                        COST_STEPS))
+        m = self.timer.tick()
+        if m is None:
+            return
+        if m.update:
+            self.bar.note(f"stage {self.stage}: " + update_sentence(self.steps - self.step_n, m))
+            return
+        self.bar.rate_from(self.step_n - m.steps, self.timer.clock() - m.seconds)
+        self.bar.note(cost_sentence(self.run.config, self.stage, self.spec.n, self.start_left, m.seconds, m.steps,
+                                    after=m.after))
 
     # ------------------------------------------------------------------ step
     def step(self) -> None:

@@ -263,9 +263,9 @@ class VAE(_HasGamma, nn.Module):
         with _fp32(x):
             raw = _full(raw)
             mean = torch.sigmoid(raw) if self.cfg.output == "sigmoid" else raw
-            bernoulli = self.cfg.decoder == "bernoulli"
+            bernoulli = self.cfg.likelihood == "bernoulli"
             terms = negative_elbo(x, raw if bernoulli else mean, mu, logvar,
-                                  None if bernoulli else self.log_gamma, self.cfg.decoder)
+                                  None if bernoulli else self.log_gamma, self.cfg.likelihood)
             return _batch_means(terms, (x - mean).detach().pow(2).mean())
 
     def forward(self, x: torch.Tensor, eps: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -21,7 +21,7 @@ import torch
 
 from vaediag.data import Dataset
 from vaediag.errors import UsageError, VaediagError
-from vaediag.engine.sampling import sample_stage1, sample_two_stage
+from vaediag.engine.sampling import sample_posterior, sample_stage1, sample_two_stage
 from vaediag.quality.frechet import DEFAULT_METHOD, METHODS, check_sqrtm_scipy, frechet_distance, gaussian_stats
 from vaediag.quality.kid import kid
 
@@ -144,8 +144,7 @@ def sample_batches(source: str, model, stage2, test: torch.Tensor | None, n: int
         else:
             real = Dataset.to_float(test[i:j]).to(device)
             mu, logvar = model.encode(real)
-            eps = torch.randn(mu.shape, generator=generator).to(device)
-            x = model.decode(mu + torch.exp(0.5 * logvar) * eps)
+            x = model.decode(sample_posterior(mu, logvar, generator))  # the one reparameterisation
             if mse is not None:
                 mse.append(((x - real).pow(2).sum().item(), real.numel()))
         x = x.float().cpu()
@@ -283,7 +282,7 @@ def evaluate_run(run: Run, extractor, n: int | None = None, seeds: int = 10, see
     result.update(metric="proxy-fd" if is_proxy else "fid", proxy=is_proxy, notes=p.notes,
                   protocol=protocol.to_dict(), real_stats_cached=cached, run=str(run.path),
                   model={"gamma_mode": run.config.model.gamma_mode, "gamma_init": run.config.model.gamma_init,
-                         "decoder": run.config.model.decoder, "arch": run.config.model.arch,
+                         "decoder": run.config.model.likelihood, "arch": run.config.model.arch,
                          "gamma": float(model.gamma.item())},
                   elapsed_seconds=round(time.perf_counter() - t0, 3),
                   time=time.strftime("%Y-%m-%dT%H:%M:%S%z"))

@@ -11,19 +11,18 @@ images are read as RGB, grey ones as one channel (a folder must not mix the two)
 from __future__ import annotations
 
 import time
-import zipfile
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 
+from vaediag.data.datasets import load_array  # the one reader of .npy / .npz (also for api/outside.py)
 from vaediag.errors import NotFoundError, VaediagError
 from vaediag.quality.frechet import frechet_distance, gaussian_stats
 from vaediag.quality.kid import SUBSET_SIZE, SUBSETS, kid
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg")
-NPZ_KEYS = ("images", "samples", "x", "arr_0")
 
 
 def load_images(path: str | Path) -> np.ndarray:
@@ -34,28 +33,10 @@ def load_images(path: str | Path) -> np.ndarray:
     if p.is_dir():
         arr = read_folder(p)
     elif p.suffix.lower() in (".npy", ".npz"):
-        arr = load_array(p)
+        arr = load_array(p, mmap=True)
     else:
         raise VaediagError(f"{p}: give a .npy or .npz array or a folder of PNG/JPEG images")
     return to_nchw_unit(np.asarray(arr), str(p))
-
-
-def load_array(p: Path, what: str = "") -> np.ndarray:
-    """The array of a .npy file (memory-mapped) or a .npz file (its ``NPZ_KEYS`` array, or its only one), as stored."""
-    what = what or str(p)
-    if p.suffix.lower() == ".npy":
-        try:
-            return np.load(p, allow_pickle=False, mmap_mode="r")
-        except (OSError, ValueError) as e:
-            raise VaediagError(f"{what} is not a readable numeric .npy array ({str(e).splitlines()[0][:100]})") from None
-    try:
-        with np.load(p, allow_pickle=False) as f:
-            keys = [k for k in NPZ_KEYS if k in f.files] or (f.files if len(f.files) == 1 else [])
-            if not keys:
-                raise VaediagError(f"{what} holds arrays {f.files}; name the array one of {', '.join(NPZ_KEYS)}")
-            return f[keys[0]]
-    except (OSError, ValueError, zipfile.BadZipFile) as e:
-        raise VaediagError(f"{what} is not a readable .npz of numeric arrays ({str(e).splitlines()[0][:100]})") from None
 
 
 def read_folder(p: Path) -> np.ndarray:
