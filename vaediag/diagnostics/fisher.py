@@ -1,0 +1,130 @@
+"""The Fisher (Gauss-Newton) calibration of a Bernoulli decoder's encoder: eq. (73) without a gamma.
+
+A Bernoulli decoder p(x|z) = prod_i Bernoulli(x_i; p_i(z)) has no gamma, and fitting eq. (73)'s plain
+J^T J to it gives a J^2-weighted mean of p(1 - p), bounded by 1/4: Theorem 3 has no reading there.
+Eq. (73)'s argument (supplement section 11: expand the decoder to first order around mu_z(x) and
+minimise the expected loss over Sigma_z) goes through with the Bernoulli log-likelihood in its
+Gauss-Newton form: its expected curvature in z is the Fisher metric
+
+    F = J_p^T diag(1 / (p (1 - p))) J_p,       J_p = d p / d z at mu_z(x),
+
+in place of J^T J / gamma, and the optimal encoder covariance is Sigma_z^-1 = I + F. vaediag fits one
+scale c in Sigma_z^-1 = I + c F over the inputs and directions: c = 1 at the encoder's optimum, c < 1 an
+under-confident encoder (variances larger than the decoder justifies), c > 1 an over-confident one. The
+check has no free parameter, unlike gamma.
+
+Computation: diag(1 / sqrt(p (1 - p))) J_p is the Jacobian of g(z) = 2 arcsin(sqrt(p(z))), the
+variance-stabilising transform of a Bernoulli mean, so F = J_g^T J_g, and the effective-gamma machinery
+of :mod:`vaediag.diagnostics.gamma` applies to g unchanged (same mean-field and eigenbasis conventions;
+c = 1 / gamma of that fit). Choices (the paper leaves them open):
+
+- ``CLAMP_EPS = 1e-6``: p is clamped to [eps, 1 - eps] before the transform, so a decode of exactly 0 or
+  1 gives a finite g and a zero gain at that pixel (the clamp's gradient) instead of inf or nan. That is
+  the limit the Fisher information of a sigmoid decoder reaches anyway (p (1 - p) (d logit / dz)^2 -> 0
+  as p -> 0 or 1); eps is far above float32's resolution of 1 - p near 1 (6e-8).
+- ``MIN_R2 = 0.5``: one scale c "explains" the encoder when it accounts for at least half the variance
+  of log lambda over the pairs (an R^2 just above 0 is a constant fitted to noise).
+- ``CALIBRATED = (0.8, 1.25)``: c within a factor 1.25 of 1 (symmetric in log c) reads as calibrated;
+  a used direction's variance 1 / (1 + c F_jj) is then within 25 % of the optimum's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from vaediag.diagnostics.gamma import decoder_gains, fit_effective_gamma
+from vaediag.errors import UsageError
+
+CLAMP_EPS = 1e-6
+MIN_R2 = 0.5
+CALIBRATED = (0.8, 1.25)
+
+
+class _ArcsineDecoder:
+    """The decoder seen through g(z) = 2 arcsin(sqrt(clamp(p(z), eps, 1 - eps))): J_g^T J_g = F."""
+
+    def __init__(self, model, eps: float = CLAMP_EPS):
+        self.model, self.eps = model, eps
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        p = self.model.decode(z)
+        return 2.0 * torch.asin(torch.sqrt(p.clamp(self.eps, 1.0 - self.eps)))
+
+
+def fisher_gains(model, mu: torch.Tensor, second: torch.Tensor, full: bool, rows: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """(lambda, gain) pairs, numpy (B, k) each, for :func:`fit_fisher_calibration`.
+
+    ``model.decode`` returns pixel probabilities. A diagonal encoder (``second`` the variances (B, k))
+    gives its variances with F_jj at mu_z; a full covariance (``second`` (B, k, k)) gives v_j^T Sigma_z v_j
+    with the eigenvalues m_j of F (v_j its eigenvectors), as
+    :func:`~vaediag.diagnostics.gamma.decoder_gains` does for J^T J. At most ``rows`` Jacobian-vector
+    products at once."""
+    return decoder_gains(_ArcsineDecoder(model), mu, second, full, rows=rows)
+
+
+@dataclass(frozen=True)
+class FisherFit:
+    """One scale c in Sigma_z^-1 = I + c F fitted to a Bernoulli decoder's encoder (eq. 73, Fisher metric).
+
+    c: the scale (1 at the encoder's optimum; None when no pair carries Fisher information).
+    r2: R^2 of log lambda explained by the fit (None when log lambda does not vary).
+    rms_log_residual: rms of the residual of log lambda (nats).
+    pairs: the (lambda, gain) pairs fitted.
+    explains: whether one c explains the encoder (fit inside its range and r2 >= min_r2).
+    reading: "calibrated", "under-confident" (c below ``CALIBRATED``), "over-confident" (above), or None
+    when the fit does not explain the encoder.
+    """
+
+    c: float | None
+    r2: float | None
+    rms_log_residual: float | None
+    pairs: int
+    explains: bool
+    reading: str | None
+
+
+def fit_fisher_calibration(lam: np.ndarray, gain: np.ndarray, min_r2: float = MIN_R2,
+                           band: tuple[float, float] = CALIBRATED) -> FisherFit:
+    """Least-squares fit of log lambda = -log(1 + c * gain) over paired entries (any shape).
+
+    Args:
+        lam, gain: from :func:`fisher_gains`.
+        min_r2: the least R^2 for one c to explain the encoder.
+        band: (lo, hi) around 1 within which c reads as calibrated.
+    Raises:
+        UsageError: ``min_r2`` above 1 or ``band`` not around 1.
+    """
+    if not min_r2 <= 1.0:
+        raise UsageError(f"min_r2 must be at most 1 (an R^2), got {min_r2!r}")
+    if not (len(band) == 2 and 0.0 < band[0] <= 1.0 <= band[1]):
+        raise UsageError(f"band must be (lo, hi) with 0 < lo <= 1 <= hi, got {band!r}")
+    fit = fit_effective_gamma(lam, gain)  # gamma = 1 / c: the same criterion
+    c = None if fit["gamma"] is None else 1.0 / fit["gamma"]
+    r2 = fit["r2"]
+    explains = bool(fit["explains"] and r2 is not None and r2 >= min_r2)
+    reading = None
+    if explains:
+        reading = "under-confident" if c < band[0] else "over-confident" if c > band[1] else "calibrated"
+    return FisherFit(c=c, r2=r2, rms_log_residual=fit["rms_log_residual"], pairs=fit["pairs"],
+                     explains=explains, reading=reading)
+
+
+_MEANING = {"calibrated": "calibrated (c = 1 is the encoder's optimum)",
+            "under-confident": "under-confident: its variances are larger than the decoder justifies (c < 1)",
+            "over-confident": "over-confident: its variances are smaller than the decoder justifies (c > 1)"}
+
+
+def reading_text(fit: FisherFit) -> str:
+    """One sentence on the fit, citing eq. (73) with the Fisher metric."""
+    law = "Sigma_z^-1 = I + c F (eq. 73 with the Bernoulli decoder's Fisher metric F = J_p^T diag(1/(p(1-p))) J_p)"
+    if fit.c is None:
+        return f"The decoder carries no Fisher information at these inputs, so {law} cannot be fitted."
+    if not fit.explains:
+        r2 = "undefined" if fit.r2 is None else f"{fit.r2:.2f}"
+        return (f"One scale does not explain the encoder's covariances through {law} (c = {fit.c:.3g}, "
+                f"R^2 {r2}), so the Fisher calibration has no reading.")
+    return (f"The encoder follows {law} with c = {fit.c:.3g} (R^2 {fit.r2:.2f}): "
+            f"{_MEANING[fit.reading]}.")
