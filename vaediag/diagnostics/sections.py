@@ -103,8 +103,8 @@ class FisherCalibration:
     n: int | None = entry("inputs fitted", "", "", "n", kind="int")
     explains: bool = entry("the fit explains the encoder (R^2 at least the documented minimum)", "", "", "explains",
                            kind="bool", default=False)
-    reading: str | None = entry("'calibrated', 'under-confident', 'over-confident' or None", "", "", "reading", kind="str")
-    text: str | None = entry("the reading in one sentence", "", "", "text", kind="str")
+    reading: str | None = entry("'calibrated' (c in CALIBRATED), 'under-confident', 'over-confident', or None when "
+                                "the fit does not explain the encoder", "", "", "reading", kind="str")
 
 
 @section

@@ -10,6 +10,7 @@ stage 2 or changing one component's size leaves every other number unchanged.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 import time
@@ -217,11 +218,10 @@ def _encoder_fit(summary, model, xs, tf, device) -> None:
         return
     mu, second, full = encode_posterior(model, tf(xs.to(device)))
     if model.likelihood == "bernoulli":
-        from vaediag.diagnostics.fisher import fisher_gains, fit_fisher_calibration, reading_text
+        from vaediag.diagnostics.fisher import fisher_gains, fit_fisher_calibration
 
         fit = fit_fisher_calibration(*fisher_gains(model, mu, second, full))
-        summary["fisher_fit"] = {"c": fit.c, "r2": fit.r2, "rms_log_residual": fit.rms_log_residual, "pairs": fit.pairs,
-                                 "n": len(xs), "explains": fit.explains, "reading": fit.reading, "text": reading_text(fit)}
+        summary["fisher_fit"] = {**dataclasses.asdict(fit), "n": len(xs)}
         return
     fit = fit_effective_gamma(*decoder_gains(model, mu, second, full))
     fit["n"] = len(xs)

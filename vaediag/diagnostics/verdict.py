@@ -84,25 +84,25 @@ def gamma_lines(d) -> list[str]:
 
 
 def fisher_line(d) -> str:
-    """A Bernoulli decoder's Fisher calibration c (eq. 73 with the Fisher metric): 1 at the optimum."""
+    """A Bernoulli decoder's Fisher calibration c (eq. 73 with the Fisher metric; 1 at the optimum), in the words
+    of :func:`vaediag.diagnostics.fisher.reading_text`."""
+    from vaediag.diagnostics.fisher import FisherFit, reading_text
+
     f = d.fisher
-    if f is None or f.c is None:
-        return ("The Fisher calibration of the encoder was not measured (no inputs fitted, or no direction carries "
-                "Fisher information).")
-    if not f.explains or f.reading is None:
-        return (f"No single scale c explains the encoder's covariances through eq. (73) with the decoder's Fisher "
-                f"metric (c = {f.c:.3g}, R^2 of log lambda {_f(f.r2)} over {f.n} inputs).")
-    meaning = {"calibrated": "the encoder sits at the Fisher optimum of eq. (73)",
-               "under-confident": "its variances are larger than the decoder justifies (under-confident)",
-               "over-confident": "its variances are smaller than the decoder justifies (over-confident)"}[f.reading]
-    return (f"Fisher calibration c = {f.c:.3g} (Sigma_z^-1 = I + c J_p^T diag(1/(p(1-p))) J_p, eq. 73 with the "
-            f"Bernoulli decoder's Fisher metric, fitted on {f.n} inputs, R^2 of log lambda {_f(f.r2)}): {meaning}.")
+    if f is None:
+        return "The Fisher calibration of the encoder was not measured (no inputs fitted)."
+    fit = FisherFit(c=f.c, r2=f.r2, rms_log_residual=f.rms_log_residual, pairs=f.pairs, explains=f.explains,
+                    reading=f.reading)
+    return reading_text(fit)[:-1] + f", fitted on {f.n} inputs."
 
 
 def count_line(d) -> str:
     """How many latent directions are used: r_hat (mean lambda_j < 1/2) when no mean lambda_j lies in the band
     around 1/2, else the directions in the band and the range of counts; the tau-count under its own name."""
     u, k = d.usage, d.model.latent_dim
+    if u.lambda_mean is None or u.r_hat is None:  # a summary with no mean lambda_j
+        return (f"r_hat is unknown: this summary holds no mean lambda_j; the tau-count (mean lambda_j < {u.tau:g}) "
+                f"is {u.tau_count} of {k}.")
     lo, hi = u.band
     band = f"[{lo:.3g}, {hi:.3g}]"
     tau_t = ""

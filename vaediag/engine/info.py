@@ -29,7 +29,7 @@ from vaediag.engine.schedule import plan
 from vaediag.errors import VaediagError
 from vaediag.progress import estimate_sentence
 
-# The file `vaediag diagnose` writes into RUN/diagnostics (vaediag.diagnostics.summary.SUMMARY; the engine
+# The file `vaediag diagnose` writes into RUN/diagnostics (vaediag.diagnostics.result.SUMMARY; the engine
 # sits below the diagnostics and cannot import it: tests/test_engine_info.py checks the two agree).
 SUMMARY = "summary.json"
 
