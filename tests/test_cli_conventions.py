@@ -8,7 +8,7 @@ import matplotlib
 import pytest
 
 from vaediag.cli import build_parser, main
-from vaediag.diagnostics.summary import SUMMARY
+from vaediag.diagnostics.result import SUMMARY
 
 FAST = ["--dataset", "manifold:sphere?r=2&d=8&n=400", "--arch", "mlp", "--quiet", "--stages", "1", "--steps", "30"]
 

@@ -46,7 +46,8 @@ def derive(summary: dict, arrays: dict) -> tuple[dict, dict]:
     s["gamma_regime"] = gamma_regime(s.get("gamma_01"), _mode(s), traj, s.get("gamma_effective_01"))
     use = s.get("gamma_01") if s.get("gamma") is not None else s.get("gamma_effective_01")
     if s.get("r_hat") is not None and "kl_total" in s:  # eq. (9) in [0, 1] units
-        s["kl_eq9"] = kl_eq9(int(s["r_hat"]), use)
+        eq9 = kl_eq9(int(s["r_hat"]), use)
+        s["kl_eq9"] = None if eq9 is None else eq9 + 0.0  # no -0.0 when r_hat = 0
         s["kl_eq9_gamma"] = None if s["kl_eq9"] is None else ("gamma" if s.get("gamma") is not None else "gamma_effective")
     return s, arrays
 

@@ -164,3 +164,11 @@ def reference(cls, path: str = "") -> list[tuple[str, str, str, str]]:
         else:
             out.append((name, m["doc"], m["unit"], m["eq"]))
     return out
+
+
+def reference_table(cls) -> str:
+    """The field reference as a markdown table (docs/diagnostics.md holds it; a test keeps the two equal)."""
+    rows = ["| field | meaning | unit | equation |", "|---|---|---|---|"]
+    for name, doc, unit, eq in reference(cls):
+        rows.append(f"| `{name}` | {doc.replace('|', '/')} | {unit} | {eq} |")
+    return "\n".join(rows)

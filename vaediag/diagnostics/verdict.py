@@ -138,7 +138,7 @@ def collapse_line(d) -> str:
     active units, I(x; z), the importance-weighted log-likelihood (in [0, 1] units)."""
     c = d.collapse
     which = "gamma_effective" if c.kl_eq9_gamma == "gamma_effective" else "gamma"
-    pred = (f"eq. (9) predicts -(r_hat/2) log {which} = {c.kl_eq9 + 0.0:.3g} with {which} in [0, 1] units, up to an "
+    pred = (f"eq. (9) predicts -(r_hat/2) log {which} = {c.kl_eq9:.3g} with {which} in [0, 1] units, up to an "
             "O(1) term" if c.kl_eq9 is not None else
             "eq. (9) needs a gamma, which a Bernoulli decoder does not have" if d.model.likelihood == "bernoulli" else
             "eq. (9) needs gamma")
