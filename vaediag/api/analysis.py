@@ -169,7 +169,7 @@ def _stamp(fig, note: str | None):
     return fig
 
 
-def as_diagnosis(d):
+def _diagnosis_or_none(d):
     """A :class:`Diagnosis` from itself or from the (summary, arrays) pair of one (dicts, as its files hold);
     None for anything else (a run)."""
     from vaediag.diagnostics.result import Diagnosis
@@ -199,7 +199,7 @@ def run_history(run: Run, compare: Run | None = None) -> dict:
 
 def _resolve(run_or_d, n, device, compare=None):
     """(Diagnosis, history or None) of a run or a Diagnosis: the one place a run's diagnosis is found or made."""
-    d = as_diagnosis(run_or_d)
+    d = _diagnosis_or_none(run_or_d)
     if d is not None:
         return d, None
     run = open_trained(run_or_d)
@@ -216,7 +216,7 @@ def figure1(run, compare: RunLike | None = None, n: int | None = 10000, device: 
     effective gamma drawn as levels with a note saying no history was given."""
     from vaediag.plots.paper import figure1 as draw
 
-    if as_diagnosis(run) is None:
+    if _diagnosis_or_none(run) is None:
         run = require_stage2(run)
     d, hist = _resolve(run, n, device, compare)
     return _stamp(draw(d, history if history is not None else hist), note)
@@ -241,13 +241,13 @@ def figure10(runs, n: int | None = 10000, labels: list[str] | None = None,
     from vaediag.plots.paper import figure10 as draw
 
     if isinstance(runs, dict):
-        ds = {k: as_diagnosis(v) for k, v in runs.items()}
+        ds = {k: _diagnosis_or_none(v) for k, v in runs.items()}
         bad = [k for k, v in ds.items() if v is None]
         if bad:
             raise UsageError(f"figure10({{label: ...}}): {bad[0]!r} is not a Diagnosis; give what diagnose() returned")
         return _stamp(draw(ds), note)
-    if as_diagnosis(runs) is not None:
-        return _stamp(draw({"model": as_diagnosis(runs)}), note)
+    if _diagnosis_or_none(runs) is not None:
+        return _stamp(draw({"model": _diagnosis_or_none(runs)}), note)
     runs = runs if isinstance(runs, (list, tuple)) else [runs]
     opened = [open_trained(r) for r in runs]
     ds = {(labels[i] if labels else f"{r.path.name} ({_label(r)})"): run_diagnosis(r, _check_n(n), device)
@@ -263,7 +263,7 @@ def report(run, compare: RunLike | None = None, n: int | None = 10000, device: s
 
     path = None if out is None else output_file(out, exts=(".html", ".htm"))
     d, hist = _resolve(run, n, device, compare)
-    name = title or ("vaediag report" if as_diagnosis(run) is not None else f"vaediag report: {Path(open_run(run).path).name}")
+    name = title or ("vaediag report" if _diagnosis_or_none(run) is not None else f"vaediag report: {Path(open_run(run).path).name}")
     html = draw(d, history if history is not None else hist, title=name)
     if path is not None:
         from vaediag.io import atomic_write_text
