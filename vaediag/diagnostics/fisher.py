@@ -101,7 +101,7 @@ def fit_fisher_calibration(lam: np.ndarray, gain: np.ndarray, min_r2: float = MI
         raise UsageError(f"min_r2 must be at most 1 (an R^2), got {min_r2!r}")
     if not (len(band) == 2 and 0.0 < band[0] <= 1.0 <= band[1]):
         raise UsageError(f"band must be (lo, hi) with 0 < lo <= 1 <= hi, got {band!r}")
-    fit = fit_effective_gamma(lam, gain)  # gamma = 1 / c: the same criterion
+    fit = fit_effective_gamma(lam, gain, min_r2=min_r2)  # gamma = 1 / c: the same criterion
     c = None if fit["gamma"] is None else 1.0 / fit["gamma"]
     r2 = fit["r2"]
     explains = bool(fit["explains"] and r2 is not None and r2 >= min_r2)

@@ -124,11 +124,11 @@ EFFECTIVE_LOG_RANGE = (-30.0, 30.0)
 MIN_R2 = 0.5
 
 
-def fit_effective_gamma(lam: np.ndarray, gain: np.ndarray) -> dict:
+def fit_effective_gamma(lam: np.ndarray, gain: np.ndarray, min_r2: float = MIN_R2) -> dict:
     """Least-squares fit of log lambda = -log(1 + gain / gamma) over paired entries (any shape).
 
     Returns {gamma, r2, rms_log_residual, pairs, explains, min_r2}: ``explains`` is False when one gamma does
-    not explain the encoder (R^2 < ``MIN_R2``, or the fit runs to the edge of ``EFFECTIVE_LOG_RANGE``, e.g.
+    not explain the encoder (R^2 < ``min_r2``, default ``MIN_R2``, or the fit runs to the edge of ``EFFECTIVE_LOG_RANGE``, e.g.
     no direction is used); gamma is None when no entry carries decoder gain."""
     lam = np.asarray(lam, np.float64).ravel()
     gain = np.clip(np.asarray(gain, np.float64).ravel(), 0.0, None)
@@ -136,7 +136,7 @@ def fit_effective_gamma(lam: np.ndarray, gain: np.ndarray) -> dict:
     lam, gain = lam[ok], gain[ok]
     if len(lam) == 0 or not np.any(gain > 0):
         return {"gamma": None, "r2": None, "rms_log_residual": None, "pairs": int(len(lam)), "explains": False,
-                "min_r2": MIN_R2}
+                "min_r2": min_r2}
     y = np.log(lam)
 
     def loss(log_c: float) -> float:
@@ -153,7 +153,7 @@ def fit_effective_gamma(lam: np.ndarray, gain: np.ndarray) -> dict:
     r2 = (1.0 - float(np.sum(resid ** 2)) / tot) if tot > 0 else None
     inside = EFFECTIVE_LOG_RANGE[0] + 0.5 < log_c < EFFECTIVE_LOG_RANGE[1] - 0.5
     return {"gamma": float(np.exp(-log_c)), "r2": r2, "rms_log_residual": float(np.sqrt(np.mean(resid ** 2))),
-            "pairs": int(len(lam)), "explains": bool(inside and (r2 is None or r2 >= MIN_R2)), "min_r2": MIN_R2}
+            "pairs": int(len(lam)), "explains": bool(inside and (r2 is None or r2 >= min_r2)), "min_r2": min_r2}
 
 
 def _directional(decode, z: torch.Tensor, tangents: torch.Tensor, h: float = 1e-3) -> torch.Tensor:
