@@ -16,7 +16,8 @@ The names are imported lazily (``vaediag --help`` must not import torch):
 - :mod:`~vaediag.api.analysis`: ``diagnose``, ``figure1``, ``figure9``, ``figure10``, ``report``,
   ``check_theory`` and ``save_theory``.
 - :mod:`~vaediag.api.quality`: ``fid``, ``fid_sets``, ``table``, ``cache``, ``score`` (FID and KID of
-  any two image sets, arrays or files: a ``Score``).
+  any two image sets, arrays or files: a ``Score``, as ``fid_sets`` returns; ``fid`` returns a run's
+  ``RunScores``).
 - ``Diagnosis``: what ``diagnose`` returns (``.summary``, ``.arrays``, ``.verdict``, ``.save(dir)``); the
   figures and the report take it for any model.
 - :mod:`~vaediag.api.demos`: ``demo``.
@@ -39,7 +40,7 @@ _NAMES = {
     "vaediag.api.analysis": ("diagnose", "figure1", "figure9", "figure10", "report", "check_theory", "save_theory",
                              "check_theory_outputs", "diagnostics_sources", "output_file", "open_trained", "require_stage2"),
     "vaediag.api.quality": ("fid", "fid_sets", "table", "cache", "StderrProgress",
-                            "score", "Score"),
+                            "score", "Score", "RunScores"),
     "vaediag.api.demos": ("demo", "DEMO_PRESET", "DEMO_FIXED_STEPS"),
     "vaediag.api.outside": ("diagnose_outside", "load_outside_model", "load_inputs"),
     "vaediag.api.process": ("prepare_process",),
