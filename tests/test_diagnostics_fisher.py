@@ -115,6 +115,18 @@ def test_decodes_of_exactly_0_or_1_give_finite_gains():
     assert fit.c is not None and np.isfinite(fit.c) and np.isfinite(fit.rms_log_residual)
 
 
+@pytest.mark.parametrize("eps", [1e-8, 1e-6, 1e-4])
+def test_the_clamp_changes_nothing_on_a_decoder_away_from_0_and_1(setup, eps):
+    dec, mu, f = setup
+    with torch.no_grad():
+        p = dec.decode(mu)
+    assert eps < float(p.min()) and float(p.max()) < 1 - eps  # the clamp is not reached
+    _, gain = fisher_gains(dec, mu, diag_encoder(f, 1.0), False, eps=eps)
+    np.testing.assert_allclose(gain, torch.diagonal(f, dim1=1, dim2=2).numpy(), rtol=1e-8, atol=1e-12)
+    with pytest.raises(UsageError, match="eps must"):
+        fisher_gains(dec, mu, diag_encoder(f, 1.0), False, eps=0.5)
+
+
 def _noisy_pairs(noise, c=1.0, seed=0):
     rng = np.random.default_rng(seed)
     gain = rng.uniform(0.5, 20, 400)

@@ -8,7 +8,10 @@ Gauss-Newton form: its expected curvature in z is the Fisher metric
 
     F = J_p^T diag(1 / (p (1 - p))) J_p,       J_p = d p / d z at mu_z(x),
 
-in place of J^T J / gamma, and the optimal encoder covariance is Sigma_z^-1 = I + F. vaediag fits one
+in place of J^T J / gamma, and the optimal encoder covariance is Sigma_z^-1 = I + F. Gauss-Newton: the
+Hessian of -log p(x|z) in z is F plus sum_i (p_i - x_i) times the curvature of logit_i(z); like eq. (70),
+which keeps the decoder to first order, F drops that term (exact when the logits are linear in z, a
+sigmoid of a linear map; it averages out over inputs where the residual is uncorrelated with it). vaediag fits one
 scale c in Sigma_z^-1 = I + c F over the inputs and directions: c = 1 at the encoder's optimum, c < 1 an
 under-confident encoder (variances larger than the decoder justifies), c > 1 an over-confident one. The
 check has no free parameter, unlike gamma.
@@ -54,15 +57,18 @@ class _ArcsineDecoder:
         return 2.0 * torch.asin(torch.sqrt(p.clamp(self.eps, 1.0 - self.eps)))
 
 
-def fisher_gains(model, mu: torch.Tensor, second: torch.Tensor, full: bool, rows: int = 16) -> tuple[np.ndarray, np.ndarray]:
+def fisher_gains(model, mu: torch.Tensor, second: torch.Tensor, full: bool, rows: int = 16, *,
+                 eps: float = CLAMP_EPS) -> tuple[np.ndarray, np.ndarray]:
     """(lambda, gain) pairs, numpy (B, k) each, for :func:`fit_fisher_calibration`.
 
     ``model.decode`` returns pixel probabilities. A diagonal encoder (``second`` the variances (B, k))
     gives its variances with F_jj at mu_z; a full covariance (``second`` (B, k, k)) gives v_j^T Sigma_z v_j
     with the eigenvalues m_j of F (v_j its eigenvectors), as
     :func:`~vaediag.diagnostics.gamma.decoder_gains` does for J^T J. At most ``rows`` Jacobian-vector
-    products at once."""
-    return decoder_gains(_ArcsineDecoder(model), mu, second, full, rows=rows)
+    products at once; ``eps``: the clamp of p (``CLAMP_EPS``)."""
+    if not 0.0 < eps < 0.5:
+        raise UsageError(f"eps must lie strictly between 0 and 1/2, got {eps!r}")
+    return decoder_gains(_ArcsineDecoder(model, eps), mu, second, full, rows=rows)
 
 
 @dataclass(frozen=True)
