@@ -1,7 +1,8 @@
 """The Fisher (Gauss-Newton) calibration of a Bernoulli decoder's encoder: eq. (73) without a gamma.
 
 A Bernoulli decoder p(x|z) = prod_i Bernoulli(x_i; p_i(z)) has no gamma, and fitting eq. (73)'s plain
-J^T J to it gives a J^2-weighted mean of p(1 - p), bounded by 1/4: Theorem 3 has no reading there.
+J^T J to an encoder at its optimum gives a J^2-weighted mean of p(1 - p), at most 1/4 however long the
+model trains: Theorem 3 has no reading there.
 Eq. (73)'s argument (supplement section 11: expand the decoder to first order around mu_z(x) and
 minimise the expected loss over Sigma_z) goes through with the Bernoulli log-likelihood in its
 Gauss-Newton form: its expected curvature in z is the Fisher metric
@@ -11,8 +12,9 @@ Gauss-Newton form: its expected curvature in z is the Fisher metric
 in place of J^T J / gamma, and the optimal encoder covariance is Sigma_z^-1 = I + F. Gauss-Newton: the
 Hessian of -log p(x|z) in z is F plus sum_i (p_i - x_i) times the curvature of logit_i(z); like eq. (70),
 which keeps the decoder to first order, F drops that term (exact when the logits are linear in z, a
-sigmoid of a linear map; it averages out over inputs where the residual is uncorrelated with it). vaediag fits one
-scale c in Sigma_z^-1 = I + c F over the inputs and directions: c = 1 at the encoder's optimum, c < 1 an
+sigmoid of a linear map; it averages out over inputs where the residual is uncorrelated with it).
+vaediag fits one scale c in Sigma_z^-1 = I + c F over the inputs and directions: c = 1 at the encoder's
+optimum (a beta-VAE's is at c = 1 / beta: docs/results/fisher.md), c < 1 an
 under-confident encoder (variances larger than the decoder justifies), c > 1 an over-confident one. The
 check has no free parameter, unlike gamma.
 
