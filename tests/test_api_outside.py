@@ -88,7 +88,7 @@ def test_score_of_two_image_sets_against_independent_code(vanilla):
     rng = np.random.default_rng(0)
     vals = [mmd2_unbiased(fa[rng.choice(64, 32, replace=False)], fb[rng.choice(64, 32, replace=False)]) for _ in range(5)]
     assert s.kid == pytest.approx(np.mean(vals), rel=1e-6) and s.kid_std == pytest.approx(np.std(vals, ddof=1), rel=1e-6)
-    assert s.as_dict()["fid"] == s.fid and "KID" in str(s)
+    assert s.to_dict()["fid"] == s.fid and s.to_dict()["kid"]["mean"] == s.kid and "KID" in str(s)
     with pytest.raises(vaediag.VaediagError, match="must lie in"):  # [-1, 1] data read as [0, 1]: refused
         vaediag.score(a.numpy(), b.numpy(), proxy=True)
 

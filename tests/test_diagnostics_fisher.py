@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from vaediag.diagnostics.fisher import (CALIBRATED, MIN_R2, FisherFit, fisher_gains, fit_fisher_calibration,
+from vaediag.diagnostics.fisher import (CALIBRATED, MAX_RMS, MIN_R2, FisherFit, fisher_gains, fit_fisher_calibration,
                                         reading_text)
 from vaediag.errors import UsageError
 
@@ -115,6 +115,18 @@ def test_decodes_of_exactly_0_or_1_give_finite_gains():
     assert fit.c is not None and np.isfinite(fit.c) and np.isfinite(fit.rms_log_residual)
 
 
+@pytest.mark.parametrize("eps", [1e-8, 1e-6, 1e-4])
+def test_the_clamp_changes_nothing_on_a_decoder_away_from_0_and_1(setup, eps):
+    dec, mu, f = setup
+    with torch.no_grad():
+        p = dec.decode(mu)
+    assert eps < float(p.min()) and float(p.max()) < 1 - eps  # the clamp is not reached
+    _, gain = fisher_gains(dec, mu, diag_encoder(f, 1.0), False, eps=eps)
+    np.testing.assert_allclose(gain, torch.diagonal(f, dim1=1, dim2=2).numpy(), rtol=1e-8, atol=1e-12)
+    with pytest.raises(UsageError, match="eps must"):
+        fisher_gains(dec, mu, diag_encoder(f, 1.0), False, eps=0.5)
+
+
 def _noisy_pairs(noise, c=1.0, seed=0):
     rng = np.random.default_rng(seed)
     gain = rng.uniform(0.5, 20, 400)
@@ -124,11 +136,25 @@ def _noisy_pairs(noise, c=1.0, seed=0):
 def test_min_r2_is_the_line_between_a_reading_and_none():
     lam, gain = _noisy_pairs(0.9)
     fit = fit_fisher_calibration(lam, gain)
-    assert 0.05 < fit.r2 < MIN_R2 and not fit.explains and fit.reading is None
+    assert 0.05 < fit.r2 < MIN_R2 and fit.rms_log_residual > MAX_RMS and not fit.explains and fit.reading is None
     assert "no reading" in reading_text(fit)
     loose = fit_fisher_calibration(lam, gain, min_r2=fit.r2 - 0.01)
     assert loose.explains and loose.reading == "calibrated" and loose.c == fit.c
     assert not fit_fisher_calibration(lam, gain, min_r2=fit.r2 + 0.01).explains
+    assert fit_fisher_calibration(lam, gain, max_rms=fit.rms_log_residual + 0.01).explains
+
+
+def test_similar_gains_explain_by_the_residual_and_an_encoder_ignoring_f_does_not():
+    rng = np.random.default_rng(5)
+    gain = rng.uniform(40, 60, 400)  # every direction used alike: log lambda hardly varies with the gain
+    lam = np.exp(-np.log1p(gain) + rng.normal(0, 0.3, 400))
+    fit = fit_fisher_calibration(lam, gain)
+    assert fit.r2 < MIN_R2 and fit.rms_log_residual < MAX_RMS and fit.explains and fit.reading == "calibrated"
+    assert fit.c == pytest.approx(1.0, rel=0.05)
+    assert not fit_fisher_calibration(lam, gain, max_rms=fit.rms_log_residual - 0.01).explains
+    wide = rng.uniform(0.5, 500, 400)  # gains over 3 decades, but the encoder's variances are constant
+    ignoring = fit_fisher_calibration(np.full(400, 0.02) * np.exp(rng.normal(0, 0.05, 400)), wide)
+    assert ignoring.r2 < MIN_R2 and ignoring.rms_log_residual > MAX_RMS and not ignoring.explains
 
 
 @pytest.mark.parametrize("c, reading", [(0.79, "under-confident"), (0.81, "calibrated"), (1.24, "calibrated"),
@@ -147,8 +173,41 @@ def test_no_fisher_information_means_no_c():
     assert "no Fisher information" in reading_text(fit)
 
 
-@pytest.mark.parametrize("kw, words", [({"min_r2": 1.5}, "min_r2"), ({"band": (1.1, 2.0)}, "band"),
+@pytest.mark.parametrize("kw, words", [({"min_r2": 1.5}, "min_r2"), ({"band": (1.1, 2.0)}, "band"), ({"max_rms": -1}, "max_rms"),
                                        ({"band": (0.0, 2.0)}, "band")])
 def test_bad_arguments_are_named(kw, words):
     with pytest.raises(UsageError, match=words):
         fit_fisher_calibration(*_noisy_pairs(0.0), **kw)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("beta, reading", [(1.0, "calibrated"), (4.0, "under-confident")])
+def test_a_trained_beta_vae_on_digits_has_c_near_one_over_beta(beta, reading):
+    """A beta-VAE's encoder optimum is Sigma_z^-1 = I + F / beta: c = 1 / beta (benchmarks/fisher_calibration.py)."""
+    import vaediag
+
+    torch.set_num_threads(1)  # restored by conftest
+    torch.manual_seed(0)
+    data = vaediag.load_dataset("mnist5k")
+    train, held = data.to_float(data.train).flatten(1), data.to_float(data.test[:64]).flatten(1)
+    enc = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 16))  # mu and log variance, 8 each
+    dec = nn.Sequential(nn.Linear(8, 128), nn.ReLU(), nn.Linear(128, 784), nn.Sigmoid())
+    opt = torch.optim.Adam([*enc.parameters(), *dec.parameters()], lr=1e-3)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(1000):
+        x = train[torch.randint(len(train), (100,), generator=gen)]
+        mu, logvar = enc(x).chunk(2, dim=1)
+        p = dec(mu + torch.randn_like(mu) * (0.5 * logvar).exp())
+        kl = 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1).sum()
+        loss = (nn.functional.binary_cross_entropy(p, x, reduction="sum") + beta * kl) / len(x)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    class Model:
+        decode = staticmethod(dec)
+
+    with torch.no_grad():
+        mu, logvar = enc(held).chunk(2, dim=1)
+    fit = fit_fisher_calibration(*fisher_gains(Model(), mu, logvar.exp(), False))
+    assert fit.explains and fit.reading == reading and fit.c == pytest.approx(1 / beta, rel=0.3)

@@ -16,7 +16,8 @@ The names are imported lazily (``vaediag --help`` must not import torch):
 - :mod:`~vaediag.api.analysis`: ``diagnose``, ``figure1``, ``figure9``, ``figure10``, ``report``,
   ``check_theory`` and ``save_theory``.
 - :mod:`~vaediag.api.quality`: ``fid``, ``fid_sets``, ``table``, ``cache``, ``score`` (FID and KID of
-  any two image sets, arrays or files: a ``Score``).
+  any two image sets, arrays or files: a ``Score``, as ``fid_sets`` returns; ``fid`` returns a run's
+  ``RunScores``).
 - ``Diagnosis``: what ``diagnose`` returns, typed sections (``.gamma``, ``.usage``, ``.collapse``, ...), ``.verdict``,
   ``.save(dir)``, ``Diagnosis.load(dir)``; the figures and the report draw it. ``run_diagnosis`` finds a run's
   current saved diagnosis or makes one (the one place the figures' run path is resolved).
@@ -41,7 +42,7 @@ _NAMES = {
                              "check_theory_outputs", "diagnostics_sources", "output_file", "open_trained", "require_stage2",
                              "run_diagnosis", "run_history"),
     "vaediag.api.quality": ("fid", "fid_sets", "table", "cache", "StderrProgress",
-                            "score", "Score"),
+                            "score", "Score", "RunScores"),
     "vaediag.api.demos": ("demo", "DEMO_PRESET", "DEMO_FIXED_STEPS"),
     "vaediag.api.outside": ("diagnose_outside", "load_outside_model", "load_inputs"),
     "vaediag.api.process": ("prepare_process",),
