@@ -101,8 +101,8 @@ class FisherCalibration:
     rms_log_residual: float | None = entry("rms residual in log lambda", "nats", "", "rms_log_residual", kind="float")
     pairs: int = entry("(lambda, gain) pairs fitted", "", "", "pairs", kind="int", default=0)
     n: int | None = entry("inputs fitted", "", "", "n", kind="int")
-    explains: bool = entry("the fit explains the encoder (R^2 at least the documented minimum)", "", "", "explains",
-                           kind="bool", default=False)
+    explains: bool = entry("one c explains the encoder (R^2 >= MIN_R2, or log lambda within MAX_RMS nats rms; "
+                           "diagnostics/fisher.py)", "", "", "explains", kind="bool", default=False)
     reading: str | None = entry("'calibrated' (c in CALIBRATED), 'under-confident', 'over-confident', or None when "
                                 "the fit does not explain the encoder", "", "", "reading", kind="str")
 
