@@ -55,12 +55,12 @@ def main() -> None:
             minutes = (time.perf_counter() - t) / 60
             m = run.read_metrics(1)
             verdict = gamma_verdict(m["step"], m["log_gamma"])
-            s, _ = diagnose(model, data.test[:500], perturb_inputs=4, seed=0)
-        print(f"{spec} ({args.arch}): {minutes:.1f} min, gamma {s['gamma']:.3g}, r_hat by threshold "
-              f"{s['tau_count_by_tau']}, lambda > 0.9: {s['near_one']}, log gamma moved "
+            d = diagnose(model, data.test[:500], perturb_inputs=4, seed=0)
+        print(f"{spec} ({args.arch}): {minutes:.1f} min, gamma {d.gamma.value:.3g}, r_hat by threshold "
+              f"{d.usage.tau_count_by_tau}, lambda > 0.9: {d.usage.near_one}, log gamma moved "
               f"{verdict['tail_change']:+.3f} over the last quarter")
-        print("   (lambda, image variance):", [(round(r["lambda"], 3), round(r["image_variance"], 3))
-                                               for r in s["perturbation"]], flush=True)
+        print("   (lambda, image variance):", [(round(r.lam, 3), round(r.image_variance, 3))
+                                               for r in d.perturbations.rows], flush=True)
 
 
 if __name__ == "__main__":

@@ -51,14 +51,12 @@ def main() -> None:
     bern = diagnose(adapt(model, likelihood="bernoulli"), x[:a.n])
     print(f"diagnosed {a.n} inputs in {time.perf_counter() - t0:.1f} s")
     gauss = diagnose(adapt(model, gamma=1.0), x[:a.n])
-    s, g = bern.summary, gauss.summary
-    fit = s["gamma_effective_fit"]
-    print(f"IW log-likelihood, Bernoulli decoder: {s['iw_log_likelihood']['mean']:.1f} ± {s['iw_log_likelihood']['stderr']:.1f}"
-          f" (ELBO {s['iw_log_likelihood']['elbo_mean']:.1f}) nats")
-    print(f"IW log-likelihood, read as Gaussian gamma = 1: {g['iw_log_likelihood']['mean']:.1f} nats")
-    print(f"gamma_effective {fit['gamma']:.4g} (R^2 of log lambda {fit['r2']:.2f}, rms {fit['rms_log_residual']:.2f})")
-    print(f"r_hat {s['r_hat']} of 20, clear {s['r_hat_clear']}, cuts 0.3..0.7 give {s['r_hat_range']}, "
-          f"separation {s['r_hat_separation']}, tau_count {s['tau_count']}")
+    iw, u, f = bern.likelihood, bern.usage, bern.fisher
+    print(f"IW log-likelihood, Bernoulli decoder: {iw.mean:.1f} ± {iw.stderr:.1f} (ELBO {iw.elbo_mean:.1f}) nats")
+    print(f"IW log-likelihood, read as Gaussian gamma = 1: {gauss.likelihood.mean:.1f} nats")
+    print(f"Fisher calibration c {f.c:.4g} (R^2 of log lambda {f.r2:.2f}, rms {f.rms_log_residual:.2f}), {f.reading}")
+    print(f"r_hat {u.r_hat} of 20, clear {u.clear}, in the band {u.in_band}, range {u.r_hat_range}, "
+          f"partly used {u.partly_used}, tau_count {u.tau_count}")
     same = all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     print(f"state dict unchanged by diagnosis: {same}")
     for line in bern.verdict:

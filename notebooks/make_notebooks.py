@@ -51,25 +51,25 @@ print(vaediag.gamma_verdict(traj["step"], traj["log_gamma"]))"""),
 
 *Claim*: near the optimum r_hat encoder variances lambda_j go to 0 (as fast as gamma) and the others
 go to 1. `vaediag.diagnose` counts those below a threshold and reports how the count depends on it."""),
-    code("""summary, arrays = vaediag.diagnose(run, n=N_DIAG, device="cpu", write=True)   # saved: the figures reuse it
-print("gamma =", summary["gamma"], " r_hat =", summary["r_hat"], " near 1:", summary["near_one"])
-print("tau-count by tau:", summary["tau_count_by_tau"])"""),
+    code("""d = vaediag.diagnose(run, n=N_DIAG, device="cpu", write=True)   # saved: the figures reuse it
+print("gamma =", d.gamma.value, " r_hat =", d.usage.r_hat, " near 1:", d.usage.near_one)
+print("tau-count by tau:", d.usage.tau_count_by_tau)"""),
     code("""vaediag.figure10(run, n=N_DIAG, device="cpu")"""),
     md("""## Theorem 4 and supplement Fig. 9: noise along unused directions is ignored
 
 *Claim*: the decoder reconstructs x from any z ~ q(z|x); perturbing mu_z along a direction with
 lambda_j ≈ 1 changes nothing, along a small-lambda direction it moves the image along the manifold."""),
-    code("""rows = sorted(summary["perturbation"], key=lambda r: r["lambda"])
+    code("""rows = sorted(d.perturbations.rows, key=lambda r: r.lam)
 for r in rows[:3] + rows[-3:]:
-    print(f"direction {r['direction']:>2}: lambda = {r['lambda']:.3f}, image variance = {r['image_variance']:.3g}")"""),
+    print(f"direction {r.direction:>2}: lambda = {r.lam:.3f}, image variance = {r.image_variance:.3g}")"""),
     code("""vaediag.figure9(run, n=N_DIAG, device="cpu")"""),
     md("""## Section 4: the aggregated posterior q(z) is not N(0, I); stage 2's q(u) is closer
 
 *Claim*: stage 1 learns the manifold but not the measure on it, so q(z) keeps structure that
 N(0, I) lacks; the second VAE (where d = r = kappa, Theorem 1) makes q(u) close to N(0, I). We compare
 normalised singular values of latent sample matrices with an i.i.d. Gaussian matrix (Fig. 1, right)."""),
-    code("""print("spectrum gap  stage 1:", round(summary["spectrum_gap"]["stage1"], 3), " stage 2:", round(summary["spectrum_gap"]["stage2"], 3))
-print("KL of a Gaussian fit to N(0, I):", summary["kl_gaussian_fit"])"""),
+    code("""print("spectrum gap  stage 1:", round(d.spectra.gap_stage1, 3), " stage 2:", round(d.spectra.gap_stage2, 3))
+print("KL of a Gaussian fit to N(0, I):", d.spectra.kl_fit_stage1, "->", d.spectra.kl_fit_stage2)"""),
     md("""## Figure 1 of the paper, and samples
 
 The three panels side by side (left: log gamma and pixel error; centre: perturbations; right: spectra),
@@ -130,14 +130,14 @@ print("final loss", float(loss.detach()), "gamma", float(vae.gamma.detach()))"""
 
 Theorem 3: gamma should be small. Eq. (9): about r = 2 encoder variances near 0, kappa − r near 1.
 Section 4: the aggregated posterior q(z) of a single VAE is not N(0, I)."""),
-    code("""summary, arrays = vaediag.diagnose(vae.eval(), x)
-print("gamma:", summary["gamma"])
-print("lambda_j (mean over data):", np.round(arrays["lambda_mean"], 4))
-print("r_hat =", summary["r_hat"], "(truth r =", truth["r"], ")  near 1:", summary["near_one"])
-print("tau-count by tau:", summary["tau_count_by_tau"])
-print("spectrum gap of q(z) against N(0, I):", round(summary["spectrum_gap"]["stage1"], 3))"""),
-    code("""vaediag.figure10({"MyVAE": arrays})"""),
-    code("""vaediag.figure9(arrays)   # vectors: output variance per direction, every direction"""),
+    code("""d = vaediag.diagnose(vae.eval(), x)
+print("gamma:", d.gamma.value)
+print("lambda_j (mean over data):", np.round(d.usage.lambda_mean, 4))
+print("r_hat =", d.usage.r_hat, "(truth r =", truth["r"], ")  near 1:", d.usage.near_one)
+print("tau-count by tau:", d.usage.tau_count_by_tau)
+print("spectrum gap of q(z) against N(0, I):", round(d.spectra.gap_stage1, 3))"""),
+    code("""vaediag.figure10({"MyVAE": d})"""),
+    code("""vaediag.figure9(d)   # vectors: output variance per direction, every direction"""),
 ])
 
 write("04_enhance_your_vae.ipynb", [
@@ -193,16 +193,16 @@ does not know gamma instead of assuming 1). With gamma fixed, eq. (73) puts a us
 lambda_j = gamma / (gamma + s_j^2), not near 0: r_hat counts lambda_j < 1/2 (s_j^2 > gamma); the
 tau-count of the gamma -> 0 theory is shown beside it. The collapse statistics follow."""),
     code("""model = vaediag.adapt(vae, gamma=GAMMA)   # or vaediag.adapt(vae, loss="sum_sq_half") for pythae's MSE (gamma = 1)
-summary, arrays = vaediag.diagnose(model, images)
-print("mean lambda_j:", np.round(arrays["lambda_mean"], 3))
-print("r_hat =", summary["r_hat"], " tau-count =", summary["tau_count"], " active units =", summary["active_units"])
-print("KL per dimension (nats):", np.round(summary["kl_per_dim"], 2))
-print("I(x; z) ~", round(summary["mutual_information"], 2), "nats;  IW log-likelihood",
-      round(summary["iw_log_likelihood"]["mean"], 1), "±", round(summary["iw_log_likelihood"]["stderr"], 2))
-print("spectrum gap of q(z) against N(0, I):", round(summary["spectrum_gap"]["stage1"], 3))"""),
-    code("""for line in vaediag.verdict(summary):
+d = vaediag.diagnose(model, images)
+print("mean lambda_j:", np.round(d.usage.lambda_mean, 3))
+print("r_hat =", d.usage.r_hat, " tau-count =", d.usage.tau_count, " active units =", d.collapse.active_units)
+print("KL per dimension (nats):", np.round(d.collapse.kl_per_dim, 2))
+print("I(x; z) ~", round(d.collapse.mutual_information, 2), "nats;  IW log-likelihood",
+      round(d.likelihood.mean, 1), "±", round(d.likelihood.stderr, 2))
+print("spectrum gap of q(z) against N(0, I):", round(d.spectra.gap_stage1, 3))"""),
+    code("""for line in d.verdict:
     print("-", line)"""),
-    code("""vaediag.figure10({"MyVAE (fixed gamma)": arrays})   # supplement Fig. 10: the lambda_j over the data"""),
+    code("""vaediag.figure10({"MyVAE (fixed gamma)": d})   # supplement Fig. 10: the lambda_j over the data"""),
     md("""## Enhance it: the second stage
 
 `enhance` encodes the images with the model's `encode`, trains vaediag's stage-2 VAE on fresh draws
@@ -210,9 +210,9 @@ z ~ q(z|x) (the engine's loop, checkpoints and resume, in a run directory) and r
 sampler u -> z -> x that decodes with *your* `decode`."""),
     code("""two = vaediag.enhance(model, images, stage2_steps=STAGE2_STEPS, stage2_width=128, stage2_lr=1e-3, stage2_lr_halve_every=None, progress=False, device="cpu")
 print("stage-2 run:", two.run.path, " gamma_z =", round(float(two.stage2.gamma.detach()), 4))
-summary2, _ = vaediag.diagnose(model, images, stage2=two.stage2)
-print("spectrum gap: q(z)", round(summary2["spectrum_gap"]["stage1"], 3), "-> q(u)", round(summary2["spectrum_gap"]["stage2"], 3))
-print("Gaussian-fit KL to N(0, I):", {k: round(v, 3) for k, v in summary2["kl_gaussian_fit"].items()})"""),
+d2 = vaediag.diagnose(model, images, stage2=two.stage2)
+print("spectrum gap: q(z)", round(d2.spectra.gap_stage1, 3), "-> q(u)", round(d2.spectra.gap_stage2, 3))
+print("Gaussian-fit KL to N(0, I):", round(d2.spectra.kl_fit_stage1, 3), "->", round(d2.spectra.kl_fit_stage2, 3))"""),
     md("""## Sample quality before and after
 
 One-stage samples decode z ~ N(0, I); two-stage samples decode z from the second stage. Both are
@@ -281,17 +281,18 @@ for step in range(STEPS):
     opt.zero_grad(); loss.backward(); opt.step()
 print("loss per image", round(float(loss) / 128, 1))"""),
     md("""A sigmoid decoder trained with cross-entropy is a Bernoulli decoder: `likelihood="bernoulli"`. It has
-no gamma, so vaediag fits an **effective gamma** from eq. (73), the gamma that best explains the
-encoder's variances lambda_j = 1 / (1 + ||d mu_x / d z_j||^2 / gamma) with the decoder's Jacobian. The
-importance-weighted log-likelihood is the Bernoulli one (nats per image). The flat 784-number decodes
+no gamma, so vaediag holds the encoder against eq. (73) with the decoder's Fisher metric: the
+**Fisher calibration** c in Sigma_z^-1 = I + c J_p^T diag(1/(p(1-p))) J_p, 1 at the encoder's optimum,
+below 1 under-confident, above 1 over-confident. The importance-weighted log-likelihood is the
+Bernoulli one (nats per image). The flat 784-number decodes
 are shown as 28 x 28 pictures (inferred from 784)."""),
     code("""ex_model = vaediag.adapt(ex, likelihood="bernoulli")
 d_ex = vaediag.diagnose(ex_model, flat, n=N_DIAG)
-s = d_ex.summary
-print("r_hat =", s["r_hat"], "of", s["latent_dim"], "  clear split:", s["r_hat_clear"], " counts by cut:", s["count_by_cut"])
-print("gamma_effective =", s["gamma_effective"], " (R^2 of log lambda", round(s["gamma_effective_fit"]["r2"], 2), ")")
-print("IW log-likelihood (Bernoulli):", round(s["iw_log_likelihood"]["mean"], 1), "±", round(s["iw_log_likelihood"]["stderr"], 1), "nats")
-print("KL", round(s["kl_total"], 2), "nats; active units", s["active_units"])"""),
+u = d_ex.usage
+print("r_hat =", u.r_hat, "of", d_ex.model.latent_dim, "  clear:", u.clear, " in the band:", u.in_band, " partly used:", u.partly_used)
+print("Fisher calibration c =", round(d_ex.fisher.c, 3), "(", d_ex.fisher.reading, "; R^2 of log lambda", round(d_ex.fisher.r2, 2), ")")
+print("IW log-likelihood (Bernoulli):", round(d_ex.likelihood.mean, 1), "±", round(d_ex.likelihood.stderr, 1), "nats")
+print("KL", round(d_ex.collapse.kl_total, 2), "nats; active units", d_ex.collapse.active_units)"""),
     code("""for line in d_ex.verdict:
     print("-", line)"""),
     code("""vaediag.figure9(d_ex)     # decodes along each latent direction, ordered by lambda_j, as pictures"""),
@@ -340,13 +341,12 @@ print("loss", round(float(loss), 4), " still in train mode:", conv.training)""")
     code("""conv_model = vaediag.adapt(conv, loss="mean_sq", kl_weight=KLD_WEIGHT, data_range=(-1, 1))
 before = {k: v.clone() for k, v in conv.state_dict().items()}
 d_conv = vaediag.diagnose(conv_model, digits, n=N_DIAG)   # uint8 digits, mapped into [-1, 1]
-s = d_conv.summary
+g, u, iw = d_conv.gamma, d_conv.usage, d_conv.likelihood
 print("unchanged:", all(torch.equal(before[k], v) for k, v in conv.state_dict().items()), " train mode again:", conv.training)
-print("gamma =", s["gamma"], "(model units, = kld_weight * 784 / 2)   in [0, 1] units:", round(s["gamma_01"], 4))
-print("gamma_effective =", s["gamma_effective"])
-print("r_hat =", s["r_hat"], "of", s["latent_dim"], "  clear split:", s["r_hat_clear"], " range over cuts:", s["r_hat_range"])
-iw = s["iw_log_likelihood"]
-print("IW log-likelihood of the implied Gaussian model:", round(iw["mean"], 1), "nats (model units),", round(iw["mean_01"], 1), "with the data in [0, 1]")"""),
+print("gamma =", g.value, "(model units, = kld_weight * 784 / 2)   in [0, 1] units:", round(g.value_01, 4))
+print("gamma_effective in [0, 1] units =", g.effective_01)
+print("r_hat =", u.r_hat, "of", d_conv.model.latent_dim, "  clear:", u.clear, " range:", u.r_hat_range)
+print("IW log-likelihood of the implied Gaussian model:", round(iw.mean, 1), "nats (model units),", round(iw.mean_01, 1), "with the data in [0, 1]")"""),
     code("""for line in d_conv.verdict:
     print("-", line)"""),
     code("""vaediag.figure1(d_conv)   # no training history passed: gamma drawn as a level, with a note"""),
@@ -358,8 +358,8 @@ model's own decoder."""),
     code("""two_ex = vaediag.enhance(ex_model, flat, stage2_steps=STAGE2_STEPS, stage2_width=128, stage2_lr=1e-3, stage2_lr_halve_every=None, progress=False, device="cpu")
 two_conv = vaediag.enhance(conv_model, digits, stage2_steps=STAGE2_STEPS, stage2_width=128, stage2_lr=1e-3, stage2_lr_halve_every=None, progress=False, device="cpu")
 for name, m, data, two in (("examples", ex_model, flat, two_ex), ("conv", conv_model, digits, two_conv)):
-    s2 = vaediag.diagnose(m, data, stage2=two.stage2, n=N_DIAG, iw=False).summary
-    print(f"{name:8s} spectrum gap of q(z) {s2['spectrum_gap']['stage1']:.3f} -> q(u) {s2['spectrum_gap']['stage2']:.3f}")"""),
+    sp = vaediag.diagnose(m, data, stage2=two.stage2, n=N_DIAG, iw=False).spectra
+    print(f"{name:8s} spectrum gap of q(z) {sp.gap_stage1:.3f} -> q(u) {sp.gap_stage2:.3f}")"""),
     md("""## Scores before and after
 
 One-stage samples decode z ~ N(0, I); two-stage samples decode z from the second stage. `vaediag.score`

@@ -8,7 +8,7 @@ import matplotlib
 import pytest
 
 from vaediag.cli import build_parser, main
-from vaediag.diagnostics.summary import SUMMARY
+from vaediag.diagnostics.result import SUMMARY
 
 
 @pytest.fixture(scope="module")

@@ -59,7 +59,7 @@ def test_diagnose_image_run_writes_documented_summary(tiny_runs, capsys):
         assert f["perturb_images"].shape == (k, 15, 1, 28, 28)
         assert f["lambda_hist_counts"].sum() == 200 * k  # every lambda of every input counted once
     head = f"r_hat {s['r_hat']} of {k}" if s["r_hat_clear"] else \
-        f"r_hat: no clear count (range {s['r_hat_range'][0]}-{s['r_hat_range'][1]} over cuts)"
+        f"r_hat: no clear count (range {s['r_hat_range'][0]}-{s['r_hat_range'][1]}; direction(s) "
     assert head in out and f"tau-count(lambda<0.1) {s['tau_count']}" in out
 
 

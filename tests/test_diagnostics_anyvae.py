@@ -86,16 +86,17 @@ def test_bernoulli_iw_log_likelihood_against_a_direct_logsumexp(examples):
     assert d.summary["gamma"] is None and d.summary["gamma_mode"] == "none"
 
 
-def test_examples_vae_is_read_as_bernoulli_with_pictures_and_effective_gamma(examples):
+def test_examples_vae_is_read_as_bernoulli_with_pictures_and_the_fisher_calibration(examples):
     model, x = examples
     d = diagnose(adapt(model, loss="bce"), x[:200], iw_k=4, iw_n=20)
-    s = d.summary
-    assert s["likelihood"] == "bernoulli" and s["image_shape"] == [1, 28, 28]  # 784 numbers are a 28 x 28 picture
-    assert d.arrays["perturb_images"].shape[2:] == (1, 28, 28)
-    assert s["gamma_effective"] is not None and s["kl_eq9_gamma"] == "gamma_effective"
-    assert s["kl_eq9"] == pytest.approx(-0.5 * s["r_hat"] * math.log(s["gamma_effective"]))
-    assert s["gamma_regime"]["regime"] == "no-gamma" and "gamma_effective" in s["gamma_regime"]["text"]
-    assert "gamma_effective" in " ".join(d.verdict)
+    assert d.model.likelihood == "bernoulli" and d.model.image_shape == (1, 28, 28)  # 784 numbers: a 28 x 28 picture
+    assert d.perturbations.images.shape[2:] == (1, 28, 28)
+    # no gamma, and no gamma_effective either (a J^2-weighted mean of p(1-p), bounded by 1/4): the Fisher c instead
+    assert d.gamma.effective is None and d.effective_fit is None and d.collapse.kl_eq9 is None
+    assert d.fisher is not None and d.fisher.c is not None and d.fisher.n == 16
+    assert d.gamma.regime == "no-gamma" and "Fisher" in d.gamma.regime_text
+    text = " ".join(d.verdict)
+    assert f"c = {d.fisher.c:.3g}" in text and "gamma_effective" not in text
 
 
 def test_bernoulli_refuses_decodes_outside_0_1_and_data_outside(examples):
@@ -244,10 +245,13 @@ def test_no_gap_gives_no_count_but_the_range(examples):
     assert s["count_by_cut"] == by_cut and s["r_hat"] == int((lam < 0.5).sum())
     assert s["tau_count"] == int((lam < s["tau"]).sum())
     text = " ".join(diagnose(adapt(model, likelihood="bernoulli"), x[:200], iw_k=0).verdict)
-    if not s["r_hat_clear"]:  # this small model has no gap at 1/2 (separation ~ 0.2)
-        lo, hi = min(by_cut.values()), max(by_cut.values())
-        assert "no clear count" in text and f"give {lo}..{hi} of 20" in text and f"r_hat = {s['r_hat']} of" not in text.split("at exactly")[0]
-    assert gap < np.log(2) and not s["r_hat_clear"]
+    in_band = [j for j in range(20) if 1 / 3 <= lam[j] <= 2 / 3]
+    assert s["r_hat_clear"] is (not in_band) and sorted(s["r_hat_in_band"]) == in_band
+    assert s["r_hat_range"] == [int((lam < 1 / 3).sum()), int((lam <= 2 / 3).sum())]
+    if not s["r_hat_clear"]:  # this small model has directions near 1/2
+        lo, hi = s["r_hat_range"]
+        assert "no clear count" in text and f"the count is {lo}..{hi} of 20" in text
+        assert f"r_hat = {s['r_hat']} of" not in text.split("at exactly")[0]
 
 
 def test_stage2_does_not_change_stage1_numbers_and_perturbations_have_a_stderr():
@@ -273,7 +277,7 @@ def test_diagnosis_unpacks_saves_atomically_and_refuses_to_overwrite(tmp_path):
     m = LinearGaussianDiagVAE([3.0, 0.0], 0.1)
     d = diagnose(m, m.sample(30), iw_k=0)
     summary, arrays = d
-    assert summary is d.summary and arrays is d.arrays and d.verdict == summary["verdict"]
+    assert summary == d.summary and set(arrays) == set(d.arrays) and d.verdict == summary["verdict"]
     out = d.save(tmp_path / "diag")
     back = Diagnosis.load(out)
     assert back.summary["r_hat"] == summary["r_hat"] and np.array_equal(back.arrays["lambda_mean"], arrays["lambda_mean"])

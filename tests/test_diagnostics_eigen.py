@@ -82,21 +82,21 @@ def test_one_r_hat_and_the_other_counts_named_for_what_they_are():
     assert s["r_hat"] == 4 == r_hat(lam) == count_below(lam, 0.5)
     assert s["tau_count"] == 2 == tau_count(lam, 0.05) and s["tau"] == 0.05
     assert s["count_by_cut"] == {"0.3": 2, "0.4": 3, "0.5": 4, "0.6": 4, "0.7": 4}
-    assert s["tau_count_by_tau"]["0.05"] == 2 and s["r_hat_range"] == [2, 4]
+    assert s["tau_count_by_tau"]["0.05"] == 2 and s["r_hat_range"] == [3, 4]  # 0.45 in the band [1/3, 2/3]
+    assert s["r_hat_in_band"] == [3] and s["r_hat_clear"] is False
     assert not set(LEGACY_KEYS) & set(s)  # the old names are no longer written (readers still read old files)
     assert r_hat(lam, 0.05) == count_below(lam, 0.05)  # the theory lab's call r_hat(lam, tau) keeps its meaning
 
 
-@pytest.mark.parametrize("factor,clear", [(1.9, False), (2.1, True)])
-def test_a_count_is_clear_when_no_direction_is_within_a_factor_2_of_the_other_side(factor, clear):
-    # the choice CLEAR_GAP = log 2, on both sides of it: below 1/2 at 0.3, above at 0.3 * factor
-    lam = np.array([0.01, 0.3, 0.3 * factor, 1.0])
-    s = eigen_summary(lam)
-    assert len(set(s["count_by_cut"].values())) > 1  # the cuts disagree (0.3 sits on a cut)
-    assert s["r_hat_clear"] is clear
+@pytest.mark.parametrize("lam,clear", [([0.01, 0.33, 1.0], True), ([0.01, 0.34, 1.0], False),
+                                        ([0.01, 0.66, 1.0], False), ([0.01, 0.67, 1.0], True)])
+def test_a_count_is_clear_when_no_mean_lambda_is_in_the_band(lam, clear):
+    # the band [1/3, 2/3] around 1/2, on both sides of each edge; the cuts 0.3..0.7 disagree in every case
+    s = eigen_summary(np.array(lam))
+    assert s["r_hat_clear"] is clear and (s["r_hat_in_band"] == ([] if clear else [1]))
     text = " ".join(verdict({**s, "spectrum_gap": {"stage1": 0.3, "stage2": None}}))
     assert ("no clear count" in text) is (not clear)
-    assert (f"r_hat = {s['r_hat']} of 4 latent directions are used" in text) is clear
+    assert (f"r_hat = {s['r_hat']} of 3 latent directions are used" in text) is clear
 
 
 def test_every_cut_agreeing_is_clear_even_with_a_small_gap():

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 import vaediag
-from vaediag.diagnostics import summary as summary_module
+from vaediag.diagnostics import result as summary_module
 from vaediag.diagnostics.summary import diagnose_run
+from vaediag.diagnostics.result import Diagnosis
 from vaediag.diagnostics.verdict import verdict
 from vaediag.engine import info as info_module
 from vaediag.engine.config import RunConfig, make_config
@@ -71,13 +72,14 @@ def test_what_the_run_is_and_how_far_it_got(runs):
 def test_after_a_diagnosis_it_reports_r_hat_and_the_report_is_next(runs, tmp_path):
     run = _copy(runs["diagnosed"], tmp_path / "r")  # copies keep the files' times
     saved = json.loads((run.diagnostics_dir / "summary.json").read_text())
-    i = run_info(run, verdict=verdict)
+    i = run_info(run, load=Diagnosis.load)
     d = i.diagnosis
     assert d is not None and not d.stale
     assert d.r_hat == saved["r_hat"] and d.latent_dim == 64 and d.gamma == pytest.approx(saved["gamma"])
     assert d.regime == saved["gamma_regime"]["regime"] and d.converged == saved["gamma_trajectory"]["converged"]
-    assert list(d.verdict) == verdict(saved) and d.verdict  # the verdict of the saved summary, when asked for
-    assert run_info(run).diagnosis.verdict == ()  # not asked for: the engine cannot compute it
+    assert list(d.verdict) == verdict(saved) == saved["verdict"] and d.verdict  # the saved diagnosis's verdict
+    bare = run_info(run).diagnosis  # no loader: the engine cannot read a diagnosis, only its file's age
+    assert bare.verdict == () and bare.r_hat is None and not bare.stale
     assert i.next_command == f"vaediag report --run {run.path} --out {run.path / 'report.html'}"
     # a checkpoint written after the diagnosis makes it stale: diagnose again
     ckpt = run.stage_dir(1) / "checkpoint.pt"
@@ -91,9 +93,15 @@ def test_after_a_diagnosis_it_reports_r_hat_and_the_report_is_next(runs, tmp_pat
 def test_a_summary_of_another_version_gives_a_note_not_a_crash(runs, tmp_path):
     run = _copy(runs["one"], tmp_path / "r")
     (run.diagnostics_dir).mkdir()
+    shutil.copy(runs["diagnosed"].diagnostics_dir / "arrays.npz", run.diagnostics_dir / "arrays.npz")
     (run.diagnostics_dir / "summary.json").write_text(json.dumps({"gamma": 0.5, "active_dims": 3}))
-    d = run_info(run, verdict=verdict).diagnosis
-    assert d.r_hat == 3 and d.verdict == () and "run 'vaediag diagnose' again" in d.notes[-1]
+    d = run_info(run, load=Diagnosis.load).diagnosis
+    assert d.r_hat is None and d.verdict == () and d.stale and "is not a vaediag diagnosis" in d.notes[-1]
+    future = json.loads((runs["diagnosed"].diagnostics_dir / "summary.json").read_text()) | {"schema_version": 99}
+    (run.diagnostics_dir / "summary.json").write_text(json.dumps(future))
+    d = run_info(run, load=Diagnosis.load).diagnosis
+    assert d.stale and "schema_version 99" in d.notes[-1] and "upgrade vaediag" in d.notes[-1]
+    assert run_info(run, load=Diagnosis.load).next_command.startswith("vaediag diagnose")
 
 
 def test_stage_one_only_run_suggests_stage_two_once_diagnosed(runs, tmp_path):
@@ -145,7 +153,7 @@ def test_paths_with_spaces_are_quoted(runs, tmp_path):
 
 
 def test_summary_name_is_the_diagnostics_one():
-    assert info_module.SUMMARY == summary_module.SUMMARY
+    assert info_module.SUMMARY == summary_module.SUMMARY  # the file Diagnosis.save writes
 
 
 def test_stage_schedule_resolution():

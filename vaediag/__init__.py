@@ -22,7 +22,7 @@ __version__ = "0.2.0"  # the one place the version is written (pyproject reads i
 _API = ("train", "resume", "open_run", "sample", "reconstruct", "diagnose", "figure1", "figure9", "figure10",
         "report", "check_theory", "fid", "load_dataset", "save_figure", "enhance", "load_two_stage", "adapt", "stage2",
         "demo", "fid_sets", "table", "save_samples", "prepare_process", "Dataset", "Run", "RunConfig",
-        "info", "load_model", "RunInfo", "StageInfo", "Diagnosis", "score", "Score")
+        "info", "load_model", "RunInfo", "StageInfo", "Diagnosis", "score", "Score", "RunScores")
 
 __all__ = ["NotFoundError", "UsageError", "VaediagError", "__version__", *_API]
 

@@ -5,7 +5,7 @@ Everything here is also exported from ``vaediag`` itself (``vaediag.train(...)``
     import vaediag
     run = vaediag.train("runs/quick", preset="quick", steps=300)     # stage 1 + stage 2
     x = vaediag.sample(run, stage=2, n=64)                           # (64, 1, 28, 28) in [0, 1]
-    summary, arrays = vaediag.diagnose(run)                           # gamma, r_hat, lambda_j, spectra
+    d = vaediag.diagnose(run)                                         # a typed Diagnosis: d.gamma, d.usage, d.verdict
     vaediag.figure1(run)                                              # a matplotlib Figure (inline in Jupyter)
 
 The names are imported lazily (``vaediag --help`` must not import torch):
@@ -17,9 +17,11 @@ The names are imported lazily (``vaediag --help`` must not import torch):
 - :mod:`~vaediag.api.analysis`: ``diagnose``, ``figure1``, ``figure9``, ``figure10``, ``report``,
   ``check_theory`` and ``save_theory``.
 - :mod:`~vaediag.api.quality`: ``fid``, ``fid_sets``, ``table``, ``cache``, ``score`` (FID and KID of
-  any two image sets, arrays or files: a ``Score``).
-- ``Diagnosis``: what ``diagnose`` returns (``.summary``, ``.arrays``, ``.verdict``, ``.save(dir)``); the
-  figures and the report take it for any model.
+  any two image sets, arrays or files: a ``Score``, as ``fid_sets`` returns; ``fid`` returns a run's
+  ``RunScores``).
+- ``Diagnosis``: what ``diagnose`` returns, typed sections (``.gamma``, ``.usage``, ``.collapse``, ...), ``.verdict``,
+  ``.save(dir)``, ``Diagnosis.load(dir)``; the figures and the report draw it. ``run_diagnosis`` finds a run's
+  current saved diagnosis or makes one (the one place the figures' run path is resolved).
 - :mod:`~vaediag.api.demos`: ``demo``.
 - :mod:`~vaediag.api.theory_lab`: ``lab``, the theory lab's cores (manifolds, constructions, eq. 73, the sweep,
   r_hat, estimators) for notebooks.
@@ -37,9 +39,10 @@ _NAMES = {
     "vaediag.api.runs": ("train", "resume", "open_run", "sample", "reconstruct", "save_samples", "RunLike"),
     "vaediag.api.two_stage": ("stage2", "enhance", "load_two_stage"),
     "vaediag.api.analysis": ("diagnose", "figure1", "figure9", "figure10", "report", "check_theory", "save_theory",
-                             "check_theory_outputs", "diagnostics_sources", "output_file", "open_trained", "require_stage2"),
+                             "check_theory_outputs", "diagnostics_sources", "output_file", "open_trained", "require_stage2",
+                             "run_diagnosis", "run_history"),
     "vaediag.api.quality": ("fid", "fid_sets", "table", "cache", "StderrProgress",
-                            "score", "Score"),
+                            "score", "Score", "RunScores"),
     "vaediag.api.demos": ("demo", "DEMO_PRESET", "DEMO_FIXED_STEPS"),
     "vaediag.api.outside": ("diagnose_outside", "load_outside_model", "load_inputs"),
     "vaediag.api.process": ("prepare_process",),

@@ -40,9 +40,9 @@ def diagnose(run_or_model, data=None, stage2=None, *, n: int | None = 10000, tau
              seed: int = 0, device: str | torch.device = "auto", write: bool = False,
              out: str | os.PathLike | None = None, json_path: str | os.PathLike | None = None,
              iw: bool = True, overwrite: bool = False, out_dir: str | os.PathLike | None = None):
-    """Every diagnostic (gamma, r_hat, lambda_j, perturbations, spectra, collapse statistics) as a
-    :class:`~vaediag.diagnostics.result.Diagnosis` (``.summary``, ``.arrays``, ``.verdict``, ``.save(dir)``;
-    still unpackable as ``summary, arrays``).
+    """Every diagnostic (gamma, r_hat, lambda_j, perturbations, spectra, collapse statistics) as a typed
+    :class:`~vaediag.diagnostics.result.Diagnosis` (``.gamma``, ``.usage``, ..., ``.verdict``, ``.save(dir)``;
+    still unpackable as the ``summary, arrays`` pair of its files).
 
     ``run_or_model``: a run (directory or :class:`Run`; its training inputs are used and ``write``
     saves RUN/diagnostics/, or ``out``, as ``vaediag diagnose`` does), or any model meeting the protocol
@@ -87,7 +87,7 @@ def diagnose(run_or_model, data=None, stage2=None, *, n: int | None = 10000, tau
     if json_file is not None:
         from vaediag.io import write_json
 
-        write_json(json_file, got.summary)
+        write_json(json_file, got.to_dict())
     return got
 
 
@@ -130,15 +130,35 @@ def output_file(path: str | os.PathLike, exts: tuple[str, ...] = (".png", ".pdf"
     return out
 
 
+def run_diagnosis(run: RunLike, n: int | None = 10000, device: str = "auto", tau: float = DEFAULT_TAU,
+                  seed: int = 0):
+    """A run's :class:`~vaediag.diagnostics.result.Diagnosis` for the figures and the report: the saved one when it
+    is current (:func:`vaediag.engine.info.diagnosis_current`) and was made with these settings (inputs, tau,
+    seed), else computed now and saved. ``provenance.source`` says which."""
+    from vaediag.diagnostics.summary import diagnose_run, load_diagnostics, same_settings
+    from vaediag.engine.info import diagnosis_current
+
+    run = open_trained(run)
+    _check_n(n)
+    got = load_diagnostics(run)
+    if got is not None:
+        saved = got.provenance.settings
+        if diagnosis_current(run, run.diagnostics_dir / "summary.json", got.stage2.gamma is not None) and \
+                same_settings(saved, n, tau, seed):
+            return got.with_provenance(source=f"saved diagnostics reused (n={saved['n']}, tau={saved['tau']:g}, "
+                                              f"seed={saved['seed']})")
+    got = diagnose_run(run, n=n, device=device, tau=tau, seed=seed)
+    st = got.provenance.settings
+    return got.with_provenance(source=f"diagnostics computed now (n={st['n']}, tau={st['tau']:g}, seed={st['seed']})")
+
+
 def diagnostics_sources(runs: list[RunLike], n: int | None = 10000, device: str = "auto") -> list[tuple[Path, str]]:
     """Make sure each run's saved diagnostics fit these settings (recomputed when they do not) and say
     for each run whether they were reused or computed: [(run path, source)]."""
-    from vaediag.diagnostics.summary import ensure_diagnostics
-
     out = []
     for r in runs:
-        run = open_trained(r)
-        out.append((run.path, ensure_diagnostics(run, device, _check_n(n))[0]["source"]))
+        d = run_diagnosis(r, n, device)
+        out.append((open_run(r).path, d.provenance.source))
     return out
 
 
@@ -149,9 +169,42 @@ def _stamp(fig, note: str | None):
     return fig
 
 
-def _is_diagnosis(d) -> bool:
-    """A :class:`Diagnosis` (or the (summary, arrays) pair diagnose() returned), not a run."""
-    return isinstance(d, tuple) and len(d) == 2 and isinstance(d[0], dict) and isinstance(d[1], dict)
+def _diagnosis_or_none(d):
+    """A :class:`Diagnosis` from itself or from the (summary, arrays) pair of one (dicts, as its files hold);
+    None for anything else (a run)."""
+    from vaediag.diagnostics.result import Diagnosis
+
+    if isinstance(d, Diagnosis):
+        return d
+    if isinstance(d, tuple) and len(d) == 2 and isinstance(d[0], dict) and isinstance(d[1], dict):
+        return Diagnosis.from_dict(*d)
+    return None
+
+
+def _label(run: Run) -> str:
+    m = run.config.model
+    return "learned $\\gamma$" if m.gamma_mode == "learned" else f"fixed $\\gamma$ = {m.gamma_init:g}"
+
+
+def run_history(run: Run, compare: Run | None = None) -> dict:
+    """Figure 1's training history of a run (and of ``compare``): {label: {step, log_gamma, mse}}."""
+    from vaediag.diagnostics.gamma import gamma_trajectory
+
+    hist = {_label(run): gamma_trajectory(run.read_metrics(1))}
+    if compare is not None:
+        lab = _label(compare)
+        hist[lab if lab not in hist else f"{lab} ({compare.path.name})"] = gamma_trajectory(compare.read_metrics(1))
+    return hist
+
+
+def _resolve(run_or_d, n, device, compare=None):
+    """(Diagnosis, history or None) of a run or a Diagnosis: the one place a run's diagnosis is found or made."""
+    d = _diagnosis_or_none(run_or_d)
+    if d is not None:
+        return d, None
+    run = open_trained(run_or_d)
+    cmp = None if compare is None else open_trained(compare)
+    return run_diagnosis(run, _check_n(n), device), run_history(run, cmp)
 
 
 def figure1(run, compare: RunLike | None = None, n: int | None = 10000, device: str = "auto",
@@ -161,64 +214,57 @@ def figure1(run, compare: RunLike | None = None, n: int | None = 10000, device: 
     :class:`Diagnosis` of any model: its gamma panel from ``history`` (a dict with ``step`` and ``gamma``
     or ``log_gamma``, optionally ``mse``; or {label: such a dict}) or, without one, the model's gamma and
     effective gamma drawn as levels with a note saying no history was given."""
-    from vaediag.plots.paper import figure1_for_diagnosis, figure1_for_run
+    from vaediag.plots.paper import figure1 as draw
 
-    if _is_diagnosis(run):
-        return _stamp(figure1_for_diagnosis(run, history), note)
-    run = require_stage2(run)
-    compare = None if compare is None else open_trained(compare)
-    return _stamp(figure1_for_run(run, compare, device, _check_n(n)), note)
+    if _diagnosis_or_none(run) is None:
+        run = require_stage2(run)
+    d, hist = _resolve(run, n, device, compare)
+    return _stamp(draw(d, history if history is not None else hist), note)
 
 
 def figure9(run, n: int | None = 10000, all_rows: bool = False, device: str = "auto",
             note: str | None = None):
-    """Supplement Fig. 9: decodes along eigendirections of Sigma_z, ordered by lambda_j.
+    """Supplement Fig. 9: decodes along eigendirections of Sigma_z, ordered by lambda_j, of a run or of the
+    :class:`Diagnosis` of any model (decodes shown mapped from its data range to [0, 1])."""
+    from vaediag.plots.paper import figure9 as draw
 
-    ``run``: a run, the :class:`Diagnosis` of any model (decodes shown mapped from its data range to
-    [0, 1]), or the ``arrays`` dict of one."""
-    from vaediag.plots.paper import figure9_for_arrays, figure9_for_diagnosis, figure9_for_run
-
-    if _is_diagnosis(run):
-        return _stamp(figure9_for_diagnosis(run, all_rows=all_rows), note)
-    if isinstance(run, dict):
-        return _stamp(figure9_for_arrays(run, all_rows=all_rows), note)
-    return _stamp(figure9_for_run(open_trained(run), device, _check_n(n), all_rows=all_rows), note)
+    d, _ = _resolve(run, n, device)
+    return _stamp(draw(d, all_rows=all_rows), note)
 
 
 def figure10(runs, n: int | None = 10000, labels: list[str] | None = None,
              device: str = "auto", note: str | None = None):
     """Supplement Fig. 10: histogram of all lambda_j, one panel per run.
 
-    ``runs``: a run, a list of runs, the :class:`Diagnosis` of any model, or {label: Diagnosis (or its
-    arrays dict)} for panels side by side."""
-    from vaediag.plots.paper import figure10 as _figure10, figure10_for_runs
+    ``runs``: a run, a list of runs, the :class:`Diagnosis` of any model, or {label: Diagnosis} for panels
+    side by side."""
+    from vaediag.plots.paper import figure10 as draw
 
-    if _is_diagnosis(runs):
-        runs = {"model": runs}
     if isinstance(runs, dict):
-        arrays = {k: (v[1] if _is_diagnosis(v) else v) for k, v in runs.items()}
-        bad = [k for k, a in arrays.items() if not isinstance(a, dict) or "lambda_hist_counts" not in a]
+        ds = {k: _diagnosis_or_none(v) for k, v in runs.items()}
+        bad = [k for k, v in ds.items() if v is None]
         if bad:
-            raise UsageError(f"figure10({{label: ...}}): {bad[0]!r} is not a Diagnosis nor its arrays; give what "
-                             "diagnose() returned")
-        return _stamp(_figure10({k: (a["lambda_hist_counts"], a["lambda_hist_edges"]) for k, a in arrays.items()}),
-                      note)
+            raise UsageError(f"figure10({{label: ...}}): {bad[0]!r} is not a Diagnosis; give what diagnose() returned")
+        return _stamp(draw(ds), note)
+    if _diagnosis_or_none(runs) is not None:
+        return _stamp(draw({"model": _diagnosis_or_none(runs)}), note)
     runs = runs if isinstance(runs, (list, tuple)) else [runs]
-    return _stamp(figure10_for_runs([open_trained(r) for r in runs], device, _check_n(n), labels=labels), note)
+    opened = [open_trained(r) for r in runs]
+    ds = {(labels[i] if labels else f"{r.path.name} ({_label(r)})"): run_diagnosis(r, _check_n(n), device)
+          for i, r in enumerate(opened)}
+    return _stamp(draw(ds), note)
 
 
 def report(run, compare: RunLike | None = None, n: int | None = 10000, device: str = "auto",
            out: str | os.PathLike | None = None, history=None, title: str | None = None) -> str:
     """The self-contained HTML report (verdict, every number, figures) of a run, or of the
     :class:`Diagnosis` of any model (``history``: as for :func:`figure1`); written to ``out`` too when given."""
-    from vaediag.plots.report import report_for_diagnosis, report_for_run
+    from vaediag.plots.report import report as draw
 
     path = None if out is None else output_file(out, exts=(".html", ".htm"))
-    if _is_diagnosis(run):
-        html = report_for_diagnosis(run, history, title=title or "vaediag report")
-    else:
-        html = report_for_run(open_trained(run), None if compare is None else open_trained(compare), device,
-                              _check_n(n))
+    d, hist = _resolve(run, n, device, compare)
+    name = title or ("vaediag report" if _diagnosis_or_none(run) is not None else f"vaediag report: {Path(open_run(run).path).name}")
+    html = draw(d, history if history is not None else hist, title=name)
     if path is not None:
         from vaediag.io import atomic_write_text
 

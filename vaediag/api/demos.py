@@ -111,18 +111,16 @@ def demo_figures(runs: dict[str, Run], figures: Path) -> list[Path]:
 
 def diagnostic_figures(runs: dict[str, Run], figures: Path, device: str = "cpu", n: int = 5000) -> list[Path]:
     """Figure 1 (learned vs fixed gamma), supplement Figs. 9 and 10 and the HTML report of the demo."""
+    from vaediag.api.analysis import figure1, figure9, figure10, report
     from vaediag.diagnostics.summary import diagnose_run
-    from vaediag.io import atomic_write_text
     from vaediag.plots import save_figure
-    from vaediag.plots.paper import figure1_for_run, figure9_for_run, figure10_for_runs
-    from vaediag.plots.report import report_for_run
 
     for run in runs.values():
         diagnose_run(run, n=n, device=device)
     out = [figures / "figure1.png", figures / "figure9.png", figures / "figure10.png", figures / "report.html"]
-    save_figure(figure1_for_run(runs["learned"], runs["fixed"], device, n), out[0], dpi=90)
-    save_figure(figure9_for_run(runs["learned"], device, n), out[1], dpi=80)
-    save_figure(figure10_for_runs([runs["learned"], runs["fixed"]], device, n,
-                                  labels=["learned $\\gamma$", "fixed $\\gamma$ = 1"]), out[2], dpi=90)
-    atomic_write_text(out[3], report_for_run(runs["learned"], runs["fixed"], device, n))
+    save_figure(figure1(runs["learned"], runs["fixed"], n, device), out[0], dpi=90)
+    save_figure(figure9(runs["learned"], n, device=device), out[1], dpi=80)
+    save_figure(figure10([runs["learned"], runs["fixed"]], n, labels=["learned $\\gamma$", "fixed $\\gamma$ = 1"],
+                         device=device), out[2], dpi=90)
+    report(runs["learned"], runs["fixed"], n, device, out=out[3])
     return out

@@ -217,13 +217,13 @@ def diagnose_outside(spec: str, data, checkpoint=None, out=None, *, n: int | Non
     if folder is not None:
         folder.mkdir(exist_ok=True)
     d = diagnose(model, x, n=n, tau=DEFAULT_TAU if tau is None else tau, seed=seed, device=dev, iw=iw)
-    d.summary["model"] = {"factory": spec, "checkpoint": None if checkpoint is None else str(checkpoint),
-                          "data": str(data)}
+    d = d.with_provenance(model={"factory": spec, "checkpoint": None if checkpoint is None else str(checkpoint),
+                                 "data": str(data)})
     written = []
     if json_path is not None:
         from vaediag.io import write_json
 
-        write_json(json_path, d.summary)
+        write_json(json_path, d.to_dict())
     if folder is not None:
         d.save(folder, overwrite=True)
         written += [folder / "summary.json", folder / "arrays.npz"]

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from vaediag.api.runs import RunLike, open_run
 from vaediag.errors import UsageError, VaediagError
+from vaediag.quality.scores import RunScores, Score
 
 
 class StderrProgress:
@@ -52,7 +52,7 @@ def fid(run: RunLike, n: int | None = None, seeds: int = 10, seed: int = 0, sour
         proxy: bool = False, device: str = "auto", batch_size: int = 50, *, inception: str | os.PathLike | None = None,
         minmax: bool = False, fid_method: str = "eigh", cache_dir: str | os.PathLike | None = None,
         progress=None, write: bool = False, overwrite: bool = False,
-        json_path: str | os.PathLike | None = None) -> dict:
+        json_path: str | os.PathLike | None = None) -> RunScores:
     """FID (Inception pool3; ``proxy=True``: an offline random-feature stand-in, not an FID) of a run's
     stage-1 samples, two-stage samples and reconstructions against its held-out images.
 
@@ -60,7 +60,10 @@ def fid(run: RunLike, n: int | None = None, seeds: int = 10, seed: int = 0, sour
     min and max as the authors' code does (not standard FID); ``fid_method``: "eigh" or "sqrtm" (the
     same number); ``cache_dir``: where real-image statistics are cached; ``progress``: True for a bar
     on stderr or a ``(label, done, total)`` callback. ``write`` stores RUN/quality/fid.json (proxy.json)
-    as ``vaediag fid`` does (``overwrite`` replaces it; ``json_path``: once more)."""
+    as ``vaediag fid`` does (``overwrite`` replaces it; ``json_path``: once more).
+
+    Returns a :class:`~vaediag.quality.scores.RunScores` (``.stage1.fid.mean``, ``.recon.mse``, ...;
+    ``.to_dict()`` is the stored JSON)."""
     from vaediag.quality.evaluate import check_writable, evaluate_run, save_result
 
     run = open_run(run)
@@ -75,17 +78,17 @@ def fid(run: RunLike, n: int | None = None, seeds: int = 10, seed: int = 0, sour
     result = evaluate_run(run, extractor, n=n, seeds=seeds, seed=seed, sources=sources, device=dev,
                           batch_size=batch_size, cache_dir=cache_dir, norm="minmax" if minmax else "none",
                           progress=_progress(progress), method=fid_method)
-    if write:
-        result["path"] = str(save_result(run, result, json_path=json_path))
-    return result
+    path = str(save_result(run, result, json_path=json_path)) if write else None
+    return RunScores.from_dict(result, path=path)
 
 
 def fid_sets(images: str | os.PathLike, reference: str | os.PathLike, *, proxy: bool = False,
              inception: str | os.PathLike | None = None, device: str = "auto", batch_size: int = 50,
              kid_subsets: int = 100, kid_subset_size: int = 1000, seed: int = 0, progress=None,
-             json_path: str | os.PathLike | None = None, overwrite: bool = False) -> dict:
+             json_path: str | os.PathLike | None = None, overwrite: bool = False) -> Score:
     """FID and KID (unbiased, mean and std over random subsets) of the images ``images`` (a .npy, .npz or
-    folder of PNG/JPEG from any model) against the real images ``reference``; also to ``json_path``."""
+    folder of PNG/JPEG from any model) against the real images ``reference``: a :class:`Score` (with
+    ``images`` and ``reference`` set); its ``to_dict()`` also to ``json_path``."""
     from vaediag.io import write_json
     from vaediag.quality.sets import load_images, score_sets
 
@@ -98,41 +101,10 @@ def fid_sets(images: str | os.PathLike, reference: str | os.PathLike, *, proxy: 
     extractor, _ = _extractor(proxy, inception, device)
     res = score_sets(x, ref, extractor, batch_size=batch_size, kid_subsets=kid_subsets,
                      kid_subset_size=kid_subset_size, seed=seed, progress=_progress(progress))
-    res.update(images=str(images), reference=str(reference))
+    result = Score.from_sets(res, images=images, reference=reference)
     if json_path is not None:
-        write_json(Path(json_path), res)
-    return res
-
-
-@dataclass(frozen=True)
-class Score:
-    """FID and KID of one image set against real images (:func:`score`).
-
-    ``fid``: the Fréchet distance of the features (FID with Inception pool3; with ``proxy`` the offline
-    random-conv stand-in, NOT an FID, ``metric`` "proxy-fd"); ``kid``, ``kid_std``: KID (unbiased MMD^2,
-    cubic kernel) as mean and standard deviation over ``kid_subsets`` random subsets of
-    ``kid_subset_size`` images of each set (kept below both set sizes); ``n_images``, ``n_reference``;
-    ``features``: the extractor's name; ``notes``: what to know (a singular covariance, a smaller subset)."""
-
-    fid: float
-    kid: float
-    kid_std: float
-    kid_subsets: int
-    kid_subset_size: int
-    n_images: int
-    n_reference: int
-    features: str
-    proxy: bool
-    metric: str
-    notes: tuple[str, ...] = ()
-
-    def as_dict(self) -> dict:
-        return {**asdict(self), "notes": list(self.notes)}
-
-    def __str__(self) -> str:
-        name = "proxy FD (not FID)" if self.proxy else "FID"
-        return (f"{name} {self.fid:.4g}, KID {self.kid:.4g} ± {self.kid_std:.2g} ({self.kid_subsets} subsets of "
-                f"{self.kid_subset_size}; {self.n_images} vs {self.n_reference} images)")
+        write_json(Path(json_path), result.to_dict())
+    return result
 
 
 def _image_set(x, data_range, what: str):
@@ -174,7 +146,7 @@ def score(images, reference, *, proxy: bool | None = False, inception: str | os.
 
     rng = _range(data_range)
     x, ref = _image_set(images, rng, "the images"), _image_set(reference, rng, "the reference images")
-    notes = []
+    notes: list[str] = []
     if proxy is None:
         try:
             find_inception_weights(inception)
@@ -185,11 +157,8 @@ def score(images, reference, *, proxy: bool | None = False, inception: str | os.
     extractor, _ = _extractor(proxy, inception, device)
     r = score_sets(x, ref, extractor, batch_size=batch_size, kid_subsets=kid_subsets,
                    kid_subset_size=kid_subset_size, seed=seed, progress=_progress(progress))
-    k = r["kid"]
-    notes += r["notes"] + ([k["subset_size_note"]] if k.get("subset_size_note") else [])
-    return Score(fid=float(r["fid"]), kid=float(k["mean"]), kid_std=float(k["std"]), kid_subsets=int(k["subsets"]),
-                 kid_subset_size=int(k["subset_size"]), n_images=int(r["n_images"]), n_reference=int(r["n_reference"]),
-                 features=r["features"], proxy=bool(r["proxy"]), metric=r["metric"], notes=tuple(notes))
+    paths = {name: str(v) for name, v in (("images", images), ("reference", reference)) if isinstance(v, (str, os.PathLike))}
+    return Score.from_sets(r, notes=tuple(notes), **paths)
 
 
 def table(runs: list[RunLike], prefer_proxy: bool = False, out: str | os.PathLike | None = None,

@@ -177,9 +177,9 @@ def info(run: RunLike) -> RunInfo:
     the command to run next, read from its files without loading a network (``vaediag info RUN``).
     The fields: :class:`~vaediag.engine.info.RunInfo` and :class:`~vaediag.engine.info.StageInfo`;
     ``info(run).to_dict()`` is ``vaediag info --json``."""
-    from vaediag.diagnostics.verdict import verdict
+    from vaediag.diagnostics.result import Diagnosis
 
-    return run_info(open_run(run), verdict=verdict)
+    return run_info(open_run(run), load=Diagnosis.load)
 
 
 def load_model(run: RunLike, stage: int = 1, device: str | torch.device = "auto") -> torch.nn.Module:

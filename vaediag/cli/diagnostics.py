@@ -124,18 +124,20 @@ def _tau(args) -> float | None:
     return args.tau
 
 
-def count_text(summary: dict) -> str:
-    """The headline count: r_hat, or 'no clear count' with the range over cuts; the tau-count and the
-    counts by cut under their own names."""
-    cuts = summary.get("count_by_cut", {})
-    by_cut = " ".join(f"{c}:{v}" for c, v in cuts.items())
-    if summary.get("r_hat_clear", True):
-        head = f"r_hat {summary['r_hat']} of {summary['latent_dim']}"
+def count_text(d) -> str:
+    """The headline count: r_hat, or 'no clear count' with the range the band allows and the directions in it;
+    the tau-count and the counts by cut under their own names."""
+    u, k = d.usage, d.model.latent_dim
+    by_cut = " ".join(f"{c}:{v}" for c, v in (u.count_by_cut or {}).items())
+    if u.clear:
+        head = f"r_hat {u.r_hat} of {k}"
     else:
-        lo, hi = summary.get("r_hat_range", [summary["r_hat"]] * 2)
-        head = f"r_hat: no clear count (range {lo}-{hi} over cuts) of {summary['latent_dim']}"
-    return (f"{head}  [lambda<cut count by cut {by_cut}]  tau-count(lambda<{summary['tau']:g}) {summary['tau_count']}  "
-            f"near_one {summary['near_one']}")
+        lo, hi = u.r_hat_range
+        head = (f"r_hat: no clear count (range {lo}-{hi}; direction(s) {', '.join(map(str, u.in_band))} in the band "
+                f"[{u.band[0]:.3g}, {u.band[1]:.3g}]) of {k}")
+    part = f"  partly used {', '.join(map(str, u.partly_used))}" if u.partly_used else ""
+    return (f"{head}  [lambda<cut count by cut {by_cut}]  tau-count(lambda<{u.tau:g}) {u.tau_count}  "
+            f"near_one {u.near_one}{part}")
 
 
 def _num(v, fmt=".4g") -> str:
@@ -152,22 +154,24 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
         raise UsageError("give --run RUN, or --model MODULE:FACTORY with --data FILE")
     if args.figures:
         raise UsageError("--figures is for --model; for a run use the figure1/figure9/figure10 verbs")
-    summary, _ = api.diagnose(args.run, n=args.n, device=args.device, tau=api.DEFAULT_TAU if tau is None else tau,
-                              seed=args.seed, write=True, out=args.out, json_path=args.json, iw=not args.no_iw)
-    _print(summary)
+    d = api.diagnose(args.run, n=args.n, device=args.device, tau=api.DEFAULT_TAU if tau is None else tau,
+                     seed=args.seed, write=True, out=args.out, json_path=args.json, iw=not args.no_iw)
+    _print(d)
     where = Path(args.out) if args.out else api.open_run(args.run).diagnostics_dir
     print(f"wrote {where / 'summary.json'}" + (f" and {args.json}" if args.json else "")
-          + f" ({summary['seconds']:.1f} s)", file=sys.stderr)
+          + f" ({d.provenance.seconds:.1f} s)", file=sys.stderr)
     return 0
 
 
-def _print(summary: dict) -> None:
-    sg = summary["spectrum_gap"]
-    print(f"gamma {_num(summary['gamma'])}  gamma_stage2 {_num(summary['gamma_stage2'])}  "
-          f"gamma_effective {_num(summary.get('gamma_effective'))}  recon_mse {summary['recon_mse']:.4g}  "
-          f"spectrum_gap stage1 {sg['stage1']:.4f} stage2 {_num(sg['stage2'], '.4f')}")
-    print(count_text(summary))
-    for line in summary["verdict"] + summary["notes"]:
+def _print(d) -> None:
+    g, sp = d.gamma, d.spectra
+    enc = (f"fisher_c {_num(d.fisher.c if d.fisher else None)}" if d.model.likelihood == "bernoulli" else
+           f"gamma_effective {_num(g.effective)}")
+    units = "" if d.model.unit_scale == 1.0 else f"  gamma_01 {_num(g.value_01)}"
+    print(f"gamma {_num(g.value)}{units}  gamma_stage2 {_num(d.stage2.gamma)}  {enc}  recon_mse {_num(g.recon_mse)}  "
+          f"spectrum_gap stage1 {_num(sp.gap_stage1, '.4f')} stage2 {_num(sp.gap_stage2, '.4f')}")
+    print(count_text(d))
+    for line in d.verdict + list(d.provenance.notes):
         print(line)
 
 
@@ -179,7 +183,7 @@ def _diagnose_model(api, args, tau) -> int:
     d, written = api.diagnose_outside(args.model, args.data, args.checkpoint, args.out, n=args.n, tau=tau,
                                       seed=args.seed, device=args.device, iw=not args.no_iw, figures=args.figures,
                                       overwrite=args.overwrite, json_path=args.json)
-    _print(d.summary)
+    _print(d)
     if written:
         print("wrote " + ", ".join(str(p) for p in written), file=sys.stderr)
     else:

@@ -74,19 +74,18 @@ def cmd_fid(args: argparse.Namespace) -> int:
                      device=args.device, batch_size=args.batch_size, inception=args.inception, minmax=args.minmax,
                      fid_method=args.fid_method, cache_dir=args.cache_dir, progress=not args.quiet, write=True,
                      overwrite=args.overwrite, json_path=args.json)
-    for note in result["notes"]:
+    for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
-    metric = "proxy Fréchet distance (NOT FID)" if result["proxy"] else "FID"
-    print(f"{metric} of {api.open_run(args.run).path}, n = {result['protocol']['n']}, {args.seeds} seed(s):")
-    for s in ("stage1", "stage2", "recon"):
-        if s in result:
-            line = f"  {s:7s} {result[s]['mean']:9.2f} ± {result[s]['std']:.2f}"
-            if "kid" in result[s]:
-                line += f"   KID {result[s]['kid']['mean']:.4g} ± {result[s]['kid']['std']:.2g}"
-            if "mse" in result[s]:
-                line += f"   (squared pixel error {result[s]['mse']['mean']:.4g})"
-            print(line)
-    print(f"written to {result['path']}" + (f" and {args.json}" if args.json else ""))
+    metric = "proxy Fréchet distance (NOT FID)" if result.proxy else "FID"
+    print(f"{metric} of {api.open_run(args.run).path}, n = {result.protocol.n}, {args.seeds} seed(s):")
+    for name, s in result.sources.items():
+        line = f"  {name:7s} {s.fid.mean:9.2f} ± {s.fid.std:.2f}"
+        if s.kid is not None:
+            line += f"   KID {s.kid.mean:.4g} ± {s.kid.std:.2g}"
+        if s.mse is not None:
+            line += f"   (squared pixel error {s.mse.mean:.4g})"
+        print(line)
+    print(f"written to {result.path}" + (f" and {args.json}" if args.json else ""))
     return 0
 
 
@@ -102,13 +101,13 @@ def cmd_fid_sets(args: argparse.Namespace) -> int:
                        batch_size=args.batch_size, kid_subsets=args.kid_subsets,
                        kid_subset_size=args.kid_subset_size, seed=args.seed, progress=not args.quiet,
                        json_path=args.json, overwrite=args.overwrite)
-    for note in res["notes"]:
-        print(f"note: {note}", file=sys.stderr)
-    name = "proxy Fréchet distance (NOT FID)" if res["proxy"] else "FID"
-    k = res["kid"]
-    print(f"{args.images} against {args.reference} ({res['n_images']} vs {res['n_reference']} images):")
-    print(f"  {name} {res['fid']:.4g}   KID{' (proxy)' if res['proxy'] else ''} {k['mean']:.4g} ± {k['std']:.2g} "
-          f"({k['subsets']} subsets of {k['subset_size']})")
+    for note in res.notes:
+        if note != res.kid_subset_size_note:  # that one is the "(n subsets of m)" below
+            print(f"note: {note}", file=sys.stderr)
+    name = "proxy Fréchet distance (NOT FID)" if res.proxy else "FID"
+    print(f"{args.images} against {args.reference} ({res.n_images} vs {res.n_reference} images):")
+    print(f"  {name} {res.fid:.4g}   KID{' (proxy)' if res.proxy else ''} {res.kid:.4g} ± {res.kid_std:.2g} "
+          f"({res.kid_subsets} subsets of {res.kid_subset_size})")
     if args.json is not None:
         print(f"written to {args.json}")
     return 0

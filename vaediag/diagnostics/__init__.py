@@ -9,7 +9,11 @@
 - :mod:`.adapt`     models and data of other shapes (pythae, Lightning, dicts, functions, DataLoaders); their
                     likelihood (Gaussian / Bernoulli), gamma, KL weight, data range and image shape
 - :mod:`.protocol`  the protocol, the parsing of encoder / decoder outputs, eval mode during a diagnosis
-- :mod:`.result`    :class:`Diagnosis`, what :func:`diagnose` returns
+- :mod:`.usage`     the clarity of r_hat (a band around 1/2) and per-input usage of each direction (eq. 9)
+- :mod:`.fisher`    the Fisher calibration c of a Bernoulli decoder's encoder (eq. 73 with the Fisher metric)
+- :mod:`.result`    :class:`Diagnosis`, what :func:`diagnose` returns: typed sections (:mod:`.sections`),
+                    declared and serialised by :mod:`.schema`; :mod:`.rules` derives what the verdict's
+                    rules derive (units, clarity, eq. 9); :mod:`.verdict` writes the sentences
 - :mod:`.enhance`   the second stage (section 4) for a model vaediag did not train
 
 Each module has pure array cores with known-answer tests and thin gatherers that run a model.

@@ -259,10 +259,12 @@ class Adapted(nn.Module):
 
 
 def no_gamma_note() -> str:
-    return ("this model has no learned gamma; its loss implies one: 0.5 * sum of squared errors (pythae's 'mse') "
+    return ("vaediag finds no decoder variance gamma on this model (no gamma attribute, none declared). If it was "
+            "trained with a squared-error loss, that loss implies one: 0.5 * sum of squared errors (pythae's 'mse') "
             "implies gamma = 1, a sum of squared errors gamma = 1/2, a per-pixel mean squared error gamma = d/2 "
-            "(d numbers per input), each times the KL weight; pass gamma= or loss= (and kl_weight=) to adapt() to "
-            "declare it, or likelihood='bernoulli' for a sigmoid decoder trained with binary cross-entropy.")
+            "(d numbers per input), each times the KL weight; a sigma-VAE's calibrated variance (its mean squared "
+            "error) is its gamma. Pass gamma= or loss= (and kl_weight=) to adapt() to declare it, or "
+            "likelihood='bernoulli' for a sigmoid decoder trained with binary cross-entropy.")
 
 
 def adapt(model=None, encode=None, decode=None, gamma: float | None = None, gamma_mode: str | None = None,

@@ -17,9 +17,10 @@ the directions the decoder uses. Beside it, each under a name that says what it 
 
 - ``count_by_cut``: the same count at cuts 0.3 .. 0.7 (``CUT_GRID``), its sensitivity to the cut;
   ``r_hat_separation``: the gap in log lambda across 1/2 (log of the smallest mean lambda above it over
-  the largest below it); ``r_hat_clear``: whether the split is clear (every cut gives the same count,
-  or the gap is at least ``CLEAR_GAP`` = log 2: no direction within a factor 2 of the other side).
-  When it is not clear there is no count to state: ``r_hat_range`` gives the counts over the cuts.
+  the largest below it; reported, not a criterion); ``r_hat_clear``: whether the count is clear, i.e.
+  no direction's mean lambda lies in the band [1/3, 2/3] around 1/2 (s_j^2 within a factor 2 of gamma;
+  :func:`vaediag.diagnostics.usage.count_clarity`); an empty side is clear. When it is not clear,
+  ``r_hat_in_band`` names the directions in the band and ``r_hat_range`` the counts the band allows.
 - ``tau_count``: #{j : mean lambda_j < tau} (tau = ``DEFAULT_TAU`` = 0.1 or ``tau=``), the count that
   assumes gamma -> 0 (used directions at O(gamma)); ``tau_count_by_tau`` over ``TAU_GRID``. It
   undercounts when gamma is not small. ``near_one`` = #{j : mean lambda_j > 0.9}.
@@ -45,7 +46,6 @@ HIST_EDGES = np.linspace(0.0, 1.5, 61)
 
 GAMMA_CUT = 0.5
 CUT_GRID = (0.3, 0.4, 0.5, 0.6, 0.7)
-CLEAR_GAP = float(np.log(2.0))  # a split with no direction within a factor 2 of the other side is clear
 
 
 def count_below(lambda_mean: np.ndarray, threshold: float) -> int:
@@ -89,18 +89,19 @@ LEGACY_KEYS = {"active_dims": "tau_count", "threshold": "tau", "r_hat_by_thresho
 
 def eigen_summary(lambda_mean: np.ndarray, tau: float = DEFAULT_TAU, grid=TAU_GRID) -> dict:
     """The headline ``r_hat`` (lambda_j < 1/2), ``count_by_cut``, ``r_hat_separation``, ``r_hat_clear``,
-    ``r_hat_range``; ``tau_count`` at ``tau`` and ``tau_count_by_tau`` over ``grid``; ``near_one``,
-    ``in_between`` (neither below tau nor near 1); ``lambda_mean`` (list)."""
+    ``r_hat_band``, ``r_hat_in_band``, ``r_hat_range`` (:func:`~vaediag.diagnostics.usage.count_clarity`);
+    ``tau_count`` at ``tau`` and ``tau_count_by_tau`` over ``grid``; ``near_one``, ``in_between`` (neither
+    below tau nor near 1); ``lambda_mean`` (list)."""
+    from vaediag.diagnostics.usage import count_clarity
+
     lm = np.asarray(lambda_mean, dtype=np.float64)
     tc = tau_count(lm, tau)
     near = int(np.sum(lm > NEAR_ONE))
-    by_cut = {f"{c:g}": count_below(lm, c) for c in CUT_GRID}
-    sep = separation(lm)
-    counts = sorted(set(by_cut.values()))
+    clarity = count_clarity(lm)
     out = {"r_hat": r_hat(lm), "r_hat_rule": "mean lambda_j < 1/2 (s_j^2 > gamma, eq. 73)",
-           "count_by_cut": by_cut, "r_hat_separation": sep,
-           "r_hat_clear": bool(len(counts) == 1 or (sep is not None and sep >= CLEAR_GAP)),
-           "r_hat_range": [counts[0], counts[-1]],
+           "count_by_cut": {f"{c:g}": count_below(lm, c) for c in CUT_GRID}, "r_hat_separation": separation(lm),
+           "r_hat_clear": clarity.clear, "r_hat_band": list(clarity.band), "r_hat_in_band": list(clarity.in_band),
+           "r_hat_range": list(clarity.r_hat_range),
            "tau_count": tc, "tau": float(tau),
            "tau_count_by_tau": {f"{t:g}": count_below(lm, t) for t in sorted(set(grid) | {tau})},
            "near_one": near, "near_one_threshold": NEAR_ONE, "in_between": int(len(lm) - tc - near),

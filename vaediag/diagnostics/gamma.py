@@ -44,49 +44,66 @@ def gamma_verdict(step: np.ndarray, log_gamma: np.ndarray, tol: float = CONVERGE
             "converged": bool(abs(change) < tol), "fixed": fixed}
 
 
-SMALL_GAMMA = 0.05  # below this a learned gamma counts as "small" (the verdict's cut; the paper leaves it open)
+# Below this a gamma (a variance) counts as "small": 0.05 in [0, 1] units (the data range mapped to [0, 1]),
+# i.e. a noise standard deviation of about 0.22 of the range. The paper leaves it open; the verdict always
+# compares gamma_01 = gamma / s^2 (s the width of the model's data range) with it, never gamma in the
+# model's units (a model on (0, 255) data has gamma_01 = gamma / 255^2).
+SMALL_GAMMA = 0.05
+
+_EQ73 = "by eq. (73) a used direction has lambda_j = gamma / (gamma + s_j^2), s_j^2 its decoder gain"
 
 
-def gamma_regime(gamma: float | None, mode: str, trajectory: dict | None = None, effective: float | None = None) -> dict:
-    """Which regime the model is in, and what follows for Theorems 3-4 and eq. (9).
+def effective_text(effective_01: float | None) -> str:
+    """The sentence on gamma_effective (in [0, 1] units), following eq. (73); '' without one."""
+    if effective_01 is None:
+        return ""
+    if effective_01 < SMALL_GAMMA:
+        how = (f"small (below {SMALL_GAMMA:g}): {_EQ73}, which is O(gamma_effective) wherever s_j^2 is O(1), as "
+               "Theorem 4 describes")
+    else:
+        how = (f"not small (at least {SMALL_GAMMA:g}): {_EQ73}, so a used direction's lambda_j is set by its gain as "
+               "much as by gamma_effective and need not be near 0; Theorem 4's O(gamma) limit is not reached")
+    return (f" Its encoder behaves as gamma_effective = {effective_01:.3g} in [0, 1] units (eq. 73 fitted with the "
+            f"decoder's Jacobian), {how}; eq. (9) is read with it.")
 
-    ``mode``: "learned", "fixed", "unknown" or "none" (a Bernoulli decoder; see
-    :func:`vaediag.diagnostics.adapt.gamma_mode_of`); a run's ``trajectory`` (:func:`gamma_verdict`)
-    overrides it when gamma never moved; ``effective``: the eq. (73) fit (:func:`fit_effective_gamma`),
-    read when the model has no gamma. Returns {regime: "learned-small" | "learned-large" | "fixed" |
-    "unknown" | "no-gamma", text}.
+
+def gamma_regime(gamma_01: float | None, mode: str, trajectory: dict | None = None,
+                 effective_01: float | None = None) -> dict:
+    """Which regime the model is in, and what follows for Theorems 3-4 and eq. (9), judged in [0, 1] units.
+
+    ``gamma_01``: gamma / s^2 (s the width of the model's data range); ``mode``: "learned", "fixed",
+    "unknown" or "none" (a Bernoulli decoder; see :func:`vaediag.diagnostics.adapt.gamma_mode_of`); a
+    run's ``trajectory`` (:func:`gamma_verdict`) overrides it when gamma never moved; ``effective_01``:
+    gamma_effective / s^2 (:func:`fit_effective_gamma`), read when the model has no gamma. Returns
+    {regime: "learned-small" | "learned-large" | "fixed" | "unknown" | "no-gamma", text}; the text states
+    gamma in [0, 1] units only, so the same model on other units reads the same.
     """
-    tr = trajectory or {}
-    if tr.get("fixed"):
+    if (trajectory or {}).get("fixed"):
         mode = "fixed"
-    eff = "" if effective is None else (
-        f" Its encoder behaves as gamma_effective = {effective:.3g} (eq. 73 fitted with the decoder's Jacobian)"
-        + (", small: used directions have lambda_j = O(gamma_effective), as Theorem 4 describes."
-           if effective < SMALL_GAMMA else ", not small: used directions sit well above 0.")
-        + " eq. (9) is read with it.")
     if mode == "none":
         return {"regime": "no-gamma", "text": (
-            "the decoder is Bernoulli and has no gamma: Theorem 3 (gamma -> 0) has no counterpart and Theorem 4 "
-            "is read through the encoder; r_hat uses the cut lambda_j < 1/2." + eff)}
-    if gamma is None:
+            "the decoder is Bernoulli and has no gamma: Theorem 3 (gamma -> 0) has no counterpart; the encoder is "
+            "held against eq. (73) with the decoder's Fisher metric instead (the calibration c), and r_hat uses the "
+            "cut lambda_j < 1/2.")}
+    if gamma_01 is None:
         return {"regime": "unknown", "text": (
-            "gamma is unknown, so Theorems 3-4 cannot be checked; r_hat uses the cut lambda_j < 1/2, which "
-            "eq. (73) makes valid for any gamma." + eff)}
+            "gamma is unknown, so Theorem 3 cannot be checked; r_hat uses the cut lambda_j < 1/2, which "
+            "eq. (73) makes valid for any gamma." + effective_text(effective_01))}
+    g = f"{gamma_01:.3g} in [0, 1] units"
     if mode == "fixed":
         return {"regime": "fixed", "text": (
-            f"gamma is fixed at {gamma:.3g}: Theorem 3 (gamma -> 0) does not apply and Theorem 4's perfect "
-            "reconstruction is not expected; a used direction has lambda_j = gamma / (gamma + s_j^2) (eq. 73), "
-            "not O(gamma), so the tau-count undercounts and r_hat uses lambda_j < 1/2 (s_j^2 > gamma); eq. (9)'s "
-            "-(r_hat/2) log gamma describes the gamma -> 0 limit only.")}
+            f"gamma is fixed at {g}: Theorem 3 (gamma -> 0) does not apply and Theorem 4's perfect reconstruction "
+            f"is not expected; {_EQ73}, not O(gamma), so the tau-count undercounts and r_hat uses lambda_j < 1/2 "
+            "(s_j^2 > gamma); eq. (9)'s -(r_hat/2) log gamma describes the gamma -> 0 limit only.")}
     what = "learned" if mode == "learned" else "of unknown origin (learned or fixed: declare it with adapt())"
-    if gamma < SMALL_GAMMA:
+    if gamma_01 < SMALL_GAMMA:
         return {"regime": "learned-small" if mode == "learned" else "unknown", "text": (
-            f"gamma is {what} and small ({gamma:.3g}), as Theorem 3 predicts; Theorem 4: reconstructions "
-            "should be close to exact and used directions have lambda_j = O(gamma), so eq. (9) gives "
+            f"gamma is {what} and small ({g}, below {SMALL_GAMMA:g}), as Theorem 3 predicts; {_EQ73}, which is "
+            "O(gamma) wherever s_j^2 is O(1) (Theorem 4: reconstructions close to exact), so eq. (9) gives "
             "2 KL ~ -r_hat log gamma + O(1).")}
     return {"regime": "learned-large" if mode == "learned" else "unknown", "text": (
-        f"gamma is {what} but still large ({gamma:.3g} >= {SMALL_GAMMA:g}): Theorems 3-4 describe the "
-        "gamma -> 0 limit, which this model has not reached (train longer, or gamma is fixed in effect).")}
+        f"gamma is {what} but still large ({g}, at least {SMALL_GAMMA:g}): Theorems 3-4 describe the gamma -> 0 "
+        f"limit, which this model has not reached ({_EQ73}, not O(gamma)); train longer, or gamma is fixed in effect.")}
 
 
 # ---------------------------------------------------------------------------- effective gamma (eq. 73)
@@ -100,22 +117,26 @@ def gamma_regime(gamma: float | None, mode: str, trajectory: dict | None = None,
 #   v_j^T Sigma_z v_j against 1 / (1 + m_j / gamma), m_j the eigenvalues;
 # - the fit is least squares in log lambda over every input and direction (a factor 2 off weighs the
 #   same at lambda = 0.001 as at 0.3; unused directions, lambda ~ 1 with m_j ~ 0, fit any gamma);
-# - how well one gamma fits: the R^2 of log lambda and the rms residual (nats of log lambda).
+# - how well one gamma fits: the R^2 of log lambda and the rms residual (nats of log lambda); one gamma
+#   "explains" the encoder when R^2 >= MIN_R2 = 0.5 (it accounts for at least half the variance of log
+#   lambda; at R^2 0.15 a constant fitted to noise would pass) and the fit stays inside its range.
 EFFECTIVE_LOG_RANGE = (-30.0, 30.0)
+MIN_R2 = 0.5
 
 
-def fit_effective_gamma(lam: np.ndarray, gain: np.ndarray) -> dict:
+def fit_effective_gamma(lam: np.ndarray, gain: np.ndarray, min_r2: float = MIN_R2) -> dict:
     """Least-squares fit of log lambda = -log(1 + gain / gamma) over paired entries (any shape).
 
-    Returns {gamma, r2, rms_log_residual, pairs, explains}: ``explains`` is False when one gamma does not
-    explain the encoder (R^2 <= 0: no better than a constant log lambda, or the fit runs to the edge of
-    ``EFFECTIVE_LOG_RANGE``, e.g. no direction is used); gamma is None when no entry carries decoder gain."""
+    Returns {gamma, r2, rms_log_residual, pairs, explains, min_r2}: ``explains`` is False when one gamma does
+    not explain the encoder (R^2 < ``min_r2``, default ``MIN_R2``, or the fit runs to the edge of ``EFFECTIVE_LOG_RANGE``, e.g.
+    no direction is used); gamma is None when no entry carries decoder gain."""
     lam = np.asarray(lam, np.float64).ravel()
     gain = np.clip(np.asarray(gain, np.float64).ravel(), 0.0, None)
     ok = np.isfinite(lam) & np.isfinite(gain) & (lam > 0)
     lam, gain = lam[ok], gain[ok]
     if len(lam) == 0 or not np.any(gain > 0):
-        return {"gamma": None, "r2": None, "rms_log_residual": None, "pairs": int(len(lam)), "explains": False}
+        return {"gamma": None, "r2": None, "rms_log_residual": None, "pairs": int(len(lam)), "explains": False,
+                "min_r2": min_r2}
     y = np.log(lam)
 
     def loss(log_c: float) -> float:
@@ -132,7 +153,7 @@ def fit_effective_gamma(lam: np.ndarray, gain: np.ndarray) -> dict:
     r2 = (1.0 - float(np.sum(resid ** 2)) / tot) if tot > 0 else None
     inside = EFFECTIVE_LOG_RANGE[0] + 0.5 < log_c < EFFECTIVE_LOG_RANGE[1] - 0.5
     return {"gamma": float(np.exp(-log_c)), "r2": r2, "rms_log_residual": float(np.sqrt(np.mean(resid ** 2))),
-            "pairs": int(len(lam)), "explains": bool(inside and (r2 is None or r2 > 0))}
+            "pairs": int(len(lam)), "explains": bool(inside and (r2 is None or r2 >= min_r2)), "min_r2": min_r2}
 
 
 def _directional(decode, z: torch.Tensor, tangents: torch.Tensor, h: float = 1e-3) -> torch.Tensor:

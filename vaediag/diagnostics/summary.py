@@ -1,24 +1,8 @@
 """All diagnostics in one batched pass: :func:`diagnose` for any model meeting :mod:`vaediag.diagnostics.protocol`,
 :func:`diagnose_run` for a run directory (writes ``RUN/diagnostics/summary.json`` and arrays beside it).
-Both return a :class:`~vaediag.diagnostics.result.Diagnosis` (unpackable as ``summary, arrays``).
-
-summary.json keys: ``gamma`` (final stage-1 gamma, a variance, in the model's units), ``gamma_stage2``,
-``recon_mse`` (mean squared error per number of mu_x(mu_z(x)), model units), ``likelihood``
-("gaussian" | "bernoulli"), ``kl_weight``, ``data_range`` ([lo, hi]), ``unit_scale`` (hi - lo),
-``image_shape``; where the model's units are not [0, 1]: ``gamma_01``, ``recon_mse_01`` (the same in
-[0, 1] units). ``gamma_effective`` and ``gamma_effective_fit`` (:func:`~vaediag.diagnostics.gamma.fit_effective_gamma`,
-eq. 73). Counts (:mod:`.eigen`): the headline ``r_hat`` (lambda_j < 1/2), ``count_by_cut``,
-``r_hat_separation``, ``r_hat_clear``, ``r_hat_range``, ``tau_count`` at ``tau``, ``tau_count_by_tau``,
-``near_one``, ``in_between``, ``lambda_mean``. ``perturbation`` ([{direction, lambda, image_variance,
-image_variance_stderr}], by lambda ascending), ``spectrum`` ({stage1, stage2, gaussian}: normalised
-singular values), ``spectrum_gap`` ({stage1, stage2}), ``kl_gaussian_fit`` ({stage1, stage2}),
-``gamma_trajectory`` (runs), ``gamma_mode``, ``gamma_note``, ``gamma_regime`` ({regime, text}),
-``verdict`` (sentences), ``notes``, ``n``, ``seed``, ``seconds``, ``config``. Stage-2 entries are null
-(with a note) when there is no stage 2. Collapse statistics (:mod:`.collapse`): ``kl_per_dim``,
-``kl_total``, ``kl_eq9`` (-(r_hat/2) log gamma; with ``kl_eq9_gamma`` saying which gamma),
-``active_units``, ``active_units_threshold``, ``posterior_mean_variance``, ``mutual_information`` (+
-``_n``, ``_max``), ``iw_log_likelihood`` ({mean, stderr, k, n, elbo_mean, likelihood, model, and
-mean_01 / elbo_mean_01 in [0, 1] units where they differ} or null).
+Both return a typed :class:`~vaediag.diagnostics.result.Diagnosis`; its fields, units and equations are
+listed in docs/diagnostics.md (the field reference) and shown by ``help(vaediag.Diagnosis)``. The
+gatherers here collect the measured numbers under their file keys; :mod:`.rules` derives the rest.
 
 Randomness: each component draws from its own stream (``STREAMS``, spawned from ``seed``), so adding a
 stage 2 or changing one component's size leaves every other number unchanged.
@@ -26,6 +10,8 @@ stage 2 or changing one component's size leaves every other number unchanged.
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 import time
 
@@ -34,16 +20,15 @@ import torch
 
 from vaediag.data import Dataset
 from vaediag.diagnostics.adapt import adapt, as_tensor_data, check_data, check_decodes, model_floats
-from vaediag.diagnostics.collapse import AU_THRESHOLD, CollapseAccumulator, collapse_notes, iw_log_likelihood, kl_eq9, mutual_information
+from vaediag.diagnostics.collapse import AU_THRESHOLD, CollapseAccumulator, collapse_notes, iw_log_likelihood, mutual_information
 from vaediag.diagnostics.eigen import DEFAULT_TAU, EigenAccumulator, eigen_summary
-from vaediag.diagnostics.gamma import decoder_gains, fit_effective_gamma, gamma_regime, gamma_trajectory, gamma_verdict
+from vaediag.diagnostics.gamma import decoder_gains, fit_effective_gamma, gamma_trajectory, gamma_verdict
 from vaediag.diagnostics.perturb import perturb_directions, perturbation_table
 from vaediag.diagnostics.protocol import decoder_variance, encode_posterior, frozen, model_device, posterior_eigen
-from vaediag.diagnostics.result import ARRAYS, SUMMARY, Diagnosis
+from vaediag.diagnostics.result import Diagnosis
 from vaediag.diagnostics.spectrum import MomentAccumulator, finite_or_none, gaussian_fit_kl, normalised, spectrum_gap
-from vaediag.diagnostics.verdict import verdict
+from vaediag.diagnostics.usage import UsageAccumulator
 from vaediag.engine.devices import resolve_device
-from vaediag.engine.runs import CHECKPOINT
 from vaediag.engine.sampling import sample_posterior
 from vaediag.errors import UsageError, VaediagError
 
@@ -79,6 +64,7 @@ def diagnose(model, x: torch.Tensor, stage2=None, tau: float = DEFAULT_TAU, seed
     samples on the first ``iw_n`` (0 to skip); the effective gamma on the first ``gamma_fit_n`` (0 to
     skip). Returns a :class:`Diagnosis` (``summary, arrays = diagnose(...)`` works).
     """
+    t0 = time.perf_counter()
     model = adapt(model)
     if stage2 is not None:
         stage2 = adapt(stage2)
@@ -89,7 +75,6 @@ def diagnose(model, x: torch.Tensor, stage2=None, tau: float = DEFAULT_TAU, seed
     model.bind(x.shape[1:])
     rng = model.data_range
     lo, hi = rng if rng is not None else (0.0, 1.0)
-    scale = hi - lo
     tf = model_floats(to_float, rng)
     if check_range:
         check_data(x, tf, rng, model.likelihood)
@@ -97,30 +82,35 @@ def diagnose(model, x: torch.Tensor, stage2=None, tau: float = DEFAULT_TAU, seed
     gens = streams(seed)
     picture = model.picture_shape(x.shape[1:])
     with frozen(model, stage2):
-        summary, arrays = _gather(model, stage2, x, tf, device, gens, batch, tau, picture, perturb_inputs,
-                                  perturb_scale, check_range)
-        _collapse(summary, arrays, model, x, tf, device, gens, au_threshold, mi_n, iw_k, iw_n, scale)
-        _effective(summary, model, x[:gamma_fit_n], tf, device, scale)
+        summary, arrays, state = _gather(model, stage2, x, tf, device, gens, batch, tau, picture, perturb_inputs,
+                                         perturb_scale, check_range)
+        _collapse(summary, arrays, state, model, x, tf, device, gens, au_threshold, mi_n, iw_k, iw_n, hi - lo)
+        _encoder_fit(summary, model, x[:gamma_fit_n], tf, device)
     summary.update({"likelihood": model.likelihood, "kl_weight": model.kl_weight, "data_range": [lo, hi],
-                    "unit_scale": scale, "image_shape": None if picture is None else list(picture), "seed": int(seed)})
-    gamma = summary["gamma"]
-    if scale != 1.0:
-        summary["recon_mse_01"] = summary["recon_mse"] / scale ** 2
-        summary["gamma_01"] = None if gamma is None else gamma / scale ** 2
-    summary["gamma_regime"] = gamma_regime(gamma, model.gamma_mode, effective=summary["gamma_effective"])
+                    "unit_scale": hi - lo, "image_shape": None if picture is None else list(picture), "seed": int(seed)})
     if picture is None and x.dim() == 2 and x.shape[1] >= 64:
         summary["notes"].append(f"the decodes ({x.shape[1]} numbers) are not shown as pictures: pass image_shape=(C, H, W) "
                                 "to adapt() if they are images")
     summary["notes"] += collapse_notes(summary)
-    summary["verdict"] = verdict(summary)
-    return Diagnosis(summary, arrays)
+    summary["seconds"] = time.perf_counter() - t0
+    return Diagnosis.from_dict(summary, arrays)
 
 
-def _gather(model, stage2, x, tf, device, gens, batch, tau, picture, perturb_inputs, perturb_scale, check) -> tuple[dict, dict]:
-    """One pass over the data: eigenvalues, reconstruction error, aggregated-posterior moments, collapse sums;
-    then the perturbations."""
+@dataclass
+class _Pass:
+    """What the pass over the data hands to the collapse statistics (not part of the result)."""
+
+    mi_parts: list
+    col: CollapseAccumulator
+    full: bool
+
+
+def _gather(model, stage2, x, tf, device, gens, batch, tau, picture, perturb_inputs, perturb_scale,
+            check) -> tuple[dict, dict, _Pass]:
+    """One pass over the data: eigenvalues (mean and per-input usage), reconstruction error, aggregated-posterior
+    moments, collapse sums; then the perturbations."""
     n = len(x)
-    eig = acc1 = acc2 = ref = col = None
+    eig = acc1 = acc2 = ref = col = use = None
     sq_err, n_pix = 0.0, 0
     mi_parts: list[tuple[torch.Tensor, torch.Tensor]] = []
     for i in range(0, n, batch):
@@ -130,11 +120,12 @@ def _gather(model, stage2, x, tf, device, gens, batch, tau, picture, perturb_inp
         if eig is None:
             eig, acc1, ref = EigenAccumulator(k), MomentAccumulator(k), MomentAccumulator(k)
             acc2 = MomentAccumulator(k) if stage2 is not None else None
-            col = CollapseAccumulator(k)
+            col, use = CollapseAccumulator(k), UsageAccumulator(k)
         col.add(mu, second, full)
         mi_parts.append((mu.double().cpu(), second.double().cpu()))
         lam, _ = posterior_eigen(mu, second, full)
         eig.add(lam, full)
+        use.add(torch.sort(lam, dim=1).values if full else lam)  # per input, as EigenAccumulator orders them
         rec = model.decode(mu)
         if i == 0 and check:
             check_decodes(rec, model.likelihood, model.data_range)
@@ -153,7 +144,7 @@ def _gather(model, stage2, x, tf, device, gens, batch, tau, picture, perturb_inp
     summary = {
         "gamma": decoder_variance(model), "gamma_stage2": decoder_variance(stage2) if stage2 is not None else None,
         "recon_mse": sq_err / n_pix, "n": n, "encoder": "full covariance" if full else "diagonal",
-        **eigen_summary(eig.mean, tau),
+        **eigen_summary(eig.mean, tau), "used_fraction": use.fraction.tolist(),
         "perturbation": perturbation_table(pert["lam"], pert["variance"], scale),
         "perturbation_inputs": int(min(perturb_inputs, n)), "perturbation_scale": perturb_scale,
         **spectra,
@@ -162,13 +153,12 @@ def _gather(model, stage2, x, tf, device, gens, batch, tau, picture, perturb_inp
     }
     arrays = {"lambda_mean": eig.mean, "lambda_hist_counts": eig.counts, "lambda_hist_edges": eig.edges,
               "singular_values_stage1": sv1, "singular_values_gaussian": sv_ref,
-              "perturb_lambda": pert["lam"], "perturb_variance": pert["variance"]}
+              "perturb_lambda": pert["lam"], "perturb_variance": pert["variance"], "used_fraction": use.fraction}
     if sv2 is not None:
         arrays["singular_values_stage2"] = sv2
     if pert["images"] is not None and picture is not None:
         arrays["perturb_images"] = pert["images"]
-    summary["_mi_parts"], summary["_col"], summary["_full"] = mi_parts, col, full
-    return summary, arrays
+    return summary, arrays, _Pass(mi_parts, col, full)
 
 
 def _spectra(acc1, acc2, ref) -> tuple[dict, tuple]:
@@ -187,10 +177,10 @@ def _spectra(acc1, acc2, ref) -> tuple[dict, tuple]:
     }, (sv1, sv2, sv_ref)
 
 
-def _collapse(summary, arrays, model, x, tf, device, gens, au_threshold, mi_n, iw_k, iw_n, scale) -> None:
+def _collapse(summary, arrays, state: _Pass, model, x, tf, device, gens, au_threshold, mi_n, iw_k, iw_n, scale) -> None:
     """KL per dimension, active units, I(x; z) and the importance-weighted log-likelihood (in model units,
     and in [0, 1] units beside it when they differ)."""
-    col, full, parts = summary.pop("_col"), summary.pop("_full"), summary.pop("_mi_parts")
+    col, full, parts = state.col, state.full, state.mi_parts
     col_summary, col_arrays = col.summary(au_threshold)
     summary.update(col_summary)
     arrays.update(col_arrays)
@@ -212,32 +202,32 @@ def _collapse(summary, arrays, model, x, tf, device, gens, au_threshold, mi_n, i
             iw["mean_01"] = iw["mean"] + d * float(np.log(scale))
             iw["elbo_mean_01"] = iw["elbo_mean"] + d * float(np.log(scale))
         summary["iw_log_likelihood"] = iw
-    elif gamma is None and iw_k > 0 and iw_n > 0:
+    elif gamma is None and iw_k > 0 and iw_n > 0:  # the one note on the missing gamma
         summary["notes"].append("no importance-weighted log-likelihood: " + model.gamma_note)
     elif iw_k <= 0 or iw_n <= 0:
         summary["notes"].append("no importance-weighted log-likelihood: skipped on request (iw=False, --no-iw)")
-    if model.gamma_mode == "unknown" and gamma is None:
-        summary["notes"].append(model.gamma_note)
+        if model.gamma_mode == "unknown" and gamma is None:
+            summary["notes"].append(model.gamma_note)
 
 
-def _effective(summary, model, xs, tf, device, scale) -> None:
-    """gamma_effective (eq. 73 fitted over the first inputs) and kl_eq9 with the gamma the verdict uses."""
-    summary["gamma_effective"], summary["gamma_effective_fit"] = None, None
-    if len(xs):
-        mu, second, full = encode_posterior(model, tf(xs.to(device)))
-        lam, gain = decoder_gains(model, mu, second, full)
-        fit = fit_effective_gamma(lam, gain)
-        fit["n"] = len(xs)
-        fit["rule"] = ("lambda_j = 1 / (1 + (J^T J)_jj / gamma) (diagonal encoder)" if not full else
-                       "v_j^T Sigma_z v_j = 1 / (1 + m_j / gamma), (m_j, v_j) eigenpairs of J^T J")
-        if scale != 1.0 and fit["gamma"] is not None:
-            fit["gamma_01"] = fit["gamma"] / scale ** 2
-        summary["gamma_effective"] = fit["gamma"] if fit["explains"] else None
-        summary["gamma_effective_fit"] = fit
-    gamma = summary["gamma"]
-    use = gamma if gamma is not None else summary["gamma_effective"]
-    summary["kl_eq9"] = kl_eq9(summary["r_hat"], use)
-    summary["kl_eq9_gamma"] = None if use is None else ("gamma" if gamma is not None else "gamma_effective")
+def _encoder_fit(summary, model, xs, tf, device) -> None:
+    """The encoder held against eq. (73) on the first inputs: gamma_effective for a Gaussian decoder, the Fisher
+    calibration c for a Bernoulli one (:mod:`.fisher`); units and eq. (9) follow in :mod:`.rules`."""
+    summary["gamma_effective_fit"] = summary["fisher_fit"] = None
+    if not len(xs):
+        return
+    mu, second, full = encode_posterior(model, tf(xs.to(device)))
+    if model.likelihood == "bernoulli":
+        from vaediag.diagnostics.fisher import fisher_gains, fit_fisher_calibration
+
+        fit = fit_fisher_calibration(*fisher_gains(model, mu, second, full))
+        summary["fisher_fit"] = {**dataclasses.asdict(fit), "n": len(xs)}
+        return
+    fit = fit_effective_gamma(*decoder_gains(model, mu, second, full))
+    fit["n"] = len(xs)
+    fit["rule"] = ("lambda_j = 1 / (1 + (J^T J)_jj / gamma) (diagonal encoder)" if not full else
+                   "v_j^T Sigma_z v_j = 1 / (1 + m_j / gamma), (m_j, v_j) eigenpairs of J^T J")
+    summary["gamma_effective_fit"] = fit
 
 
 def diagnose_run(run, n: int | None = 10000, device: str = "auto", tau: float = DEFAULT_TAU, seed: int = 0,
@@ -265,7 +255,7 @@ def diagnose_run(run, n: int | None = 10000, device: str = "auto", tau: float = 
     traj = gamma_trajectory(run.read_metrics(1))
     summary["gamma_trajectory"] = gamma_verdict(traj["step"], traj["log_gamma"])
     if summary["likelihood"] == "gaussian":
-        summary["gamma_regime"] = gamma_regime(summary["gamma"], run.config.model.gamma_mode, summary["gamma_trajectory"])
+        summary["gamma_mode"] = run.config.model.gamma_mode
     summary["gamma_trajectory_stage2"] = gamma_verdict(*_steps_loggamma(run, 2))
     summary["config"] = {"dataset": run.config.train.dataset, "arch": run.config.model.arch,
                          "latent_dim": run.config.model.latent_dim, "gamma_mode": run.config.model.gamma_mode,
@@ -273,8 +263,7 @@ def diagnose_run(run, n: int | None = 10000, device: str = "auto", tau: float = 
     summary["run"] = str(run.path)
     summary["settings"] = settings(len(x), len(x) == len(data.train), tau, seed)
     summary["seconds"] = time.perf_counter() - t0
-    summary["verdict"] = verdict(summary)
-    result = Diagnosis(summary, arrays)
+    result = Diagnosis.from_dict(summary, arrays)
     if write:  # a run's diagnostics are recomputed in place (the figures reuse them)
         result.save(run.diagnostics_dir if out_dir is None else Path(out_dir), overwrite=True)
     return result
@@ -297,29 +286,9 @@ def load_diagnostics(run) -> Diagnosis | None:
     return Diagnosis.load(run.diagnostics_dir, missing_ok=True)
 
 
-def ensure_diagnostics(run, device: str = "auto", n: int | None = 10000, tau: float = DEFAULT_TAU,
-                       seed: int = 0):
-    """The run's saved diagnostics when they were computed from the current checkpoints with the same
-    settings (inputs, tau, seed), else recomputed (and saved). ``summary["source"]`` says which."""
-    got = load_diagnostics(run)
-    if got is not None:
-        t = (run.diagnostics_dir / SUMMARY).stat().st_mtime
-        ckpts = [run.stage_dir(s) / CHECKPOINT for s in (1, 2) if run.has_checkpoint(s)]
-        fresh = all(p.stat().st_mtime <= t for p in ckpts)
-        same_stages = (got[0].get("gamma_stage2") is not None) == run.stage_done(2)
-        saved = got[0].get("settings")
-        if fresh and same_stages and saved is not None and _same_settings(saved, n, tau, seed):
-            got[0]["source"] = f"saved diagnostics reused (n={saved['n']}, tau={saved['tau']:g}, seed={saved['seed']})"
-            return got
-    result = diagnose_run(run, n=n, device=device, tau=tau, seed=seed)
-    st = result.summary["settings"]
-    result.summary["source"] = f"diagnostics computed now (n={st['n']}, tau={st['tau']:g}, seed={st['seed']})"
-    return result
-
-
-def _same_settings(saved: dict, n: int | None, tau: float, seed: int) -> bool:
-    """Whether saved settings are those asked for: ``n`` asks for the first n inputs (None: all of them),
-    which a saved diagnosis of the whole training set also answers when n is at least its size."""
+def same_settings(saved: dict | None, n: int | None, tau: float, seed: int) -> bool:
+    """Whether a saved diagnosis's settings are those asked for: ``n`` asks for the first n inputs (None: all of
+    them), which a saved diagnosis of the whole training set also answers when n is at least its size."""
     try:
         same_n = (n is not None and int(saved["n"]) == n) or (
             bool(saved["all_inputs"]) and (n is None or n >= int(saved["n"])))

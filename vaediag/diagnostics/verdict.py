@@ -1,147 +1,202 @@
-"""The verdict: plain-language answers to the three questions of a run's diagnostics — has gamma
-converged (Theorem 3), how many latent directions are used (r_hat, eq. 9), does stage 2 repair the
-aggregated posterior (section 4); and the collapse statistics held against eq. (9)."""
+"""The verdict: plain-language answers to the questions of a diagnosis, read from a typed
+:class:`~vaediag.diagnostics.result.Diagnosis` — has gamma converged and is it small (Theorem 3, judged in
+[0, 1] units), what the encoder behaves as (eq. 73: gamma_effective, or a Bernoulli decoder's Fisher
+calibration c), how many latent directions are used and how clearly (eq. 9, the band of
+:mod:`vaediag.diagnostics.usage`), which directions are used on part of the inputs only, the collapse
+statistics against eq. (9), and whether stage 2 repairs the aggregated posterior (section 4).
+
+Every number is stated in [0, 1] units (the model's data range mapped to [0, 1]); when the model's units
+differ, one last "Units:" sentence gives gamma (and gamma_effective, the log-likelihood) in the model's
+units, so the same model on (0, 1), (-1, 1) or (0, 255) data gets the same sentences but that one.
+"""
 
 from __future__ import annotations
 
-from vaediag.diagnostics.eigen import CLEAR_GAP
+from vaediag.diagnostics.gamma import MIN_R2, SMALL_GAMMA
+from vaediag.diagnostics.usage import PARTLY
 
 GAP_CLOSE = 0.05  # a spectrum gap below this counts as "close to N(0, I)"
 
 
-def verdict(summary: dict) -> list[str]:
-    """Plain-language answers: has gamma converged, what is r_hat, does stage 2 repair q(z)."""
-    out = gamma_lines(summary)
-    out.append(count_line(summary))
-    if summary.get("kl_total") is not None:
-        out.append(collapse_line(summary))
-    out.append(stage2_line(summary))
+def verdict(d) -> list[str]:
+    """The verdict's sentences for a Diagnosis (or a summary dict of any release, read through
+    :meth:`Diagnosis.from_dict <vaediag.diagnostics.result.Diagnosis.from_dict>`)."""
+    if isinstance(d, dict):
+        from vaediag.diagnostics.result import Diagnosis
+
+        d = Diagnosis.from_dict(d)
+    out = gamma_lines(d)
+    out.append(count_line(d))
+    part = usage_line(d)
+    if part:
+        out.append(part)
+    if d.collapse.kl_total is not None:
+        out.append(collapse_line(d))
+    out.append(stage2_line(d))
+    units = units_line(d)
+    if units:
+        out.append(units)
     return out
 
 
-def gamma_lines(summary: dict) -> list[str]:
-    """Has gamma converged (Theorem 3); the gamma the encoder behaves as (eq. 73); its units."""
-    out = []
-    gt = summary.get("gamma_trajectory") or {}
-    g = summary.get("gamma")
-    if gt.get("fixed"):
-        out.append(f"gamma is fixed at {g:.3g} in this run, so it cannot go to 0 (Theorem 3 does not apply).")
-    elif gt.get("converged") is None:
-        reg = summary.get("gamma_regime")
-        if reg:  # a model vaediag did not train: the regime from its gamma and how it was declared
-            out.append(reg["text"][0].upper() + reg["text"][1:])
-        else:
-            out.append(f"gamma = {g:.3g}; no training metrics were found to judge convergence." if g is not None
-                       else "The model has no gamma.")
-    else:
-        moved = f"log gamma moved by {gt['tail_change']:+.3f} over the last quarter of training"
-        if gt["converged"]:
-            small = " and is small, as Theorem 3 predicts" if g < 0.05 else \
-                ", but it is still large: train longer or check the learning rate of log gamma"
-            out.append(f"gamma has converged: final gamma = {g:.3g} ({moved}){small}.")
-        else:
-            out.append(f"gamma has not converged: final gamma = {g:.3g} and still falling ({moved}); train longer.")
-    fit = summary.get("gamma_effective_fit") or {}
-    if fit and summary.get("gamma_effective") is None:
-        out.append(f"No single gamma explains the encoder's covariances through eq. (73) (R^2 of log lambda "
-                   f"{_f(fit.get('r2'))} over {fit.get('n')} inputs{', no direction used' if summary.get('r_hat') == 0 else ''}): "
-                   "there is no effective gamma.")
-    elif fit.get("gamma") is not None and g is not None:
-        out.append(f"Its encoder behaves as gamma_effective = {fit['gamma']:.3g} (eq. 73 fitted with the decoder's "
-                   f"Jacobian on {fit['n']} inputs, R^2 of log lambda {_f(fit['r2'])}) against gamma = {g:.3g}.")
-    elif fit.get("gamma") is not None:
-        out.append(f"The eq. (73) fit: R^2 of log lambda {_f(fit['r2'])} over {fit['n']} inputs (rms residual "
-                   f"{fit['rms_log_residual']:.2f} in log lambda).")
-    scale = summary.get("unit_scale")
-    if scale not in (None, 1.0) and g is not None and summary.get("gamma_01") is not None:
-        lo, hi = summary["data_range"]
-        out.append(f"Units: the model's data range is [{lo:g}, {hi:g}]; gamma = {g:.3g} there is {summary['gamma_01']:.3g} "
-                   "with the data mapped to [0, 1].")
-    return out
-
-
-def stage2_line(summary: dict) -> str:
-    """Does stage 2 repair the aggregated posterior: spectrum gaps (and Gaussian-fit KLs) of q(z) and q(u)."""
-    gap = summary["spectrum_gap"]
-    kl = summary.get("kl_gaussian_fit", {})
-    if gap.get("stage2") is None:
-        if gap["stage1"] < GAP_CLOSE:
-            return (f"No stage 2: stage 1's aggregated posterior q(z) is already close to N(0, I) (spectrum "
-                    f"gap {gap['stage1']:.3f} < {GAP_CLOSE:g}); a second stage is not needed.")
-        else:
-            return (f"No stage 2: stage 1's aggregated posterior q(z) has spectrum gap {gap['stage1']:.3f} "
-                    "against N(0, I); train stage 2 to repair it.")
-    else:
-        better = gap["stage2"] < gap["stage1"]
-        close = gap["stage2"] < GAP_CLOSE
-        klt = ""
-        if kl.get("stage1") is not None and kl.get("stage2") is not None:
-            klt = f"; Gaussian-fit KL to N(0, I) {kl['stage1']:.3g} -> {kl['stage2']:.3g} (i.i.d. N(0, I) reference: {kl.get('gaussian', float('nan')):.3g})"
-        if gap["stage1"] < GAP_CLOSE and close:
-            return (f"Stage 1's aggregated posterior is already close to N(0, I) (spectrum gap {gap['stage1']:.3f}); "
-                    f"stage 2 keeps it close ({gap['stage2']:.3f}){klt}.")
-        elif better and close:
-            return (f"Stage 2 repairs the aggregated posterior: spectrum gap {gap['stage1']:.3f} (q(z)) -> "
-                    f"{gap['stage2']:.3f} (q(u)), close to N(0, I){klt}.")
-        elif better:
-            return (f"Stage 2 improves the aggregated posterior but q(u) is not yet close to N(0, I): gap "
-                    f"{gap['stage1']:.3f} -> {gap['stage2']:.3f}{klt}.")
-        else:
-            return (f"Stage 2 does not repair the aggregated posterior: gap {gap['stage1']:.3f} -> {gap['stage2']:.3f}{klt}.")
+def _cap(text: str) -> str:
+    return text[0].upper() + text[1:]
 
 
 def _f(v) -> str:
     return "n/a" if v is None else f"{v:.2f}"
 
 
-def count_line(summary: dict) -> str:
-    """How many latent directions are used: r_hat (lambda_j < 1/2) when the split is clear, else the range
-    over cuts; the tau-count beside it under its own name. Reads old summaries (``active_dims``) too."""
-    tau_by = summary.get("tau_count_by_tau", summary.get("r_hat_by_threshold", {}))
-    tc = summary.get("tau_count", summary.get("active_dims"))
-    tau = summary.get("tau", summary.get("threshold"))
-    vals = sorted(set(tau_by.values()))
-    stable = ("the same for every tau from " + f"{min(map(float, tau_by)):g} to {max(map(float, tau_by)):g}"
-              if len(vals) == 1 else f"{vals[0]}..{vals[-1]} across tau = {', '.join(tau_by)}") if tau_by else ""
-    k = summary["latent_dim"]
-    if "r_hat" not in summary:  # a summary written before the eq. (73) count
-        return (f"r_hat = {tc} of {k} latent dimensions are active (mean lambda_j < {tau:g}: a summary saved before "
-                f"the lambda_j < 1/2 count); {summary['near_one']} sit near 1 (unused), {summary['in_between']} in "
-                f"between; {stable}.")
-    sep = summary.get("r_hat_separation")
-    by_cut = summary.get("count_by_cut", summary.get("r_hat_by_cut", {}))
-    cuts = sorted(set(by_cut.values()))
-    clear = summary.get("r_hat_clear", len(cuts) <= 1 or (sep is not None and sep >= CLEAR_GAP))
-    gap = f"the gap in log lambda across 1/2 is {sep:.2f}" if sep is not None else "no direction on one side of 1/2"
-    tau_t = (f" The tau-count (mean lambda_j < {tau:g}, which assumes gamma -> 0) is {tc}"
-             + (f"; {stable}." if stable else "."))
-    if not clear:
-        lo, hi = (cuts[0], cuts[-1]) if cuts else (summary["r_hat"], summary["r_hat"])
-        return (f"There is no clear count of used latent directions: the mean lambda_j do not split at 1/2 ({gap}); "
-                f"cuts 0.3..0.7 give {lo}..{hi} of {k} (r_hat = {summary['r_hat']} at exactly 1/2 is not a gap)."
-                + tau_t)
-    spread = "" if len(cuts) <= 1 else f" (cuts 0.3..0.7 give {cuts[0]}..{cuts[-1]})"
-    return (f"r_hat = {summary['r_hat']} of {k} latent directions are used (mean lambda_j < 1/2, i.e. s_j^2 > gamma "
-            f"by eq. 73){spread}; {gap}; {summary['near_one']} sit near 1 (unused)." + tau_t)
+def gamma_lines(d) -> list[str]:
+    """Has gamma converged and is it small (Theorem 3); what the encoder behaves as (eq. 73)."""
+    g, tr = d.gamma, d.gamma.trajectory
+    out = []
+    if tr is not None and tr.converged is not None and not tr.fixed and g.value_01 is not None:
+        moved = f"log gamma moved by {tr.tail_change:+.3f} over the last quarter of training"
+        if tr.converged:
+            small = (f" and is small (below {SMALL_GAMMA:g}), as Theorem 3 predicts" if g.regime == "learned-small" else
+                     f", but it is still large (at least {SMALL_GAMMA:g}): train longer or check the learning rate of "
+                     "log gamma")
+            out.append(f"gamma has converged: final gamma = {g.value_01:.3g} in [0, 1] units ({moved}){small}.")
+        else:
+            out.append(f"gamma has not converged: final gamma = {g.value_01:.3g} in [0, 1] units and still falling "
+                       f"({moved}); train longer.")
+    elif g.regime_text:
+        out.append(_cap(g.regime_text))
+    else:
+        out.append("The model has no gamma.")
+    if d.model.likelihood == "bernoulli":
+        out.append(fisher_line(d))
+        return out
+    fit = d.effective_fit
+    if fit is not None and g.effective is None:
+        why = "no direction used" if d.usage.r_hat == 0 else f"below the {fit.min_r2 or MIN_R2:g} needed"
+        out.append(f"No single gamma explains the encoder's covariances through eq. (73) (R^2 of log lambda "
+                   f"{_f(fit.r2)} over {fit.n} inputs, {why}): there is no effective gamma.")
+    elif fit is not None and g.value_01 is not None:
+        out.append(f"Its encoder behaves as gamma_effective = {g.effective_01:.3g} against gamma = {g.value_01:.3g} "
+                   f"in [0, 1] units (eq. 73 fitted with the decoder's Jacobian on {fit.n} inputs, R^2 of log lambda "
+                   f"{_f(fit.r2)}).")
+    elif fit is not None:
+        out.append(f"The eq. (73) fit: R^2 of log lambda {_f(fit.r2)} over {fit.n} inputs (rms residual "
+                   f"{fit.rms_log_residual:.2f} in log lambda).")
+    return out
 
 
-def collapse_line(summary: dict) -> str:
-    """Collapse statistics held against eq. (9): measured KL vs -(r_hat/2) log gamma, active units, I(x; z)."""
-    eq9 = summary.get("kl_eq9")
-    which = "gamma_effective" if summary.get("kl_eq9_gamma") == "gamma_effective" else "gamma"
-    pred = f"eq. (9) predicts -(r_hat/2) log {which} = {eq9 + 0.0:.3g} up to an O(1) term" if eq9 is not None else \
-        "eq. (9) needs gamma"
-    mi = summary.get("mutual_information")
-    mi_t = f"; I(x; z) ~ {mi:.3g} nats (biased low, at most log N = {summary['mutual_information_max']:.3g})" \
-        if mi is not None else ""
-    iw = summary.get("iw_log_likelihood")
+def fisher_line(d) -> str:
+    """A Bernoulli decoder's Fisher calibration c (eq. 73 with the Fisher metric; 1 at the optimum), in the words
+    of :func:`vaediag.diagnostics.fisher.reading_text`."""
+    from vaediag.diagnostics.fisher import FisherFit, reading_text
+
+    f = d.fisher
+    if f is None:
+        return "The Fisher calibration of the encoder was not measured (no inputs fitted)."
+    fit = FisherFit(c=f.c, r2=f.r2, rms_log_residual=f.rms_log_residual, pairs=f.pairs, explains=f.explains,
+                    reading=f.reading)
+    return reading_text(fit)[:-1] + f", fitted on {f.n} inputs."
+
+
+def count_line(d) -> str:
+    """How many latent directions are used: r_hat (mean lambda_j < 1/2) when no mean lambda_j lies in the band
+    around 1/2, else the directions in the band and the range of counts; the tau-count under its own name."""
+    u, k = d.usage, d.model.latent_dim
+    if u.lambda_mean is None or u.r_hat is None:  # a summary with no mean lambda_j
+        return (f"r_hat is unknown: this summary holds no mean lambda_j; the tau-count (mean lambda_j < {u.tau:g}) "
+                f"is {u.tau_count} of {k}.")
+    lo, hi = u.band
+    band = f"[{lo:.3g}, {hi:.3g}]"
+    tau_t = ""
+    if u.tau_count is not None:
+        by = u.tau_count_by_tau or {}
+        vals = sorted(set(by.values()))
+        stable = ("" if not by else f"; the same for every tau from {min(map(float, by)):g} to {max(map(float, by)):g}"
+                  if len(vals) == 1 else f"; {vals[0]}..{vals[-1]} across tau = {', '.join(by)}")
+        tau_t = f" The tau-count (mean lambda_j < {u.tau:g}, which assumes gamma -> 0) is {u.tau_count}{stable}."
+    if not u.clear:
+        lam = ", ".join(f"{j} ({u.lambda_mean[j]:.3g})" for j in u.in_band)
+        return (f"There is no clear count of used latent directions: direction(s) {lam} have a mean lambda_j in the "
+                f"band {band} around 1/2 (s_j^2 within a factor 2 of gamma, eq. 73), so the count is "
+                f"{u.r_hat_range[0]}..{u.r_hat_range[1]} of {k} (r_hat = {u.r_hat} at exactly 1/2)." + tau_t)
+    near = "" if u.near_one is None else f"; {u.near_one} sit near 1 (unused)"
+    return (f"r_hat = {u.r_hat} of {k} latent directions are used (mean lambda_j < 1/2, i.e. s_j^2 > gamma by eq. 73); "
+            f"the count is clear: no mean lambda_j lies in the band {band}{near}." + tau_t)
+
+
+def usage_line(d) -> str:
+    """Directions used on part of the inputs only (eq. 9 is per input; the mean lambda_j hides them)."""
+    u = d.usage
+    if u.used_fraction is None or not u.partly_used:
+        return ""
+    each = "; ".join(f"direction {j} on {100 * u.used_fraction[j]:.0f}% (mean lambda_j {u.lambda_mean[j]:.3g}, "
+                     f"{'counted' if u.lambda_mean[j] < 0.5 else 'not counted'} in r_hat)" for j in u.partly_used)
+    return (f"Used on part of the inputs only (lambda_j(x) < 1/2 on more than {100 * PARTLY[0]:.0f}% and less than "
+            f"{100 * PARTLY[1]:.0f}% of them; eq. (9) holds per input): {each}.")
+
+
+def collapse_line(d) -> str:
+    """Collapse statistics held against eq. (9): measured KL vs -(r_hat/2) log gamma (gamma in [0, 1] units),
+    active units, I(x; z), the importance-weighted log-likelihood (in [0, 1] units)."""
+    c = d.collapse
+    which = "gamma_effective" if c.kl_eq9_gamma == "gamma_effective" else "gamma"
+    pred = (f"eq. (9) predicts -(r_hat/2) log {which} = {c.kl_eq9:.3g} with {which} in [0, 1] units, up to an "
+            "O(1) term" if c.kl_eq9 is not None else
+            "eq. (9) needs a gamma, which a Bernoulli decoder does not have" if d.model.likelihood == "bernoulli" else
+            "eq. (9) needs gamma")
+    mi = (f"; I(x; z) ~ {c.mutual_information:.3g} nats (biased low, at most log N = {c.mutual_information_max:.3g})"
+          if c.mutual_information is not None else "")
     iw_t = ""
-    if iw:
-        what = "Bernoulli" if iw.get("likelihood") == "bernoulli" else "Gaussian"
-        unit = f" ({iw['mean_01']:.4g} with the data mapped to [0, 1])" if iw.get("mean_01") is not None else ""
-        implied = ", the implied Gaussian model" if "implied" in iw.get("model", "") else ""
-        iw_t = (f"; importance-weighted log-likelihood ({what} decoder{implied}, K = {iw['k']}, {iw['n']} inputs) "
-                f"{iw['mean']:.4g} ± {iw['stderr'] or 0:.2g} nats per input{unit}")
-    return (f"Collapse: KL(q(z|x) || p(z)) = {summary['kl_total']:.3g} nats per input ({pred}); active units "
-            f"{summary['active_units']} of {summary['latent_dim']} (Var_x mu_j > {summary['active_units_threshold']:g})"
-            f"{mi_t}{iw_t}.")
+    iw = d.likelihood
+    if iw is not None:
+        what = "Bernoulli" if iw.likelihood == "bernoulli" else "Gaussian"
+        implied = ", the implied Gaussian model" if "implied" in (iw.model or "") else ""
+        mean = iw.mean_01 if iw.mean_01 is not None else iw.mean
+        unit = "" if iw.likelihood == "bernoulli" else " in [0, 1] units"
+        iw_t = (f"; importance-weighted log-likelihood ({what} decoder{implied}, K = {iw.k}, {iw.n} inputs) "
+                f"{mean:.4g} ± {iw.stderr or 0:.2g} nats per input{unit}")
+    au = "" if c.active_units is None else (f"; active units {c.active_units} of {d.model.latent_dim} "
+                                            f"(Var_x mu_j > {c.active_units_threshold:g})")
+    return f"Collapse: KL(q(z|x) || p(z)) = {c.kl_total:.3g} nats per input ({pred}){au}{mi}{iw_t}."
+
+
+def stage2_line(d) -> str:
+    """Does stage 2 repair the aggregated posterior: spectrum gaps (and Gaussian-fit KLs) of q(z) and q(u)."""
+    s = d.spectra
+    g1, g2 = s.gap_stage1, s.gap_stage2
+    if g1 is None:
+        return "No spectrum of the aggregated posterior was measured."
+    if g2 is None:
+        if g1 < GAP_CLOSE:
+            return (f"No stage 2: stage 1's aggregated posterior q(z) is already close to N(0, I) (spectrum "
+                    f"gap {g1:.3f} < {GAP_CLOSE:g}); a second stage is not needed.")
+        return (f"No stage 2: stage 1's aggregated posterior q(z) has spectrum gap {g1:.3f} against N(0, I); train "
+                "stage 2 to repair it.")
+    klt = ""
+    if s.kl_fit_stage1 is not None and s.kl_fit_stage2 is not None:
+        ref = float("nan") if s.kl_fit_gaussian is None else s.kl_fit_gaussian
+        klt = f"; Gaussian-fit KL to N(0, I) {s.kl_fit_stage1:.3g} -> {s.kl_fit_stage2:.3g} (i.i.d. N(0, I) reference: {ref:.3g})"
+    if g1 < GAP_CLOSE and g2 < GAP_CLOSE:
+        return (f"Stage 1's aggregated posterior is already close to N(0, I) (spectrum gap {g1:.3f}); stage 2 keeps it "
+                f"close ({g2:.3f}){klt}.")
+    if g2 < g1 and g2 < GAP_CLOSE:
+        return (f"Stage 2 repairs the aggregated posterior: spectrum gap {g1:.3f} (q(z)) -> {g2:.3f} (q(u)), close to "
+                f"N(0, I){klt}.")
+    if g2 < g1:
+        return f"Stage 2 improves the aggregated posterior but q(u) is not yet close to N(0, I): gap {g1:.3f} -> {g2:.3f}{klt}."
+    return f"Stage 2 does not repair the aggregated posterior: gap {g1:.3f} -> {g2:.3f}{klt}."
+
+
+def units_line(d) -> str:
+    """Where the model's units are not [0, 1]: gamma (and gamma_effective, the log-likelihood) in both units."""
+    m, g = d.model, d.gamma
+    if m.unit_scale == 1.0:
+        return ""
+    lo, hi = m.data_range
+    bits = [f"gamma = {g.value:.3g} there is {g.value_01:.3g} in [0, 1] units"] if g.value is not None else []
+    if g.effective is not None:
+        bits.append(f"gamma_effective = {g.effective:.3g} there is {g.effective_01:.3g}")
+    iw = d.likelihood
+    if iw is not None and iw.mean_01 is not None:
+        bits.append(f"the log-likelihood is {iw.mean:.4g} nats per input there ({iw.mean_01:.4g} in [0, 1] units)")
+    if not bits:
+        return ""
+    return f"Units: the model's data range is [{lo:g}, {hi:g}]; " + "; ".join(bits) + "."

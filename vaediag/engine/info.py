@@ -5,7 +5,10 @@ preset that does the same work per step in fewer steps (named by the estimate a 
 Everything comes from :class:`vaediag.engine.runs.Run`'s public methods and the run's files:
 config.json (what the run is), env.json (device, when), each stage's progress.json (steps checkpointed,
 finished) and metrics.csv (last logged step, gamma, seconds), the posteriors' array header (the
-training-set size, which turns epochs into steps), and ``diagnostics/summary.json`` (the last diagnosis).
+training-set size, which turns epochs into steps), and ``diagnostics/summary.json`` (the last diagnosis,
+read by the loader the caller passes: the engine sits below the diagnostics). :func:`diagnosis_current` is
+the one rule for whether a saved diagnosis still describes the run (``vaediag info`` and the figures'
+reuse of saved diagnostics both apply it).
 """
 
 from __future__ import annotations
@@ -23,9 +26,10 @@ import numpy as np
 from vaediag.engine.config import PRESETS, RunConfig, make_config
 from vaediag.engine.runs import CHECKPOINT, ENV, POSTERIORS, Run
 from vaediag.engine.schedule import plan
+from vaediag.errors import VaediagError
 from vaediag.progress import estimate_sentence
 
-# The file `vaediag diagnose` writes into RUN/diagnostics (vaediag.diagnostics.summary.SUMMARY; the engine
+# The file `vaediag diagnose` writes into RUN/diagnostics (vaediag.diagnostics.result.SUMMARY; the engine
 # sits below the diagnostics and cannot import it: tests/test_engine_info.py checks the two agree).
 SUMMARY = "summary.json"
 
@@ -57,19 +61,21 @@ class StageInfo:
 
 
 @dataclass(frozen=True)
-class Diagnosis:
-    """The last ``vaediag diagnose`` of the run (``RUN/diagnostics/summary.json``).
+class LastDiagnosis:
+    """A digest of the last ``vaediag diagnose`` of the run (``RUN/diagnostics/summary.json``), for ``vaediag info``;
+    the full result is :class:`vaediag.Diagnosis` (``vaediag.Diagnosis.load(run.diagnostics_dir)``).
 
     Attributes:
         path: the summary file.
-        r_hat: latent directions in use (lambda_j < 1/2, eq. 73; the tau-count for summaries without it).
+        r_hat: latent directions in use (lambda_j < 1/2, eq. 73); None when the summary was not read.
         latent_dim: kappa.
-        gamma: the stage-1 gamma the diagnosis saw; ``gamma_stage2`` the same for stage 2 (None without).
-        regime: "learned-small", "learned-large", "fixed" or "unknown" (None in older summaries).
+        gamma: the stage-1 gamma the diagnosis saw (model units); ``gamma_stage2`` the same for stage 2 (None without).
+        regime: "learned-small", "learned-large", "fixed", "unknown" or "no-gamma", judged in [0, 1] units.
         converged: whether log gamma stopped moving over the last quarter of training (None: unknown).
-        stale: a checkpoint is newer than the summary, or stage 2 finished after it: diagnose again.
-        verdict: the plain-language verdict lines (filled when :func:`run_info` is given ``verdict``).
-        notes: the summary's notes.
+        stale: not :func:`diagnosis_current`: a checkpoint is newer than the summary, stage 2 finished after
+            it, or the summary could not be read: diagnose again.
+        verdict: the plain-language verdict lines (filled when :func:`run_info` is given ``load``).
+        notes: the summary's notes (or why it could not be read).
     """
 
     path: Path
@@ -116,7 +122,7 @@ class RunInfo:
     device: str | None
     created: str | None
     stages: tuple[StageInfo, ...]
-    diagnosis: Diagnosis | None
+    diagnosis: LastDiagnosis | None
     next_command: str | None
     next_reason: str
     config: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -177,14 +183,13 @@ class RunInfo:
         return out
 
 
-def run_info(run: Run, n_train: int | None = None,
-             verdict: Callable[[dict[str, Any]], list[str]] | None = None) -> RunInfo:
+def run_info(run: Run, n_train: int | None = None, load: Callable[[Path], Any] | None = None) -> RunInfo:
     """What ``run`` is and how far it got (:class:`RunInfo`), from its files alone.
 
     ``n_train``: the training-set size, only needed to turn a stage-1 schedule given in epochs into steps
-    before stage 1 has finished (afterwards the saved posteriors give it). ``verdict``: a function from a
-    summary dict to its verdict lines (:func:`vaediag.diagnostics.verdict.verdict`; the engine cannot
-    import it), used to fill :attr:`Diagnosis.verdict`."""
+    before stage 1 has finished (afterwards the saved posteriors give it). ``load``: the reader of a saved
+    diagnosis folder (:meth:`vaediag.Diagnosis.load`; the engine cannot import it), which fills
+    :class:`LastDiagnosis`; without it only the summary's presence and age are reported."""
     cfg, t = run.config, run.config.train
     n = _posterior_rows(run) or n_train
     stages = []
@@ -195,7 +200,7 @@ def run_info(run: Run, n_train: int | None = None,
             continue
         stages.append(_stage_info(run, s, n))
     env = _read_json(run.path / ENV) or {}
-    diagnosis = _diagnosis(run, verdict)
+    diagnosis = _diagnosis(run, load)
     command, reason = next_step(run, tuple(stages), diagnosis)
     return RunInfo(
         path=run.path, dataset=t.dataset, preset=t.preset, arch=cfg.model.arch, latent_dim=cfg.model.latent_dim,
@@ -252,7 +257,7 @@ def cost_sentence(config: RunConfig, stage: int, n: int, steps: int, measured_se
                                                   after=after)
 
 
-def next_step(run: Run, stages: tuple[StageInfo, ...], diagnosis: Diagnosis | None) -> tuple[str | None, str]:
+def next_step(run: Run, stages: tuple[StageInfo, ...], diagnosis: LastDiagnosis | None) -> tuple[str | None, str]:
     """(the command to run next, why) for a run whose stages and diagnosis are as given."""
     p = _quote(run.path)
     for s in stages:
@@ -288,30 +293,33 @@ def _stage_info(run: Run, stage: int, n: int | None) -> StageInfo:
                      seconds=float(m["seconds"][-1]) if last else None)
 
 
-def _diagnosis(run: Run, verdict: Callable[[dict[str, Any]], list[str]] | None) -> Diagnosis | None:
-    path = run.diagnostics_dir / SUMMARY
-    s = _read_json(path)
-    if s is None:
-        return None
-    t = path.stat().st_mtime
+def diagnosis_current(run: Run, summary: Path, has_stage2: bool) -> bool:
+    """The one rule for "is the saved diagnosis current": no checkpoint of the run is newer than the saved
+    ``summary`` file, and the diagnosis covers stage 2 exactly when the run's stage 2 has finished."""
+    t = summary.stat().st_mtime
     newer = any((run.stage_dir(k) / CHECKPOINT).stat().st_mtime > t for k in (1, 2) if run.has_checkpoint(k))
-    stale = newer or (run.stage_done(2) and s.get("gamma_stage2") is None)
-    lines: tuple[str, ...] = ()
-    notes = tuple(str(x) for x in s.get("notes") or ())
-    if verdict is not None:
-        try:
-            lines = tuple(verdict(s))
-        except (LookupError, TypeError, ValueError, AttributeError):  # a summary written by another version
-            notes += (f"{path} lacks fields this version's verdict reads; run 'vaediag diagnose' again",)
-    regime = s.get("gamma_regime")
-    traj = s.get("gamma_trajectory")
-    r_hat = s.get("r_hat", s.get("active_dims"))
-    return Diagnosis(path=path, r_hat=None if r_hat is None else int(r_hat),
-                     latent_dim=_int_or_none(s.get("latent_dim")), gamma=_float_or_none(s.get("gamma")),
-                     gamma_stage2=_float_or_none(s.get("gamma_stage2")),
-                     regime=regime.get("regime") if isinstance(regime, dict) else None,
-                     converged=traj.get("converged") if isinstance(traj, dict) else None,
-                     stale=bool(stale), verdict=lines, notes=notes)
+    return not newer and bool(has_stage2) == run.stage_done(2)
+
+
+def _diagnosis(run: Run, load: Callable[[Path], Any] | None) -> LastDiagnosis | None:
+    path = run.diagnostics_dir / SUMMARY
+    if not path.exists():
+        return None
+    if load is None:
+        newer = not diagnosis_current(run, path, run.stage_done(2))
+        return LastDiagnosis(path=path, r_hat=None, latent_dim=None, gamma=None, gamma_stage2=None, regime=None,
+                             converged=None, stale=newer)
+    try:
+        d = load(run.diagnostics_dir)
+    except VaediagError as e:  # not a diagnosis, or of a newer schema: the loader's one sentence
+        return LastDiagnosis(path=path, r_hat=None, latent_dim=None, gamma=None, gamma_stage2=None, regime=None,
+                             converged=None, stale=True, notes=(f"{e}",))
+    traj = d.gamma.trajectory
+    return LastDiagnosis(path=path, r_hat=d.usage.r_hat, latent_dim=d.model.latent_dim, gamma=d.gamma.value,
+                         gamma_stage2=d.stage2.gamma, regime=d.gamma.regime,
+                         converged=None if traj is None else traj.converged,
+                         stale=not diagnosis_current(run, path, d.stage2.gamma is not None),
+                         verdict=tuple(d.verdict), notes=tuple(d.provenance.notes))
 
 
 def _same_step(a: RunConfig, b: RunConfig, stage: int) -> bool:
@@ -356,11 +364,3 @@ def _quote(path: Path | str) -> str:
 
 def _str_or_none(v: object) -> str | None:
     return None if v is None else str(v)
-
-
-def _int_or_none(v: object) -> int | None:
-    return int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
-
-
-def _float_or_none(v: object) -> float | None:
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None

@@ -1,9 +1,8 @@
-"""The paper's diagnostic figures: Figure 1 (three panels), supplement Figs. 9 and 10. Figure
-functions take arrays and return matplotlib Figures (saving is the caller's); the ``*_for_run`` helpers
-gather those arrays from a run's saved metrics and diagnostics (``vaediag diagnose``; computed on the
-fly when missing or older than the checkpoints); the ``*_for_diagnosis`` helpers take the
-:class:`~vaediag.diagnostics.result.Diagnosis` of any model. Decodes are shown mapped from the model's
-``data_range`` to [0, 1] (display only: the numbers on the figures stay in the model's units).
+"""The paper's diagnostic figures, each drawn from a :class:`~vaediag.diagnostics.result.Diagnosis`:
+:func:`figure1` (three panels), :func:`figure9` and :func:`figure10` (supplement). They read the
+diagnosis's attributes and compute nothing; finding a run's diagnosis (or making it) and its training
+history is :mod:`vaediag.api`'s job. Decodes are shown mapped from the model's ``data_range`` to [0, 1]
+(display only: the numbers on the figures stay in the model's units, gamma in [0, 1] units).
 """
 
 from __future__ import annotations
@@ -11,9 +10,7 @@ from __future__ import annotations
 import numpy as np
 import seaborn as sns
 
-from vaediag.diagnostics.perturb import figure_rows
 from vaediag.diagnostics.result import Diagnosis
-from vaediag.diagnostics.summary import ensure_diagnostics
 from vaediag.errors import UsageError
 from vaediag.plots import new_figure
 
@@ -107,32 +104,9 @@ def _plot_perturb_rows(ax, rows: list[tuple[float, float, np.ndarray | None]], n
     ax.set_title("perturbing single eigendirections (Theorem 4)")
 
 
-def figure1(trajectories, perturb_rows: list | None = None, spectra: dict | None = None, history=None):
-    """Figure 1: (left) log gamma and squared pixel error over iterations, one line pair per run
-    (``trajectories``: label -> {step, log_gamma, mse}); (centre) ``perturb_rows``: [(lambda, image
-    variance, decodes (S, C, H, W) or None)]; (right) normalised singular values {stage1, stage2, gaussian}.
-    ``figure1(diagnosis, history=...)`` draws it for a :class:`Diagnosis` (:func:`figure1_for_diagnosis`)."""
-    if isinstance(trajectories, Diagnosis):
-        return figure1_for_diagnosis(trajectories, history)
-    if perturb_rows is None or spectra is None:
-        raise UsageError("figure1(trajectories, perturb_rows, spectra), or figure1(diagnosis, history=...)")
-    with _styled():
-        fig = new_figure((15, 4.2))
-        axes = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1.1, 1.2, 1]})
-        _plot_trajectories(axes[0], trajectories)
-        _plot_perturb_rows(axes[1], perturb_rows)
-        _plot_spectra(axes[2], spectra)
-        fig.tight_layout()
-    return fig
-
-
-def figure9(rows, title: str = "", all_rows: bool = False):
-    """Supplement Fig. 9: one row per latent direction (ordered by lambda), 15 decodes each, lambda and
-    image variance on each row. ``rows``: [(direction, lambda, variance, decodes (S, C, H, W) in [0, 1] or
-    None)], or a :class:`Diagnosis` (:func:`figure9_for_diagnosis`); without images (vector data) a bar
-    chart of the variance per direction."""
-    if isinstance(rows, Diagnosis):
-        return figure9_for_diagnosis(rows, all_rows)
+def _figure9_rows(rows) -> object:
+    """Supplement Fig. 9 from [(direction, lambda, variance, decodes (S, C, H, W) in [0, 1] or None)]; without
+    images (vector data) a bar chart of the variance per direction."""
     with _styled():
         if rows and rows[0][3] is not None:
             s = rows[0][3].shape[0]
@@ -147,45 +121,13 @@ def figure9(rows, title: str = "", all_rows: bool = False):
         else:
             fig = new_figure((max(5, 0.25 * len(rows) + 2), 3.6))
             ax = fig.subplots()
-            axes = np.array([[ax]])
             ax.bar(range(len(rows)), [r[2] for r in rows])
             ax.set_xticks(range(len(rows)), [f"{r[1]:.2f}" for r in rows], rotation=90, fontsize=7)
             ax.set_xlabel("$\\lambda_j$ (directions ordered by $\\lambda_j$)")
             ax.set_ylabel("output variance")
-        fig.suptitle(title or "decodes along single eigendirections of $\\Sigma_z(x)$, ordered by $\\lambda_j$", fontsize=10)
+        fig.suptitle("decodes along single eigendirections of $\\Sigma_z(x)$, ordered by $\\lambda_j$", fontsize=10)
         fig.tight_layout()
     return fig
-
-
-def figure10(hists):
-    """Supplement Fig. 10: histograms of all lambda_j over a data set, one panel per run.
-    ``hists``: label -> (counts, edges), or a :class:`Diagnosis`, or label -> Diagnosis."""
-    if isinstance(hists, Diagnosis) or (isinstance(hists, dict) and hists
-                                        and all(isinstance(v, Diagnosis) for v in hists.values())):
-        return figure10_for_diagnoses(hists)
-    with _styled():
-        fig = new_figure((4.2 * len(hists), 3.4))
-        axes = fig.subplots(1, len(hists), squeeze=False)
-        for ax, (label, (counts, edges)) in zip(axes[0], hists.items()):
-            edges = np.asarray(edges)
-            ax.bar(edges[:-1], counts, width=np.diff(edges), align="edge", edgecolor="none")
-            ax.set_xlabel("$\\lambda_j$")
-            ax.set_ylabel("frequency")
-            ax.set_title(f"histogram of $\\lambda_j$: {label}", fontsize=10)
-        fig.tight_layout()
-    return fig
-
-
-# ---------------------------------------------------------------------------- from runs
-def _traj(run):
-    from vaediag.diagnostics.gamma import gamma_trajectory
-
-    return gamma_trajectory(run.read_metrics(1))
-
-
-def _label(run) -> str:
-    m = run.config.model
-    return "learned $\\gamma$" if m.gamma_mode == "learned" else f"fixed $\\gamma$ = {m.gamma_init:g}"
 
 
 def display_images(images: np.ndarray, data_range=None) -> np.ndarray:
@@ -197,60 +139,29 @@ def display_images(images: np.ndarray, data_range=None) -> np.ndarray:
     return x if (lo, hi) == (0.0, 1.0) else (x - lo) / (hi - lo)
 
 
-def perturb_rows_for(arrays: dict, rows: list[int] | None = None, all_rows: bool = False, smallest: int = 5,
-                     data_range=None):
+def _shown(lam: np.ndarray, smallest: int = 5, all_rows: bool = False) -> list[int]:
+    """Directions to show: all ordered by lambda, or the ``smallest`` smallest-lambda ones plus the largest."""
+    order = [int(j) for j in np.argsort(np.asarray(lam), kind="stable")]
+    return order if all_rows or len(order) <= smallest + 1 else order[:smallest] + [order[-1]]
+
+
+def _perturb_rows(d: Diagnosis, rows: list[int] | None = None, all_rows: bool = False) -> list:
     """[(direction, lambda, variance, decodes in [0, 1] or None)] of the first perturbed input."""
-    lam, var = arrays["perturb_lambda"][0], arrays["perturb_variance"][0]
-    imgs = arrays.get("perturb_images")
-    rows = rows if rows is not None else figure_rows(len(lam), lam, smallest=smallest, all_rows=all_rows)
-    return [(j, float(lam[j]), float(var[j]), None if imgs is None else display_images(imgs[j], data_range))
+    p = d.perturbations
+    if p.lam is None or p.variance is None:
+        raise UsageError("this diagnosis holds no perturbations along eigendirections (its arrays.npz lacks them); "
+                         "run 'vaediag diagnose' again")
+    lam, var, imgs = p.lam[0], p.variance[0], p.images
+    rows = rows if rows is not None else _shown(lam, all_rows=all_rows)
+    return [(j, float(lam[j]), float(var[j]), None if imgs is None else display_images(imgs[j], d.model.data_range))
             for j in rows]
 
 
-def figure1_for_run(run, compare=None, device: str = "auto", n: int | None = 10000):
-    summary, arrays = ensure_diagnostics(run, device, n)
-    trajs = {_label(run): _traj(run)}
-    if compare is not None:
-        lab = _label(compare)
-        trajs[lab if lab not in trajs else f"{lab} ({compare.path.name})"] = _traj(compare)
-    return figure1(trajs, _centre_rows(arrays), summary["spectrum"])
-
-
-def _centre_rows(arrays: dict, data_range=None) -> list:
-    lam = arrays["perturb_lambda"][0]
+def _centre_rows(d: Diagnosis) -> list:
+    lam = d.perturbations.lam[0] if d.perturbations.lam is not None else []
     order = list(np.argsort(lam, kind="stable"))
     centre = [order[-1], *order[:2][::-1]] if len(order) >= 3 else order[::-1]  # as the paper: lambda ≈ 1, then the two smallest
-    return [r[1:] for r in perturb_rows_for(arrays, rows=[int(j) for j in centre], data_range=data_range)]
-
-
-def figure9_for_arrays(arrays: dict, all_rows: bool = False, data_range=None):
-    """Supplement Fig. 9 from the arrays of a diagnosis (``diagnose(...)[1]``): the 5 smallest-lambda
-    directions and the largest, or every direction (always, without images: they fit a bar chart)."""
-    return figure9(perturb_rows_for(arrays, all_rows=all_rows or "perturb_images" not in arrays, data_range=data_range))
-
-
-def figure9_for_run(run, device: str = "auto", n: int | None = 10000, all_rows: bool = False):
-    _, arrays = ensure_diagnostics(run, device, n)
-    return figure9_for_arrays(arrays, all_rows)
-
-
-def figure10_for_runs(runs: list, device: str = "auto", n: int | None = 10000, labels: list[str] | None = None):
-    hists = {}
-    for i, run in enumerate(runs):
-        _, arrays = ensure_diagnostics(run, device, n)
-        label = labels[i] if labels else f"{run.path.name} ({_label(run)})"
-        hists[label] = (arrays["lambda_hist_counts"], arrays["lambda_hist_edges"])
-    return figure10(hists)
-
-
-# ---------------------------------------------------------------------------- from a Diagnosis (any model)
-def as_diagnosis(d) -> Diagnosis:
-    """``d`` as a :class:`Diagnosis` (a Diagnosis, or the (summary, arrays) pair of one)."""
-    if isinstance(d, Diagnosis):
-        return d
-    if isinstance(d, tuple) and len(d) == 2 and isinstance(d[0], dict) and isinstance(d[1], dict):
-        return Diagnosis(*d)
-    raise UsageError(f"expected the Diagnosis that diagnose() returned (or its (summary, arrays)), got a {type(d).__name__}")
+    return [r[1:] for r in _perturb_rows(d, rows=[int(j) for j in centre])]
 
 
 def _history(history) -> dict | None:
@@ -275,9 +186,9 @@ def _history(history) -> dict | None:
     return {"gamma": {"step": step, "log_gamma": lg, "mse": mse}}
 
 
-def _plot_no_history(ax, summary: dict) -> None:
+def _plot_no_history(ax, d: Diagnosis) -> None:
     """Figure 1's left panel without a training history: the model's gamma (and effective gamma) as levels."""
-    g, ge = summary.get("gamma"), summary.get("gamma_effective")
+    g, ge = d.gamma.value, d.gamma.effective
     if g is not None:
         ax.axhline(np.log(g), color="C0", lw=1.6, label=f"log $\\gamma$ = {np.log(g):.3g}")
     if ge is not None:
@@ -287,39 +198,69 @@ def _plot_no_history(ax, summary: dict) -> None:
     if g is not None or ge is not None:
         ax.legend(fontsize=7, loc="upper right")
     ax.set_xticks([])
-    ax.set_ylabel("log $\\gamma$")
+    ax.set_ylabel("log $\\gamma$ (model units)")
     ax.set_title("decoder variance (Theorem 3): no history")
 
 
-def figure1_for_diagnosis(d, history=None):
-    """Figure 1 of any model's :class:`Diagnosis`: the gamma panel from ``history`` (a dict with ``step``
-    and ``gamma`` or ``log_gamma``, optionally ``mse``; or {label: such a dict}) or, without it, the
-    model's gamma and effective gamma as levels with a note saying no history was given."""
+def as_diagnosis(d) -> Diagnosis:
+    """``d`` if it is a :class:`Diagnosis`, else one sentence saying what to give."""
+    if isinstance(d, Diagnosis):
+        return d
+    raise UsageError(f"expected the Diagnosis that vaediag.diagnose() returned (or Diagnosis.load(folder)), got a "
+                     f"{type(d).__name__}")
+
+
+def figure1(d: Diagnosis, history=None):
+    """Figure 1 of a :class:`Diagnosis`: (left) log gamma and squared pixel error over training from ``history``
+    (a dict with ``step`` and ``gamma`` or ``log_gamma``, optionally ``mse``; or {label: such a dict}, one
+    line pair each) or, without it, the model's gamma and effective gamma as levels with a note; (centre)
+    decodes along the direction with lambda near 1 and the two smallest; (right) normalised singular values
+    of q(z), q(u) and N(0, I)."""
     d = as_diagnosis(d)
-    rows = _centre_rows(d.arrays, d.summary.get("data_range"))
+    rows = _centre_rows(d)
     trajs = _history(history)
+    sp = d.spectra
     with _styled():
         fig = new_figure((15, 4.2))
         axes = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1.1, 1.2, 1]})
         if trajs is None:
-            _plot_no_history(axes[0], d.summary)
+            _plot_no_history(axes[0], d)
         else:
             _plot_trajectories(axes[0], trajs)
         _plot_perturb_rows(axes[1], rows)
-        _plot_spectra(axes[2], d.summary["spectrum"])
+        _plot_spectra(axes[2], {"stage1": sp.stage1, "stage2": sp.stage2, "gaussian": sp.gaussian})
         fig.tight_layout()
     return fig
 
 
-def figure9_for_diagnosis(d, all_rows: bool = False):
-    """Supplement Fig. 9 of any model's :class:`Diagnosis` (decodes as pictures when it has an image shape)."""
+def figure9(d: Diagnosis, all_rows: bool = False):
+    """Supplement Fig. 9 of a :class:`Diagnosis`: one row per latent direction (the 5 smallest-lambda ones and the
+    largest, or every one with ``all_rows``; always every one without images), 15 decodes each mapped to [0, 1],
+    lambda and image variance on each row; a bar chart of the variance per direction for vector data."""
     d = as_diagnosis(d)
-    return figure9_for_arrays(d.arrays, all_rows, d.summary.get("data_range"))
+    return _figure9_rows(_perturb_rows(d, all_rows=all_rows or d.perturbations.images is None))
 
 
-def figure10_for_diagnoses(diagnoses) -> object:
-    """Supplement Fig. 10 of one :class:`Diagnosis` or {label: Diagnosis}."""
-    if not isinstance(diagnoses, dict):
-        diagnoses = {"model": diagnoses}
-    return figure10({k: (as_diagnosis(v).arrays["lambda_hist_counts"], as_diagnosis(v).arrays["lambda_hist_edges"])
-                     for k, v in diagnoses.items()})
+def figure10(d):
+    """Supplement Fig. 10: the histogram of all lambda_j(x) of a :class:`Diagnosis`, or one panel per
+    diagnosis of {label: Diagnosis} (runs side by side)."""
+    diagnoses = d if isinstance(d, dict) else {"model": d}
+    if not diagnoses:
+        raise UsageError("figure10({label: Diagnosis}) needs at least one diagnosis")
+    hists = {}
+    for label, one in diagnoses.items():
+        u = as_diagnosis(one).usage
+        if u.hist_counts is None or u.hist_edges is None:
+            raise UsageError(f"figure10: the diagnosis {label!r} holds no lambda histogram; run 'vaediag diagnose' again")
+        hists[label] = (u.hist_counts, u.hist_edges)
+    with _styled():
+        fig = new_figure((4.2 * len(hists), 3.4))
+        axes = fig.subplots(1, len(hists), squeeze=False)
+        for ax, (label, (counts, edges)) in zip(axes[0], hists.items()):
+            edges = np.asarray(edges)
+            ax.bar(edges[:-1], counts, width=np.diff(edges), align="edge", edgecolor="none")
+            ax.set_xlabel("$\\lambda_j$")
+            ax.set_ylabel("frequency")
+            ax.set_title(f"histogram of $\\lambda_j$: {label}", fontsize=10)
+        fig.tight_layout()
+    return fig

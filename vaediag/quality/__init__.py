@@ -4,6 +4,7 @@
 ``features`` the FID Inception network and its preprocessing; the random-conv proxy.
 ``evaluate`` scoring a run's stage-1 samples, two-stage samples and reconstructions.
 ``table``    the paper's Table 1 from stored results, beside the published numbers.
+``scores``   the typed results: ``Score`` (two image sets), ``RunScores`` (a run's sources).
 """
 
 from vaediag.quality.features import InceptionFeatures, ProxyFeatures, find_inception_weights, inception_input

@@ -1,0 +1,93 @@
+"""The typed Diagnosis: save / load round trip, files of earlier releases (tests/data, written by 0.4's code
+and by hand in the pre-0.3 key set), one sentence for a file that is not a diagnosis or of an unknown schema,
+nothing overwritten."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from _lingauss import LinearGaussianDiagVAE
+from vaediag.diagnostics import diagnose
+from vaediag.diagnostics.result import SCHEMA_VERSION, Diagnosis
+from vaediag.diagnostics.sections import GammaResult, LatentUsage
+from vaediag.errors import UsageError, VaediagError
+
+DATA = Path(__file__).parent / "data"
+
+
+def test_a_summary_written_by_0_4_loads_with_its_numbers():
+    raw = json.loads((DATA / "diagnosis_v1" / "summary.json").read_text())
+    d = Diagnosis.load(DATA / "diagnosis_v1")
+    assert d.provenance.schema_version == SCHEMA_VERSION and "schema_version" not in raw
+    assert d.usage.r_hat == raw["r_hat"] == 2 and d.model.latent_dim == 3
+    np.testing.assert_allclose(d.usage.lambda_mean, raw["lambda_mean"])
+    assert d.gamma.value == raw["gamma"] and d.gamma.effective == pytest.approx(raw["gamma_effective"])
+    assert d.collapse.kl_total == raw["kl_total"] and d.likelihood.mean == raw["iw_log_likelihood"]["mean"]
+    assert [r.lam for r in d.perturbations.rows] == [p["lambda"] for p in raw["perturbation"]]
+    assert d.spectra.gap_stage1 == raw["spectrum_gap"]["stage1"] and d.spectra.stage2 is None
+    assert d.usage.used_fraction is None and d.usage.partly_used == ()  # not measured before schema 2
+    assert d.usage.hist_counts.sum() == 40 * 3 and d.gamma.trajectory is None
+
+
+def test_a_run_summary_and_a_pre_0_3_summary_load():
+    run = Diagnosis.load(DATA / "diagnosis_v1_run")
+    assert run.gamma.trajectory.converged is True and run.provenance.settings["n"] == 40
+    assert run.provenance.config["arch"] == "mlp" and run.gamma.regime == "learned-small"
+    old = Diagnosis.load(DATA / "diagnosis_v0")  # active_dims / threshold / r_hat_by_threshold
+    assert old.usage.tau_count == 2 and old.usage.tau == 0.1 and old.usage.tau_count_by_tau["0.05"] == 2
+    assert old.usage.r_hat == 2  # derived from the saved mean lambda_j
+    assert old.collapse.kl_total is None and old.likelihood is None and old.effective_fit is None
+    assert any("r_hat = 2 of 3" in v for v in old.verdict)
+
+
+def test_save_and_load_round_trip(tmp_path):
+    m = LinearGaussianDiagVAE([3.0, 0.5, 0.0], 0.05)
+    d = diagnose(m, m.sample(30), iw_k=3, iw_n=10, mi_n=30)
+    back = Diagnosis.load(d.save(tmp_path / "d"))
+    assert back.to_dict() == d.to_dict()
+    for k, a in d.to_arrays().items():
+        np.testing.assert_array_equal(back.to_arrays()[k], a)
+    assert json.loads((tmp_path / "d" / "summary.json").read_text())["schema_version"] == SCHEMA_VERSION
+    again = Diagnosis.load(back.save(tmp_path / "e"))
+    assert again.to_dict() == d.to_dict()
+
+
+def test_unknown_schema_and_not_a_diagnosis_get_one_sentence_and_nothing_is_overwritten(tmp_path):
+    folder = tmp_path / "d"
+    shutil.copytree(DATA / "diagnosis_v1", folder)
+    s = json.loads((folder / "summary.json").read_text())
+    (folder / "summary.json").write_text(json.dumps({**s, "schema_version": 99}))
+    with pytest.raises(VaediagError, match=r"summary.json has schema_version 99.*upgrade vaediag") as e:
+        Diagnosis.load(folder)
+    assert str(folder) in str(e.value) and "\n" not in str(e.value)
+    (folder / "summary.json").write_text(json.dumps({"checks": []}))  # a theory lab's JSON
+    with pytest.raises(VaediagError, match="is not a vaediag diagnosis"):
+        Diagnosis.load(folder)
+    (folder / "summary.json").write_text("{not json")
+    with pytest.raises(VaediagError, match="is not a readable diagnosis"):
+        Diagnosis.load(folder)
+    assert Diagnosis.load(tmp_path / "none", missing_ok=True) is None
+    with pytest.raises(VaediagError, match="is missing"):
+        Diagnosis.load(tmp_path / "none")
+    d = Diagnosis.load(DATA / "diagnosis_v1")
+    before = (folder / "summary.json").read_bytes()
+    with pytest.raises(UsageError, match="overwrite=True"):
+        d.save(folder)
+    assert (folder / "summary.json").read_bytes() == before
+
+
+def test_fields_are_typed_documented_and_shown_by_help():
+    d = Diagnosis.load(DATA / "diagnosis_v1")
+    assert isinstance(d.gamma, GammaResult) and isinstance(d.usage, LatentUsage)
+    assert isinstance(d.usage.lambda_mean, np.ndarray) and isinstance(d.usage.r_hat_range, tuple)
+    with pytest.raises(AttributeError):
+        d.usage.r_hat = 3  # frozen
+    doc = GammaResult.__doc__
+    assert "value_01 ([0, 1] units^2" in doc and "value (model units^2" in doc
+    summary, arrays = d  # the pair of earlier releases
+    assert summary["r_hat"] == 2 and "lambda_mean" in arrays
+    copy = d.with_provenance(source="reused")
+    assert copy.provenance.source == "reused" and d.provenance.source is None and "source" not in copy.to_dict()
