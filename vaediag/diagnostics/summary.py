@@ -244,7 +244,7 @@ def diagnose_run(run, n: int | None = 10000, device: str = "auto", tau: float = 
     if n is not None and n < 2:
         raise UsageError(f"--n must be at least 2, got {n}")
     model = run.load_model(1, dev)
-    if run.config.model.decoder == "bernoulli":  # the cross-entropy baseline: decode() gives probabilities
+    if run.config.model.likelihood == "bernoulli":  # the cross-entropy baseline: decode() gives probabilities
         model = adapt(model, likelihood="bernoulli")
     stage2 = run.load_model(2, dev) if run.stage_done(2) else None
     data = run.dataset()

@@ -47,11 +47,6 @@ class ModelConfig:
     resnet_fc: int = 512
     resnet_dec_fc: int = 0  # 0: 2048, or 4096 when the image side is 64 or more
 
-    @property
-    def decoder(self) -> str:
-        """The likelihood under the key configs had before it took the diagnostics' name (read-only)."""
-        return self.likelihood
-
     def validate(self) -> None:
         if self.arch not in ARCHS:
             raise VaediagError(f"unknown architecture {self.arch!r}; choose one of {', '.join(ARCHS)}")

@@ -99,7 +99,7 @@ class RunInfo:
         dataset, preset, arch: as configured (``preset`` None when none was named).
         latent_dim: kappa, the latent dimension of stage 1.
         gamma_mode: "learned" or "fixed"; ``gamma_init`` its start (or its value when fixed).
-        decoder: "gaussian" (eq. 2) or "bernoulli" (cross-entropy).
+        likelihood: "gaussian" (eq. 2) or "bernoulli" (cross-entropy).
         trains: the stages the run was asked to train: "1", "2" or "12".
         stage2_only: a run of ``vaediag stage2`` on codes of a model vaediag did not train.
         device, created: the device and start time of the last training session (env.json; None when absent).
@@ -116,7 +116,7 @@ class RunInfo:
     latent_dim: int
     gamma_mode: str
     gamma_init: float
-    decoder: str
+    likelihood: str
     trains: str
     stage2_only: bool
     device: str | None
@@ -145,8 +145,8 @@ class RunInfo:
         """The text of ``vaediag info RUN``: one line per fact."""
         gamma = "learned" if self.gamma_mode == "learned" else f"fixed at {self.gamma_init:g}"
         what = f"{self.dataset}, {self.arch}, kappa {self.latent_dim}, gamma {gamma}"
-        if self.decoder != "gaussian":
-            what += f", {self.decoder} decoder"
+        if self.likelihood != "gaussian":
+            what += f", {self.likelihood} decoder"
         if self.preset:
             what += f", preset {self.preset}"
         if self.stage2_only:
@@ -204,7 +204,7 @@ def run_info(run: Run, n_train: int | None = None, load: Callable[[Path], Any] |
     command, reason = next_step(run, tuple(stages), diagnosis)
     return RunInfo(
         path=run.path, dataset=t.dataset, preset=t.preset, arch=cfg.model.arch, latent_dim=cfg.model.latent_dim,
-        gamma_mode=cfg.model.gamma_mode, gamma_init=cfg.model.gamma_init, decoder=cfg.model.decoder,
+        gamma_mode=cfg.model.gamma_mode, gamma_init=cfg.model.gamma_init, likelihood=cfg.model.likelihood,
         trains=t.stages, stage2_only=run.stage2_only, device=_str_or_none(env.get("device")),
         created=_str_or_none(env.get("time")), stages=tuple(stages), diagnosis=diagnosis,
         next_command=command, next_reason=reason, config=cfg.to_dict())
@@ -330,7 +330,7 @@ def _same_step(a: RunConfig, b: RunConfig, stage: int) -> bool:
     if stage == 2:
         return (a.stage2.width, a.stage2.depth, a.model.latent_dim, a.train.stage2.batch_size) == \
             (b.stage2.width, b.stage2.depth, b.model.latent_dim, b.train.stage2.batch_size)
-    keys = ("arch", "latent_dim", "decoder", "mlp_hidden", "resnet_channels", "resnet_fc")
+    keys = ("arch", "latent_dim", "likelihood", "mlp_hidden", "resnet_channels", "resnet_fc")
     return a.train.stage1.batch_size == b.train.stage1.batch_size and all(getattr(a.model, k) == getattr(b.model, k) for k in keys)
 
 

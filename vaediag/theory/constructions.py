@@ -26,7 +26,7 @@ import math
 import numpy as np
 from scipy.special import log_ndtr, logsumexp, ndtr, ndtri
 
-LOG_2PI = math.log(2 * math.pi)
+from vaediag.objective import LOG_2PI
 
 
 def _lse(a, axis=-1):

@@ -43,9 +43,8 @@ from vaediag.engine.loop import Precision, adam_step
 from vaediag.engine.models import Stage2VAE
 from vaediag.engine.schedule import lr_at as _lr_at
 from vaediag.engine.schedule import make_adam
-from vaediag.objective import negative_elbo, reparameterize
+from vaediag.objective import LOG_2PI, negative_elbo, reparameterize
 
-LOG_2PI = math.log(2 * math.pi)
 
 
 class FlatAdam:
