@@ -119,7 +119,7 @@ def plan(k: int, d: int, n: int, budgets: Budgets, perturb_inputs: int, gamma_fi
     decodes = {"one pass": n, "perturbations": min(perturb_inputs, n) * pk * 15,
                "gamma_effective (eq. 73)": min(gamma_fit_n, n) * gk * JVP_DECODES, "IW log-likelihood": iw}
     memory = {"spectrum_dims": 3 * sk * sk * 8,
-              "perturb_directions": pk * 15 * d * 2 + 2 * 256 * d * 8,
+              "perturb_directions": pk * 15 * d * 2 + 2 * batch_size(d, 256) * d * 8,
               "gain_directions": 16 * d * 8 * 4,
               "mi_n": (m * m * 8 * 3) if k > FLAT_MAX else 256 * m * k * 8 * 3,
               "batch": batch_size(d, 500) * (d + k) * 8 * 4}

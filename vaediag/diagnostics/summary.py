@@ -283,6 +283,14 @@ def _spatial(summary, arrays, model, budgets: dict) -> None:
     entries, maps = spatial_summary(arrays["lambda_mean"], getattr(model, "latent_shape", None))
     summary.update(entries)
     arrays.update(maps)
+    active = [f"{name} {budgets[name]}" for name, on in budgets["active"].items() if on]
+    if active:
+        summary["notes"].append(f"a latent of {len(arrays['lambda_mean']):,} numbers: budgets {', '.join(active)} "
+                                "(the most and least used directions perturbed; eq. (73) and the spectrum on sampled "
+                                "coordinates); pass budgets=vaediag.Budgets(...) to change them")
+    if entries["latent_shape"] is not None:
+        summary["notes"].append("by channel (r_hat counted per channel, lambda_j < 1/2): "
+                                + "; ".join(entries["channel_verdict"]))
     sf = getattr(model, "scaling_factor", None)
     if sf is not None:
         summary["latent_scaling_factor"] = sf
