@@ -117,6 +117,12 @@ def diagnose(model, x: torch.Tensor, stage2=None, tau: float = DEFAULT_TAU, seed
         _effective(summary, model, x[:gamma_fit_n], tf, device, scale, opts)
     _spatial(summary, arrays, model, {**budgets.record(k), **sizes, "batch": batch,
                                       "estimated_seconds": est["seconds"], "estimated_memory_bytes": est["memory_bytes"]})
+    return _finish(summary, arrays, model, x, picture, lo, hi, seed)
+
+
+def _finish(summary, arrays, model, x, picture, lo, hi, seed) -> Diagnosis:
+    """The model's units and shapes, [0, 1]-unit copies, the regime, the notes and the verdict."""
+    scale = hi - lo
     summary.update({"likelihood": model.likelihood, "kl_weight": model.kl_weight, "data_range": [lo, hi],
                     "unit_scale": scale, "image_shape": None if picture is None else list(picture), "seed": int(seed)})
     gamma = summary["gamma"]
@@ -164,19 +170,10 @@ def _gather(model, stage2, x, tf, device, gens, batch, tau, picture, perturb_inp
         acc1.add(z if coords is None else z[:, coords])
         ref.add(torch.randn((len(mu), sk), generator=gens["reference"], dtype=torch.float64))  # i.i.d. N(0, I), same shape
         if stage2 is not None:
-            mu_u, second_u, full_u = encode_posterior(stage2, z)
-            u = sample_posterior(mu_u, second_u, gens["stage2"], variance=True)
-            if acc2 is None:
-                coords2 = sample_coordinates(u.shape[1], opts["budgets"].limit("spectrum_dims", u.shape[1]), opts["rng"])
-                acc2 = MomentAccumulator(u.shape[1] if coords2 is None else len(coords2))
-            acc2.add(u if coords2 is None else u[:, coords2])
+            acc2, coords2 = _stage2_moments(stage2, z, gens["stage2"], acc2, coords2, opts)
         bar.update(min(i + batch, n))
     bar.close()
-    dirs = pick_directions(eig.mean, opts["budgets"].limit("perturb_directions", k))
-    pbar = part_bar(opts["progress"], min(perturb_inputs, n), f"perturbations ({len(dirs)} directions)")
-    pert = perturb_directions(model, tf(x[:perturb_inputs].to(device)), scale=perturb_scale, generator=gens["perturb"],
-                              picture=picture, directions=None if len(dirs) == k else dirs, step=pbar.update)
-    pbar.close()
+    pert = _perturb(model, x[:perturb_inputs], tf, device, eig.mean, perturb_scale, gens["perturb"], picture, opts)
     scale = (model.data_range[1] - model.data_range[0]) if model.data_range is not None else 1.0
     spectra, (sv1, sv2, sv_ref) = _spectra(acc1, acc2, ref)
     summary = {
@@ -199,6 +196,29 @@ def _gather(model, stage2, x, tf, device, gens, batch, tau, picture, perturb_inp
     summary["_mi_parts"], summary["_col"], summary["_full"] = mi_parts, col, full
     summary["spectrum_coordinates"] = None if coords is None else coords.tolist()
     return summary, arrays
+
+
+def _stage2_moments(stage2, z, generator, acc, coords, opts):
+    """Add u ~ q(u|z) of this batch to stage 2's moments (created at the first batch, on the
+    ``spectrum_dims`` budget's coordinates); returns (accumulator, coordinates)."""
+    mu_u, second_u, _ = encode_posterior(stage2, z)
+    u = sample_posterior(mu_u, second_u, generator, variance=True)
+    if acc is None:
+        coords = sample_coordinates(u.shape[1], opts["budgets"].limit("spectrum_dims", u.shape[1]), opts["rng"])
+        acc = MomentAccumulator(u.shape[1] if coords is None else len(coords))
+    acc.add(u if coords is None else u[:, coords])
+    return acc, coords
+
+
+def _perturb(model, xs, tf, device, lambda_mean, perturb_scale, generator, picture, opts) -> dict:
+    """The perturbations along the ``perturb_directions`` budget's directions (all for a flat latent)."""
+    k = len(lambda_mean)
+    dirs = pick_directions(lambda_mean, opts["budgets"].limit("perturb_directions", k))
+    bar = part_bar(opts["progress"], len(xs), f"perturbations ({len(dirs)} directions)")
+    pert = perturb_directions(model, tf(xs.to(device)), scale=perturb_scale, generator=generator, picture=picture,
+                              directions=None if len(dirs) == k else dirs, step=bar.update)
+    bar.close()
+    return pert
 
 
 def _spectra(acc1, acc2, ref) -> tuple[dict, tuple]:
