@@ -43,6 +43,7 @@ def test_sample_coordinates_and_batch_size():
     assert B.batch_size(784, 500) == 500 and B.batch_size(64 * 64 * 3, 500) == 500
     assert B.batch_size(3 * 256 * 256, 500) == 2 ** 23 // (3 * 256 * 256) == 42
     assert B.batch_size(10 ** 9, 500) == 1
+    assert B.jvp_rows(784) == 16 and B.jvp_rows(64 * 64 * 3) == 16 and B.jvp_rows(3 * 256 * 256) == 2
 
 
 def test_plan_counts_decodes_by_hand():

@@ -45,6 +45,8 @@ GAIN_DIRECTIONS = 16
 SPECTRUM_DIMS = 256
 FLAT_MAX = 64  # latents up to this size are diagnosed as before every budget existed
 BATCH_NUMBERS = 2 ** 23  # input numbers per batch (x 4 bytes: 32 MB of float32 inputs)
+JVP_NUMBERS = 2 ** 19  # decoded numbers of the Jacobian-vector products made at once (each keeps its graph:
+# about 1 kB of activations per decoded number for a conv decoder: 3.3 GB for 16 JVPs at 256 x 256 x 3, 0.5 GB for 2)
 JVP_DECODES = 3.0  # a Jacobian-vector product by the double-vjp identity costs about 3 decodes
 MEMORY_GB = 4.0  # default limit on the diagnostics' own arrays (not the model's activations)
 
@@ -86,6 +88,12 @@ class Budgets:
 def batch_size(numbers_per_input: int, batch: int) -> int:
     """At most ``batch`` inputs and at most :data:`BATCH_NUMBERS` numbers per batch (at least one input)."""
     return max(1, min(int(batch), BATCH_NUMBERS // max(1, int(numbers_per_input))))
+
+
+def jvp_rows(numbers_per_input: int, rows: int = 16) -> int:
+    """Jacobian-vector products made at once: at most ``rows`` (16, unchanged up to 64 x 64 x 3 outputs) and
+    at most :data:`JVP_NUMBERS` decoded numbers."""
+    return max(1, min(int(rows), JVP_NUMBERS // max(1, int(numbers_per_input))))
 
 
 def pick_directions(lambda_mean: np.ndarray, budget: int | None) -> np.ndarray:

@@ -34,7 +34,7 @@ import torch
 
 from vaediag.data import Dataset
 from vaediag.diagnostics.adapt import adapt, as_tensor_data, check_data, check_decodes, model_floats
-from vaediag.diagnostics.budget import Budgets, batch_size, part_bar, pick_directions, preflight, sample_coordinates
+from vaediag.diagnostics.budget import Budgets, batch_size, jvp_rows, part_bar, pick_directions, preflight, sample_coordinates
 from vaediag.diagnostics.collapse import AU_THRESHOLD, CollapseAccumulator, collapse_notes, iw_log_likelihood, kl_eq9, mutual_information
 from vaediag.diagnostics.eigen import DEFAULT_TAU, EigenAccumulator, eigen_summary
 from vaediag.diagnostics.gamma import decoder_gains, fit_effective_gamma, gamma_regime, gamma_trajectory, gamma_verdict
@@ -280,7 +280,7 @@ def _effective(summary, model, xs, tf, device, scale, opts) -> None:
         mu, second, full = encode_posterior(model, tf(xs.to(device)))
         dirs = None if full else sample_coordinates(mu.shape[1], opts["budgets"].limit("gain_directions", mu.shape[1]), opts["rng"])
         bar = part_bar(opts["progress"], len(xs), "gamma_effective (eq. 73)")
-        lam, gain = decoder_gains(model, mu, second, full, directions=dirs, step=bar.update)
+        lam, gain = decoder_gains(model, mu, second, full, rows=jvp_rows(xs[0].numel()), directions=dirs, step=bar.update)
         bar.close()
         fit = fit_effective_gamma(lam, gain)
         fit["n"] = len(xs)
