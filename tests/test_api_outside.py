@@ -152,6 +152,16 @@ def test_cli_reads_a_wrapped_state_dict_and_a_file_factory(folder, examples, cap
     assert "nothing written" in err and "r_hat" in out
 
 
+def test_cli_diagnose_shows_progress_unless_quiet(folder, capsys):
+    argv = ["diagnose", "--model", "mine:examples", "--checkpoint", "examples.pt", "--data", "shapes.npy", "--n", "30",
+            "--no-iw", "--device", "cpu"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "diagnose: 30 inputs, a latent of" in err and "diagnose: one pass" in err and "ETA" in err
+    assert main(argv + ["--quiet"]) == 0
+    assert capsys.readouterr().err == ""
+
+
 @pytest.mark.parametrize("argv,status,words", [
     (["--model", "mine", "--data", "blobs.npy"], 2, "module:factory"),
     (["--model", "nowhere:f", "--data", "blobs.npy"], 1, "no module named"),

@@ -13,7 +13,7 @@ nbclient = pytest.importorskip("nbclient")
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 # The least number of pictures each notebook shows (a figure per figure cell).
 MIN_FIGURES = {"01_tour.ipynb": 4, "02_theory_lab.ipynb": 0, "03_your_own_vae.ipynb": 2, "04_enhance_your_vae.ipynb": 2,
-               "05_outside_vaes.ipynb": 2}
+               "05_outside_vaes.ipynb": 2, "06_spatial_latents.ipynb": 3}
 
 
 FAST_PARAMETERS = {"05_outside_vaes.ipynb": {"PROXY = None ": "PROXY = True "}}

@@ -61,6 +61,8 @@ _NAMES = {
     "vaediag.api.theory_lab": ("lab",),
     "vaediag.diagnostics.gamma": ("gamma_trajectory", "gamma_verdict"),
     "vaediag.plots.images": ("make_grid", "samples_figure"),
+    "vaediag.plots.spatial": ("channel_maps_figure", "where_figure"),
+    "vaediag.diagnostics.budget": ("Budgets",),
     "vaediag.quality.features": ("ProxyFeatures",),
     "vaediag.quality.sets": ("score_sets",),
     "vaediag.errors": ("NotFoundError", "UsageError", "VaediagError"),

@@ -39,7 +39,8 @@ def require_stage2(path: RunLike) -> Run:
 def diagnose(run_or_model, data=None, stage2=None, *, n: int | None = 10000, tau: float = DEFAULT_TAU,
              seed: int = 0, device: str | torch.device = "auto", write: bool = False,
              out: str | os.PathLike | None = None, json_path: str | os.PathLike | None = None,
-             iw: bool = True, overwrite: bool = False, out_dir: str | os.PathLike | None = None):
+             iw: bool = True, overwrite: bool = False, out_dir: str | os.PathLike | None = None,
+             budgets=None, progress: bool = False):
     """Every diagnostic (gamma, r_hat, lambda_j, perturbations, spectra, collapse statistics) as a typed
     :class:`~vaediag.diagnostics.result.Diagnosis` (``.gamma``, ``.usage``, ..., ``.verdict``, ``.save(dir)``;
     still unpackable as the ``summary, arrays`` pair of its files).
@@ -52,6 +53,8 @@ def diagnose(run_or_model, data=None, stage2=None, *, n: int | None = 10000, tau
     existing files are kept unless ``overwrite``). ``json_path``: the summary once more. ``tau`` changes
     the tau-count only, never r_hat. ``iw=False`` skips the importance-weighted log-likelihood (its
     cost: ``iw_k`` = 50 decodes of each of 200 inputs). ``out_dir`` is the former name of ``out``.
+    ``budgets``: a :class:`vaediag.diagnostics.budget.Budgets` (the per-direction and quadratic parts of a
+    latent above 64 numbers); ``progress``: bars with estimates on stderr, as training shows.
     """
     from vaediag.diagnostics.summary import diagnose as _diagnose, diagnose_run
 
@@ -66,7 +69,7 @@ def diagnose(run_or_model, data=None, stage2=None, *, n: int | None = 10000, tau
         _check_n(n)
         folder = None if out is None else _out_dir(out)
         got = diagnose_run(run, n=n, device=str(device), tau=tau, seed=seed, write=write or folder is not None,
-                           out_dir=folder, iw=iw)
+                           out_dir=folder, iw=iw, budgets=budgets, progress=progress)
     else:
         _check_n(n)
         if data is None:
@@ -81,7 +84,8 @@ def diagnose(run_or_model, data=None, stage2=None, *, n: int | None = 10000, tau
 
         x = as_tensor_data(data, limit=n)  # tensors, numpy arrays, DataLoaders
         dev = None if device == "auto" else torch.device(device)
-        got = _diagnose(run_or_model, x, stage2, tau=tau, seed=seed, device=dev, iw_k=50 if iw else 0)
+        got = _diagnose(run_or_model, x, stage2, tau=tau, seed=seed, device=dev, iw_k=50 if iw else 0, budgets=budgets,
+                        progress=progress)
         if folder is not None:
             got.save(folder, overwrite=True)
     if json_file is not None:

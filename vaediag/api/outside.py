@@ -194,7 +194,7 @@ def check_encodes(model, x: torch.Tensor) -> None:
 
 
 def diagnose_outside(spec: str, data, checkpoint=None, out=None, *, n: int | None = 10000, tau: float | None = None,
-                     seed: int = 0, device: str = "auto", iw: bool = True, figures: bool = False,
+                     seed: int = 0, device: str = "auto", iw: bool = True, figures: bool = False, progress: bool = False,
                      overwrite: bool = False, json_path=None) -> tuple:
     """``vaediag diagnose --model``: (Diagnosis, files written). Writes summary.json, arrays.npz and
     report.html into ``out`` (and figure1.png, figure9.png, figure10.png with ``figures``)."""
@@ -216,7 +216,7 @@ def diagnose_outside(spec: str, data, checkpoint=None, out=None, *, n: int | Non
     check_encodes(model, x)
     if folder is not None:
         folder.mkdir(exist_ok=True)
-    d = diagnose(model, x, n=n, tau=DEFAULT_TAU if tau is None else tau, seed=seed, device=dev, iw=iw)
+    d = diagnose(model, x, n=n, tau=DEFAULT_TAU if tau is None else tau, seed=seed, device=dev, iw=iw, progress=progress)
     d = d.with_provenance(model={"factory": spec, "checkpoint": None if checkpoint is None else str(checkpoint),
                                  "data": str(data)})
     written = []

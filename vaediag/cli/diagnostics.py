@@ -155,7 +155,8 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     if args.figures:
         raise UsageError("--figures is for --model; for a run use the figure1/figure9/figure10 verbs")
     d = api.diagnose(args.run, n=args.n, device=args.device, tau=api.DEFAULT_TAU if tau is None else tau,
-                     seed=args.seed, write=True, out=args.out, json_path=args.json, iw=not args.no_iw)
+                     seed=args.seed, write=True, out=args.out, json_path=args.json, iw=not args.no_iw,
+                     progress=not args.quiet)
     _print(d)
     where = Path(args.out) if args.out else api.open_run(args.run).diagnostics_dir
     print(f"wrote {where / 'summary.json'}" + (f" and {args.json}" if args.json else "")
@@ -182,7 +183,7 @@ def _diagnose_model(api, args, tau) -> int:
         raise UsageError("--model MODULE:FACTORY and --data FILE go together (--checkpoint is optional)")
     d, written = api.diagnose_outside(args.model, args.data, args.checkpoint, args.out, n=args.n, tau=tau,
                                       seed=args.seed, device=args.device, iw=not args.no_iw, figures=args.figures,
-                                      overwrite=args.overwrite, json_path=args.json)
+                                      overwrite=args.overwrite, json_path=args.json, progress=not args.quiet)
     _print(d)
     if written:
         print("wrote " + ", ".join(str(p) for p in written), file=sys.stderr)

@@ -30,6 +30,7 @@ import torch.nn as nn
 
 from vaediag.diagnostics.protocol import (COV_NAMES, LOGVAR_NAMES, MU_NAMES, RECON_NAMES, as_tensor,  # noqa: F401
                                           decoder_variance, unpack_decoding, unpack_encoding)
+from vaediag.diagnostics.spatial import flatten_posterior, unflatten
 from vaediag.errors import UsageError, VaediagError
 
 LIKELIHOODS = ("gaussian", "bernoulli")
@@ -143,6 +144,8 @@ class Adapted(nn.Module):
         self.likelihood, self.kl_weight, self.loss = likelihood, beta, loss
         self.data_range, self.image_shape = _range(data_range), _shape(image_shape)
         self.data_dim = int(data_dim) if data_dim else None
+        self.latent_shape = None  # (C, H, W) once a spatial posterior has been read (vaediag.diagnostics.spatial)
+        self.scaling_factor = _scaling_factor(model)
         if likelihood == "bernoulli":
             self._init_bernoulli(gamma, loss)
         else:
@@ -246,16 +249,28 @@ class Adapted(nn.Module):
         return decoder_variance(self._model) if self._model is not None and self.likelihood == "gaussian" else None
 
     def encode(self, x):
-        return unpack_encoding(self._encode(x))
+        mu, second, shape = flatten_posterior(*unpack_encoding(self._encode(x)))
+        if shape is not None:
+            self.latent_shape = shape
+        return mu, second
 
     def decode(self, z):
-        return unpack_decoding(self._decode(z))
+        return unpack_decoding(self._decode(unflatten(z, self.latent_shape)))
 
     def train(self, mode: bool = True):
         super().train(mode)
         if self._model is not None and not isinstance(self._model, nn.Module) and hasattr(self._model, "train"):
             self._model.train(mode)
         return self
+
+
+def _scaling_factor(model) -> float | None:
+    """diffusers' ``config.scaling_factor`` (latents are multiplied by it before the diffusion model); the
+    diagnosis reads the encoder's own, unscaled latents, in which the KL of training was computed."""
+    v = getattr(getattr(model, "config", None), "scaling_factor", None)
+    if v is None and isinstance(getattr(model, "config", None), dict):
+        v = model.config.get("scaling_factor")
+    return float(v) if isinstance(v, (int, float)) else None
 
 
 def no_gamma_note() -> str:

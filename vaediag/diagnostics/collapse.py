@@ -77,12 +77,28 @@ def log_normal_full(z: torch.Tensor, mu: torch.Tensor, chol: torch.Tensor) -> to
     return -0.5 * (sol.pow(2).sum(-1) + k * LOG_2PI) - torch.diagonal(chol, dim1=-2, dim2=-1).log().sum(-1)
 
 
+def log_normal_diag_matrix(z: torch.Tensor, mu: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
+    """(a, b) matrix of log N(z_a; mu_b, diag(var_b)) by matrix products, memory a b (not a b k):
+    -0.5 [z^2 (1/var)^T - 2 z (mu/var)^T + sum_d (mu^2/var + log var + log 2 pi)]."""
+    inv = 1.0 / var
+    const = (mu * mu * inv + var.log() + LOG_2PI).sum(-1)
+    return -0.5 * ((z * z) @ inv.T - 2.0 * z @ (mu * inv).T + const[None, :])
+
+
 def mutual_information(mu: torch.Tensor, second: torch.Tensor, full: bool, generator: torch.Generator,
-                       chunk: int = 256) -> float:
-    """I(x; z) under q for the N inputs given (see the module docstring: biased low, at most log N)."""
+                       chunk: int = 256, matrix_above: int = 64) -> float:
+    """I(x; z) under q for the N inputs given (see the module docstring: biased low, at most log N).
+    A diagonal posterior of more than ``matrix_above`` numbers uses :func:`log_normal_diag_matrix`
+    (the same quantity, time and memory linear in k)."""
     mu, second = mu.double().cpu(), second.double().cpu()
     n, k = mu.shape
     eps = torch.randn(n, k, generator=generator, dtype=torch.float64)
+    if not full and k > matrix_above:
+        z = mu + second.sqrt() * eps
+        own = log_normal_diag(z, mu, second)
+        mix = torch.cat([torch.logsumexp(log_normal_diag_matrix(z[a:a + chunk], mu, second), dim=1)
+                         for a in range(0, n, chunk)]) - math.log(n)
+        return float((own - mix).mean())
     if full:
         chol = torch.linalg.cholesky(second)
         z = mu + (chol @ eps.unsqueeze(-1)).squeeze(-1)
@@ -151,12 +167,15 @@ def log_px_given_z(mean: torch.Tensor, x: torch.Tensor, likelihood: str, gamma: 
 
 @torch.no_grad()
 def iw_log_likelihood(model, x: torch.Tensor, gamma: float | None, k: int = 100, generator: torch.Generator | None = None,
-                      batch: int = 50, likelihood: str = "gaussian", chunk: int = 256) -> dict:
+                      batch: int = 50, likelihood: str = "gaussian", chunk: int = 256, step=None) -> dict:
     """Importance-weighted bound L_K of log p(x) per input (floats ``x``, in the model's units) with the
     Gaussian decoder N(mu_x(z), gamma I) or, ``likelihood="bernoulli"``, the Bernoulli decoder.
 
     Returns {mean, stderr, k, n, per_input (numpy), elbo_mean (L_1 from the first sample), likelihood} in nats.
-    The K x batch decodes are made ``chunk`` at a time (memory flat in K)."""
+    The K x batch decodes are made ``chunk`` at a time, at most
+    :data:`~vaediag.diagnostics.budget.BATCH_NUMBERS` decoded numbers (memory flat in K); ``step(i)`` is
+    called with the inputs done (progress)."""
+    from vaediag.diagnostics.budget import batch_size
     from vaediag.diagnostics.protocol import encode_posterior
 
     if likelihood == "gaussian" and not (gamma is not None and math.isfinite(gamma) and gamma > 0):
@@ -183,6 +202,7 @@ def iw_log_likelihood(model, x: torch.Tensor, gamma: float | None, k: int = 100,
         log_pz = -0.5 * (z.pow(2) + LOG_2PI).sum(-1)
         zf = z.reshape(k * b, kk).to(xb.dtype if xb.dtype.is_floating_point else torch.float32)
         flat = xb.reshape(b, -1)
+        chunk = batch_size(flat.shape[1], chunk)
         rows = torch.arange(k * b, device=flat.device) % b  # row r of zf is sample r // b of input r % b
         log_px = torch.cat([log_px_given_z(model.decode(zf[j:j + chunk]).reshape(len(zf[j:j + chunk]), -1),
                                            flat[rows[j:j + chunk]], likelihood, gamma)
@@ -190,6 +210,8 @@ def iw_log_likelihood(model, x: torch.Tensor, gamma: float | None, k: int = 100,
         logw = log_px + log_pz - log_q  # (K, B)
         out.append((torch.logsumexp(logw, 0) - math.log(k)).cpu())
         elbo.append(logw[0].cpu())
+        if step is not None:
+            step(min(i + batch, len(x)))
     per = torch.cat(out).numpy()
     n = len(per)
     return {"mean": float(per.mean()), "stderr": float(per.std(ddof=1) / math.sqrt(n)) if n > 1 else None,

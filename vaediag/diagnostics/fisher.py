@@ -66,17 +66,18 @@ class _ArcsineDecoder:
 
 
 def fisher_gains(model, mu: torch.Tensor, second: torch.Tensor, full: bool, rows: int = 16, *,
-                 eps: float = CLAMP_EPS) -> tuple[np.ndarray, np.ndarray]:
+                 eps: float = CLAMP_EPS, directions=None, step=None) -> tuple[np.ndarray, np.ndarray]:
     """(lambda, gain) pairs, numpy (B, k) each, for :func:`fit_fisher_calibration`.
 
     ``model.decode`` returns pixel probabilities. A diagonal encoder (``second`` the variances (B, k))
     gives its variances with F_jj at mu_z; a full covariance (``second`` (B, k, k)) gives v_j^T Sigma_z v_j
     with the eigenvalues m_j of F (v_j its eigenvectors), as
     :func:`~vaediag.diagnostics.gamma.decoder_gains` does for J^T J. At most ``rows`` Jacobian-vector
-    products at once; ``eps``: the clamp of p (``CLAMP_EPS``)."""
+    products at once; ``eps``: the clamp of p (``CLAMP_EPS``); ``directions`` and ``step`` as in
+    :func:`~vaediag.diagnostics.gamma.decoder_gains` (a sample of coordinates, a progress callback)."""
     if not 0.0 < eps < 0.5:
         raise UsageError(f"eps must lie strictly between 0 and 1/2, got {eps!r}")
-    return decoder_gains(_ArcsineDecoder(model, eps), mu, second, full, rows=rows)
+    return decoder_gains(_ArcsineDecoder(model, eps), mu, second, full, rows=rows, directions=directions, step=step)
 
 
 @dataclass(frozen=True)

@@ -175,28 +175,37 @@ def _directional(decode, z: torch.Tensor, tangents: torch.Tensor, h: float = 1e-
 
 
 @torch.no_grad()
-def decoder_gains(model, mu: torch.Tensor, second: torch.Tensor, full: bool, rows: int = 16) -> tuple[np.ndarray, np.ndarray]:
-    """(lambda, gain) pairs (B, k) for :func:`fit_effective_gamma`: a diagonal encoder's variances with
-    (J^T J)_jj = ||d mu_x / d z_j||^2 at mu_z; a full covariance's v_j^T Sigma v_j with the eigenvalues
-    m_j of J^T J (v_j its eigenvectors). At most ``rows`` Jacobian-vector products at once (each keeps a
-    decode's graph: memory grows with it)."""
+def decoder_gains(model, mu: torch.Tensor, second: torch.Tensor, full: bool, rows: int = 16, directions=None,
+                  step=None) -> tuple[np.ndarray, np.ndarray]:
+    """(lambda, gain) pairs (B, p) for :func:`fit_effective_gamma`: a diagonal encoder's variances with
+    (J^T J)_jj = ||d mu_x / d z_j||^2 at mu_z, for every coordinate j or for the coordinates
+    ``directions`` only (the budget ``gain_directions`` of :mod:`vaediag.diagnostics.budget`); a full
+    covariance's v_j^T Sigma v_j with the eigenvalues m_j of J^T J (v_j its eigenvectors; every direction).
+    At most ``rows`` Jacobian-vector products at once (each keeps a decode's graph: memory grows with it).
+    ``step(i)`` is called with the inputs done (progress)."""
     b, k = mu.shape
-    per = max(1, rows // k)
-    lams, gains = [], []
     eye = torch.eye(k, device=mu.device, dtype=mu.dtype)
+    if directions is not None and not full:
+        eye = eye[torch.as_tensor(np.asarray(directions), device=mu.device)]
+    p = len(eye)
+    per = max(1, rows // p)
+    lams, gains = [], []
     for i in range(0, b, per):
         m = mu[i:i + per]
-        z = m.repeat_interleave(k, 0)  # (n k, k): input i's mu_z once per direction
+        z = m.repeat_interleave(p, 0)  # (n p, k): input i's mu_z once per direction
         t = eye.repeat(len(m), 1)
         jac = torch.cat([_directional(model.decode, z[a:a + rows], t[a:a + rows])  # at most ``rows`` at once
-                         for a in range(0, len(z), rows)]).reshape(len(m), k, -1)  # (n, k, d): row j = d mu_x / d z_j
+                         for a in range(0, len(z), rows)]).reshape(len(m), p, -1)  # (n, p, d): row j = d mu_x / d z_j
         if not full:
             gains.append(jac.pow(2).sum(-1).cpu().numpy())
-            lams.append(second[i:i + per].double().cpu().numpy())
+            sec = second[i:i + per].double()
+            lams.append((sec if directions is None else sec[:, torch.as_tensor(np.asarray(directions), device=sec.device)]).cpu().numpy())
         else:
             jtj = jac @ jac.transpose(1, 2)  # (n, k, k) = J^T J
             mvals, vecs = torch.linalg.eigh(jtj)
             sig = second[i:i + per].double()
             lams.append(torch.einsum("nkj,nkl,nlj->nj", vecs, sig, vecs).cpu().numpy())
             gains.append(mvals.clamp_min(0).cpu().numpy())
+        if step is not None:
+            step(min(i + per, b))
     return np.concatenate(lams), np.concatenate(gains)

@@ -1,6 +1,8 @@
 """The small protocol a VAE must meet to be diagnosed by vaediag (any ``torch.nn.Module`` will do).
 
     encode(x) -> (mu, logvar)   mu, logvar: (B, kappa); q(z|x) = N(mu, diag(exp(logvar)))
+                                or spatial, (B, C, H, W) each (read through ``adapt``: flattened to
+                                kappa = C H W numbers, the shape kept; :mod:`vaediag.diagnostics.spatial`)
               -> (mu, cov)      or a full covariance cov: (B, kappa, kappa) (symmetric positive definite)
     decode(z) -> mean           the decoder mean mu_x(z), with the shape of one input per row
     gamma                       optional: the decoder VARIANCE (float or 0-d tensor), as in the paper
@@ -30,7 +32,10 @@ from vaediag.errors import VaediagError
 MU_NAMES = ("mu", "embedding", "loc", "mean", "z_mean")
 LOGVAR_NAMES = ("logvar", "log_var", "log_covariance", "log_variance", "z_log_var")
 COV_NAMES = ("cov", "covariance", "covariance_matrix")
-RECON_NAMES = ("reconstruction", "recon_x", "x_hat", "x_recon", "recon", "mean", "loc")
+RECON_NAMES = ("reconstruction", "recon_x", "x_hat", "x_recon", "recon", "mean", "loc", "sample")
+# Outputs that wrap the posterior: diffusers' AutoencoderKLOutput.latent_dist (a DiagonalGaussianDistribution
+# with .mean and .logvar), and the same under other names.
+DIST_NAMES = ("latent_dist", "posterior", "dist")
 
 
 def _field(out, names):
@@ -56,6 +61,9 @@ def unpack_encoding(out) -> tuple[torch.Tensor, torch.Tensor]:
     """(mu, second) from what ``encode`` returned; ``second`` is a log-variance (B, k) or a covariance
     (B, k, k) (the protocol's convention)."""
     dist = torch.distributions
+    inner, _ = _field(out, DIST_NAMES) if not isinstance(out, (tuple, list, dist.Distribution)) else (None, None)
+    if inner is not None:
+        out = inner
     if isinstance(out, dist.MultivariateNormal):
         return out.loc, out.covariance_matrix
     if isinstance(out, dist.Independent) and isinstance(out.base_dist, dist.Normal):
@@ -146,6 +154,9 @@ def encode_posterior(model, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
     """(mu (B, k), second, full): ``second`` is the covariance (B, k, k) when ``full``, else the
     variances exp(logvar) (B, k)."""
     mu, second = unpack_encoding(model.encode(x))  # tuples, dicts, pythae-style outputs, distributions
+    if mu.dim() > 2:
+        raise VaediagError(f"encode() returned a spatial mean of shape {tuple(mu.shape)}; pass the model through "
+                           "vaediag.adapt(model) (it reads spatial latents and keeps their shape)")
     if second.dim() == 3:
         if second.shape != (mu.shape[0], mu.shape[1], mu.shape[1]):
             raise VaediagError(f"encode() returned mu {tuple(mu.shape)} with a covariance of shape "

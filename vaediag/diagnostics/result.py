@@ -22,7 +22,7 @@ import numpy as np
 
 from vaediag.diagnostics.schema import dump, entry, load, section
 from vaediag.diagnostics.sections import (EffectiveFit, FisherCalibration, GammaResult, LatentUsage, ModelInfo,
-                                          Perturbations, Spectra, Trajectory)
+                                          Perturbations, SpatialLatent, Spectra, Trajectory)
 from vaediag.errors import UsageError, VaediagError
 from vaediag.io import atomic_save_npz, write_json
 
@@ -97,6 +97,9 @@ class Provenance:
                                   "", "", "settings", kind="dict")
     model: dict | None = entry("{factory, checkpoint, data} of a model diagnosed from the command line", "", "", "model",
                                kind="dict")
+    budgets: dict | None = entry("the budgets of the per-direction and quadratic parts (vaediag.Budgets), whether each "
+                                 "was active, the sizes used and the estimate made before the work", "", "", "budgets",
+                                 kind="dict")
     source: str | None = entry("whether a run's saved diagnosis was reused or computed now (not saved)", "", "")
     schema_version: int = entry("the file format (1: before typed results)", "", "", "schema_version", kind="int",
                                 default=SCHEMA_VERSION)
@@ -119,6 +122,8 @@ class Diagnosis:
                                cls=LatentUsage)
     perturbations: Perturbations = entry("decodes along eigendirections", kind="section", key="", cls=Perturbations)
     spectra: Spectra = entry("aggregated-posterior spectra", kind="section", key="", cls=Spectra)
+    spatial: SpatialLatent | None = entry("a (C, H, W) latent by channel and position (None for a flat latent)",
+                                          kind="section", key="spatial", cls=SpatialLatent)
     collapse: Collapse = entry("KL, active units, I(x; z), eq. (9)", kind="section", key="", cls=Collapse)
     likelihood: Likelihood | None = entry("the importance-weighted log-likelihood (None when skipped)", kind="section",
                                           key="iw_log_likelihood", cls=Likelihood)

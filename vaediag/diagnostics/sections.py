@@ -45,6 +45,9 @@ class ModelInfo:
                               "", "unit_scale", kind="float", default=1.0)
     image_shape: tuple | None = entry("(C, H, W) a decode is shown as; None for vectors", "", "", "image_shape",
                                       kind="tuple")
+    latent_scaling_factor: float | None = entry("the scaling_factor a diffusion model multiplies the latents by "
+                                                "(diffusers' config); the diagnosis reads the unscaled latents", "",
+                                                "", "latent_scaling_factor", kind="float")
 
 
 @section
@@ -82,6 +85,8 @@ class EffectiveFit:
     rms_log_residual: float | None = entry("rms residual in log lambda", "nats", "", "rms_log_residual", kind="float")
     pairs: int = entry("(lambda, gain) pairs fitted", "", "", "pairs", kind="int", default=0)
     n: int | None = entry("inputs fitted (the first GAMMA_FIT_N)", "", "", "n", kind="int")
+    directions: int | None = entry("latent coordinates fitted per input (all, or the gain_directions budget)", "", "",
+                                   "directions", kind="int")
     explains: bool = entry("R^2 >= min_r2 and the fit inside its range: one gamma explains the encoder", "", "",
                            "explains", kind="bool", default=False)
     min_r2: float | None = entry("the R^2 of log lambda below which no gamma_effective is stated (MIN_R2)", "", "",
@@ -101,6 +106,8 @@ class FisherCalibration:
     rms_log_residual: float | None = entry("rms residual in log lambda", "nats", "", "rms_log_residual", kind="float")
     pairs: int = entry("(lambda, gain) pairs fitted", "", "", "pairs", kind="int", default=0)
     n: int | None = entry("inputs fitted", "", "", "n", kind="int")
+    directions: int | None = entry("latent coordinates fitted per input (all, or the gain_directions budget)", "", "",
+                                   "directions", kind="int")
     explains: bool = entry("one c explains the encoder (R^2 >= MIN_R2, or log lambda within MAX_RMS nats rms; "
                            "diagnostics/fisher.py)", "", "", "explains", kind="bool", default=False)
     reading: str | None = entry("'calibrated' (c in CALIBRATED), 'under-confident', 'over-confident', or None when "
@@ -171,8 +178,11 @@ class Perturbations:
     inputs: int | None = entry("inputs perturbed", "", "", "perturbation_inputs", kind="int")
     scale: object = entry("step along v_j: a number, or 'posterior' (sqrt(lambda_j))", "", "", "perturbation_scale")
     lam: np.ndarray | None = entry("lambda_j per perturbed input (m, k)", "", "", npz="perturb_lambda", kind="array")
-    variance: np.ndarray | None = entry("image variance per perturbed input and direction (m, k)", MODEL_VAR, "",
+    variance: np.ndarray | None = entry("image variance per perturbed input and direction (m, p)", MODEL_VAR, "",
                                         npz="perturb_variance", kind="array")
+    directions: np.ndarray | None = entry("the latent directions perturbed, the columns of lam and variance (p,): all k "
+                                          "for a flat latent, the perturb_directions budget's most and least used above",
+                                          "", "", npz="perturb_directions", kind="array")
     images: np.ndarray | None = entry("decodes of the first input along each direction (k, 15, C, H, W)",
                                       "model units", "", npz="perturb_images", kind="array")
 
@@ -195,9 +205,28 @@ class Spectra:
     kl_fit_stage2: float | None = entry("the same of the u samples", "nats", "", "kl_gaussian_fit.stage2", kind="float")
     kl_fit_gaussian: float | None = entry("the same of the N(0, I) reference (its sampling floor)", "nats", "",
                                           "kl_gaussian_fit.gaussian", kind="float")
+    coordinates: tuple | None = entry("the latent coordinates the spectra use (None: all; the spectrum_dims budget)",
+                                      "", "", "spectrum_coordinates", kind="tuple")
     sv_stage1: np.ndarray | None = entry("raw singular values of the z samples", "", "", npz="singular_values_stage1",
                                          kind="array")
     sv_stage2: np.ndarray | None = entry("raw singular values of the u samples", "", "", npz="singular_values_stage2",
                                          kind="array")
     sv_gaussian: np.ndarray | None = entry("raw singular values of the reference", "", "",
                                            npz="singular_values_gaussian", kind="array")
+
+
+@section
+class SpatialLatent:
+    """A latent with a (C, H, W) shape (e.g. diffusers' AutoencoderKL), answered by channel and position
+    (:mod:`vaediag.diagnostics.spatial`); latent direction j is the flat index of (c, h, w)."""
+
+    shape: tuple = entry("(C, H, W) of the latent", "", "", "latent_shape", kind="tuple", default=())
+    r_hat_per_channel: tuple = entry("#{positions with mean lambda_j < 1/2} per channel", "positions",
+                                     "eq. (9), eq. (73)", "r_hat_per_channel", kind="tuple", default=())
+    positions_per_channel: int | None = entry("H * W", "positions", "", "positions_per_channel", kind="int")
+    channel_verdict: tuple = entry("one sentence per channel: where it is used", "", "", "channel_verdict",
+                                   kind="tuple", default=())
+    lambda_map: np.ndarray | None = entry("mean lambda_j laid out as (C, H, W)", "", "eq. (73)", npz="lambda_map",
+                                          kind="array")
+    r_hat_per_position: np.ndarray | None = entry("#{channels with mean lambda_j < 1/2} per position (H, W)",
+                                                  "channels", "eq. (9)", npz="r_hat_per_position", kind="array")

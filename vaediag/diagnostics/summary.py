@@ -20,12 +20,14 @@ import torch
 
 from vaediag.data import Dataset
 from vaediag.diagnostics.adapt import adapt, as_tensor_data, check_data, check_decodes, model_floats
+from vaediag.diagnostics.budget import Budgets, batch_size, jvp_rows, part_bar, pick_directions, preflight, sample_coordinates
 from vaediag.diagnostics.collapse import AU_THRESHOLD, CollapseAccumulator, collapse_notes, iw_log_likelihood, mutual_information
 from vaediag.diagnostics.eigen import DEFAULT_TAU, EigenAccumulator, eigen_summary
 from vaediag.diagnostics.gamma import decoder_gains, fit_effective_gamma, gamma_trajectory, gamma_verdict
 from vaediag.diagnostics.perturb import perturb_directions, perturbation_table
 from vaediag.diagnostics.protocol import decoder_variance, encode_posterior, frozen, model_device, posterior_eigen
 from vaediag.diagnostics.result import Diagnosis
+from vaediag.diagnostics.spatial import spatial_summary
 from vaediag.diagnostics.spectrum import MomentAccumulator, finite_or_none, gaussian_fit_kl, normalised, spectrum_gap
 from vaediag.diagnostics.usage import UsageAccumulator
 from vaediag.engine.devices import resolve_device
@@ -38,7 +40,7 @@ from vaediag.errors import UsageError, VaediagError
 # (tests/test_api_outside.py: test_gamma_effective_on_16_inputs_is_that_on_64).
 GAMMA_FIT_N = 16
 
-STREAMS = ("posterior", "reference", "stage2", "perturb", "mutual_information", "iw")
+STREAMS = ("posterior", "reference", "stage2", "perturb", "mutual_information", "iw", "budget")
 
 
 def streams(seed: int) -> dict[str, torch.Generator]:
@@ -51,7 +53,8 @@ def streams(seed: int) -> dict[str, torch.Generator]:
 def diagnose(model, x: torch.Tensor, stage2=None, tau: float = DEFAULT_TAU, seed: int = 0, batch: int = 500,
              perturb_inputs: int = 8, perturb_scale: float | str = 1.0, to_float=Dataset.to_float,
              device: torch.device | None = None, check_range: bool = True, au_threshold: float = AU_THRESHOLD,
-             mi_n: int = 2000, iw_k: int = 50, iw_n: int = 200, gamma_fit_n: int = GAMMA_FIT_N) -> Diagnosis:
+             mi_n: int = 2000, iw_k: int = 50, iw_n: int = 200, gamma_fit_n: int = GAMMA_FIT_N,
+             budgets: Budgets | None = None, progress: bool = False) -> Diagnosis:
     """Every diagnostic of ``model`` (and of ``stage2``, a VAE on its latents) over the rows of ``x``.
 
     ``model``: anything :func:`vaediag.diagnostics.adapt.adapt` reads (protocol models as they are; adapt
@@ -62,7 +65,12 @@ def diagnose(model, x: torch.Tensor, stage2=None, tau: float = DEFAULT_TAU, seed
     given back in its own modes, unchanged (:func:`~vaediag.diagnostics.protocol.frozen`). Collapse
     statistics: I(x; z) on the first ``mi_n`` inputs, the importance-weighted log-likelihood with ``iw_k``
     samples on the first ``iw_n`` (0 to skip); the effective gamma on the first ``gamma_fit_n`` (0 to
-    skip). Returns a :class:`Diagnosis` (``summary, arrays = diagnose(...)`` works).
+    skip). ``budgets``: the :class:`~vaediag.diagnostics.budget.Budgets` of the per-direction and
+    quadratic parts (defaults: inactive for latents of up to 64 numbers), recorded in
+    ``provenance.budgets``; a diagnosis over ``budgets.max_memory_gb`` or ``max_seconds`` is refused before
+    the work starts. ``progress``: bars with estimates on stderr. A spatial latent (C, H, W) keeps its
+    shape (``d.spatial``: lambda maps, r_hat per channel and per position; :mod:`vaediag.diagnostics.spatial`).
+    Returns a :class:`Diagnosis` (``summary, arrays = diagnose(...)`` works).
     """
     t0 = time.perf_counter()
     model = adapt(model)
@@ -81,11 +89,18 @@ def diagnose(model, x: torch.Tensor, stage2=None, tau: float = DEFAULT_TAU, seed
     device = device or model_device(model)
     gens = streams(seed)
     picture = model.picture_shape(x.shape[1:])
+    budgets = budgets if budgets is not None else Budgets()
+    batch = batch_size(x[0].numel(), batch)
     with frozen(model, stage2):
+        sizes = {"n": n, "perturb_inputs": perturb_inputs, "gamma_fit_n": gamma_fit_n, "mi_n": mi_n, "iw_n": iw_n, "iw_k": iw_k}
+        k, est = preflight(model, x, tf, device, budgets, sizes, part_bar(progress, 1, "estimate"))
+        opts = {"budgets": budgets, "progress": progress, "rng": np.random.default_rng(gens["budget"].initial_seed())}
         summary, arrays, state = _gather(model, stage2, x, tf, device, gens, batch, tau, picture, perturb_inputs,
-                                         perturb_scale, check_range)
-        _collapse(summary, arrays, state, model, x, tf, device, gens, au_threshold, mi_n, iw_k, iw_n, hi - lo)
-        _encoder_fit(summary, model, x[:gamma_fit_n], tf, device)
+                                         perturb_scale, check_range, opts)
+        _collapse(summary, arrays, state, model, x, tf, device, gens, au_threshold, mi_n, iw_k, iw_n, hi - lo, progress)
+        _encoder_fit(summary, model, x[:gamma_fit_n], tf, device, opts)
+    _spatial(summary, arrays, model, {**budgets.record(k), **sizes, "batch": batch,
+                                      "estimated_seconds": est["seconds"], "estimated_memory_bytes": est["memory_bytes"]})
     summary.update({"likelihood": model.likelihood, "kl_weight": model.kl_weight, "data_range": [lo, hi],
                     "unit_scale": hi - lo, "image_shape": None if picture is None else list(picture), "seed": int(seed)})
     if picture is None and x.dim() == 2 and x.shape[1] >= 64:
@@ -106,10 +121,12 @@ class _Pass:
 
 
 def _gather(model, stage2, x, tf, device, gens, batch, tau, picture, perturb_inputs, perturb_scale,
-            check) -> tuple[dict, dict, _Pass]:
+            check, opts) -> tuple[dict, dict, _Pass]:
     """One pass over the data: eigenvalues (mean and per-input usage), reconstruction error, aggregated-posterior
-    moments, collapse sums; then the perturbations."""
+    moments (on the ``spectrum_dims`` budget's coordinates), collapse sums; then the perturbations (along the
+    ``perturb_directions`` budget's directions)."""
     n = len(x)
+    bar = part_bar(opts["progress"], n, "one pass (encode, decode, moments)")
     eig = acc1 = acc2 = ref = col = use = None
     sq_err, n_pix = 0.0, 0
     mi_parts: list[tuple[torch.Tensor, torch.Tensor]] = []
@@ -118,9 +135,10 @@ def _gather(model, stage2, x, tf, device, gens, batch, tau, picture, perturb_inp
         mu, second, full = encode_posterior(model, xb)  # (B, k), (B, k) or (B, k, k)
         k = mu.shape[1]
         if eig is None:
-            eig, acc1, ref = EigenAccumulator(k), MomentAccumulator(k), MomentAccumulator(k)
-            acc2 = MomentAccumulator(k) if stage2 is not None else None
-            col, use = CollapseAccumulator(k), UsageAccumulator(k)
+            coords = sample_coordinates(k, opts["budgets"].limit("spectrum_dims", k), opts["rng"])
+            sk = k if coords is None else len(coords)
+            eig, acc1, ref, col = EigenAccumulator(k), MomentAccumulator(sk), MomentAccumulator(sk), CollapseAccumulator(k)
+            use, acc2, coords2 = UsageAccumulator(k), None, None
         col.add(mu, second, full)
         mi_parts.append((mu.double().cpu(), second.double().cpu()))
         lam, _ = posterior_eigen(mu, second, full)
@@ -132,20 +150,20 @@ def _gather(model, stage2, x, tf, device, gens, batch, tau, picture, perturb_inp
         sq_err += float((rec.reshape(len(xb), -1).double() - xb.reshape(len(xb), -1).double()).pow(2).sum())
         n_pix += xb[0].numel() * len(xb)
         z = sample_posterior(mu, second, gens["posterior"], variance=True)  # z ~ q(z|x)
-        acc1.add(z)
-        ref.add(torch.randn(mu.shape, generator=gens["reference"], dtype=torch.float64))  # i.i.d. N(0, I), same shape
+        acc1.add(z if coords is None else z[:, coords])
+        ref.add(torch.randn((len(mu), sk), generator=gens["reference"], dtype=torch.float64))  # i.i.d. N(0, I), same shape
         if stage2 is not None:
-            mu_u, second_u, full_u = encode_posterior(stage2, z)
-            acc2.add(sample_posterior(mu_u, second_u, gens["stage2"], variance=True))
-    pert = perturb_directions(model, tf(x[:perturb_inputs].to(device)), scale=perturb_scale, generator=gens["perturb"],
-                              picture=picture)
+            acc2, coords2 = _stage2_moments(stage2, z, gens["stage2"], acc2, coords2, opts)
+        bar.update(min(i + batch, n))
+    bar.close()
+    pert = _perturb(model, x[:perturb_inputs], tf, device, eig.mean, perturb_scale, gens["perturb"], picture, opts)
     scale = (model.data_range[1] - model.data_range[0]) if model.data_range is not None else 1.0
     spectra, (sv1, sv2, sv_ref) = _spectra(acc1, acc2, ref)
     summary = {
         "gamma": decoder_variance(model), "gamma_stage2": decoder_variance(stage2) if stage2 is not None else None,
         "recon_mse": sq_err / n_pix, "n": n, "encoder": "full covariance" if full else "diagonal",
         **eigen_summary(eig.mean, tau), "used_fraction": use.fraction.tolist(),
-        "perturbation": perturbation_table(pert["lam"], pert["variance"], scale),
+        "perturbation": perturbation_table(pert["lam"], pert["variance"], scale, directions=pert["directions"]),
         "perturbation_inputs": int(min(perturb_inputs, n)), "perturbation_scale": perturb_scale,
         **spectra,
         "notes": [] if stage2 is not None else ["no stage-2 model: stage-2 entries are null"],
@@ -153,12 +171,37 @@ def _gather(model, stage2, x, tf, device, gens, batch, tau, picture, perturb_inp
     }
     arrays = {"lambda_mean": eig.mean, "lambda_hist_counts": eig.counts, "lambda_hist_edges": eig.edges,
               "singular_values_stage1": sv1, "singular_values_gaussian": sv_ref,
-              "perturb_lambda": pert["lam"], "perturb_variance": pert["variance"], "used_fraction": use.fraction}
+              "perturb_lambda": pert["lam"], "perturb_variance": pert["variance"], "perturb_directions": pert["directions"],
+              "used_fraction": use.fraction}
     if sv2 is not None:
         arrays["singular_values_stage2"] = sv2
     if pert["images"] is not None and picture is not None:
         arrays["perturb_images"] = pert["images"]
+    summary["spectrum_coordinates"] = None if coords is None else coords.tolist()
     return summary, arrays, _Pass(mi_parts, col, full)
+
+
+def _stage2_moments(stage2, z, generator, acc, coords, opts):
+    """Add u ~ q(u|z) of this batch to stage 2's moments (created at the first batch, on the
+    ``spectrum_dims`` budget's coordinates); returns (accumulator, coordinates)."""
+    mu_u, second_u, _ = encode_posterior(stage2, z)
+    u = sample_posterior(mu_u, second_u, generator, variance=True)
+    if acc is None:
+        coords = sample_coordinates(u.shape[1], opts["budgets"].limit("spectrum_dims", u.shape[1]), opts["rng"])
+        acc = MomentAccumulator(u.shape[1] if coords is None else len(coords))
+    acc.add(u if coords is None else u[:, coords])
+    return acc, coords
+
+
+def _perturb(model, xs, tf, device, lambda_mean, perturb_scale, generator, picture, opts) -> dict:
+    """The perturbations along the ``perturb_directions`` budget's directions (all for a flat latent)."""
+    k = len(lambda_mean)
+    dirs = pick_directions(lambda_mean, opts["budgets"].limit("perturb_directions", k))
+    bar = part_bar(opts["progress"], len(xs), f"perturbations ({len(dirs)} directions)")
+    pert = perturb_directions(model, tf(xs.to(device)), scale=perturb_scale, generator=generator, picture=picture,
+                              directions=None if len(dirs) == k else dirs, step=bar.update)
+    bar.close()
+    return pert
 
 
 def _spectra(acc1, acc2, ref) -> tuple[dict, tuple]:
@@ -177,7 +220,8 @@ def _spectra(acc1, acc2, ref) -> tuple[dict, tuple]:
     }, (sv1, sv2, sv_ref)
 
 
-def _collapse(summary, arrays, state: _Pass, model, x, tf, device, gens, au_threshold, mi_n, iw_k, iw_n, scale) -> None:
+def _collapse(summary, arrays, state: _Pass, model, x, tf, device, gens, au_threshold, mi_n, iw_k, iw_n, scale,
+              progress=False) -> None:
     """KL per dimension, active units, I(x; z) and the importance-weighted log-likelihood (in model units,
     and in [0, 1] units beside it when they differ)."""
     col, full, parts = state.col, state.full, state.mi_parts
@@ -192,7 +236,9 @@ def _collapse(summary, arrays, state: _Pass, model, x, tf, device, gens, au_thre
     summary["iw_log_likelihood"] = None
     if (gamma is not None or lik == "bernoulli") and iw_k > 0 and iw_n > 0:
         xs = tf(x[:iw_n].to(device))
-        iw = iw_log_likelihood(model, xs, gamma, k=iw_k, generator=gens["iw"], likelihood=lik)
+        bar = part_bar(progress, len(xs), f"IW log-likelihood (K = {iw_k})")
+        iw = iw_log_likelihood(model, xs, gamma, k=iw_k, generator=gens["iw"], likelihood=lik, step=bar.update)
+        bar.close()
         arrays["iw_log_likelihood_per_input"] = iw.pop("per_input")
         iw["model"] = ("Bernoulli decoder p(x|z) = prod Bernoulli(x_i; mu_x(z)_i)" if lik == "bernoulli" else
                        f"Gaussian decoder N(mu_x(z), gamma I), gamma = {gamma:.4g} ({model.gamma_mode}"
@@ -210,28 +256,55 @@ def _collapse(summary, arrays, state: _Pass, model, x, tf, device, gens, au_thre
             summary["notes"].append(model.gamma_note)
 
 
-def _encoder_fit(summary, model, xs, tf, device) -> None:
-    """The encoder held against eq. (73) on the first inputs: gamma_effective for a Gaussian decoder, the Fisher
-    calibration c for a Bernoulli one (:mod:`.fisher`); units and eq. (9) follow in :mod:`.rules`."""
+def _encoder_fit(summary, model, xs, tf, device, opts) -> None:
+    """The encoder held against eq. (73) on the first inputs (on the ``gain_directions`` budget's
+    coordinates): gamma_effective for a Gaussian decoder, the Fisher calibration c for a Bernoulli one
+    (:mod:`.fisher`); units and eq. (9) follow in :mod:`.rules`."""
     summary["gamma_effective_fit"] = summary["fisher_fit"] = None
     if not len(xs):
         return
     mu, second, full = encode_posterior(model, tf(xs.to(device)))
+    k = mu.shape[1]
+    dirs = None if full else sample_coordinates(k, opts["budgets"].limit("gain_directions", k), opts["rng"])
+    bar = part_bar(opts["progress"], len(xs), "the encoder against eq. 73")
+    gains = {"rows": jvp_rows(xs[0].numel()), "directions": dirs, "step": bar.update}
     if model.likelihood == "bernoulli":
         from vaediag.diagnostics.fisher import fisher_gains, fit_fisher_calibration
 
-        fit = fit_fisher_calibration(*fisher_gains(model, mu, second, full))
-        summary["fisher_fit"] = {**dataclasses.asdict(fit), "n": len(xs)}
+        fit = fit_fisher_calibration(*fisher_gains(model, mu, second, full, **gains))
+        bar.close()
+        summary["fisher_fit"] = {**dataclasses.asdict(fit), "n": len(xs), "directions": k if dirs is None else len(dirs)}
         return
-    fit = fit_effective_gamma(*decoder_gains(model, mu, second, full))
+    fit = fit_effective_gamma(*decoder_gains(model, mu, second, full, **gains))
+    bar.close()
     fit["n"] = len(xs)
+    fit["directions"] = k if dirs is None else len(dirs)
     fit["rule"] = ("lambda_j = 1 / (1 + (J^T J)_jj / gamma) (diagonal encoder)" if not full else
                    "v_j^T Sigma_z v_j = 1 / (1 + m_j / gamma), (m_j, v_j) eigenpairs of J^T J")
     summary["gamma_effective_fit"] = fit
 
 
+def _spatial(summary, arrays, model, budgets: dict) -> None:
+    """The budgets used, the latent's shape and, for a spatial latent, its per-channel answers."""
+    summary["budgets"] = budgets
+    entries, maps = spatial_summary(arrays["lambda_mean"], getattr(model, "latent_shape", None))
+    summary["spatial"] = None if entries["latent_shape"] is None else entries
+    arrays.update(maps)
+    active = [f"{name} {budgets[name]}" for name, on in budgets["active"].items() if on]
+    if active:
+        summary["notes"].append(f"a latent of {len(arrays['lambda_mean']):,} numbers: budgets {', '.join(active)} "
+                                "(the most and least used directions perturbed; eq. (73) and the spectrum on sampled "
+                                "coordinates); pass budgets=vaediag.Budgets(...) to change them")
+    sf = getattr(model, "scaling_factor", None)
+    if sf is not None:
+        summary["latent_scaling_factor"] = sf
+        summary["notes"].append(f"the model scales its latents by scaling_factor = {sf:g} for a diffusion model; the "
+                                "diagnosis reads the encoder's own (unscaled) latents, where its KL was trained")
+
+
 def diagnose_run(run, n: int | None = 10000, device: str = "auto", tau: float = DEFAULT_TAU, seed: int = 0,
-                 write: bool = True, out_dir=None, iw: bool = True) -> Diagnosis:
+                 write: bool = True, out_dir=None, iw: bool = True, budgets: Budgets | None = None,
+                 progress: bool = False) -> Diagnosis:
     """Diagnose a run's stage 1 (and stage 2 when finished) on its first ``n`` training inputs.
 
     Writes summary.json and arrays.npz into ``out_dir`` (default RUN/diagnostics; another folder lets a
@@ -249,7 +322,8 @@ def diagnose_run(run, n: int | None = 10000, device: str = "auto", tau: float = 
     stage2 = run.load_model(2, dev) if run.stage_done(2) else None
     data = run.dataset()
     x = data.train[:n] if n else data.train
-    summary, arrays = diagnose(model, x, stage2, tau=tau, seed=seed, device=dev, iw_k=50 if iw else 0)
+    summary, arrays = diagnose(model, x, stage2, tau=tau, seed=seed, device=dev, iw_k=50 if iw else 0, budgets=budgets,
+                               progress=progress)
     if stage2 is None:
         summary["notes"] = [f"{run.path} has no finished stage 2: stage-2 entries are null"] + summary["notes"][1:]
     traj = gamma_trajectory(run.read_metrics(1))

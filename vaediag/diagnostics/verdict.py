@@ -30,6 +30,9 @@ def verdict(d) -> list[str]:
     part = usage_line(d)
     if part:
         out.append(part)
+    if d.spatial is not None and d.spatial.channel_verdict:
+        out.append("By channel (r_hat counted per channel, mean lambda_j < 1/2): " + "; ".join(d.spatial.channel_verdict)
+                   + ".")
     if d.collapse.kl_total is not None:
         out.append(collapse_line(d))
     out.append(stage2_line(d))

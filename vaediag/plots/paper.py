@@ -152,9 +152,10 @@ def _perturb_rows(d: Diagnosis, rows: list[int] | None = None, all_rows: bool = 
         raise UsageError("this diagnosis holds no perturbations along eigendirections (its arrays.npz lacks them); "
                          "run 'vaediag diagnose' again")
     lam, var, imgs = p.lam[0], p.variance[0], p.images
-    rows = rows if rows is not None else _shown(lam, all_rows=all_rows)
-    return [(j, float(lam[j]), float(var[j]), None if imgs is None else display_images(imgs[j], d.model.data_range))
-            for j in rows]
+    rows = rows if rows is not None else _shown(lam, all_rows=all_rows)  # positions among the perturbed directions
+    dirs = np.arange(len(lam)) if p.directions is None else np.asarray(p.directions)  # a budget perturbs a subset
+    return [(int(dirs[j]), float(lam[j]), float(var[j]),
+             None if imgs is None else display_images(imgs[j], d.model.data_range)) for j in rows]
 
 
 def _centre_rows(d: Diagnosis) -> list:

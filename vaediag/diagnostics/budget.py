@@ -1,0 +1,222 @@
+"""Budgets of a diagnosis: what keeps its time and memory at most linear in the latent size kappa.
+
+Most of a diagnosis is one pass over the inputs (encode, decode the mean, sum the moments): linear in
+kappa and in the number of inputs n. The parts that are per direction or quadratic in kappa are
+budgeted, each by a named default. The budgets apply to latents of more than :data:`FLAT_MAX` = 64
+numbers only: a latent of up to 64 numbers is diagnosed along every direction, exactly as before the
+budgets existed (that is cheap), and a budget at least kappa is inactive too.
+
+- ``perturb_directions`` (default 16): the directions perturbed (Theorem 4; supplement Fig. 9), each
+  costing 15 decodes per perturbed input. When active, half are the most used directions (smallest
+  mean lambda_j) and half the least used (largest): the two ends that the figures show.
+- ``gain_directions`` (default 16): the directions per input whose decoder gain (J^T J)_jj enters the
+  eq. (73) fit of gamma_effective, one Jacobian-vector product (about 3 decodes) each. When active,
+  a random sample of that many coordinates (the same for every input, drawn from the seed): the
+  least-squares fit is then over a sample of the pairs the full fit uses. Diagonal encoders only; a full
+  covariance uses every direction (its eigenvectors mix them all).
+- ``spectrum_dims`` (default 256): the coordinates whose aggregated-posterior moments (a kappa x kappa
+  Gram matrix, an eigendecomposition and a log-determinant: quadratic memory, cubic time) give the
+  spectrum, its gap and the Gaussian-fit KL. When active, a random sample of that many
+  coordinates (drawn from the seed): the spectrum is that of the marginal of q(z) on them, against
+  N(0, I)'s marginal (also N(0, I)), so the comparison of eq. (10) still holds.
+- ``mi_n`` (2,000 inputs) and ``iw_n`` x ``iw_k`` (200 x 50 decodes) were already fixed. I(x; z) is
+  computed for latents above 64 numbers as a matrix product (memory n^2, not n^2 kappa).
+
+Batches are cut so that a batch holds at most :data:`BATCH_NUMBERS` input numbers (500 inputs of up to
+16,777 numbers: every image of 64 x 64 x 3 or less keeps its batch of 500), so memory is flat in n.
+
+:func:`estimate` gives the time and memory before the work starts (from the time of one encode and decode
+of a few inputs, measured first); :func:`check` turns a latent too large for the requested budgets into
+one sentence naming the budget to change, with the estimate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+import math
+
+import numpy as np
+
+from vaediag.errors import UsageError
+from vaediag.progress import duration
+
+PERTURB_DIRECTIONS = 16
+GAIN_DIRECTIONS = 16
+SPECTRUM_DIMS = 256
+FLAT_MAX = 64  # latents up to this size are diagnosed as before every budget existed
+BATCH_NUMBERS = 2 ** 23  # input numbers per batch (x 4 bytes: 32 MB of float32 inputs)
+JVP_NUMBERS = 2 ** 19  # decoded numbers of the Jacobian-vector products made at once (each keeps its graph:
+# about 1 kB of activations per decoded number for a conv decoder: 3.3 GB for 16 JVPs at 256 x 256 x 3, 0.5 GB for 2)
+JVP_DECODES = 3.0  # a Jacobian-vector product by the double-vjp identity costs about 3 decodes
+MEMORY_GB = 4.0  # default limit on the diagnostics' own arrays (not the model's activations)
+
+
+@dataclass(frozen=True)
+class Budgets:
+    """The budgets of a diagnosis (None: no budget, every direction or coordinate)."""
+
+    perturb_directions: int | None = PERTURB_DIRECTIONS
+    gain_directions: int | None = GAIN_DIRECTIONS
+    spectrum_dims: int | None = SPECTRUM_DIMS
+    max_memory_gb: float | None = MEMORY_GB
+    max_seconds: float | None = None
+
+    def __post_init__(self):
+        for name in ("perturb_directions", "gain_directions", "spectrum_dims"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, (int, np.integer)) or v < 2):
+                raise UsageError(f"{name}= must be a whole number of at least 2 (or None for all), got {v!r}")
+        for name in ("max_memory_gb", "max_seconds"):
+            v = getattr(self, name)
+            if v is not None and not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                raise UsageError(f"{name}= must be a positive number (or None for no limit), got {v!r}")
+
+    def limit(self, name: str, k: int) -> int | None:
+        """The budget ``name`` for a latent of ``k`` numbers: None (every direction or coordinate) when
+        k <= FLAT_MAX, when the budget is None or when it is at least k."""
+        v = getattr(self, name)
+        return None if (k <= FLAT_MAX or v is None or v >= k) else int(v)
+
+    def record(self, k: int) -> dict:
+        """The budgets as the result names them, with whether each was active for a latent of ``k`` numbers."""
+        out = asdict(self)
+        out["active"] = {name: self.limit(name, k) is not None
+                         for name in ("perturb_directions", "gain_directions", "spectrum_dims")}
+        return out
+
+
+def batch_size(numbers_per_input: int, batch: int) -> int:
+    """At most ``batch`` inputs and at most :data:`BATCH_NUMBERS` numbers per batch (at least one input)."""
+    return max(1, min(int(batch), BATCH_NUMBERS // max(1, int(numbers_per_input))))
+
+
+def jvp_rows(numbers_per_input: int, rows: int = 16) -> int:
+    """Jacobian-vector products made at once: at most ``rows`` (16, unchanged up to 64 x 64 x 3 outputs) and
+    at most :data:`JVP_NUMBERS` decoded numbers."""
+    return max(1, min(int(rows), JVP_NUMBERS // max(1, int(numbers_per_input))))
+
+
+def pick_directions(lambda_mean: np.ndarray, budget: int | None) -> np.ndarray:
+    """Directions to perturb, ascending: all when ``budget`` is None or at least kappa, else the
+    ``budget // 2`` smallest mean lambda (most used) and the rest largest (least used)."""
+    lam = np.asarray(lambda_mean, dtype=np.float64)
+    k = len(lam)
+    if budget is None or budget >= k:
+        return np.arange(k)
+    order = np.argsort(lam, kind="stable")
+    low = budget // 2
+    return np.sort(np.concatenate([order[:low], order[k - (budget - low):]]))
+
+
+def sample_coordinates(k: int, budget: int | None, rng: np.random.Generator) -> np.ndarray | None:
+    """A sorted random sample of ``budget`` of the ``k`` coordinates, or None (all) when the budget is inactive."""
+    if budget is None or budget >= k:
+        return None
+    return np.sort(rng.choice(k, size=int(budget), replace=False))
+
+
+def plan(k: int, d: int, n: int, budgets: Budgets, perturb_inputs: int, gamma_fit_n: int, mi_n: int,
+         iw_n: int, iw_k: int, full: bool = False) -> dict:
+    """Work of each part in decode-equivalents (and encodes), and the bytes of the diagnostics' largest
+    arrays, for a latent of ``k`` numbers and inputs of ``d`` numbers."""
+    pk = budgets.limit("perturb_directions", k) or k
+    gk = k if full else (budgets.limit("gain_directions", k) or k)
+    sk = budgets.limit("spectrum_dims", k) or k
+    m = min(mi_n, n)
+    iw = min(iw_n, n) * iw_k if iw_k > 0 else 0
+    decodes = {"one pass": n, "perturbations": min(perturb_inputs, n) * pk * 15,
+               "gamma_effective (eq. 73)": min(gamma_fit_n, n) * gk * JVP_DECODES, "IW log-likelihood": iw}
+    memory = {"spectrum_dims": 3 * sk * sk * 8,
+              "perturb_directions": pk * 15 * d * 2 + 2 * batch_size(d, 256) * d * 8,
+              "gain_directions": 16 * d * 8 * 4,
+              "mi_n": (m * m * 8 * 3) if k > FLAT_MAX else 256 * m * k * 8 * 3,
+              "batch": batch_size(d, 500) * (d + k) * 8 * 4}
+    return {"decodes": decodes, "encodes": n + min(iw_n, n) * (iw_k > 0), "memory_bytes": memory,
+            "flops": {"spectrum_dims": n * sk * sk * 3 + sk ** 3, "mi_n": 3 * m * m * k}}
+
+
+def estimate(work: dict, seconds_per_decode: float, seconds_per_encode: float, gflops: float = 5.0) -> dict:
+    """Seconds per part and in all, and the peak bytes of the diagnostics' arrays, from :func:`plan`'s
+    work and measured seconds per decode and per encode (``gflops``: a conservative rate for the matrix
+    parts)."""
+    parts = {name: dec * seconds_per_decode for name, dec in work["decodes"].items()}
+    parts["one pass"] += work["encodes"] * seconds_per_encode
+    parts["moments and I(x; z)"] = sum(work["flops"].values()) / (gflops * 1e9)
+    mem = work["memory_bytes"]
+    return {"seconds": float(sum(parts.values())), "parts": parts, "memory_bytes": int(sum(mem.values())),
+            "largest": max(mem, key=mem.get)}
+
+
+def estimate_sentence(k: int, n: int, est: dict, budgets: Budgets) -> str:
+    """One line before the work: 'diagnose: 4,500 inputs, latent of 784 numbers: about 40 s and 0.3 GB ...'."""
+    bits = [f"{name} {budgets.limit(name, k)}" for name in ("perturb_directions", "gain_directions", "spectrum_dims")
+            if budgets.limit(name, k) is not None]
+    return (f"diagnose: {n:,} inputs, a latent of {k:,} numbers: about {duration(est['seconds'])} and "
+            f"{est['memory_bytes'] / 1e9:.2g} GB of diagnostic arrays on this device"
+            + (f" (budgets: {', '.join(bits)})" if bits else ""))
+
+
+def check(k: int, n: int, est: dict, budgets: Budgets) -> None:
+    """Refuse, in one sentence with the estimate and the budget to change, a diagnosis whose estimated
+    memory exceeds ``max_memory_gb`` or whose estimated time exceeds ``max_seconds``."""
+    gb = est["memory_bytes"] / 1e9
+    when = f"about {duration(est['seconds'])} and {gb:.3g} GB"
+    if budgets.max_memory_gb is not None and gb > budgets.max_memory_gb:
+        name = est["largest"]
+        hint = ("lower n (--n)" if name == "batch" else f"lower mi_n (default {_default(name)})" if name == "mi_n" else
+                f"lower {name} (now {_now(budgets, name)}; default {_default(name)})")
+        raise UsageError(f"a latent of {k:,} numbers over {n:,} inputs needs {when} (over max_memory_gb="
+                         f"{budgets.max_memory_gb:g}), most of it for {name}: {hint} or raise max_memory_gb")
+    if budgets.max_seconds is not None and est["seconds"] > budgets.max_seconds:
+        name = max(est["parts"], key=est["parts"].get)
+        raise UsageError(f"a latent of {k:,} numbers over {n:,} inputs needs {when} (over max_seconds="
+                         f"{budgets.max_seconds:g}), most of it for {name}: lower perturb_directions, gain_directions "
+                         "or n (--n), skip the IW log-likelihood (--no-iw), or raise max_seconds")
+
+
+def _now(budgets: Budgets, name: str):
+    v = getattr(budgets, name, None)
+    return "all" if v is None else v
+
+
+def _default(name: str):
+    return {"spectrum_dims": SPECTRUM_DIMS, "perturb_directions": PERTURB_DIRECTIONS,
+            "gain_directions": GAIN_DIRECTIONS, "mi_n": 2000}.get(name, "?")
+
+
+# ---------------------------------------------------------------------------- before the work, and during it
+def preflight(model, x, tf, device, budgets: Budgets, sizes: dict, bar=None) -> tuple[int, dict]:
+    """Time one encode and decode of a few inputs, estimate the whole diagnosis (:func:`plan`,
+    :func:`estimate`), refuse it when over a limit (:func:`check`: before any other work) and write the
+    estimate on ``bar`` (a :class:`~vaediag.progress.Progress`). ``sizes``: n, perturb_inputs,
+    gamma_fit_n, mi_n, iw_n, iw_k. Returns (kappa, the estimate)."""
+    import time
+
+    import torch
+
+    from vaediag.diagnostics.protocol import encode_posterior
+
+    with torch.no_grad():
+        mu, second, full = encode_posterior(model, tf(x[:1].to(device)))  # warm-up
+        model.decode(mu)
+        xb = tf(x[:min(4, len(x))].to(device))
+        t0 = time.perf_counter()
+        mu, second, full = encode_posterior(model, xb)
+        t1 = time.perf_counter()
+        model.decode(mu)
+        t2 = time.perf_counter()
+    k, d = int(mu.shape[1]), int(xb[0].numel())
+    work = plan(k, d, sizes["n"], budgets, sizes["perturb_inputs"], sizes["gamma_fit_n"], sizes["mi_n"],
+                sizes["iw_n"], sizes["iw_k"], full)
+    est = estimate(work, (t2 - t1) / len(xb), (t1 - t0) / len(xb))
+    check(k, sizes["n"], est, budgets)
+    if bar is not None:
+        bar.note(estimate_sentence(k, sizes["n"], est, budgets))
+    return k, est
+
+
+def part_bar(enabled: bool, total: int, what: str):
+    """A progress bar for one part of a diagnosis (stderr; silent when not ``enabled``)."""
+    from vaediag.progress import Progress
+
+    return Progress(max(1, int(total)), f"diagnose: {what}", enabled=enabled)
