@@ -41,9 +41,9 @@ import numpy as np
 import torch
 
 from vaediag.errors import VaediagError
+from vaediag.objective import LOG_2PI
 
 AU_THRESHOLD = 0.01
-LOG_2PI = math.log(2 * math.pi)
 
 
 # ---------------------------------------------------------------------------- pure cores
