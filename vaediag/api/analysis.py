@@ -16,7 +16,7 @@ from vaediag.errors import UsageError, VaediagError
 
 def _check_n(n: int | None) -> int | None:
     if n is not None and n < 2:
-        raise UsageError(f"--n must be at least 2, got {n}")
+        raise UsageError(f"n={n} is too few inputs: give n= of at least 2")
     return n
 
 
@@ -59,7 +59,7 @@ def diagnose(run_or_model, data=None, stage2=None, *, n: int | None = 10000, tau
     from vaediag.diagnostics.summary import diagnose as _diagnose, diagnose_run
 
     if not 0 < tau:
-        raise UsageError(f"--tau must be positive, got {tau}")
+        raise UsageError(f"tau={tau} is not a threshold: give a positive tau=")
     if out is not None and out_dir is not None:
         raise UsageError("give out= (out_dir= is its former name), not both")
     out = out if out is not None else out_dir
