@@ -7,6 +7,8 @@ def test_arguments_become_flags_with_their_values():
     assert in_flags("n=1 is too few inputs: give n= of at least 2") == "--n 1 is too few inputs: give --n of at least 2"
     assert in_flags("tau=0 is not a threshold: give a positive tau=") == "--tau 0 is not a threshold: give a positive --tau"
     assert in_flags("skip the IW log-likelihood (iw=False)") == "skip the IW log-likelihood (--no-iw)"
+    assert (in_flags("json_path=my dir/s.json: the folder my dir does not exist")
+            == "--json my dir/s.json: the folder my dir does not exist")  # the rest of a path stays as written
 
 
 def test_budgets_become_their_flags():
