@@ -321,7 +321,7 @@ def table(out: Path, s: dict, features_name: str) -> str:
         for key in [m[0] for m in MODELS] + ["floor"])]
     conv = [r["gamma_verdict"] for _, r in sorted(got.get("learned", {}).items()) if r.get("gamma_verdict")]
     if conv:
-        lines.append(f"learned gamma converged (log gamma moved < 0.1 over the last quarter) in "
+        lines.append(f"learned gamma converged (log gamma moved < 0.1 over the last quarter, at under half the run's mean rate) in "
                      f"{sum(c['converged'] for c in conv)} of {len(conv)} seeds: final gamma "
                      + ", ".join(f"{c['final_gamma']:.3g}" for c in conv) + "; moved "
                      + ", ".join(f"{c['tail_change']:+.3f}" for c in conv))

@@ -36,8 +36,8 @@ def _parsers(parser):
 def test_every_parser_refuses_abbreviations_and_a_prefix_is_a_usage_error(capsys):
     parsers = list(_parsers(build_parser()))
     assert len(parsers) > 8 and all(p.allow_abbrev is False for p in parsers)
-    assert main(["diagnose", "--run", "x", "--thresh", "0.1"]) == 2
-    assert "unrecognized arguments: --thresh" in capsys.readouterr().err
+    assert main(["diagnose", "--run", "x", "--max-mem", "0.1"]) == 2  # a prefix of --max-memory-gb
+    assert "unrecognized arguments: --max-mem" in capsys.readouterr().err
 
 
 def test_no_command_prints_the_usage_on_stderr_and_exits_2(capsys):

@@ -72,14 +72,9 @@ def test_diagnose_tau_changes_the_tau_count_only(tiny_runs, capsys):
     assert "tau-count(lambda<5) 8" in out
 
 
-def test_threshold_is_a_deprecated_alias_of_tau(tiny_runs, capsys):
-    code, _, err = run_cli(["diagnose", "--run", str(tiny_runs["img"]), "--n", "50", "--threshold", "5", "--device", "cpu"],
-                           capsys)
-    assert code == 0 and "deprecated" in err and "--tau" in err
-    s = json.loads((tiny_runs["img"] / "diagnostics" / "summary.json").read_text())
-    assert s["tau"] == 5 and s["tau_count"] == 8
-    code, _, err = run_cli(["diagnose", "--run", str(tiny_runs["img"]), "--threshold", "5", "--tau", "5"], capsys)
-    assert code == 2 and err.count("\n") == 1
+def test_threshold_is_gone_tau_is_the_name(tiny_runs, capsys):
+    code, _, err = run_cli(["diagnose", "--run", str(tiny_runs["img"]), "--threshold", "5"], capsys)
+    assert code == 2 and "--threshold" in err and err.count("\n") == 1
 
 
 def test_vector_run_without_stage2_gives_nulls_with_note(tiny_runs, capsys):
@@ -136,3 +131,88 @@ def test_bad_input_gets_one_sentence(tiny_runs, capsys, tmp_path, argv_fn):
     code, _, err = run_cli(argv_fn(tiny_runs, tmp_path), capsys)
     assert_one_sentence(code, err)
     assert err.startswith("vaediag ")
+
+
+# ---------------------------------------------------------------------------- the budget flags
+LINEAR = """
+import torch
+import torch.nn as nn
+import vaediag
+
+
+class Linear(nn.Module):
+    def __init__(self, k=100, d=20):
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.W = nn.Parameter(torch.randn(d, k, generator=g) * torch.linspace(0.01, 2, k))
+        self.E = nn.Parameter(torch.randn(k, d, generator=g) / d)
+        self.lv = nn.Parameter(torch.linspace(-4, 0.5, k))
+
+    def encode(self, x):
+        return x @ self.E.T, self.lv.expand(len(x), -1)
+
+    def decode(self, z):
+        return z @ self.W.T
+
+
+def factory():
+    return vaediag.adapt(Linear(), gamma=0.1)
+"""
+
+
+@pytest.fixture
+def linear_model(tmp_path, monkeypatch):
+    """A linear Gaussian VAE with a latent of 100 numbers (above 64: the budgets apply), as a file factory."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "lin.py").write_text(LINEAR)
+    np.save(tmp_path / "x.npy", np.random.default_rng(1).normal(size=(40, 20)).astype(np.float32))
+    return ["diagnose", "--model", "lin.py:factory", "--data", "x.npy", "--no-iw", "--device", "cpu", "--quiet"]
+
+
+def test_too_small_max_memory_is_refused_in_the_flags_words(linear_model, tmp_path, capsys):
+    code, out, err = run_cli(linear_model + ["--out", "o", "--max-memory-gb", "1e-6"], capsys)
+    assert_one_sentence(code, err)
+    assert code == 2 and out == ""
+    assert "--max-memory-gb 1e-06" in err and "GB" in err and "100 numbers" in err  # the limit and the estimate
+    assert "max_memory_gb" not in err and "Budgets(" not in err  # the flag, not the Python argument
+    assert not (tmp_path / "o").exists()  # refused before anything is written
+
+
+def test_a_budget_flag_changes_the_result(linear_model, tmp_path, capsys):
+    code, out, err = run_cli(linear_model + ["--json", "s.json", "--perturb-directions", "4"], capsys)
+    assert code == 0, err
+    s = json.loads((tmp_path / "s.json").read_text())
+    assert len(s["perturbation"]) == 4 and s["budgets"]["perturb_directions"] == 4  # default 16
+    assert s["budgets"]["gain_directions"] == 16  # the flags not given keep their defaults
+    assert "pass --perturb-directions, --gain-directions" in out and "Budgets(" not in out  # the note in flags
+
+
+def test_all_and_zero_mean_no_budget():
+    from vaediag.cli.diagnostics import _budget_value
+
+    every, limit = _budget_value("all"), _budget_value("none")
+    assert every("all") is None and every("0") is None and every("12") == 12 and isinstance(every("12"), int)
+    assert limit("none") is None and limit("0") is None and limit("0.5") == 0.5
+
+
+@pytest.mark.parametrize("flag, value, words", [
+    ("--perturb-directions", "1", ["--perturb-directions 1", "at least 2", "all (no budget)"]),
+    ("--max-seconds", "-1", ["--max-seconds -1", "positive", "0 (no limit)"]),
+    ("--spectrum-dims", "many", ["--spectrum-dims", "'all'"]),
+])
+def test_bad_budget_values_are_one_sentence_naming_the_flag(linear_model, capsys, flag, value, words):
+    code, _, err = run_cli(linear_model + [flag, value], capsys)
+    assert_one_sentence(code, err)
+    assert code == 2 and all(w in err for w in words), err
+
+
+def test_budget_help_states_the_library_defaults():
+    from vaediag.cli.diagnostics import BUDGET_FLAGS
+    from vaediag.diagnostics import budget as B
+
+    text = {field: help_text for _, field, _, help_text in BUDGET_FLAGS}
+    assert f"default {B.PERTURB_DIRECTIONS};" in text["perturb_directions"]
+    assert f"default {B.GAIN_DIRECTIONS};" in text["gain_directions"]
+    assert f"default {B.SPECTRUM_DIMS};" in text["spectrum_dims"]
+    assert f"default {B.MEMORY_GB:g};" in text["max_memory_gb"] and B.Budgets().max_seconds is None
+    assert B.FLAT_MAX == 64  # the help's group says 64

@@ -6,9 +6,9 @@ from vaediag.cli import main
 
 
 @pytest.mark.parametrize("argv,needle,status", [  # docs/cli.md: 2 usage, 1 something missing
-    (["theory", "--seed", "-1"], "--seed must be a non-negative integer", 2),
+    (["theory", "--seed", "-1"], "--seed -1 is not a seed", 2),
     (["theory", "--json", "/nonexistent-dir/x.json"], "does not exist", 1),
-    (["theory", "--threads", "0"], "--threads must be at least 1", 2),
+    (["theory", "--threads", "0"], "give --threads of at least 1", 2),
     (["theory", "--device", "cuda"], "no CUDA device", 1),
     (["theory", "--seed", "abc"], "invalid int value", 2),
     (["theory", "--jobs", "3"], "invalid choice", 2),

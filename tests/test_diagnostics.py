@@ -122,3 +122,17 @@ def test_diagnose_with_stage2_on_latents_repairs_spectrum():
     assert summary["spectrum_gap"]["stage2"] < 0.03
     assert summary["kl_gaussian_fit"]["stage2"] < 0.02 < summary["kl_gaussian_fit"]["stage1"]
     assert "perturb_images" not in arrays  # vectors: variance without images
+
+
+def test_gamma_still_falling_at_its_pace_has_not_converged():
+    """A short run whose log gamma falls steadily by 0.06 moves less than 0.1 in its last quarter, yet it is
+    still falling at its average rate: not converged. A long run that fell by 5 and then moved 0.05 in its
+    last quarter has; so has a run that moved less than a quarter of the tolerance in all."""
+    step = np.arange(5, 65.0, 5)
+    short = -0.001 * step  # the demo's 60-step smoke run: -0.06 in all, -0.015 in the last quarter
+    v = gamma_verdict(step, short)
+    assert abs(v["tail_change"]) < 0.1 and not v["converged"]
+    long_step = np.arange(0, 1000.0, 10)
+    long = np.where(long_step < 500, -long_step / 100, -5.0 - 0.05 * (long_step - 500) / 500)
+    assert gamma_verdict(long_step, long)["converged"]
+    assert gamma_verdict(step, 0.005 * np.sin(step))["converged"]  # |total| < tol / 4: nothing moved to speak of

@@ -29,7 +29,7 @@ def test_limits_are_inactive_for_flat_latents():
     assert b.limit("perturb_directions", 65) == B.PERTURB_DIRECTIONS
     assert b.limit("spectrum_dims", 200) is None and b.limit("spectrum_dims", 784) == B.SPECTRUM_DIMS
     assert B.Budgets(gain_directions=None).limit("gain_directions", 4096) is None
-    with pytest.raises(UsageError, match="perturb_directions"):
+    with pytest.raises(UsageError, match=r"Budgets\(perturb_directions=1\)"):
         B.Budgets(perturb_directions=1)
     with pytest.raises(UsageError, match="max_seconds"):
         B.Budgets(max_seconds=-1)
@@ -63,6 +63,7 @@ def test_too_large_is_refused_in_one_sentence_with_the_budget():
         B.check(k, 100, est, b)
     msg = str(e.value)
     assert "spectrum_dims" in msg and "GB" in msg and "16,384" in msg and "\n" not in msg
+    assert "budgets=vaediag.Budgets(max_memory_gb=4)" in msg and "--" not in msg  # the Python argument, no flag
     fast = B.Budgets(max_seconds=1.0)
     with pytest.raises(UsageError, match="max_seconds"):
         B.check(k, 100, B.estimate(B.plan(k, 100, 100, fast, 8, 16, 2000, 200, 50), 0.1, 0.1), fast)

@@ -34,7 +34,7 @@ PACKAGES = ("api", "cli", "data", "diagnostics", "engine", "plots", "quality", "
 OTHER_TOOLS = {"--no-deps", "--force-reinstall", "--runslow", "--strict-markers",  # pip, pytest
                "--nproc_per_node", "--nproc-per-node", "--nnodes", "--standalone", "--run-path",  # torchrun
                "--rdzv-backend", "--rdzv-endpoint", "--rdzv-id",
-               "--thresh"}  # docs/cli.md: the abbreviation that is refused
+               "--max-mem"}  # docs/cli.md: the abbreviation that is refused
 # ... and the options of the scripts in benchmarks/ (python benchmarks/x.py --opt).
 BENCH_OPTIONS = {o for p in (ROOT / "benchmarks").glob("*.py") for o in re.findall(r"[\"'](--[a-z][\w-]*)[\"']", p.read_text())}
 

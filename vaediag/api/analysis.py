@@ -16,7 +16,7 @@ from vaediag.errors import UsageError, VaediagError
 
 def _check_n(n: int | None) -> int | None:
     if n is not None and n < 2:
-        raise UsageError(f"--n must be at least 2, got {n}")
+        raise UsageError(f"n={n} is too few inputs: give n= of at least 2")
     return n
 
 
@@ -58,7 +58,7 @@ def diagnose(run_or_model, data=None, stage2=None, *, n: int | None = 10000, tau
     from vaediag.diagnostics.summary import diagnose as _diagnose, diagnose_run
 
     if not 0 < tau:
-        raise UsageError(f"--tau must be positive, got {tau}")
+        raise UsageError(f"tau={tau} is not a threshold: give a positive tau=")
     json_file = None if json_path is None else _json_path(json_path)
     if isinstance(run_or_model, (Run, str, os.PathLike)):
         run = open_trained(run_or_model)  # a run that cannot be opened first
@@ -103,18 +103,18 @@ def _refuse_existing(folder: Path) -> None:
 def _out_dir(path) -> Path:
     out = Path(path)
     if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} is a file; give a folder for summary.json and arrays.npz")
+        raise UsageError(f"out={out} is a file; give a folder for summary.json and arrays.npz")
     if not out.parent.is_dir():
-        raise VaediagError(f"--out {out}: the folder {out.parent} does not exist; create it first")
+        raise VaediagError(f"out={out}: the folder {out.parent} does not exist; create it first")
     return out
 
 
 def _json_path(path) -> Path:
     out = Path(path)
     if out.is_dir():
-        raise UsageError(f"--json {out} is a folder; give a file path such as {out / 'summary.json'}")
+        raise UsageError(f"json_path={out} is a folder; give a file path such as {out / 'summary.json'}")
     if not out.parent.is_dir():
-        raise VaediagError(f"--json {out}: the folder {out.parent} does not exist; create it first")
+        raise VaediagError(f"json_path={out}: the folder {out.parent} does not exist; create it first")
     return out
 
 
@@ -122,11 +122,11 @@ def output_file(path: str | os.PathLike, exts: tuple[str, ...] = (".png", ".pdf"
     """A figure's or report's output path, checked: its suffix, an existing folder, not a folder itself."""
     out = Path(path)
     if out.suffix.lower() not in exts:
-        raise UsageError(f"--out {out} must end in {', '.join(exts)}")
+        raise UsageError(f"out={out} must end in {', '.join(exts)}")
     if not out.parent.is_dir():
-        raise VaediagError(f"--out {out}: the directory {out.parent} does not exist; create it first")
+        raise VaediagError(f"out={out}: the directory {out.parent} does not exist; create it first")
     if out.is_dir():
-        raise UsageError(f"--out {out} is a directory; give a file name")
+        raise UsageError(f"out={out} is a directory; give a file name")
     return out
 
 
@@ -282,10 +282,10 @@ def check_theory(quick: bool = True, seed: int = 0, device: str = "auto", progre
     from vaediag.theory.checks import Settings, run_all
 
     if seed < 0:
-        raise UsageError(f"--seed must be a non-negative integer, got {seed}")
+        raise UsageError(f"seed={seed} is not a seed: give a non-negative whole number")
     if threads is not None:
         if threads < 1:
-            raise UsageError(f"--threads must be at least 1, got {threads}")
+            raise UsageError(f"threads={threads} is too few: give threads= of at least 1")
         torch.set_num_threads(threads)
     if device == "auto":  # --device auto, as on every verb: CUDA, then MPS, then the CPU
         from vaediag.engine.devices import resolve_device
@@ -294,7 +294,7 @@ def check_theory(quick: bool = True, seed: int = 0, device: str = "auto", progre
     try:
         dev = torch.device(device)
     except RuntimeError:
-        raise UsageError(f"--device {device!r} is not a torch device; use cpu or cuda") from None
+        raise UsageError(f"device={device!r} is not a torch device; use cpu or cuda") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise VaediagError("--device cuda was asked for but no CUDA device is available; use --device cpu")
     torch.manual_seed(seed)
@@ -331,8 +331,8 @@ def check_theory_outputs(json_path: str | None, figures: str | None) -> None:
     if json_path:
         parent = Path(json_path).expanduser().resolve().parent
         if not parent.is_dir():
-            raise VaediagError(f"--json {json_path}: the folder {parent} does not exist; create it or choose another path")
+            raise VaediagError(f"json_path={json_path}: the folder {parent} does not exist; create it or choose another path")
         if Path(json_path).is_dir():
-            raise UsageError(f"--json {json_path} is a folder; give a file path such as {Path(json_path) / 'theory.json'}")
+            raise UsageError(f"json_path={json_path} is a folder; give a file path such as {Path(json_path) / 'theory.json'}")
     if figures and Path(figures).exists() and not Path(figures).is_dir():
         raise UsageError(f"--figures {figures} is a file; give a folder")

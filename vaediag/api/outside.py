@@ -195,15 +195,17 @@ def check_encodes(model, x: torch.Tensor) -> None:
 
 def diagnose_outside(spec: str, data, checkpoint=None, out=None, *, n: int | None = 10000, tau: float | None = None,
                      seed: int = 0, device: str = "auto", iw: bool = True, figures: bool = False, progress: bool = False,
-                     overwrite: bool = False, json_path=None) -> tuple:
+                     overwrite: bool = False, json_path=None, budgets=None) -> tuple:
     """``vaediag diagnose --model``: (Diagnosis, files written). Writes summary.json, arrays.npz and
-    report.html into ``out`` (and figure1.png, figure9.png, figure10.png with ``figures``)."""
+    report.html into ``out`` (and figure1.png, figure9.png, figure10.png with ``figures``). ``budgets``: a
+    :class:`vaediag.Budgets` (None: its defaults); a diagnosis over its limits is refused before any file
+    is written."""
     from vaediag.api.analysis import _json_path, _out_dir, _refuse_existing, diagnose, report
     from vaediag.diagnostics.eigen import DEFAULT_TAU
     from vaediag.engine.devices import resolve_device
 
     if n is not None and n < 2:
-        raise UsageError(f"--n must be at least 2, got {n}")
+        raise UsageError(f"n={n} is too few inputs: give n= of at least 2")
     folder = None if out is None else _out_dir(out)
     json_path = None if json_path is None else _json_path(json_path)
     if folder is not None and not overwrite:
@@ -214,9 +216,10 @@ def diagnose_outside(spec: str, data, checkpoint=None, out=None, *, n: int | Non
     model = load_outside_model(spec, checkpoint, device=str(dev))
     x = load_inputs(data, n)
     check_encodes(model, x)
+    d = diagnose(model, x, n=n, tau=DEFAULT_TAU if tau is None else tau, seed=seed, device=dev, iw=iw, progress=progress,
+                 budgets=budgets)
     if folder is not None:
         folder.mkdir(exist_ok=True)
-    d = diagnose(model, x, n=n, tau=DEFAULT_TAU if tau is None else tau, seed=seed, device=dev, iw=iw, progress=progress)
     d = d.with_provenance(model={"factory": spec, "checkpoint": None if checkpoint is None else str(checkpoint),
                                  "data": str(data)})
     written = []

@@ -1,7 +1,7 @@
 """The ``vaediag`` command. Each group of verbs lives in its own module with a ``register(sub)``
 function that adds its subparsers (``set_defaults(func=...)``); this module only dispatches and
 turns a :class:`VaediagError` into one line on stderr (once per torchrun job when every rank raises
-it). Exit status: 0 success, 1 runtime failure (:class:`VaediagError`), 2 usage error (argparse's, or
+it), with the Python arguments it names put in the command's flags (:mod:`vaediag.cli.words`). Exit status: 0 success, 1 runtime failure (:class:`VaediagError`), 2 usage error (argparse's, or
 :class:`UsageError`)."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import importlib
 import importlib.util
 import sys
 
+from vaediag.cli.words import in_flags
 from vaediag.errors import UsageError, VaediagError
 
 # Verb modules, in the order their verbs appear in --help. A module that is absent is skipped.
@@ -27,7 +28,7 @@ VERB_MODULES = (
 
 class ArgumentParser(argparse.ArgumentParser):
     """argparse that answers a usage mistake with one line (and a pointer to --help) and exit status 2,
-    and takes no abbreviated options (``--thresh`` for ``--threshold``): a script that abbreviates breaks
+    and takes no abbreviated options (``--max-mem`` for ``--max-memory-gb``): a script that abbreviates breaks
     the day an option with the same prefix is added. Subparsers are of this class too."""
 
     def __init__(self, *args, **kwargs):
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         # one raised by a single rank is printed by that rank, with its number.
         if rank == 0 or not isinstance(e, SharedError):
             where = f" (rank {rank})" if world > 1 and not isinstance(e, SharedError) else ""
-            print(f"vaediag {args.command}{where}: error: {e}", file=sys.stderr)
+            print(f"vaediag {args.command}{where}: error: {in_flags(str(e))}", file=sys.stderr)
         return 2 if isinstance(e, UsageError) else 1  # exit status: 0 success, 1 runtime failure, 2 usage error
     except KeyboardInterrupt:
         print(f"vaediag {args.command}: interrupted", file=sys.stderr)

@@ -7,6 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from vaediag.cli.words import in_flags
 from vaediag.errors import UsageError
 
 
@@ -44,8 +45,6 @@ def _register_diagnose(sub) -> None:
     p.add_argument("--tau", type=float, default=None,
                    help="the tau of the tau-count (#{j: mean lambda_j < tau}, the count that assumes gamma -> 0; "
                    "default 0.1). It changes the tau-count only: r_hat is always the lambda_j < 1/2 count")
-    p.add_argument("--threshold", type=float, default=None, help="deprecated: the former name of --tau (it never "
-                   "changed r_hat)")
     p.add_argument("--seed", type=int, default=0, help="seed of the posterior samples and perturbations")
     p.add_argument("--no-iw", action="store_true",
                    help="skip the importance-weighted log-likelihood (50 decodes of each of 200 inputs)")
@@ -58,7 +57,55 @@ def _register_diagnose(sub) -> None:
     p.add_argument("--overwrite", action="store_true", help="--model: replace files already in --out")
     p.add_argument("--json", metavar="PATH", default=None,
                    help="also write the summary to PATH (its keys: docs/diagnostics.md)")
+    _budget_options(p)
     p.set_defaults(func=cmd_diagnose)
+
+
+# The budget flags: (flag, Budgets field, the value that means no budget, help). Their defaults are
+# vaediag.diagnostics.budget's (tests/test_cli_diagnostics.py holds the help to them).
+BUDGET_FLAGS = (
+    ("--perturb-directions", "perturb_directions", "all",
+     "latent directions perturbed (15 decodes of each of 8 inputs per direction): half the most used, half the "
+     "least used (default 16; 'all' or 0: every direction)"),
+    ("--gain-directions", "gain_directions", "all",
+     "directions per input whose decoder gain enters the eq. (73) fit of gamma_effective, a random sample (one "
+     "Jacobian-vector product, about 3 decodes, each; default 16; 'all' or 0: every direction)"),
+    ("--spectrum-dims", "spectrum_dims", "all",
+     "coordinates of the aggregated-posterior spectrum (its Gram matrix grows with their square), a random "
+     "sample (default 256; 'all' or 0: every coordinate)"),
+    ("--max-memory-gb", "max_memory_gb", "none",
+     "refuse, before any work, a diagnosis whose arrays are estimated above this many GB (default 4; 'none' "
+     "or 0: no limit)"),
+    ("--max-seconds", "max_seconds", "none",
+     "refuse, before any work, a diagnosis estimated to take longer (default: no limit; 'none' or 0: no limit)"),
+)
+
+
+def _budget_value(word: str) -> str:
+    """'all', 'none' or 0: no budget (None); otherwise a number, checked by vaediag.Budgets."""
+    def parse(text: str):
+        if text.strip().lower() in ("all", "none", "0"):
+            return None
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"give a number or '{word}', got {text!r}") from None
+        return int(v) if word == "all" and v.is_integer() else v
+    return parse
+
+
+def _budget_options(p) -> None:
+    g = p.add_argument_group("budgets", "the per-direction and quadratic parts of a diagnosis; they apply only to "
+                             "latents of more than 64 numbers (a smaller latent is diagnosed along every direction)")
+    for flag, field, word, text in BUDGET_FLAGS:
+        g.add_argument(flag, dest=field, metavar="N" if word == "all" else "X", type=_budget_value(word),
+                       default=argparse.SUPPRESS, help=text)
+
+
+def _budgets(api, args):
+    """vaediag.Budgets from the budget flags given (the others at their defaults)."""
+    given = {field: getattr(args, field) for _, field, _, _ in BUDGET_FLAGS if hasattr(args, field)}
+    return api.Budgets(**given)
 
 
 def _register_figures(sub) -> None:
@@ -114,16 +161,6 @@ def _save(api, fig, out, dpi: int = 110) -> None:
     print(f"wrote {out}", file=sys.stderr)
 
 
-def _tau(args) -> float | None:
-    if args.threshold is not None:
-        if args.tau is not None:
-            raise UsageError("--threshold is the former name of --tau: give --tau only")
-        print("vaediag diagnose: --threshold is deprecated, use --tau (it changes the tau-count only, never r_hat)",
-              file=sys.stderr)
-        return args.threshold
-    return args.tau
-
-
 def count_text(d) -> str:
     """The headline count: r_hat, or 'no clear count' with the range the band allows and the directions in it;
     the tau-count and the counts by cut under their own names."""
@@ -147,7 +184,7 @@ def _num(v, fmt=".4g") -> str:
 def cmd_diagnose(args: argparse.Namespace) -> int:
     from vaediag import api
 
-    tau = _tau(args)
+    tau = args.tau
     if args.model is not None or args.data is not None or args.checkpoint is not None:
         return _diagnose_model(api, args, tau)
     if args.run is None:
@@ -156,7 +193,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
         raise UsageError("--figures is for --model; for a run use the figure1/figure9/figure10 verbs")
     d = api.diagnose(args.run, n=args.n, device=args.device, tau=api.DEFAULT_TAU if tau is None else tau,
                      seed=args.seed, write=True, out=args.out, json_path=args.json, iw=not args.no_iw,
-                     progress=not args.quiet)
+                     budgets=_budgets(api, args), progress=not args.quiet)
     _print(d)
     where = Path(args.out) if args.out else api.open_run(args.run).diagnostics_dir
     print(f"wrote {where / 'summary.json'}" + (f" and {args.json}" if args.json else "")
@@ -173,7 +210,7 @@ def _print(d) -> None:
           f"spectrum_gap stage1 {_num(sp.gap_stage1, '.4f')} stage2 {_num(sp.gap_stage2, '.4f')}")
     print(count_text(d))
     for line in d.verdict + list(d.provenance.notes):
-        print(line)
+        print(in_flags(line))  # the arguments a note names, as this command's flags
 
 
 def _diagnose_model(api, args, tau) -> int:
@@ -183,7 +220,8 @@ def _diagnose_model(api, args, tau) -> int:
         raise UsageError("--model MODULE:FACTORY and --data FILE go together (--checkpoint is optional)")
     d, written = api.diagnose_outside(args.model, args.data, args.checkpoint, args.out, n=args.n, tau=tau,
                                       seed=args.seed, device=args.device, iw=not args.no_iw, figures=args.figures,
-                                      overwrite=args.overwrite, json_path=args.json, progress=not args.quiet)
+                                      overwrite=args.overwrite, json_path=args.json, progress=not args.quiet,
+                                      budgets=_budgets(api, args))
     _print(d)
     if written:
         print("wrote " + ", ".join(str(p) for p in written), file=sys.stderr)

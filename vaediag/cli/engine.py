@@ -28,7 +28,7 @@ trains it prints its schedule in steps, then the time it will take on this devic
 What it shows (measured numbers and commands in docs/results/digits.md): the learned
 run meets four criteria: r_hat is the same (5) for every threshold from 0.02 to 0.5; every idle
 direction (mean lambda > 0.9; 58 of them) has an image variance below 1e-3 of the largest; gamma
-has converged by the report's rule (log gamma moved by less than 0.1 over the last quarter); the
+has converged by the report's rule (log gamma moved by less than 0.1 over the last quarter, at under half its mean rate); the
 first rows of Figure 1's centre and of supplement Fig. 9 change the digit (a 6 becomes a 4 or a 0).
 It trains 1,000 + 6,000 stage-1 steps and 8,000 stage-2 steps, then diagnoses (its time: docs/results/demo.md).
 

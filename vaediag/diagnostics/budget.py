@@ -65,11 +65,13 @@ class Budgets:
         for name in ("perturb_directions", "gain_directions", "spectrum_dims"):
             v = getattr(self, name)
             if v is not None and (not isinstance(v, (int, np.integer)) or v < 2):
-                raise UsageError(f"{name}= must be a whole number of at least 2 (or None for all), got {v!r}")
+                raise UsageError(f"{_arg(name, repr(v))} is not a budget: give a whole number of at least 2, "
+                                 "or None (no budget)")
         for name in ("max_memory_gb", "max_seconds"):
             v = getattr(self, name)
             if v is not None and not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
-                raise UsageError(f"{name}= must be a positive number (or None for no limit), got {v!r}")
+                raise UsageError(f"{_arg(name, repr(v))} is not a limit: give a positive number, or None (no "
+                                 "limit)")
 
     def limit(self, name: str, k: int) -> int | None:
         """The budget ``name`` for a latent of ``k`` numbers: None (every direction or coordinate) when
@@ -158,20 +160,34 @@ def estimate_sentence(k: int, n: int, est: dict, budgets: Budgets) -> str:
 
 def check(k: int, n: int, est: dict, budgets: Budgets) -> None:
     """Refuse, in one sentence with the estimate and the budget to change, a diagnosis whose estimated
-    memory exceeds ``max_memory_gb`` or whose estimated time exceeds ``max_seconds``."""
+    memory exceeds ``max_memory_gb`` or whose estimated time exceeds ``max_seconds``. The sentence names
+    the Python arguments (``budgets=vaediag.Budgets(max_memory_gb=...)``, ``n=``, ``iw=False``); the command
+    line puts its flags in their place (:mod:`vaediag.cli.words`)."""
     gb = est["memory_bytes"] / 1e9
     when = f"about {duration(est['seconds'])} and {gb:.3g} GB"
     if budgets.max_memory_gb is not None and gb > budgets.max_memory_gb:
         name = est["largest"]
-        hint = ("lower n (--n)" if name == "batch" else f"lower mi_n (default {_default(name)})" if name == "mi_n" else
-                f"lower {name} (now {_now(budgets, name)}; default {_default(name)})")
-        raise UsageError(f"a latent of {k:,} numbers over {n:,} inputs needs {when} (over max_memory_gb="
-                         f"{budgets.max_memory_gb:g}), most of it for {name}: {hint} or raise max_memory_gb")
+        hint = ("lower n=" if name == "batch" else f"lower n= (I(x; z) uses up to {_default(name):,} inputs)"
+                if name == "mi_n" else f"lower {_arg(name)} (now {_now(budgets, name)}; default {_default(name)})")
+        raise UsageError(f"a latent of {k:,} numbers over {n:,} inputs needs {when}, over "
+                         f"{_arg('max_memory_gb', f'{budgets.max_memory_gb:g}')}, most of it for {PARTS[name]}: "
+                         f"{hint}, or raise {_arg('max_memory_gb')}")
     if budgets.max_seconds is not None and est["seconds"] > budgets.max_seconds:
         name = max(est["parts"], key=est["parts"].get)
-        raise UsageError(f"a latent of {k:,} numbers over {n:,} inputs needs {when} (over max_seconds="
-                         f"{budgets.max_seconds:g}), most of it for {name}: lower perturb_directions, gain_directions "
-                         "or n (--n), skip the IW log-likelihood (--no-iw), or raise max_seconds")
+        raise UsageError(f"a latent of {k:,} numbers over {n:,} inputs needs {when}, over "
+                         f"{_arg('max_seconds', f'{budgets.max_seconds:g}')}, most of it for {name}: lower "
+                         f"{_arg('perturb_directions')}, {_arg('gain_directions')} or n=, skip the IW log-likelihood "
+                         f"(iw=False), or raise {_arg('max_seconds')}")
+
+
+PARTS = {"spectrum_dims": "the aggregated-posterior spectrum", "perturb_directions": "the perturbations",
+         "gain_directions": "the Jacobian-vector products of eq. (73)", "mi_n": "I(x; z)",
+         "batch": "the batches of inputs"}  # the largest array of plan()'s memory, in words
+
+
+def _arg(name: str, value: str = "...") -> str:
+    """A budget as the Python caller writes it: ``budgets=vaediag.Budgets(name=value)``."""
+    return f"budgets=vaediag.Budgets({name}={value})"
 
 
 def _now(budgets: Budgets, name: str):

@@ -41,9 +41,9 @@ import numpy as np
 import torch
 
 from vaediag.errors import VaediagError
+from vaediag.objective import LOG_2PI
 
 AU_THRESHOLD = 0.01
-LOG_2PI = math.log(2 * math.pi)
 
 
 # ---------------------------------------------------------------------------- pure cores
@@ -231,5 +231,5 @@ def collapse_notes(summary: dict) -> list[str]:
     mi, cap = summary.get("mutual_information"), summary.get("mutual_information_max")
     if mi is not None and cap is not None and mi > 0.7 * cap:
         notes.append(f"the I(x; z) estimate {mi:.3g} nats is near its ceiling log N = {cap:.3g}: it is biased "
-                     "low; use more inputs (mi_n, or --n) for a trustworthy value.")
+                     "low; use more inputs (mi_n, or n=) for a trustworthy value.")
     return notes

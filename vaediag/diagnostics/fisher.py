@@ -28,7 +28,7 @@ c = 1 / gamma of that fit). Choices (the paper leaves them open):
   the limit the Fisher information of a sigmoid decoder reaches anyway (p (1 - p) (d logit / dz)^2 -> 0
   as p -> 0 or 1); eps is far above float32's resolution of 1 - p near 1 (6e-8).
 - When one scale c "explains" the encoder: the fit must beat a constant log lambda (R^2 > 0) and either
-  account for at least half the variance of log lambda (``MIN_R2 = 0.5``) or leave a residual of at most
+  account for at least half the variance of log lambda (``MIN_R2 = 0.5``, the same constant as gamma_effective's) or leave a residual of at most
   ``MAX_RMS = log 2`` nats rms (the variances within a factor 2 of (I + c F)^-1 on the rms). The second
   arm is for encoders whose used directions all have similar gains: log lambda then varies little, and
   R^2 is low however well c fits (measured on a trained 8-dimensional digit VAE, all directions used:
@@ -45,11 +45,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from vaediag.diagnostics.gamma import decoder_gains, fit_effective_gamma
+from vaediag.diagnostics.gamma import MIN_R2, decoder_gains, fit_effective_gamma
 from vaediag.errors import UsageError
 
-CLAMP_EPS = 1e-6
-MIN_R2 = 0.5
+CLAMP_EPS = 1e-6  # MIN_R2 is gamma_effective's (vaediag.diagnostics.gamma): one minimum for both fits
 MAX_RMS = float(np.log(2.0))
 CALIBRATED = (0.8, 1.25)
 

@@ -15,6 +15,10 @@ import torch
 # A run's gamma has "converged" when log gamma moved by less than this over the last quarter of its
 # logged steps (0.1 nats: gamma changed by less than about 10%). The paper leaves this open.
 CONVERGED_TOL = 0.1
+# ... and when the last quarter moved at under half the run's mean rate of log gamma (a run that is still
+# falling at its average pace has not converged however small its steps are), unless the whole run moved
+# less than CONVERGED_TOL / 4 (gamma changed by under 2.5 % in all: nothing moved to judge a rate by).
+STILL_MOVING = 0.5
 TAIL_FRACTION = 0.25
 
 
@@ -31,7 +35,9 @@ def gamma_verdict(step: np.ndarray, log_gamma: np.ndarray, tol: float = CONVERGE
     """Has gamma stopped moving? Change of log gamma over the last ``tail`` of the logged steps.
 
     Returns ``final_gamma``, ``tail_change`` (log gamma at the end minus at the start of the tail,
-    nats), ``converged`` (|tail_change| < tol), ``fixed`` (gamma never changed: a fixed-gamma run).
+    nats), ``converged`` (|tail_change| < tol, and the tail moving at under ``STILL_MOVING`` times the
+    run's mean rate unless the whole run moved less than tol / 4: a short run whose gamma falls steadily by
+    0.06 is still falling, not converged), ``fixed`` (gamma never changed: a fixed-gamma run).
     """
     step, lg = np.asarray(step, float), np.asarray(log_gamma, float)
     if len(lg) == 0:
@@ -39,9 +45,11 @@ def gamma_verdict(step: np.ndarray, log_gamma: np.ndarray, tol: float = CONVERGE
     start = step[0] + (1.0 - tail) * (step[-1] - step[0])
     i = int(np.searchsorted(step, start))
     change = float(lg[-1] - lg[min(i, len(lg) - 1)])
+    total = float(lg[-1] - lg[0])
+    slowed = abs(total) < tol / 4 or abs(change) / tail < STILL_MOVING * abs(total)  # rates per unit of the run
     fixed = bool(np.ptp(lg) == 0.0)
     return {"final_gamma": math.exp(lg[-1]), "tail_change": change,
-            "converged": bool(abs(change) < tol), "fixed": fixed}
+            "converged": bool(abs(change) < tol and slowed), "fixed": fixed}
 
 
 # Below this a gamma (a variance) counts as "small": 0.05 in [0, 1] units (the data range mapped to [0, 1]),

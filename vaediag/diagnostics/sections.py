@@ -25,7 +25,8 @@ class Trajectory:
     final_gamma: float | None = entry("gamma at the last logged step", MODEL_VAR, "Theorem 3", "final_gamma", kind="float")
     tail_change: float | None = entry("log gamma at the end minus at the start of the last quarter of the steps",
                                       "nats", "", "tail_change", kind="float")
-    converged: bool | None = entry("|tail_change| < 0.1 (CONVERGED_TOL)", "", "", "converged", kind="bool")
+    converged: bool | None = entry("|tail_change| < 0.1 (CONVERGED_TOL) at under half the run's mean rate "
+                                   "(STILL_MOVING)", "", "", "converged", kind="bool")
     fixed: bool | None = entry("gamma never changed: a fixed-gamma run", "", "", "fixed", kind="bool")
 
 

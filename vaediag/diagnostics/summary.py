@@ -251,7 +251,7 @@ def _collapse(summary, arrays, state: _Pass, model, x, tf, device, gens, au_thre
     elif gamma is None and iw_k > 0 and iw_n > 0:  # the one note on the missing gamma
         summary["notes"].append("no importance-weighted log-likelihood: " + model.gamma_note)
     elif iw_k <= 0 or iw_n <= 0:
-        summary["notes"].append("no importance-weighted log-likelihood: skipped on request (iw=False, --no-iw)")
+        summary["notes"].append("no importance-weighted log-likelihood: skipped on request (iw=False)")
         if model.gamma_mode == "unknown" and gamma is None:
             summary["notes"].append(model.gamma_note)
 
@@ -315,7 +315,7 @@ def diagnose_run(run, n: int | None = 10000, device: str = "auto", tau: float = 
     dev = resolve_device(device)
     run.require_stage1()
     if n is not None and n < 2:
-        raise UsageError(f"--n must be at least 2, got {n}")
+        raise UsageError(f"n={n} is too few inputs: give n= of at least 2")
     model = run.load_model(1, dev)
     if run.config.model.likelihood == "bernoulli":  # the cross-entropy baseline: decode() gives probabilities
         model = adapt(model, likelihood="bernoulli")

@@ -201,10 +201,10 @@ def plan(run: Run, dataset: Dataset, n: int | None, sources: list[str] | None, d
             notes.append(f"n = {n}: the held-out test set of {dataset.name} has only {held_out} images "
                          f"(the paper uses {default_n}); scores at different n are not comparable")
     elif n > held_out:
-        raise UsageError(f"--n {n} is larger than the held-out test set of {run.path} ({held_out} images); "
-                           f"pass --n {held_out} or less")
+        raise UsageError(f"n={n} is larger than the held-out test set of {run.path} ({held_out} images); "
+                           f"pass n={held_out} or less")
     if n < 2:
-        raise UsageError(f"--n must be at least 2 to estimate a covariance, got {n}")
+        raise UsageError(f"n={n} is too few inputs to estimate a covariance: give n= of at least 2")
     run.require_stage1()
     if not run.stage_done(1):
         notes.append("stage 1 has not finished training: its last checkpoint is scored")
