@@ -299,13 +299,13 @@ def main() -> None:
           f"{floor / (t8 / a.steps):.0%} of it matmul arithmetic at that rate.")
     if a.compile:
         compiled_step(a.hidden, a.steps)
-    from vaediag.theory import checks as C
+    from vaediag.theory import checks_sweep, checks_two_stage
 
-    steps_q, R = 4000, C.RESTARTS_QUICK
-    main_fl = (len(C.GAMMA_GRID) + R) * flops * steps_q
-    s2_fl = stage2_step_flops(C.KAPPA, C.STAGE2_WIDTH, C.STAGE2_DEPTH, C.STAGE2_BATCH) * steps_q
-    print(f"theory --quick, first process: the sweep manifold's {len(C.GAMMA_GRID) + R} VAEs ({main_fl / 1e9:.0f} GFLOP) "
-          f"then stage 2 ({s2_fl / 1e9:.0f} GFLOP, {steps_q} steps of width {C.STAGE2_WIDTH}): >= "
+    steps_q, R = 4000, checks_sweep.RESTARTS_QUICK
+    main_fl = (len(checks_sweep.GAMMA_GRID) + R) * flops * steps_q
+    s2_fl = stage2_step_flops(checks_sweep.KAPPA, checks_two_stage.STAGE2_WIDTH, checks_two_stage.STAGE2_DEPTH, checks_two_stage.STAGE2_BATCH) * steps_q
+    print(f"theory --quick, first process: the sweep manifold's {len(checks_sweep.GAMMA_GRID) + R} VAEs ({main_fl / 1e9:.0f} GFLOP) "
+          f"then stage 2 ({s2_fl / 1e9:.0f} GFLOP, {steps_q} steps of width {checks_two_stage.STAGE2_WIDTH}): >= "
           f"{(main_fl + s2_fl) / rate:.0f} s at {rate / 1e9:.1f} GFLOP/s, before any overhead.")
     if not a.no_quick:
         cmd = [sys.executable, "-m", "vaediag", "theory", "--quick"] + (["--json", a.quick_json] if a.quick_json else [])

@@ -189,7 +189,9 @@ def standardise(x: np.ndarray, *others: np.ndarray):
 
 
 def run_one(m: Manifold, args) -> dict:
-    from vaediag.theory.checks import AFFINE_REL_TOL, VAR_THRESHOLD, select_restart
+    from vaediag.theory.checks_common import VAR_THRESHOLD
+    from vaediag.theory.checks_rhat import AFFINE_REL_TOL
+    from vaediag.theory.checks_sweep import select_restart
     from vaediag.theory.estimators import MLE, TwoNN, affine_dimension
     from vaediag.theory.sweep import evaluate, r_hat_per_model, train_sweep
 

@@ -32,7 +32,8 @@ import numpy as np
 import torch
 
 from vaediag.data import manifolds
-from vaediag.theory.checks import KAPPA, VAR_THRESHOLD
+from vaediag.theory.checks_common import VAR_THRESHOLD
+from vaediag.theory.checks_sweep import KAPPA
 from vaediag.theory.sweep import (
     FlatAdam,
     GroupedVAE,

@@ -43,7 +43,7 @@ import torch
 
 from vaediag.data import manifolds
 from vaediag.data.manifolds import _rotation
-from vaediag.theory import checks as K
+from vaediag.theory import checks_common, checks_rhat, checks_sweep
 from vaediag.theory.sweep import evaluate, r_hat_per_model, train_sweep
 
 
@@ -98,22 +98,22 @@ def scan(a) -> None:
 
     def on_log(step, m):
         ev = evaluate(m, xt, seed=0)
-        rh = r_hat_per_model(ev["enc_var"], K.VAR_THRESHOLD)
+        rh = r_hat_per_model(ev["enc_var"], checks_common.VAR_THRESHOLD)
         for g in range(len(gam)):
             v = ", ".join(f"{e:.2g}" for e in ev["enc_var"][g][:4])
             print(f"gamma {gam[g]:.0e} seed {seeds[g]} step {step}: r_hat {rh[g]} loss {ev['loss'][g]:.3f} "
                   f"mse {ev['mse_mean'][g]:.2e} variances [{v}]", flush=True)
 
-    train_sweep(x, K.KAPPA, gam, seeds, steps=a.steps, hidden=(a.hidden, a.hidden), log_every=max(1, a.steps // 2),
+    train_sweep(x, checks_sweep.KAPPA, gam, seeds, steps=a.steps, hidden=(a.hidden, a.hidden), log_every=max(1, a.steps // 2),
                 on_log=on_log)
 
 
 def third(a) -> None:
     x, xt = _data(a.manifold)
     seeds, hidden = a.seeds, a.hidden
-    res = train_sweep(x, K.KAPPA, [float("nan")] * len(seeds), seeds, steps=8000, hidden=hidden, log_every=8000)
+    res = train_sweep(x, checks_sweep.KAPPA, [float("nan")] * len(seeds), seeds, steps=8000, hidden=hidden, log_every=8000)
     m, ev = res.model, evaluate(res.model, xt, seed=0)
-    rh = r_hat_per_model(ev["enc_var"], K.VAR_THRESHOLD)
+    rh = r_hat_per_model(ev["enc_var"], checks_common.VAR_THRESHOLD)
     with torch.no_grad():
         mu, lv = m.encode(torch.as_tensor(xt)[None].expand(len(seeds), -1, -1))
     var, mu, lv = lv.exp().mean(1).numpy(), mu.numpy(), lv.numpy()
@@ -135,16 +135,16 @@ def third(a) -> None:
 
 
 def part(a) -> None:
-    s = K.Settings.make(quick=False, seed=a.seed)
+    s = checks_common.Settings.make(quick=False, seed=a.seed)
     s.hidden = a.hidden
-    out = K._train_part(s, a.part)
-    ev, R = out["eval"], K._restarts(s)
-    rh = r_hat_per_model(ev["enc_var"], K.VAR_THRESHOLD)
+    out = checks_sweep._train_part(s, a.part)
+    ev, R = out["eval"], checks_sweep._restarts(s)
+    rh = r_hat_per_model(ev["enc_var"], checks_common.VAR_THRESHOLD)
     names = [t["name"] for t in out["truths"]]
-    first = 0 if a.part == "others" else len(K.GAMMA_GRID)
+    first = 0 if a.part == "others" else len(checks_sweep.GAMMA_GRID)
     for j in range((len(names) - first) // R):
         ids = list(range(first + j * R, first + (j + 1) * R))
-        best = ids[K.select_restart(ev["loss"][ids])]
+        best = ids[checks_sweep.select_restart(ev["loss"][ids])]
         rows = "; ".join(f"{rh[i]} ({ev['loss'][i]:.2f}, gamma {ev['gamma'][i]:.1e}, third variance "
                          f"{ev['enc_var'][i][2]:.3g})" for i in ids)
         print(f"{names[ids[0]]:10s} selected r_hat {rh[best]}; restarts: {rows}", flush=True)
@@ -155,13 +155,13 @@ def _restarts(tag: str, x, xt, a, logs: int, shown: int) -> None:
     ``logs`` times during training, each restart's r_hat, held-out loss, gamma and ``shown`` smallest variances."""
     def on_log(step, m):
         ev = evaluate(m, xt, seed=0)
-        rh = r_hat_per_model(ev["enc_var"], K.VAR_THRESHOLD)
+        rh = r_hat_per_model(ev["enc_var"], checks_common.VAR_THRESHOLD)
         for g, s in enumerate(a.seeds):
             v = ", ".join(f"{e:.2g}" for e in ev["enc_var"][g][:shown])
             print(f"{tag} seed {s} step {step}: r_hat {rh[g]} loss {ev['loss'][g]:.3f} gamma {ev['gamma'][g]:.2e} "
                   f"variances [{v}]", flush=True)
 
-    train_sweep(x, K.KAPPA, [float("nan")] * len(a.seeds), a.seeds, steps=a.steps, hidden=(a.hidden, a.hidden),
+    train_sweep(x, checks_sweep.KAPPA, [float("nan")] * len(a.seeds), a.seeds, steps=a.steps, hidden=(a.hidden, a.hidden),
                 log_every=max(1, a.steps // logs), on_log=on_log)
 
 
@@ -186,8 +186,8 @@ def bent(a) -> None:
         return manifolds.embedding_map(x @ rot.T, 10).astype(np.float32)  # 3-D roll -> bent into R^10
 
     x, xt = sample(8000, 0), sample(2000, 10_000)
-    print(f"bent Swiss roll: affine dimension {affine_dimension(x, K.AFFINE_REL_TOL)} "
-          f"(the roll itself: {affine_dimension(_data('swissroll')[0], K.AFFINE_REL_TOL)})", flush=True)
+    print(f"bent Swiss roll: affine dimension {affine_dimension(x, checks_rhat.AFFINE_REL_TOL)} "
+          f"(the roll itself: {affine_dimension(_data('swissroll')[0], checks_rhat.AFFINE_REL_TOL)})", flush=True)
 
     _restarts("bent", x, xt, a, logs=4, shown=4)
 

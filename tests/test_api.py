@@ -131,3 +131,15 @@ def test_stage2_on_codes_has_one_core_and_one_set_of_option_names(tmp_path):
     with pytest.raises(vaediag.UsageError, match="stage2_lr= for lr="):  # the old spelling is named
         vaediag.enhance(Codes(), torch.zeros(4, 6), out=tmp_path / "d", lr=1e-3)
     assert not (tmp_path / "d").exists()
+
+
+def test_vaediag_lab_is_the_theory_lab_module_itself():
+    # a module attribute of the API (no module that names itself): the notebook's vaediag.lab.sweep etc.
+    import types
+
+    import vaediag
+    from vaediag.api import theory_lab
+
+    assert isinstance(vaediag.lab, types.ModuleType) and vaediag.lab is theory_lab
+    assert "lab" in vaediag.api.__all__ and not hasattr(theory_lab, "lab")
+    assert vaediag.lab.r_hat is vaediag.diagnostics.eigen.r_hat and callable(vaediag.lab.sweep.train_sweep)

@@ -175,7 +175,7 @@ def test_fid_method_is_recorded_and_sqrtm_refuses_a_broken_scipy(two_stage_run, 
     from vaediag.quality import frechet
 
     args = ["fid", "--run", str(two_stage_run.path), "--proxy", "--n", "30", "--seeds", "1", "--quiet",
-            "--overwrite", "--device", "cpu", "--cache-dir", str(tmp_path)]
+            "--overwrite", "--device", "cpu", "--stats-cache", str(tmp_path)]
     scores = {}
     for method in ("eigh", "sqrtm"):
         rc, _, err = _cli(capsys, *args, "--fid-method", method, "--json", str(tmp_path / f"{method}.json"))

@@ -124,7 +124,7 @@ def test_teacher_is_exactly_the_student_decoder(r):
 def test_teacher_is_curved_with_affine_dimension_d_and_scale_r(r):
     """Affine dimension d (the lab's cut), at least 9 % of the variance off the best r-dim subspace,
     total variance r on the reference law, and a Jacobian of rank r (local PCA)."""
-    from vaediag.theory.checks import AFFINE_REL_TOL
+    from vaediag.theory.checks_rhat import AFFINE_REL_TOL
     from vaediag.theory.estimators import affine_dimension
 
     x, _ = manifolds.make("teacher", n=8000, seed=1, r=r, d=10)

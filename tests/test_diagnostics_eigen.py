@@ -5,7 +5,7 @@ import pytest
 
 from _lingauss import LinearGaussianDiagVAE
 from vaediag.diagnostics import diagnose
-from vaediag.diagnostics.eigen import CUT_GRID, eigen_summary, r_hat, r_hat_gamma, separation
+from vaediag.diagnostics.eigen import CUT_GRID, eigen_summary, r_hat, separation
 from vaediag.diagnostics.verdict import verdict
 
 
@@ -26,7 +26,7 @@ def test_r_hat_counts_used_directions_for_every_gamma(gamma):
 def test_r_hat_is_the_signal_to_noise_count_at_gamma_one():
     # gamma = 1 (what a 0.5 * sum-of-squares loss implies): s^2 = 0.5 < gamma is not counted, s^2 = 2 is.
     lam = 1.0 / (1.0 + np.array([0.5, 2.0, 0.0]))
-    assert r_hat_gamma(lam) == 1 and r_hat(lam, 0.1) == 0
+    assert r_hat(lam) == 1 and r_hat(lam, 0.1) == 0
 
 
 def test_the_two_shapes_of_library_vaes():

@@ -118,7 +118,7 @@ def test_cli_stage2_then_sample_gives_latents(tmp_path, capsys):
     # refused: a second time without --overwrite; stage-1 samples; resume of a finished run is fine
     assert main(["stage2", "--posteriors", str(tmp_path / "codes.npz"), "--out", str(out), "--quiet"]) == 1
     assert main(["sample", "--run", str(out), "--stage", "1"]) == 1
-    assert main(["stage2", "--resume", "--out", str(out), "--quiet", "--device", "cpu"]) == 0
+    assert main(["stage2", "--resume", str(out), "--quiet", "--device", "cpu"]) == 0
     before = sorted(p.name for p in out.iterdir())
     err = capsys.readouterr().err
     assert "--overwrite" in err and "only a second stage" in err

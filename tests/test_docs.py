@@ -5,6 +5,9 @@ docs/**/*.md, the ``--help`` texts, the public docstrings and the error messages
   choices names files relative to ``vaediag/``, e.g. ``engine/batches.py: LatentBatches``, whose name after
   the colon must be defined in that module) resolves from the repository root, a markdown link from its file;
 - a dotted name ``vaediag.x.y`` imports (a module) or resolves by getattr (an attribute);
+- a constant named as ``module.CONSTANT`` or ``module: CONSTANT`` (``checks_rhat.AFFINE_REL_TOL``,
+  ``eigen: DEFAULT_TAU``), where ``module`` is the name of a module of vaediag, is defined in that module
+  (not merely imported there: a constant that moved leaves no stale home in the docs);
 - ``vaediag VERB ... --opt`` names a verb of ``vaediag.cli.build_parser()`` and an option of that verb;
   an option named alone (``--gamma-floor``) is an option of some verb, or of a tool in ``OTHER_TOOLS``.
 
@@ -38,6 +41,8 @@ BENCH_OPTIONS = {o for p in (ROOT / "benchmarks").glob("*.py") for o in re.finda
 PATH_RE = re.compile(r"(?<![\w./~-])((?:\.ci|vaediag|docs|tests|benchmarks|notebooks|figures)/[\w./-]*[\w/]"
                      r"|(?:%s)/\w+\.py|README\.md|CHANGELOG\.md|LICENSE|pyproject\.toml)" % "|".join(PACKAGES))
 DEFINES_RE = re.compile(r"((?:%s)/\w+\.py|vaediag/[\w/]+\.py): ?`?(\w+)" % "|".join(PACKAGES))
+# module.CONSTANT (capitals, digits, underscores) or module: CONSTANT (with an underscore: "quality: FID" is prose)
+CONST_RE = re.compile(r"(?<![\w./-])(\w+)(?:\.py)?(?:\.([A-Z][A-Z0-9_]+)|: ?`?([A-Z][A-Z0-9]*_[A-Z0-9_]+))\b(?![.(\w])")
 DOTTED_RE = re.compile(r"(?<![\w./-])vaediag(?:\.\w+)+")
 LINK_RE = re.compile(r"\]\(([^)\s]+)\)")
 VERB_RE = re.compile(r"(?<![\w/.-])vaediag ([a-z][\w-]*)")
@@ -84,6 +89,28 @@ def _defined(path: Path) -> set[str]:
     return out
 
 
+def _module_files() -> dict[str, list[Path]]:
+    """vaediag's modules by their last name (``config`` -> [vaediag/engine/config.py]); a name may have several."""
+    out: dict[str, list[Path]] = {}
+    for path in PKG.rglob("*.py"):
+        if path.stem != "__init__":
+            out.setdefault(path.stem, []).append(path)
+    return out
+
+
+MODULE_FILES = _module_files()
+
+
+def _constant_defined(module: str, name: str) -> bool:
+    for path in MODULE_FILES[module]:
+        if name in _defined(path):
+            return True
+        for node in ast.parse(path.read_text()).body:  # the explicit re-export ``from x import NAME as NAME``
+            if isinstance(node, ast.ImportFrom) and any(a.name == name and a.asname == name for a in node.names):
+                return True
+    return False
+
+
 def _path_exists(ref: str, base: Path) -> bool:
     ref = ref.split("#")[0].rstrip("/.")
     if not ref:
@@ -110,6 +137,10 @@ def _problems(where: str, text: str, base: Path = ROOT, own_verb: str | None = N
         path = path if path.startswith("vaediag/") else f"vaediag/{path}"
         if (ROOT / path).exists() and name[0].isupper() and name not in _defined(ROOT / path):
             bad.append(f"{where}: {path} defines no {name}")
+    for m in CONST_RE.finditer(text):
+        module, name = m.group(1), m.group(2) or m.group(3)
+        if module in MODULE_FILES and not _constant_defined(module, name):
+            bad.append(f"{where}: no module named {module} defines {name}")
     for m in LINK_RE.finditer(text):
         target = m.group(1)
         if not re.match(r"[a-z]+:", target) and not _path_exists(target, base):
@@ -217,7 +248,9 @@ def test_error_messages_name_only_what_exists():
     ("see docs/quality.md", True), ("see docs/json.md", False), ("`vaediag.api.train`", True),
     ("`vaediag.enhance.enhance`", False), ("`vaediag train --resume RUN`", True),
     ("`vaediag train --no-such-option`", False), ("`engine/batches.py: LatentBatches`", True),
-    ("`engine/train.py: LatentBatches`", False), ("'vaediag train --stages 2' or --stage 1", True), ("`vaediag nosuchverb --x`", True),
+    ("`engine/train.py: LatentBatches`", False), ("`checks_rhat.AFFINE_REL_TOL`", True),
+    ("`checks.AFFINE_REL_TOL`", False), ("`eigen: DEFAULT_TAU`", True), ("`eigen: NO_SUCH_CONSTANT`", False),
+    ("`config.PRESETS`", True), ("quality: FID and KID", True), ("'vaediag train --stages 2' or --stage 1", True), ("`vaediag nosuchverb --x`", True),
 ])
 def test_the_checker_itself(ref, ok):
     assert (not _problems("t", ref)) == ok, _problems("t", ref)

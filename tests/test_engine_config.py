@@ -62,26 +62,23 @@ def test_a_run_config_with_a_wrong_type_is_refused_as_not_a_vaediag_config():
 
 
 def test_the_likelihood_has_the_diagnostics_name_in_config_python_and_cli(tmp_path, capsys):
-    import argparse
     import typing
 
-    from vaediag.cli.engine import likelihood
+    from vaediag.cli import build_parser
     from vaediag.engine.config import LIKELIHOODS, ModelConfig
 
     cfg = make_config(likelihood="bernoulli")
     assert cfg.model.likelihood == "bernoulli" and cfg.to_dict()["model"]["likelihood"] == "bernoulli"
     assert "decoder" not in cfg.to_dict()["model"] and make_config().model.likelihood == "gaussian"
     assert LIKELIHOODS == ("gaussian", "bernoulli")  # diagnostics' adapt(likelihood=...) spells them so
-    # the older spelling still works, with a deprecation line
-    with pytest.warns(DeprecationWarning, match="write likelihood='bernoulli'"):
-        assert make_config(decoder="cross-entropy").model.likelihood == "bernoulli"
-    with pytest.raises(VaediagError, match="disagree"), pytest.warns(DeprecationWarning):
-        make_config(likelihood="gaussian", decoder="cross-entropy")
+    # the older spelling of 0.2's development (decoder=, --decoder) is gone: refused, not aliased
+    with pytest.raises(VaediagError, match="decoder"):
+        make_config(decoder="cross-entropy")
     with pytest.raises(VaediagError, match="likelihood must be 'gaussian' or 'bernoulli'"):
         make_config(likelihood="cross-entropy")
-    assert likelihood(argparse.Namespace(likelihood="bernoulli", decoder=None)) == "bernoulli"
-    assert likelihood(argparse.Namespace(likelihood=None, decoder="cross-entropy")) == "bernoulli"
-    assert "--decoder cross-entropy is deprecated; write --likelihood bernoulli" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--out", str(tmp_path / "r"), "--decoder", "cross-entropy"])
+    assert "unrecognized arguments: --decoder" in capsys.readouterr().err
     # a config.json written with the older key opens, whole or as a partial --config
     old = make_config().to_dict()
     old["model"]["decoder"] = old["model"].pop("likelihood")

@@ -250,7 +250,7 @@ def test_train_help_keeps_the_torchrun_example_on_two_lines(capsys):
     assert "--data-dir ~/data \\\n      --precision bf16 --out runs/celeba" in out
 
 
-def test_stage2_resume_takes_the_run_like_train_and_the_old_form_still_works(tmp_path, capsys):
+def test_stage2_resume_takes_the_run_like_train_and_the_old_form_is_refused(tmp_path, capsys):
     import numpy as np
 
     codes = tmp_path / "codes.npz"
@@ -260,8 +260,8 @@ def test_stage2_resume_takes_the_run_like_train_and_the_old_form_still_works(tmp
     assert main(["stage2", "--posteriors", str(codes), "--out", str(out), "--stage2-steps", "5", "--quiet"]) == 0
     assert main(["stage2", "--resume", str(out)]) == 0
     assert "deprecated" not in capsys.readouterr().err
-    assert main(["stage2", "--resume", "--out", str(out)]) == 0
-    assert "'--resume --out RUN' is deprecated; write '--resume RUN'" in capsys.readouterr().err
+    assert main(["stage2", "--resume", "--out", str(out)]) == 2  # the 0.2-development form: no alias
+    assert "--resume: expected one argument" in capsys.readouterr().err
     assert main(["stage2", "--resume", str(out), "--out", str(out)]) == 2
     assert main(["stage2", "--resume"]) == 2
     assert main(["stage2", "--resume", str(tmp_path / "none")]) == 1  # a missing run: a runtime failure

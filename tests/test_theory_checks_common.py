@@ -5,9 +5,7 @@ just on the other side. The lines are worked out by hand below from the construc
 import numpy as np
 import pytest
 
-from vaediag.theory import checks, checks_sweep
-
-C = checks
+from vaediag.theory import checks_constructions, checks_rhat, checks_sweep, checks_two_stage
 EPS = 1e-6  # relative step either side of a line
 
 
@@ -46,48 +44,48 @@ def _eq8():  # Swiss roll, d = 10, r_hat 3: slope (10 - 3)/2 = 3.5 against 4.0 a
 
 
 def judge_eq8(m):
-    return [C.judge_eq8(m, "swissroll (d=10)", 2)]
+    return [checks_rhat.judge_eq8(m, "swissroll (d=10)", 2)]
 
 
 # (judge, base, check index, key, line, side): side +1 passes above the line, -1 below it.
 # Rates: margin = min(|m - .5|, |m - 2|) - |m - 1| >= 2 x 0.05 -> 0.8 <= m <= 1.45.
 # Limits claimed 0 against a start a (se s): a - 2m >= 2s -> m <= a/2 - s.
 CASES = [
-    (C.judge_theorem1, _thm1, 0, "err1", 0.05, -1),
-    (C.judge_theorem1, _thm1, 1, "slope_p1", 0.8, +1),
-    (C.judge_theorem1, _thm1, 1, "slope_p1", 1.45, -1),
-    (C.judge_theorem1, _thm1, 2, "kl1", 0.1, -1),
-    (C.judge_theorem1, _thm1, 3, "slope_k1", 0.8, +1),
-    (C.judge_theorem1, _thm1, 3, "slope_k1", 1.45, -1),
-    (C.judge_theorem1, _thm1, 4, "kl2", 0.05 - 1e-5, -1),
-    (C.judge_theorem1, _thm1, 5, "slope_k2", 0.8, +1),
-    (C.judge_theorem1, _thm1, 5, "slope_k2", 1.45, -1),
-    (C.judge_theorem1, _thm1, 6, "dlog2", 0.25 - 1e-3, -1),
+    (checks_constructions.judge_theorem1, _thm1, 0, "err1", 0.05, -1),
+    (checks_constructions.judge_theorem1, _thm1, 1, "slope_p1", 0.8, +1),
+    (checks_constructions.judge_theorem1, _thm1, 1, "slope_p1", 1.45, -1),
+    (checks_constructions.judge_theorem1, _thm1, 2, "kl1", 0.1, -1),
+    (checks_constructions.judge_theorem1, _thm1, 3, "slope_k1", 0.8, +1),
+    (checks_constructions.judge_theorem1, _thm1, 3, "slope_k1", 1.45, -1),
+    (checks_constructions.judge_theorem1, _thm1, 4, "kl2", 0.05 - 1e-5, -1),
+    (checks_constructions.judge_theorem1, _thm1, 5, "slope_k2", 0.8, +1),
+    (checks_constructions.judge_theorem1, _thm1, 5, "slope_k2", 1.45, -1),
+    (checks_constructions.judge_theorem1, _thm1, 6, "dlog2", 0.25 - 1e-3, -1),
     # slope 0.5 against 0 and 1 (se 0.02): 0.5 - 2|m - 0.5| >= 0.04
-    (C.judge_theorem2, _thm2, 0, "slope", 0.27, +1),
-    (C.judge_theorem2, _thm2, 0, "slope", 0.73, -1),
-    (C.judge_theorem2, _thm2, 1, "resid", 1.85, -1),
-    (C.judge_theorem2, _thm2, 2, "kl", 0.1, -1),
-    (C.judge_theorem2, _thm2, 3, "hp_err", 0.05, -1),
-    (C.judge_theorem2, _thm2, 4, "disk_err", 0.15 - 1e-3, -1),
-    (C.judge_eq73, _eq73, 0, "rel", 0.5, -1),
-    (C.judge_eq73, _eq73, 0, "rel_alt", 1e-9, +1),
-    (C.judge_eq73, _eq73, 1, "eig_rel", 0.3, -1),
-    (C.judge_theorems34, _thm34, 1, "learned_gamma", 0.05, -1),
-    (C.judge_theorems34, _thm34, 2, "mse_slope", 0.8, +1),
-    (C.judge_theorems34, _thm34, 2, "mse_slope", 1.45, -1),
-    (C.judge_theorems34, _thm34, 3, "mse_eps_learned", 1.0, -1),
-    (C.judge_theorems34, _thm34, 5, "var_slope", 0.8, +1),
-    (C.judge_theorems34, _thm34, 6, "big", 0.5, +1),
+    (checks_constructions.judge_theorem2, _thm2, 0, "slope", 0.27, +1),
+    (checks_constructions.judge_theorem2, _thm2, 0, "slope", 0.73, -1),
+    (checks_constructions.judge_theorem2, _thm2, 1, "resid", 1.85, -1),
+    (checks_constructions.judge_theorem2, _thm2, 2, "kl", 0.1, -1),
+    (checks_constructions.judge_theorem2, _thm2, 3, "hp_err", 0.05, -1),
+    (checks_constructions.judge_theorem2, _thm2, 4, "disk_err", 0.15 - 1e-3, -1),
+    (checks_constructions.judge_eq73, _eq73, 0, "rel", 0.5, -1),
+    (checks_constructions.judge_eq73, _eq73, 0, "rel_alt", 1e-9, +1),
+    (checks_constructions.judge_eq73, _eq73, 1, "eig_rel", 0.3, -1),
+    (checks_sweep.judge_theorems34, _thm34, 1, "learned_gamma", 0.05, -1),
+    (checks_sweep.judge_theorems34, _thm34, 2, "mse_slope", 0.8, +1),
+    (checks_sweep.judge_theorems34, _thm34, 2, "mse_slope", 1.45, -1),
+    (checks_sweep.judge_theorems34, _thm34, 3, "mse_eps_learned", 1.0, -1),
+    (checks_sweep.judge_theorems34, _thm34, 5, "var_slope", 0.8, +1),
+    (checks_sweep.judge_theorems34, _thm34, 6, "big", 0.5, +1),
     # eq. (8): alternatives at +-0.5, se 0.1: 0.5 - 2|m - 4| >= 0.2 -> |m - 4| <= 0.15; eq. (9): +-1 -> 0.4
-    (C.judge_theorems34, _thm34, 7, "slope8", 3.85, +1),
-    (C.judge_theorems34, _thm34, 7, "slope8", 4.15, -1),
-    (C.judge_theorems34, _thm34, 8, "slope9", -2.4, +1),
-    (C.judge_theorems34, _thm34, 8, "slope9", -1.6, -1),
+    (checks_sweep.judge_theorems34, _thm34, 7, "slope8", 3.85, +1),
+    (checks_sweep.judge_theorems34, _thm34, 7, "slope8", 4.15, -1),
+    (checks_sweep.judge_theorems34, _thm34, 8, "slope9", -2.4, +1),
+    (checks_sweep.judge_theorems34, _thm34, 8, "slope9", -1.6, -1),
     # energy distances: claim the floor 0.002, alternative stage 1's 0.02, se 5e-4: 0.022 - 2m >= 1e-3
-    (C.judge_two_stage, _two, 0, "ed2", 0.0105, -1),
-    (C.judge_two_stage, _two, 1, "ed1", 0.004, +1),
-    (C.judge_two_stage, _two, 2, "ed_qu", 0.00365, -1),
+    (checks_two_stage.judge_two_stage, _two, 0, "ed2", 0.0105, -1),
+    (checks_two_stage.judge_two_stage, _two, 1, "ed1", 0.004, +1),
+    (checks_two_stage.judge_two_stage, _two, 2, "ed_qu", 0.00365, -1),
     (judge_eq8, _eq8, 0, "slope", 3.3, +1),
     (judge_eq8, _eq8, 0, "slope", 3.7, -1),
 ]
@@ -113,10 +111,10 @@ def test_each_check_passes_on_its_side_of_the_line_and_fails_on_the_other(judge,
 
 
 def test_every_check_has_a_case():
-    for judge, base in ((C.judge_theorem1, _thm1), (C.judge_theorem2, _thm2), (C.judge_eq73, _eq73),
-                        (C.judge_theorems34, _thm34), (C.judge_two_stage, _two), (judge_eq8, _eq8)):
+    for judge, base in ((checks_constructions.judge_theorem1, _thm1), (checks_constructions.judge_theorem2, _thm2), (checks_constructions.judge_eq73, _eq73),
+                        (checks_sweep.judge_theorems34, _thm34), (checks_two_stage.judge_two_stage, _two), (judge_eq8, _eq8)):
         covered = {c[2] for c in CASES if c[0] is judge}
-        if judge is C.judge_theorems34:
+        if judge is checks_sweep.judge_theorems34:
             covered |= {0, 4}  # Theorem 3's falls and eq. (9)'s r_hat: tests below
         assert covered == set(range(len(judge(base())))), judge.__name__
 
@@ -133,22 +131,22 @@ def test_theorem3_falls_are_judged_from_the_smallest_fall_and_the_scatter_of_the
     assert b == pytest.approx(4.0)
     m = _thm34()
     m["g_fit"], m["l_fit"] = np.exp(lg).tolist(), loss.tolist()
-    assert C.judge_theorems34(m)[0]["verdict"] == "pass"
+    assert checks_sweep.judge_theorems34(m)[0]["verdict"] == "pass"
     m["l_fit"] = (4 * lg + np.array([0, 0, 3.9, 0, 0])).tolist()  # a fall of 0.1 between two gammas
-    assert C.judge_theorems34(m)[0]["verdict"] == "fail"
+    assert checks_sweep.judge_theorems34(m)[0]["verdict"] == "fail"
     m["l_fit"] = (4 * lg).tolist()[:2]  # too few gammas for a standard error
     m["g_fit"] = np.exp(lg[:2]).tolist()
-    assert C.judge_theorems34(m)[0]["verdict"] == "fail"
+    assert checks_sweep.judge_theorems34(m)[0]["verdict"] == "fail"
 
 
 def test_eq9_r_hat_is_judged_over_the_models_mean_and_standard_error():
     m = _thm34()
     m["rhat_checked"] = [2, 2, 2, 3]  # mean 2.25, se 0.25: margin 0.75 - 0.25 = 0.5 = 2 se, on the line: passes
-    assert C.judge_theorems34(m)[4]["verdict"] == "pass"
+    assert checks_sweep.judge_theorems34(m)[4]["verdict"] == "pass"
     m["rhat_checked"] = [2, 2, 3]  # mean 2.33, se 0.33: margin 0.33 < 0.67
-    assert C.judge_theorems34(m)[4]["verdict"] == "fail"
+    assert checks_sweep.judge_theorems34(m)[4]["verdict"] == "fail"
     m["rhat_checked"] = [3, 3, 3]
-    assert C.judge_theorems34(m)[4]["verdict"] == "fail"
+    assert checks_sweep.judge_theorems34(m)[4]["verdict"] == "fail"
 
 
 def test_eq8_is_inconclusive_in_the_band_and_fails_nearer_the_alternative():

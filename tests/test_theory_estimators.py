@@ -50,7 +50,7 @@ def _with_singular_values(sv, n=400, d=8, seed=0):
 
 
 def test_affine_dimension_on_both_sides_of_its_cut():
-    from vaediag.theory.checks import AFFINE_REL_TOL
+    from vaediag.theory.checks_rhat import AFFINE_REL_TOL
 
     assert AFFINE_REL_TOL == 1e-4
     inside = _with_singular_values([50.0, 20.0, 50.0 * 2e-4])  # third value at 2x the cut: counted
@@ -71,7 +71,7 @@ def test_affine_dimension_of_the_lab_manifolds_is_their_construction(name, kw, w
     """Known by construction: the cube and the roll are rotated from R^3, the sphere sits in R^3, the flat
     torus in R^4; the embedding adds tanh features in all 8 other directions (float32 data)."""
     from vaediag.data import manifolds
-    from vaediag.theory.checks import AFFINE_REL_TOL
+    from vaediag.theory.checks_rhat import AFFINE_REL_TOL
 
     x, _ = manifolds.make(name, n=2000, seed=0, **kw)
     assert affine_dimension(x, AFFINE_REL_TOL) == want

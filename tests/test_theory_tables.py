@@ -2,11 +2,11 @@
 quick-beside-full table built from the same cells."""
 
 from vaediag.api import format_table
-from vaediag.theory import checks
+from vaediag.theory import separation
 
 
 def test_table_has_the_claim_its_alternative_the_margin_and_the_standard_error():
-    t = format_table([checks.check_point("Theorem 3: x", 3.375, 3.5, [4.0, 3.0], 0.125),
+    t = format_table([separation.check_point("Theorem 3: x", 3.375, 3.5, [4.0, 3.0], 0.125),
                       {"claim": "old JSON row", "measured": 1.0, "predicted": 1, "tolerance": 0.1, "verdict": "pass"}])
     assert [h.strip() for h in t.splitlines()[0].split(" | ")] == ["claim", "measured", "predicted", "alternative",
                                                                   "margin", "se", "verdict"]

@@ -58,7 +58,6 @@ _NAMES = {
     "vaediag.data": ("Dataset", "load_dataset"),
     "vaediag.plots": ("save_figure",),
     # what the notebooks use beyond the verbs (they import only vaediag)
-    "vaediag.api.theory_lab": ("lab",),
     "vaediag.diagnostics.gamma": ("gamma_trajectory", "gamma_verdict"),
     "vaediag.plots.images": ("make_grid", "samples_figure"),
     "vaediag.plots.spatial": ("channel_maps_figure", "where_figure"),
@@ -70,11 +69,17 @@ _NAMES = {
 }
 _NAMES["vaediag.api.runs"] += ("info", "load_model")  # vaediag info RUN; a run's network
 _WHERE = {name: module for module, names in _NAMES.items() for name in names}
+# Modules offered whole: ``vaediag.lab`` is the module vaediag.api.theory_lab.
+_MODULES = {"lab": "vaediag.api.theory_lab"}
 
-__all__ = sorted(_WHERE)
+__all__ = sorted([*_WHERE, *_MODULES])
 
 
 def __getattr__(name: str) -> object:
+    if name in _MODULES:
+        value = importlib.import_module(_MODULES[name])
+        globals()[name] = value
+        return value
     if name in _WHERE:
         value = getattr(importlib.import_module(_WHERE[name]), name)
         globals()[name] = value
@@ -83,4 +88,4 @@ def __getattr__(name: str) -> object:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_WHERE))
+    return sorted(set(globals()) | set(_WHERE) | set(_MODULES))

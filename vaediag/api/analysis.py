@@ -39,8 +39,7 @@ def require_stage2(path: RunLike) -> Run:
 def diagnose(run_or_model, data=None, stage2=None, *, n: int | None = 10000, tau: float = DEFAULT_TAU,
              seed: int = 0, device: str | torch.device = "auto", write: bool = False,
              out: str | os.PathLike | None = None, json_path: str | os.PathLike | None = None,
-             iw: bool = True, overwrite: bool = False, out_dir: str | os.PathLike | None = None,
-             budgets=None, progress: bool = False):
+             iw: bool = True, overwrite: bool = False, budgets=None, progress: bool = False):
     """Every diagnostic (gamma, r_hat, lambda_j, perturbations, spectra, collapse statistics) as a typed
     :class:`~vaediag.diagnostics.result.Diagnosis` (``.gamma``, ``.usage``, ..., ``.verdict``, ``.save(dir)``;
     still unpackable as the ``summary, arrays`` pair of its files).
@@ -52,7 +51,7 @@ def diagnose(run_or_model, data=None, stage2=None, *, n: int | None = 10000, tau
     model, ``out`` (a folder) saves summary.json and arrays.npz there (``write=True`` alone needs ``out``;
     existing files are kept unless ``overwrite``). ``json_path``: the summary once more. ``tau`` changes
     the tau-count only, never r_hat. ``iw=False`` skips the importance-weighted log-likelihood (its
-    cost: ``iw_k`` = 50 decodes of each of 200 inputs). ``out_dir`` is the former name of ``out``.
+    cost: ``iw_k`` = 50 decodes of each of 200 inputs).
     ``budgets``: a :class:`vaediag.diagnostics.budget.Budgets` (the per-direction and quadratic parts of a
     latent above 64 numbers); ``progress``: bars with estimates on stderr, as training shows.
     """
@@ -60,9 +59,6 @@ def diagnose(run_or_model, data=None, stage2=None, *, n: int | None = 10000, tau
 
     if not 0 < tau:
         raise UsageError(f"tau={tau} is not a threshold: give a positive tau=")
-    if out is not None and out_dir is not None:
-        raise UsageError("give out= (out_dir= is its former name), not both")
-    out = out if out is not None else out_dir
     json_file = None if json_path is None else _json_path(json_path)
     if isinstance(run_or_model, (Run, str, os.PathLike)):
         run = open_trained(run_or_model)  # a run that cannot be opened first

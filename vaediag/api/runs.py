@@ -74,7 +74,7 @@ def train(out: str | os.PathLike[str], *, preset: str | None = None, gamma: str 
           likelihood: str | None = None, stages: str = "12", config: RunConfig | str | os.PathLike[str] | None = None,
           overwrite: bool = False, device: str | torch.device = "auto", progress: bool = True,
           data: Dataset | None = None, callbacks: list[Callable[[dict[str, Any]], None]] | None = None,
-          tensorboard: str | None = None, dist: distributed.Dist | None = None, decoder: str | None = None,
+          tensorboard: str | None = None, dist: distributed.Dist | None = None,
           **options: Any) -> Run:
     """Train a two-stage VAE into the run directory ``out`` and return the :class:`Run`.
 
@@ -84,8 +84,7 @@ def train(out: str | os.PathLike[str], *, preset: str | None = None, gamma: str 
         preset: a named schedule: ``quick`` (minutes on a CPU), ``paper-mnist``, ... (``vaediag train --help``).
         gamma: "learned" (default), "fixed" (gamma = 1) or a positive variance to fix gamma at.
         likelihood: "gaussian" (eq. 2, default) or "bernoulli" (the cross-entropy baseline; the name
-            ``adapt`` and the diagnostics use). ``decoder="cross-entropy"`` is its older spelling
-            (deprecated: a DeprecationWarning).
+            ``adapt`` and the diagnostics use).
         stages: "12" (both, default), "1" (stage 1 only), "2" (stage 2 again on a finished stage 1).
         config: a base :class:`RunConfig` (e.g. ``open_run(p).config``) or a JSON file of one (any subset
             of its sections and keys); preset and options override it.
@@ -101,7 +100,7 @@ def train(out: str | os.PathLike[str], *, preset: str | None = None, gamma: str 
     """
     if stages not in ("1", "2", "12"):
         raise UsageError(f"stages must be '12', '1' or '2', got {stages!r}")
-    likelihood = likelihood_of(likelihood, decoder)
+    likelihood = likelihood_of(likelihood)
     if stages == "2" and (preset or gamma is not None or likelihood or config is not None):
         raise UsageError("with --stages 2 only stage-2 options (--stage2-*) may be given; stage 1 is already trained")
     prepare_process()

@@ -13,13 +13,9 @@
 
 from __future__ import annotations
 
-import sys
-
 from vaediag.data import manifolds
 from vaediag.diagnostics.eigen import r_hat
 from vaediag.theory import constructions, eq73, sweep
 from vaediag.theory.estimators import MLE, TwoNN
 
-lab = sys.modules[__name__]
-
-__all__ = ["MLE", "TwoNN", "constructions", "eq73", "lab", "manifolds", "r_hat", "sweep"]
+__all__ = ["MLE", "TwoNN", "constructions", "eq73", "manifolds", "r_hat", "sweep"]

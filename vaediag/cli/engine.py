@@ -113,8 +113,6 @@ def _data_and_model_options(p) -> None:
     g.add_argument("--likelihood", choices=["gaussian", "bernoulli"], default=None,
                    help="p(x|z): Gaussian with variance gamma, eq. (2) (default), or Bernoulli (the cross-entropy "
                    "baseline of Table 1)")
-    g.add_argument("--decoder", choices=["gaussian", "cross-entropy"], default=None,
-                   help="the older spelling of --likelihood (cross-entropy = bernoulli); deprecated")
     g.add_argument("--stage2-width", type=int, help="width of stage 2's dense layers (default 1024)")
     g.add_argument("--stage2-depth", type=int, help="number of stage 2's dense layers (default 3)")
 
@@ -173,20 +171,6 @@ def _register_sample_and_demo(sub) -> None:
 
 
 # ---------------------------------------------------------------------------- train
-def likelihood(args: argparse.Namespace, rank: int = 0) -> str | None:
-    """--likelihood, or the deprecated --decoder (a line on stderr says what to write instead)."""
-    if args.decoder is None:
-        return args.likelihood
-    new = "bernoulli" if args.decoder == "cross-entropy" else args.decoder
-    if args.likelihood is not None and args.likelihood != new:
-        from vaediag.api import UsageError
-
-        raise UsageError(f"--likelihood {args.likelihood} and --decoder {args.decoder} disagree; give --likelihood")
-    if rank == 0:
-        print(f"vaediag train: --decoder {args.decoder} is deprecated; write --likelihood {new}", file=sys.stderr)
-    return new
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     from vaediag import api
 
@@ -195,7 +179,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     options = {k: getattr(args, k) for k in TRAIN_FIELDS if getattr(args, k, None) is not None}
     if args.resume:
         fixed = [k for k in options if k not in RESUME_FIELDS]
-        if (args.out or args.overwrite or args.preset or fixed or args.gamma or args.likelihood or args.decoder
+        if (args.out or args.overwrite or args.preset or fixed or args.gamma or args.likelihood
                 or args.stages or args.config):
             target = [k for k in fixed if k in ("steps", "epochs", "stage2_steps", "stage2_epochs")]
             if target:  # a new target for a resumed run: not followed, and the sentence says why
@@ -210,7 +194,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     elif not args.out:  # the same on every rank: said once
         raise api.SharedUsageError("say where the run goes with --out RUN (or continue one with --resume RUN)")
     else:
-        run = api.train(args.out, preset=args.preset, gamma=args.gamma, likelihood=likelihood(args, rank),
+        run = api.train(args.out, preset=args.preset, gamma=args.gamma, likelihood=args.likelihood,
                         stages=args.stages or "12", config=args.config, overwrite=args.overwrite, **common, **options)
     if rank == 0:
         print(f"{'stage 2' if args.stages == '2' else 'run'} complete: {run.path}", file=sys.stderr)

@@ -26,9 +26,8 @@ def register(sub) -> None:
                        "sigma * eps every epoch.", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--posteriors", type=Path, help="a .npz with mu and logvar (or mu and cov)")
     p.add_argument("--out", help="run directory to create")
-    p.add_argument("--resume", metavar="RUN", nargs="?", const=True, default=None,
-                   help="continue the interrupted 'vaediag stage2' run RUN (as 'vaediag train --resume RUN'; the "
-                   "older '--resume --out RUN' still works)")
+    p.add_argument("--resume", metavar="RUN", default=None,
+                   help="continue the interrupted 'vaediag stage2' run RUN (as 'vaediag train --resume RUN')")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
     p.add_argument("--stage2-epochs", type=float, help="epochs (default 800)")
     p.add_argument("--stage2-steps", type=int, help="optimiser steps (instead of --stage2-epochs)")
@@ -49,12 +48,7 @@ def cmd_stage2(args: argparse.Namespace) -> int:
     options = {k: getattr(args, k) for k in ("stage2_epochs", "stage2_steps", "stage2_batch_size", "stage2_lr",
                                              "stage2_lr_halve_every", "stage2_width", "stage2_depth", "seed")}
     out, resume = args.out, args.resume is not None
-    if args.resume is True:  # the older form: a flag, with the run in --out
-        if not out:
-            raise api.UsageError("say which run to continue: --resume RUN")
-        print("vaediag stage2: '--resume --out RUN' is deprecated; write '--resume RUN' (as for 'vaediag train')",
-              file=sys.stderr)
-    elif resume:
+    if resume:
         if out:
             raise api.UsageError("--resume RUN continues RUN; give no --out with it")
         out = args.resume

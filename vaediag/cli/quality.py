@@ -41,9 +41,8 @@ def register(sub) -> None:
     p.add_argument("--fid-method", choices=("eigh", "sqrtm"), default="eigh",
                    help="route to the covariance square root: eigh (default; symmetric eigendecompositions, "
                    "several times faster) or sqrtm (SciPy's Schur root, as the reference FID code); same number")
-    p.add_argument("--stats-cache", "--cache-dir", dest="cache_dir", metavar="DIR", type=Path, default=None,
-                   help="where real-image statistics are cached (default RUN/quality/cache); --cache-dir is "
-                   "its older name")
+    p.add_argument("--stats-cache", dest="cache_dir", metavar="DIR", type=Path, default=None,
+                   help="where real-image statistics are cached (default RUN/quality/cache)")
     p.add_argument("--overwrite", action="store_true", help="replace a stored result")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_fid)

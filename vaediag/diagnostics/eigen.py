@@ -64,9 +64,6 @@ def tau_count(lambda_mean: np.ndarray, tau: float = DEFAULT_TAU) -> int:
     return count_below(lambda_mean, tau)
 
 
-r_hat_gamma = r_hat  # the former name of the headline count
-
-
 def separation(lambda_mean: np.ndarray, cut: float = GAMMA_CUT) -> float | None:
     """log(min lambda above ``cut`` / max lambda below it): the gap in log lambda across the cut (None
     when every direction is on one side; then the gap to 1 or to 0 is what counts: see ``lambda_mean``)."""

@@ -13,7 +13,6 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-import warnings
 from typing import Any, Literal
 
 from vaediag.engine.presets import PRESETS as PRESETS  # the named schedules, applied by make_config
@@ -333,15 +332,13 @@ RESUME_FIELDS = ("precision", "loader", "workers")
 
 
 def make_config(preset: str | None = None, gamma: str | float | None = None, likelihood: str | None = None,
-                stages: str | None = None, base: RunConfig | None = None, decoder: str | None = None,
-                **given: Any) -> RunConfig:
+                stages: str | None = None, base: RunConfig | None = None, **given: Any) -> RunConfig:
     """A validated :class:`RunConfig`: ``base`` (default: the defaults), then the preset, then ``given``.
 
     Args:
         preset: a name of :data:`PRESETS`.
         gamma: "learned", "fixed" (gamma = 1) or a positive number (fixed at that variance).
-        likelihood: "gaussian" (eq. 2) or "bernoulli" (the cross-entropy baseline); ``decoder=
-            "cross-entropy"`` is its older spelling (deprecated, with a warning).
+        likelihood: "gaussian" (eq. 2) or "bernoulli" (the cross-entropy baseline).
         stages: "1", "2" or "12" (default).
         given: the options of ``vaediag train`` by their Python names (:data:`TRAIN_FIELDS`),
             e.g. ``latent_dim=16, steps=2000, lr=1e-3``; ``steps`` replaces ``epochs`` and vice versa.
@@ -369,7 +366,7 @@ def make_config(preset: str | None = None, gamma: str | float | None = None, lik
             if not (math.isfinite(val) and val > 0):
                 raise UsageError(f"--gamma must be a positive variance, got {gamma}")
             cfg.model.gamma_mode, cfg.model.gamma_init = "fixed", val
-    likelihood = likelihood_of(likelihood, decoder)
+    likelihood = likelihood_of(likelihood)
     if likelihood is not None:
         cfg.model.likelihood = likelihood  # type: ignore[assignment]  (checked by likelihood_of)
     if stages not in (None, "1", "2", "12"):
@@ -380,17 +377,8 @@ def make_config(preset: str | None = None, gamma: str | float | None = None, lik
     return cfg
 
 
-def likelihood_of(likelihood: str | None, decoder: str | None = None) -> str | None:
-    """The likelihood asked for, checked: ``likelihood`` ("gaussian" or "bernoulli"), or the older spelling
-    ``decoder`` ("gaussian" or "cross-entropy"), which warns that it is deprecated."""
-    if decoder is not None:
-        if decoder not in ("gaussian", "cross-entropy", "bernoulli"):
-            raise VaediagError(f"decoder must be 'gaussian' or 'cross-entropy', got {decoder!r}")
-        new = "bernoulli" if decoder == "cross-entropy" else decoder
-        warnings.warn(f"decoder={decoder!r} is deprecated; write likelihood={new!r}", DeprecationWarning, stacklevel=3)
-        if likelihood is not None and likelihood != new:
-            raise UsageError(f"likelihood={likelihood!r} and decoder={decoder!r} disagree; give likelihood alone")
-        likelihood = new
+def likelihood_of(likelihood: str | None) -> str | None:
+    """The likelihood asked for, checked: ``likelihood`` ("gaussian" or "bernoulli") or None."""
     if likelihood not in (None, *LIKELIHOODS):
         raise VaediagError(f"likelihood must be 'gaussian' or 'bernoulli', got {likelihood!r}")
     return likelihood

@@ -7,28 +7,21 @@ paper leaves open (alternatives, thresholds, fit ranges, grids) are module const
 and in docs/theory.md ("Choices the paper leaves open"). The checks live by concern in ``checks_common``,
 ``checks_constructions`` (Theorems 1, 2, eq. 73), ``checks_sweep`` (Theorems 3, 4, eqs. 8, 9),
 ``checks_two_stage`` (section 4) and ``checks_rhat`` (r_hat against the estimators); this module runs them
-all (:func:`run_all`) and re-exports their names.
+all (:func:`run_all`); each name is imported from the module that defines it.
 """
 
 from __future__ import annotations
 
 import torch
 
-from vaediag.data import manifolds  # noqa: F401  (tests build the sweep's data with checks.manifolds)
-from vaediag.theory.checks_common import *  # noqa: F401,F403  (the alternatives, fit ranges, Settings)
-from vaediag.theory.checks_common import _f  # noqa: F401
-from vaediag.theory.checks_constructions import (check_eq73, check_theorem1, check_theorem2,  # noqa: F401
-                                                 judge_eq73, judge_theorem1, judge_theorem2)
-from vaediag.theory.checks_heldout import HELDOUT_DS, check_heldout, judge_heldout, train_heldout  # noqa: F401
-from vaediag.theory.checks_rhat import *  # noqa: F401,F403
-from vaediag.theory.checks_rhat import _dimension_estimates, _eq8_gammas, _label, _mnist_row  # noqa: F401
-from vaediag.theory.checks_sweep import *  # noqa: F401,F403
-from vaediag.theory.checks_sweep import _part_data, _restarts, _step_log, _train_part  # noqa: F401
-from vaediag.theory.checks_two_stage import *  # noqa: F401,F403
-from vaediag.theory.checks_two_stage import _two_stage_compare  # noqa: F401
-from vaediag.theory.separation import SE_MULTIPLE, check_point, check_side, margin, verdict  # noqa: F401
+from vaediag.theory.checks_common import Settings
+from vaediag.theory.checks_constructions import check_eq73, check_theorem1, check_theorem2
+from vaediag.theory.checks_heldout import HELDOUT_DS, check_heldout, train_heldout
+from vaediag.theory.checks_rhat import check_estimators, train_mixture
+from vaediag.theory.checks_sweep import check_theorems34, selected_stage1, train_main, train_others
+from vaediag.theory.checks_two_stage import check_two_stage
 
-CONSTRUCTIONS = (("theorem1", "check_theorem1"), ("theorem2", "check_theorem2"), ("eq73", "check_eq73"))
+CONSTRUCTIONS = (("theorem1", check_theorem1), ("theorem2", check_theorem2), ("eq73", check_eq73))
 
 
 def _second_process(quick: bool, seed: int, device: str, flush: bool) -> tuple[list, dict, dict, list]:
@@ -39,7 +32,7 @@ def _second_process(quick: bool, seed: int, device: str, flush: bool) -> tuple[l
     torch.set_flush_denormal(flush)  # as in the parent, so that both processes compute the same numbers
     s = Settings.make(quick, seed=seed, device=device)
     with _one_blas_thread():  # else numpy's BLAS runs 2 threads on the 2 cores it shares with the first process
-        cons = [(key, *globals()[fn](s)) for key, fn in CONSTRUCTIONS]
+        cons = [(key, *check(s)) for key, check in CONSTRUCTIONS]
         oth = train_others(s)
         oth["res"] = None  # the model stays here: only numbers go back
         return cons, oth, train_mixture(s), train_heldout(s, HELDOUT_DS[-1])
@@ -73,8 +66,8 @@ def run_all(s: Settings) -> tuple[list[dict], dict]:
         s.progress("Theorems 1, 2, eq. (73), the other manifolds' VAEs, the mixture's and the held-out teachers at "
                    f"d={HELDOUT_DS[-1]}: in a second process")
     else:
-        for key, fn in CONSTRUCTIONS:
-            c, a = globals()[fn](s)
+        for key, check in CONSTRUCTIONS:
+            c, a = check(s)
             parts[key], art[key] = c, a
     try:
         main = train_main(s, second_process=future is not None)
