@@ -30,8 +30,10 @@ def test_figures_have_a_panel_per_channel_and_direction():
     assert channel_maps_figure(lam, used=True) is not None
     with pytest.raises(UsageError, match="flat latent"):
         channel_maps_figure(lam.ravel())
-    arrays = {"perturb_images": np.random.default_rng(1).random((4, 15, 1, 8, 8)).astype(np.float16),
-              "perturb_lambda": np.array([[0.5, 0.01, 0.9, 0.2]]), "perturb_directions": np.array([3, 10, 40, 77])}
-    fig = where_figure(arrays, max_rows=3)
+    from vaediag.diagnostics.sections import Perturbations
+
+    pert = Perturbations(images=np.random.default_rng(1).random((4, 15, 1, 8, 8)).astype(np.float16),
+                         lam=np.array([[0.5, 0.01, 0.9, 0.2]]), directions=np.array([3, 10, 40, 77]))
+    fig = where_figure(pert, max_rows=3)
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert titles[0].startswith("direction 10") and titles[-1].startswith("direction 40")

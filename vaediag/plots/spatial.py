@@ -7,8 +7,8 @@ mean lambda_j (or of the used positions), and where in the image a perturbed dir
   along the direction (averaged over the image's channels): zero where decode(mu + eps v_j) does not
   depend on eps, large where the direction acts. :func:`where_figure` shows them beside one decode.
 
-Pure functions of the diagnosis' arrays (``lambda_map``, ``perturb_images``, ``perturb_lambda``,
-``perturb_directions``); no backend is chosen.
+Functions of a Diagnosis's typed fields (``spatial.lambda_map``; ``perturbations.images``, ``.lam``,
+``.directions``) that draw and compute nothing else; no backend is chosen.
 """
 
 from __future__ import annotations
@@ -21,14 +21,6 @@ from vaediag.errors import UsageError
 from vaediag.plots import new_figure
 
 LAMBDA_MAX = 1.2  # top of the colour scale: lambda_j ~ 1 is unused, a little above it is shown alike
-
-
-def _arrays(d) -> dict:
-    """The perturbation arrays of a Diagnosis (or an arrays dict as it is)."""
-    if not hasattr(d, "perturbations"):
-        return d
-    p = d.perturbations
-    return {"perturb_images": p.images, "perturb_lambda": p.lam, "perturb_directions": p.directions}
 
 
 def channel_maps_figure(lambda_map, cut: float = 0.5, used: bool = False, title: str = ""):
@@ -71,17 +63,16 @@ def where_maps(images: np.ndarray) -> np.ndarray:
     return x.std(axis=1).mean(axis=1)
 
 
-def where_figure(arrays: dict, rows: list[int] | None = None, max_rows: int = 6):
-    """For each shown direction of a Diagnosis (or its arrays): one decode and the map of where it acts
-    (:func:`where_maps`), titled with the direction's index and lambda. ``rows``: positions in the perturbed directions (default: the
+def where_figure(d, rows: list[int] | None = None, max_rows: int = 6):
+    """For each shown direction of a Diagnosis (or its ``perturbations`` section): one decode and the map of
+    where it acts (:func:`where_maps`), titled with the direction's index and lambda. ``rows``: positions in the perturbed directions (default: the
     smallest-lambda ones and the largest)."""
-    arrays = _arrays(arrays)
-    imgs = arrays.get("perturb_images")
-    if imgs is None:
+    p = getattr(d, "perturbations", d)
+    imgs = p.images
+    if imgs is None or p.lam is None:
         raise UsageError("this diagnosis kept no perturbation images (vector data); where_figure needs pictures")
-    lam = np.asarray(arrays["perturb_lambda"])[0]
-    dirs = arrays.get("perturb_directions")
-    dirs = np.arange(len(lam)) if dirs is None else np.asarray(dirs)
+    lam = np.asarray(p.lam)[0]
+    dirs = np.arange(len(lam)) if p.directions is None else np.asarray(p.directions)
     if rows is None:
         order = np.argsort(lam, kind="stable")
         rows = [int(j) for j in order[:max_rows - 1]] + [int(order[-1])]
