@@ -193,31 +193,31 @@ def check_encodes(model, x: torch.Tensor) -> None:
                            "with vaediag.adapt(model, encode=...))") from None
 
 
-def diagnose_outside(spec: str, data, checkpoint=None, out=None, *, n: int | None = 10000, tau: float | None = None,
-                     seed: int = 0, device: str = "auto", iw: bool = True, figures: bool = False, progress: bool = False,
-                     overwrite: bool = False, json_path=None, budgets=None) -> tuple:
+def diagnose_outside(spec: str, data, checkpoint=None, out=None, *, n: int | None = 10000, device: str = "auto",
+                     figures: bool = False, options=None) -> tuple:
     """``vaediag diagnose --model``: (Diagnosis, files written). Writes summary.json, arrays.npz and
-    report.html into ``out`` (and figure1.png, figure9.png, figure10.png with ``figures``). ``budgets``: a
-    :class:`vaediag.Budgets` (None: its defaults); a diagnosis over its limits is refused before any file
-    is written."""
-    from vaediag.api.analysis import _json_path, _out_dir, _refuse_existing, diagnose, report
-    from vaediag.diagnostics.eigen import DEFAULT_TAU
+    report.html into ``out`` (and figure1.png, figure9.png, figure10.png with ``figures``). ``options``: a
+    :class:`vaediag.DiagnoseOptions` (seed, tau, iw, budgets, progress, overwrite, json_path); a diagnosis over
+    its budgets is refused before any file is written."""
+    from vaediag.api.analysis import (DiagnoseOptions, _check_n, _json_path, _out_dir, _refuse_existing, diagnose,
+                                      report)
     from vaediag.engine.devices import resolve_device
 
-    if n is not None and n < 2:
-        raise UsageError(f"n={n} is too few inputs: give n= of at least 2")
+    o = options or DiagnoseOptions()
+    overwrite, json_path = o.overwrite, o.json_path
+    _check_n(n)
     folder = None if out is None else _out_dir(out)
     json_path = None if json_path is None else _json_path(json_path)
     if folder is not None and not overwrite:
         _refuse_existing(folder)
         if (folder / "report.html").exists():
-            raise UsageError(f"{folder} already holds report.html; choose another folder or pass --overwrite")
+            raise UsageError(f"{folder} already holds report.html; choose another folder or pass overwrite=True")
     dev = resolve_device(device)
     model = load_outside_model(spec, checkpoint, device=str(dev))
     x = load_inputs(data, n)
     check_encodes(model, x)
-    d = diagnose(model, x, n=n, tau=DEFAULT_TAU if tau is None else tau, seed=seed, device=dev, iw=iw, progress=progress,
-                 budgets=budgets)
+    d = diagnose(model, x, n=n, device=dev,
+                 options=DiagnoseOptions(seed=o.seed, tau=o.tau, iw=o.iw, budgets=o.budgets, progress=o.progress))
     if folder is not None:
         folder.mkdir(exist_ok=True)
     d = d.with_provenance(model={"factory": spec, "checkpoint": None if checkpoint is None else str(checkpoint),
