@@ -17,7 +17,8 @@ The ``vaediag`` command calls these functions and only adds parsing and printing
   set-up need; importable, not part of the public API.
 - :mod:`~vaediag.api.theory_lab`: ``vaediag.lab``, the theory lab's cores for notebooks.
 
-This package keeps no list of its own: ``vaediag.api.NAME`` is ``vaediag.NAME`` for every public name.
+This package keeps no list of its own: each public name of ``vaediag`` is an attribute of it too
+(``vaediag.api.train is vaediag.train``), and nothing else is.
 """
 
 from __future__ import annotations

@@ -247,8 +247,20 @@ def score(images, reference, *, proxy: bool | None = False, device: str = "auto"
 
 def table(runs: list[RunLike], prefer_proxy: bool = False, out: str | os.PathLike | None = None,
           json_path: str | os.PathLike | None = None) -> str:
-    """Table 1 of the paper (Markdown) from runs' stored FID results, beside the published values;
-    also written to ``out`` (Markdown) and ``json_path`` when given."""
+    """Table 1 of the paper from runs' stored FID results (``vaediag fid --run``), beside the published values.
+
+    Args:
+        runs: the runs (directories or :class:`~vaediag.engine.runs.Run`), one row each.
+        prefer_proxy: read each run's proxy result (proxy.json) when it has one, instead of fid.json.
+        out: a Markdown file to write the table to as well.
+        json_path: a JSON file to write the table and the results it was made from.
+
+    Returns:
+        The table, as Markdown.
+
+    Raises:
+        VaediagError: a run that cannot be opened, or has no stored FID result or an unreadable one.
+    """
     from vaediag.io import atomic_write_text, write_json
     from vaediag.quality.table import load_results, table_markdown
 

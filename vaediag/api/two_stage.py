@@ -21,14 +21,13 @@ import os
 import tempfile
 from pathlib import Path
 from collections.abc import Iterable, Mapping
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 
 from vaediag.api.process import prepare_process
 from vaediag.api.runs import open_run
-from vaediag.data import Dataset
 from vaediag.diagnostics.adapt import adapt
 from vaediag.diagnostics.enhance import encode_codes
 from vaediag.engine.devices import resolve_device

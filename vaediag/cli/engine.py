@@ -1,6 +1,6 @@
 """`vaediag train`, `vaediag sample` and `vaediag demo`: parsing and printing; the work is
-:func:`vaediag.api.train`, :func:`~vaediag.api.resume`, :func:`~vaediag.api.save_samples` and
-:func:`~vaediag.api.demo`.
+:func:`vaediag.api.runs.train`, :func:`~vaediag.api.runs.resume`, :func:`~vaediag.api.runs.save_samples` and
+:func:`~vaediag.api.demos.demo`.
 
 Like every CLI module, this one imports torch and the library inside each command, not at the top,
 so that `vaediag --help` answers without loading torch and matplotlib.
