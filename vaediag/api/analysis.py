@@ -79,7 +79,8 @@ def diagnose(run_or_model, data=None, stage2=None, *, n: int | None = 10000, dev
             used), or any model meeting the protocol of :mod:`vaediag.diagnostics.protocol` or read by
             :func:`vaediag.adapt`.
         data: for a model, its inputs: a tensor, numpy array or DataLoader (ignored for a run).
-        stage2: for a model, optionally its second stage (a network mapping z to u and back).
+        stage2: for a model, optionally its second stage, a VAE over its latents (e.g. what
+            :func:`vaediag.enhance` returns, ``.stage2``), whose q(u) spectrum is then measured too.
         n: at most this many inputs (at least 2; None: all).
         device: "auto" (CUDA, then MPS, then the CPU), "cpu", "cuda", ... or a torch.device.
         out: a folder to save summary.json and arrays.npz in.

@@ -107,11 +107,11 @@ def _shape(image_shape) -> tuple[int, ...] | None:
     try:
         shp = tuple(int(v) for v in image_shape)
     except (TypeError, ValueError):
-        raise UsageError(f"image_shape= must be (C, H, W) or (H, W), got {image_shape!r}") from None
+        raise UsageError(f"the model's image_shape must be (C, H, W) or (H, W), got {image_shape!r}") from None
     if len(shp) == 2:
         shp = (1,) + shp
     if len(shp) != 3 or min(shp) < 1:
-        raise UsageError(f"image_shape= must be (C, H, W) or (H, W) of positive sizes, got {image_shape!r}")
+        raise UsageError(f"the model's image_shape must be (C, H, W) or (H, W) of positive sizes, got {image_shape!r}")
     return shp
 
 
@@ -189,7 +189,7 @@ class Adapted(nn.Module):
             self._gamma, self.gamma_mode = None, mode
             how = "" if gamma_mode or gamma_mode_of(model) != "unknown" else (
                 " (a parameter named *gamma*: learned)" if mode == "learned" else
-                " (not a trained parameter: taken as fixed; pass gamma_mode='learned' if it was learned)")
+                " (not a trained parameter: taken as fixed; set model.gamma_mode = 'learned' if it was learned)")
             self.gamma_note = f"the model's own gamma ({own:.4g}) is used, {mode}{how}."
         elif loss is not None:
             self._gamma, self.gamma_mode = None, "fixed"
@@ -229,7 +229,7 @@ class Adapted(nn.Module):
             self._resolve(self.data_dim)
         if self.image_shape is not None and int(np.prod(self.image_shape)) != d:
             raise UsageError(f"image_shape={self.image_shape} holds {int(np.prod(self.image_shape))} numbers but an "
-                             f"input has {d}: pass the image_shape of one input")
+                             f"input has {d}: give the model the image_shape of one input")
 
     def picture_shape(self, x_shape) -> tuple[int, ...] | None:
         """The (C, H, W) a decode is shown as: the data's own image shape, the declared one, or inferred for flat rows."""
