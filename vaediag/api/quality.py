@@ -281,11 +281,11 @@ def cache(dataset: str = "celeba", data_dir: str = "data", data_cache: str | Non
     from vaediag.data import imagecache
 
     if dataset != "celeba":
-        raise UsageError(f"vaediag cache handles only --dataset celeba for now, not {dataset!r}")
+        raise UsageError(f"the cache handles only dataset=celeba for now, not {dataset!r}")
     if workers is not None and workers < 1:
-        raise UsageError(f"--workers must be a positive integer, got {workers}")
+        raise UsageError(f"workers= must be a positive integer, got {workers}")
     if not 0 < test_fraction < 1:
-        raise UsageError(f"--test-fraction must be between 0 and 1, got {test_fraction}")
+        raise UsageError(f"test_fraction= must be between 0 and 1, got {test_fraction}")
     if check:
         info = imagecache.check_cache(data_dir, seed, test_fraction, cache_dir=data_cache)
         info["what"] = "sound" if info["checked_against_source"] else \

@@ -266,13 +266,13 @@ def save_samples(run: RunLike, out: str | os.PathLike[str] | None = None, stage:
     """Draw samples (or reconstructions) and write ``out`` (PNG: an image grid, or for vectors a scatter
     over held-out data) and ``out`` with .npy (the raw values); default RUN/samples/stageS.png. Returns ``out``."""
     if n < 1:
-        raise UsageError(f"--n must be a positive integer, got {n}")
+        raise UsageError(f"n= must be a positive integer, got {n}")
     if out is not None and Path(out).suffix.lower() not in SAMPLE_FORMATS:  # the arguments first, then the run
-        raise UsageError(f"--out must end in {', '.join(SAMPLE_FORMATS)} (as for the figure verbs), got {out}")
+        raise UsageError(f"out= must end in {', '.join(SAMPLE_FORMATS)} (as for the figure verbs), got {out}")
     run = open_run(run)
     path = Path(out) if out else run.samples_dir / ("recon.png" if recon else f"stage{stage}.png")
     if out and not path.parent.is_dir():
-        raise VaediagError(f"the folder of --out does not exist: {path.parent}")
+        raise VaediagError(f"the folder of out= does not exist: {path.parent}")
     x = draw(run, stage, n, seed, resolve_device(device) if isinstance(device, str) else device, recon=recon)
     _write_samples(run, x, path)
     return path

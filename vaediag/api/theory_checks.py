@@ -51,7 +51,7 @@ def check_theory(quick: bool = True, seed: int = 0, device: str = "auto", progre
     except RuntimeError:
         raise UsageError(f"device={device!r} is not a torch device; use cpu or cuda") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise VaediagError("--device cuda was asked for but no CUDA device is available; use --device cpu")
+        raise VaediagError("device=cuda was asked for but no CUDA device is available; use device=cpu")
     torch.manual_seed(seed)
     return run_all(Settings.make(quick, seed=seed, device=device, progress=progress, jobs=jobs))
 
@@ -90,4 +90,4 @@ def check_theory_outputs(json_path: str | None, figures: str | None) -> None:
         if Path(json_path).is_dir():
             raise UsageError(f"json_path={json_path} is a folder; give a file path such as {Path(json_path) / 'theory.json'}")
     if figures and Path(figures).exists() and not Path(figures).is_dir():
-        raise UsageError(f"--figures {figures} is a file; give a folder")
+        raise UsageError(f"figures={figures} is a file; give a folder")

@@ -26,6 +26,16 @@ FLAGS = {
     "kid_subset_size": "--kid-subset-size",
     "fid_method": "--fid-method",
     "inception": "--inception",
+    "spec": "--model",
+    "checkpoint": "--checkpoint",
+    "data": "--data",
+    "runs": "--runs",
+    "figures": "--figures",
+    "steps": "--steps",
+    "stage2_steps": "--stage2-steps",
+    "dataset": "--dataset",
+    "workers": "--workers",
+    "test_fraction": "--test-fraction",
 }
 SWITCHES = {"iw=False": "--no-iw", "overwrite=True": "--overwrite", "proxy=True": "--proxy"}  # booleans: the flag alone
 # How "no budget" / "no limit" is written: None in Python, a word or 0 on the command line.
