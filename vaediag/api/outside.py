@@ -63,7 +63,7 @@ def _import(where: str):
         return importlib.import_module(where)
     except ModuleNotFoundError as e:
         if e.name and where.startswith(e.name):
-            raise VaediagError(f"spec={where}: no module of that name (run from the folder that holds it, set "
+            raise VaediagError(f"spec={where}: no module named {where!r} (run from the folder that holds it, set "
                                "PYTHONPATH, or give path/to/file.py:factory)") from None
         raise VaediagError(f"spec={where}: importing it failed ({_first_line(e)})") from None
     except Exception as e:
