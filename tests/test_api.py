@@ -87,8 +87,12 @@ def test_fid_takes_the_options_of_the_command():
 
     from vaediag import api
 
+    import dataclasses
+
     params = inspect.signature(api.fid).parameters
-    assert {"inception", "minmax", "fid_method", "cache_dir", "progress", "write", "overwrite"} <= set(params)
+    assert {"proxy", "device", "options", "write", "overwrite", "json_path"} <= set(params)
+    fields = {f.name for f in dataclasses.fields(api.FidOptions)}
+    assert {"inception", "minmax", "fid_method", "cache_dir", "progress", "seeds", "sources"} <= fields
 
 
 def test_the_theory_lab_function_is_not_shadowed_by_the_theory_subpackage():
@@ -100,7 +104,7 @@ def test_the_theory_lab_function_is_not_shadowed_by_the_theory_subpackage():
     import vaediag.theory.constructions  # noqa: F401
 
     assert isinstance(vaediag.theory, types.ModuleType)
-    assert callable(vaediag.check_theory) and vaediag.check_theory.__module__ == "vaediag.api.analysis"
+    assert callable(vaediag.check_theory) and vaediag.check_theory.__module__ == "vaediag.api.theory_checks"
 
 
 def test_stage2_on_codes_has_one_core_and_one_set_of_option_names(tmp_path):

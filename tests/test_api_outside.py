@@ -34,7 +34,8 @@ def vanilla():
 # ---------------------------------------------------------------------------- the Python API
 def test_diagnose_returns_a_diagnosis_that_saves_for_a_model(examples, tmp_path):
     model, x = examples
-    d = vaediag.diagnose(vaediag.adapt(model, likelihood="bernoulli"), x, n=120, out=tmp_path / "d", iw=False)
+    d = vaediag.diagnose(vaediag.adapt(model, likelihood="bernoulli"), x, n=120, out=tmp_path / "d",
+                         options=vaediag.DiagnoseOptions(iw=False))
     assert isinstance(d, vaediag.Diagnosis)
     summary, arrays = d  # still a pair
     with torch.no_grad():  # lambda_j of a diagonal encoder: its variances, averaged over the inputs (independent)
@@ -46,14 +47,15 @@ def test_diagnose_returns_a_diagnosis_that_saves_for_a_model(examples, tmp_path)
     assert back.summary["r_hat"] == summary["r_hat"]
     np.testing.assert_array_equal(back.arrays["lambda_mean"], arrays["lambda_mean"])
     with pytest.raises(UsageError, match="already holds"):  # nothing overwritten unless asked
-        vaediag.diagnose(vaediag.adapt(model, likelihood="bernoulli"), x, n=120, out=tmp_path / "d", iw=False)
+        vaediag.diagnose(vaediag.adapt(model, likelihood="bernoulli"), x, n=120, out=tmp_path / "d",
+                         options=vaediag.DiagnoseOptions(iw=False))
     with pytest.raises(UsageError, match="needs out="):  # write=True for a model no longer writes nothing silently
         vaediag.diagnose(vaediag.adapt(model, likelihood="bernoulli"), x, n=50, write=True)
 
 
 def test_figures_and_report_take_a_diagnosis(examples, tmp_path):
     model, x = examples
-    d = vaediag.diagnose(vaediag.adapt(model, likelihood="bernoulli"), x, n=80, iw=False)
+    d = vaediag.diagnose(vaediag.adapt(model, likelihood="bernoulli"), x, n=80, options=vaediag.DiagnoseOptions(iw=False))
     f1 = vaediag.figure1(d)
     assert len(f1.axes) >= 3 and "no history" in f1.axes[0].get_title()
     hist = {"step": [0, 1, 2], "gamma": [1.0, 0.5, 0.25]}
@@ -73,7 +75,8 @@ def test_score_of_two_image_sets_against_independent_code(vanilla):
 
     _, x = vanilla  # images in [-1, 1]
     a, b = x[:64], x[64:]
-    s = vaediag.score(a, b, proxy=True, data_range=(-1, 1), kid_subsets=5, kid_subset_size=1000, device="cpu")
+    s = vaediag.score(a, b, proxy=True, data_range=(-1, 1), device="cpu",
+                      options=vaediag.FidOptions(kid_subsets=5, kid_subset_size=1000))
     assert isinstance(s, vaediag.Score) and s.proxy and s.metric == "proxy-fd" and s.n_images == s.n_reference == 64
     assert s.kid_subset_size < 64 and any("subsets of" in n for n in s.notes)  # never the whole set
     f = ProxyFeatures()

@@ -127,7 +127,7 @@ def test_weighted_kl_implies_gamma_beta_d_over_2_and_the_implied_gaussian_likeli
     # with the exact posterior every importance weight is p(x): the estimate equals the closed form
     assert s["iw_log_likelihood"]["mean"] == pytest.approx(float(m.log_px(x[:40]).mean()), rel=1e-9)
     assert s["gamma_effective"] == pytest.approx(g, rel=1e-6)
-    with pytest.raises(UsageError, match="data_dim=5"):  # the gamma of d = 10 does not fit 5 numbers per input
+    with pytest.raises(UsageError, match="inputs of 5 numbers"):  # the gamma of d = 10 does not fit 5 numbers per input
         diagnose(a, x[:, :5], iw_k=0, check_range=False)
 
 
@@ -188,10 +188,12 @@ def test_flat_outputs_ask_for_image_shape_unless_square():
     m2 = LinearGaussianDiagVAE([3.0, 1.0], 0.1, d=96)
     s2, a2 = diagnose(m2, torch.rand(20, 96).double(), iw_k=0)
     assert s2["image_shape"] is None and "perturb_images" not in a2 and any("image_shape" in n for n in s2["notes"])
-    s3, a3 = diagnose(adapt(m2, image_shape=(6, 16)), torch.rand(20, 96).double(), iw_k=0)
+    m2.image_shape = (6, 16)  # the picture a flat output is, read from the model
+    s3, a3 = diagnose(adapt(m2), torch.rand(20, 96).double(), iw_k=0)
     assert s3["image_shape"] == [1, 6, 16] and a3["perturb_images"].shape[2:] == (1, 6, 16)
     with pytest.raises(UsageError, match="image_shape"):
-        diagnose(adapt(m2, image_shape=(5, 5)), torch.rand(20, 96).double(), iw_k=0)
+        m2.image_shape = (5, 5)
+        diagnose(adapt(m2), torch.rand(20, 96).double(), iw_k=0)
 
 
 # ---------------------------------------------------------------------------- item 2: effective gamma

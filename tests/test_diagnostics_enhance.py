@@ -14,7 +14,7 @@ import torch.nn as nn
 
 from vaediag.cli import main
 from vaediag.diagnostics.spectrum import MomentAccumulator, gaussian_fit_kl, spectrum_gap
-from vaediag.api import enhance, load_two_stage
+from vaediag.api import enhance, load_two_stage, stage2
 from vaediag.errors import VaediagError
 from vaediag.engine.runs import Run
 
@@ -100,7 +100,7 @@ def test_run_is_the_engines_and_resume_is_a_no_op_when_done(enhanced):
     run = Run.open(out)
     assert run.stage2_only and run.stage_done(2) and run.progress(2)["step"] == STEPS
     assert len(run.read_metrics(2)["step"]) == STEPS
-    again = enhance(Codes(), None, out=out, resume=True, progress=False, device="cpu")
+    again = load_two_stage(stage2(out, resume=True, progress=False, device="cpu"), Codes(), device="cpu")
     for a, b in zip(again.stage2.parameters(), two.stage2.parameters()):
         assert torch.equal(a, b)
 

@@ -116,7 +116,8 @@ def test_flat_latent_has_no_shape():
     from _wild import ExamplesVAE
 
     torch.manual_seed(0)
-    d = vaediag.diagnose(adapt(ExamplesVAE(), likelihood="bernoulli"), torch.rand(8, 784), n=None, iw=False, device="cpu")
+    d = vaediag.diagnose(adapt(ExamplesVAE(), likelihood="bernoulli"), torch.rand(8, 784), n=None, device="cpu",
+                         options=vaediag.DiagnoseOptions(iw=False))
     assert d.spatial is None and "lambda_map" not in d.arrays
     assert not any(d.provenance.budgets["active"].values())
 

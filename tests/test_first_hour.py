@@ -151,22 +151,9 @@ def test_a_resumed_run_told_another_length_says_why_not(tmp_path, capsys, fast_r
     assert vaediag.open_run(tmp_path / "new").config.train.schedule(1).steps == 40
 
 
-def test_enhance_resume_with_another_target_says_why_not(tmp_path):
-    import torch
-
-    class Linear(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.enc, self.dec = torch.nn.Linear(4, 2), torch.nn.Linear(2, 4)
-
-        def encode(self, x):
-            return self.enc(x), torch.zeros(len(x), 2)
-
-        def decode(self, z):
-            return self.dec(z)
-
+def test_stage2_resume_with_another_target_says_why_not(tmp_path):
     with pytest.raises(UsageError, match="stage2_epochs= is not taken"):
-        vaediag.enhance(Linear(), torch.rand(20, 4), out=tmp_path / "s2", resume=True, stage2_epochs=200)
+        vaediag.stage2(tmp_path / "s2", resume=True, stage2_epochs=200)
 
 
 # ---------------------------------------------------------------------------- 3. one convention
@@ -212,10 +199,10 @@ def test_the_same_thing_has_the_same_option_everywhere():
     assert "theory" in devices and all(quiet.values()), quiet
     import inspect
 
-    from vaediag.api import analysis, runs, two_stage
+    from vaediag.api import runs, theory_checks, two_stage
 
     for f in (runs.sample, runs.reconstruct, runs.save_samples, runs.train, two_stage.enhance,
-              two_stage.load_two_stage, analysis.check_theory):
+              two_stage.load_two_stage, theory_checks.check_theory):
         assert inspect.signature(f).parameters["device"].default == "auto", f.__name__
     sub = dict(_parsers_by_name())
     assert sub["stage2"]._option_string_actions["--resume"].metavar == "RUN"

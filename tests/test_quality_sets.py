@@ -94,8 +94,8 @@ def test_fid_sets_returns_a_score_whose_json_is_the_file(tmp_path):
     a = rng.uniform(0, 1, (40, 1, 8, 8)).astype(np.float32)
     np.save(tmp_path / "a.npy", a)
     np.save(tmp_path / "b.npy", np.clip(a[::-1] + 0.2, 0, 1))
-    s = vaediag.fid_sets(tmp_path / "a.npy", tmp_path / "b.npy", proxy=True, device="cpu", kid_subsets=4,
-                         kid_subset_size=100, json_path=tmp_path / "r.json")
+    s = vaediag.fid_sets(tmp_path / "a.npy", tmp_path / "b.npy", proxy=True, device="cpu",
+                         options=vaediag.FidOptions(kid_subsets=4, kid_subset_size=100), json_path=tmp_path / "r.json")
     assert isinstance(s, vaediag.Score) and s.images == str(tmp_path / "a.npy") and s.n_images == 40
     assert s.kid_subset_size == 20 and s.kid_subset_size_note in s.notes  # 100 does not fit in 40
     stored = json.loads((tmp_path / "r.json").read_text())

@@ -62,15 +62,14 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as e:  # --help, --version, or a usage error already printed as one line (no torch yet)
         return int(e.code or 0) if not isinstance(e.code, str) else 2
-    from vaediag import api
+    from vaediag.api.process import SharedError, env_world, prepare_process
 
-    api.prepare_process()  # before any worker thread exists (threads inherit the denormal flag)
+    prepare_process()  # before any worker thread exists (threads inherit the denormal flag)
     if not getattr(args, "func", None):  # no verb: a usage error, so the usage goes to stderr
         parser.print_usage(sys.stderr)
         print("vaediag: error: name a command (see 'vaediag --help')", file=sys.stderr)
         return 2
-    SharedError = api.SharedError
-    rank, world = api.env_world()
+    rank, world = env_world()
     try:
         if world > 1 and args.command != "train":
             raise SharedError(f"only 'vaediag train' runs on several processes; run 'vaediag {args.command}' "

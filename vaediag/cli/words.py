@@ -20,8 +20,24 @@ FLAGS = {
     "spectrum_dims": "--spectrum-dims",
     "max_memory_gb": "--max-memory-gb",
     "max_seconds": "--max-seconds",
+    "seeds": "--seeds",
+    "batch_size": "--batch-size",
+    "kid_subsets": "--kid-subsets",
+    "kid_subset_size": "--kid-subset-size",
+    "fid_method": "--fid-method",
+    "inception": "--inception",
+    "spec": "--model",
+    "checkpoint": "--checkpoint",
+    "data": "--data",
+    "runs": "--runs",
+    "figures": "--figures",
+    "steps": "--steps",
+    "stage2_steps": "--stage2-steps",
+    "dataset": "--dataset",
+    "workers": "--workers",
+    "test_fraction": "--test-fraction",
 }
-SWITCHES = {"iw=False": "--no-iw", "overwrite=True": "--overwrite"}  # booleans: the flag alone
+SWITCHES = {"iw=False": "--no-iw", "overwrite=True": "--overwrite", "proxy=True": "--proxy"}  # booleans: the flag alone
 # How "no budget" / "no limit" is written: None in Python, a word or 0 on the command line.
 PHRASES = {"or None (no budget)": "or all (no budget)", "or None (no limit)": "or 0 (no limit)",
            "budgets=vaediag.Budgets(...)": "--perturb-directions, --gain-directions, --spectrum-dims, "

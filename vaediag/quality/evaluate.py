@@ -22,7 +22,7 @@ import torch
 from vaediag.data import Dataset
 from vaediag.errors import UsageError, VaediagError
 from vaediag.engine.sampling import sample_posterior, sample_stage1, sample_two_stage
-from vaediag.quality.frechet import DEFAULT_METHOD, METHODS, check_sqrtm_scipy, frechet_distance, gaussian_stats
+from vaediag.quality.frechet import DEFAULT_METHOD, check_sqrtm_scipy, frechet_distance, gaussian_stats
 from vaediag.quality.kid import kid
 
 # KID beside FID in a run's scores: per seed the mean over this many subsets of 1,000 (or n) images;
@@ -234,15 +234,9 @@ def evaluate_run(run: Run, extractor, n: int | None = None, seeds: int = 10, see
     squared pixel error ``mse``), ``notes``, ``protocol`` and ``elapsed_seconds``. Nothing is written
     except the real-statistics cache.
     """
-    t0 = time.perf_counter()
-    if seeds < 1:
-        raise UsageError(f"--seeds must be at least 1, got {seeds}")
-    if batch_size < 1:
-        raise UsageError(f"--batch-size must be a positive integer, got {batch_size}")
+    t0 = time.perf_counter()  # seeds, batch_size and method are checked once, by vaediag.FidOptions
     if norm not in ("none", "minmax"):
         raise UsageError(f"generated-image normalisation must be 'none' or 'minmax', got {norm!r}")
-    if method not in METHODS:
-        raise UsageError(f"the FID method must be 'eigh' or 'sqrtm', got {method!r}")
     if method == "sqrtm":
         check_sqrtm_scipy()  # before any feature is computed
     run.require_stage1()
