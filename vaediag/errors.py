@@ -45,3 +45,19 @@ class NotFoundError(VaediagError, FileNotFoundError):
 
     def __reduce__(self) -> tuple[type[NotFoundError], tuple[str, str | None]]:  # pickled across processes (torchrun ranks, worker pools) as it was made
         return (type(self), (str(self), self.filename))
+
+
+# The argument checks written once for the whole library; each names the argument as the caller wrote it
+# (``batch_size=``), which the command line reads as its flag (``--batch-size``).
+def check_positive_int(name: str, value: object) -> int:
+    """``value`` as an int if it is a whole number of at least 1, else a :class:`UsageError` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value < 1:
+        raise UsageError(f"{name}= must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def check_fraction(name: str, value: object) -> float:
+    """``value`` as a float if it lies strictly between 0 and 1, else a :class:`UsageError` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+        raise UsageError(f"{name}= must be between 0 and 1, got {value!r}")
+    return float(value)

@@ -68,7 +68,7 @@ def draw(run, stage: int = 2, n: int = 64, seed: int = 0, device: str | torch.de
     if run.stage2_only:  # a second stage on another model's codes: vaediag has no decoder for them
         if recon or stage == 1 or not run.stage_done(2):
             raise VaediagError(f"{run.path} holds only a second stage trained on another model's codes: it gives "
-                               "two-stage latents z (--stage 2, once 'vaediag stage2' has finished); decode them with "
+                               "two-stage latents z (stage=2, once 'vaediag stage2' has finished); decode them with "
                                "your model, or use vaediag.load_two_stage(run, model) in Python")
         stage2 = run.load_model(2, device)
         return two_stage_latents(stage2, (n, stage2.cfg.latent_dim), gen, device).cpu().numpy()
@@ -76,13 +76,13 @@ def draw(run, stage: int = 2, n: int = 64, seed: int = 0, device: str | torch.de
     if recon:
         data = run.dataset()
         if n > len(data.test):
-            raise UsageError(f"--n {n} is more than the {len(data.test)} held-out inputs")
+            raise UsageError(f"n={n} is more than the {len(data.test)} held-out inputs")
         x = data.to_float(data.test[:n].to(device))
         mu, _ = model.encode(x)
         return np.concatenate([x.cpu().numpy(), model.decode(mu).cpu().numpy()])
     if stage == 2:
         if not run.stage_done(2):
             raise VaediagError(f"{run.path} has no finished stage 2; train it with "
-                               f"'vaediag train --stages 2 --out {run.path}' or sample with --stage 1")
+                               f"vaediag.train({str(run.path)!r}, stages='2') or sample with stage=1")
         return sample_two_stage(model, run.load_model(2, device), n, gen).cpu().numpy()
     return sample_stage1(model, n, gen).cpu().numpy()
