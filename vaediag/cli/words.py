@@ -9,7 +9,7 @@ import ast
 import re
 
 # Python argument -> the flag that sets it where the two are not spelled alike (an argument written
-# name=VALUE becomes "--flag VALUE"). Any other argument ``a_b`` is the flag ``--a-b`` of the verb that has it.
+# name=VALUE becomes "--flag VALUE"). Any other argument is the flag spelled with dashes (latent_dim: --latent-dim)
 FLAGS = {
     "n": "--n",
     "tau": "--tau",
@@ -44,7 +44,7 @@ _ARG = re.compile(r"(?<![\w.-])(\w+)=([^\s,;:()]*)")
 
 
 def flag_of(name: str, options: set[str] | frozenset[str] | None = None) -> str | None:
-    """The flag that sets the Python argument ``name``: its entry in :data:`FLAGS`, or ``--a-b`` for ``a_b``;
+    """The flag that sets the Python argument ``name``: its entry in :data:`FLAGS`, or the name with dashes;
     with ``options`` (the option strings of the verb that failed) only a flag that verb has, without them
     only the entries of :data:`FLAGS`. None if there is none."""
     if name in FLAGS:
@@ -90,7 +90,7 @@ def _command(m: re.Match) -> str:
 def in_flags(message: str, verb: str | None = None) -> str:
     """``message`` with each Python argument it names replaced by the ``vaediag`` flag that sets it and each
     Python call it suggests by the command that does the same (arguments without a flag are left as they
-    are). ``verb``: the command that failed, whose flags ``a_b=`` may become (``--a-b``)."""
+    are). ``verb``: the command that failed, whose flags ``latent_dim=`` and the like may become (``--latent-dim``)."""
     options = verb_options(verb) if verb else None
     message = _CALL.sub(_command, message)
     for old, new in list(PHRASES.items()) + list(SWITCHES.items()):
