@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 
+from _facts import says
 from vaediag.cli import main
 from vaediag.engine import callbacks
 from vaediag.engine.runs import METRIC_COLUMNS, Run
@@ -50,7 +51,7 @@ def test_a_bad_config_file_is_one_sentence_and_nothing_is_written(tmp_path, caps
     assert rc == status and len(err.splitlines()) == 1 and needle in err and "Traceback" not in err
     assert not (tmp_path / "r").exists()
     rc = main(["train", "--config", str(tmp_path / "missing.json"), "--out", str(tmp_path / "r")])
-    assert rc == 1 and "cannot be read" in capsys.readouterr().err
+    assert rc == 1 and says(capsys.readouterr().err, "--config", "missing.json")
 
 
 def test_callbacks_get_every_csv_row_after_it_is_written(tmp_path):

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from vaediag.engine.presets import PRESETS as PRESETS  # the named schedules, applied by make_config
-from vaediag.errors import UsageError, VaediagError
+from vaediag.errors import UsageError, VaediagError, check_fraction, check_positive_int
 
 ARCHS = ("infogan", "resnet", "mlp")
 GammaMode = Literal["learned", "fixed"]  # a decoder variance learned (log-parameterised) or fixed
@@ -101,8 +101,7 @@ class StageSchedule:
 
     def validate(self, stage: int) -> None:
         pre = "" if stage == 1 else "stage2_"  # the names vaediag.train gives the options
-        if int(self.batch_size) < 1:
-            raise UsageError(f"{pre}batch_size= must be a positive integer, got {self.batch_size}")
+        check_positive_int(f"{pre}batch_size", self.batch_size)
         if stage == 1 and self.lr is None:
             raise UsageError("lr= must be given for stage 1")
         for name in ("lr", "epochs", "steps", "lr_halve_every", "lr_halve_from"):
@@ -163,16 +162,15 @@ class TrainConfig:
             raise UsageError(f"weight_decay= must be >= 0, got {self.weight_decay}")
         if not (math.isfinite(self.gamma_lr_scale) and self.gamma_lr_scale > 0):
             raise UsageError(f"gamma_lr_scale= must be positive, got {self.gamma_lr_scale}")
-        if int(self.checkpoint_every) < 1 or int(self.log_every) < 1:
-            raise UsageError(f"checkpoint_every= and log_every= must be positive integers, got {self.checkpoint_every} and {self.log_every}")
+        check_positive_int("checkpoint_every", self.checkpoint_every)
+        check_positive_int("log_every", self.log_every)
         if self.precision not in PRECISIONS:
             raise UsageError(f"precision= must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.loader not in LOADERS:
             raise UsageError(f"loader= must be one of {', '.join(LOADERS)}, got {self.loader!r}")
         if self.workers is not None and int(self.workers) < 0:
             raise UsageError(f"workers= must be 0 or more, got {self.workers}")
-        if not 0 < self.test_fraction < 1:
-            raise UsageError(f"test_fraction= must be between 0 and 1, got {self.test_fraction}")
+        check_fraction("test_fraction", self.test_fraction)
 
 
 @dataclass(slots=True)  # slots: setting a key that does not exist fails

@@ -22,7 +22,7 @@ from vaediag.engine.config import (RESUME_FIELDS, STAGE2_FIELDS, RunConfig, appl
                                    steps_or_epochs)
 from vaediag.engine.runs import Run
 from vaediag.engine.train import train
-from vaediag.errors import UsageError, VaediagError
+from vaediag.errors import UsageError, VaediagError, check_positive_int
 
 
 # What enhance() called its options before they took the names of vaediag.train and vaediag.stage2.
@@ -46,8 +46,7 @@ def stage2_config(options: dict[str, Any]) -> RunConfig:
         raise UsageError(f"only stage-2 options may be given here, not {', '.join(wrong)}")
     apply_options(cfg, steps_or_epochs(given))
     for name in ("width", "depth"):
-        if getattr(cfg.stage2, name) < 1:
-            raise UsageError(f"stage2_{name}= must be a positive integer, got {getattr(cfg.stage2, name)}")
+        check_positive_int(f"stage2_{name}", getattr(cfg.stage2, name))
     cfg.train.validate()
     return cfg
 
@@ -159,8 +158,7 @@ class TwoStage:
         """z = mu_z(u) + sqrt(gamma_z) e, u, e ~ N(0, I): n two-stage latents (n, kappa)."""
         from vaediag.engine.sampling import two_stage_latents
 
-        if n < 1:
-            raise VaediagError(f"n must be a positive integer, got {n}")
+        check_positive_int("n", n)
         return two_stage_latents(self.stage2, (n, self.stage2.cfg.latent_dim), generator)
 
     @torch.no_grad()

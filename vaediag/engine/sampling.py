@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from vaediag.engine.devices import resolve_device
-from vaediag.errors import UsageError, VaediagError
+from vaediag.errors import UsageError, VaediagError, check_positive_int
 from vaediag.objective import reparameterize
 
 
@@ -62,8 +62,7 @@ def draw(run, stage: int = 2, n: int = 64, seed: int = 0, device: str | torch.de
     """Samples of a run (``stage`` 1: one-stage, 2: two-stage) or, with ``recon``, the first n held-out
     inputs followed by their reconstructions mu_x(mu_z(x)); a numpy array (images in [0, 1])."""
     device = resolve_device(device) if isinstance(device, str) else device
-    if n < 1:
-        raise VaediagError(f"n must be a positive integer, got {n}")
+    check_positive_int("n", n)
     gen = torch.Generator().manual_seed(seed)
     if run.stage2_only:  # a second stage on another model's codes: vaediag has no decoder for them
         if recon or stage == 1 or not run.stage_done(2):
