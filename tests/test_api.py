@@ -1,12 +1,12 @@
 """The Python API (vaediag.api) gives what the CLI gives, on a tiny vector run."""
 
-from _facts import facts
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
+from _facts import facts
 import vaediag
 from vaediag.cli import main
 from vaediag.errors import VaediagError

@@ -5,7 +5,6 @@ The offline proxy features stand in for Inception, so the test needs no weights 
 benchmark's Inception path is the same code with ``InceptionFeatures``.
 """
 
-from _facts import says
 from __future__ import annotations
 
 import importlib.util
@@ -16,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from _facts import says
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "table1_cpu.py"
 

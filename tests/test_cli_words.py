@@ -1,5 +1,7 @@
 """Library errors name Python arguments; the command line reads them with its flags."""
 
+import pytest
+
 from vaediag.cli.words import FLAGS, in_flags
 
 
@@ -92,3 +94,23 @@ def test_each_suggested_call_exists_in_python_and_as_a_verb():
         assert verb_options(verb), verb
         assert first is None or first in verb_options(verb)
         assert first is None or params[0] in ("out", "run"), fn
+
+
+@pytest.mark.parametrize("python, argv, facts_cli", [
+    ({"lr": -1.0}, ["--lr", "-1"], ("--lr", "-1")),
+    ({"stage2_batch_size": 0}, ["--stage2-batch-size", "0"], ("--stage2-batch-size", "0")),
+    ({"test_fraction": 1.5}, ["--test-fraction", "1.5"], ("--test-fraction", "1.5")),
+    ({"steps": 5, "epochs": 2.0}, ["--steps", "5", "--epochs", "2"], ("--steps", "--epochs")),
+])
+def test_a_config_mistake_names_the_argument_in_python_and_the_flag_on_the_command_line(
+        tmp_path, capsys, python, argv, facts_cli):
+    import vaediag
+    from vaediag.cli import main
+
+    with pytest.raises(vaediag.UsageError) as e:
+        vaediag.train(tmp_path / "py", **python)
+    assert "--" not in str(e.value) and all(f"{k}=" in str(e.value) for k in python)
+    assert main(["train", *argv, "--out", str(tmp_path / "cli")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("vaediag train: error: ") and all(f in err for f in facts_cli)
+    assert not (tmp_path / "py").exists() and not (tmp_path / "cli").exists()

@@ -1,13 +1,13 @@
 """Typed config: every key and type is checked through the dataclasses, and older run configs (flat
 stage2_* keys) still open."""
 
-from _facts import facts, says
 from __future__ import annotations
 
 import json
 
 import pytest
 
+from _facts import facts, says
 from vaediag.engine.config import ConfigError, RunConfig, make_config, read_config
 from vaediag.errors import UsageError, VaediagError
 

@@ -1,7 +1,6 @@
 """vaediag's errors are the built-in exceptions they are (ordinary ``except`` clauses catch them) and
 still reach a CLI user as one line with exit status 2 (usage) or 1 (runtime)."""
 
-from _facts import facts
 from __future__ import annotations
 
 import ast
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from _facts import facts
 from vaediag.cli import main
 from vaediag.data.datasets import load_dataset
 from vaediag.errors import NotFoundError, UsageError, VaediagError

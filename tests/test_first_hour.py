@@ -2,7 +2,6 @@
 no traceback, the cost sentence of long jobs, the demo's own directory, one option name per thing, help
 everywhere and without torch, ``vaediag info``."""
 
-from _facts import facts, says
 from __future__ import annotations
 
 import argparse
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from _facts import facts, says
 import vaediag
 from vaediag.cli import build_parser, main
 from vaediag.errors import NotFoundError, UsageError, VaediagError

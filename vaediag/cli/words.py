@@ -73,17 +73,18 @@ def _command(m: re.Match) -> str:
     verb = COMMANDS.get(m.group(1))
     try:
         call = ast.parse(m.group(0), mode="eval").body
-        assert verb is not None and isinstance(call, ast.Call) and len(call.args) <= (verb[1] is not None)
-        args = [ast.literal_eval(a) for a in call.args]
-        kwargs = {k.arg: ast.literal_eval(k.value) for k in call.keywords if k.arg}
-    except (AssertionError, SyntaxError, ValueError):
+        args = [ast.literal_eval(a) for a in call.args]  # type: ignore[attr-defined]
+        kwargs = {k.arg: ast.literal_eval(k.value) for k in call.keywords}  # type: ignore[attr-defined]
+    except (AttributeError, SyntaxError, ValueError):
+        return m.group(0)
+    if verb is None or len(args) > (verb[1] is not None):
         return m.group(0)
     words = ["vaediag", verb[0]] + ([verb[1], _word(args[0])] if args else [])
     for name, value in kwargs.items():
-        switch, flag = SWITCHES.get(f"{name}={value}"), flag_of(name, verb_options(verb[0]))
+        switch, flag = SWITCHES.get(f"{name}={value}"), flag_of(str(name), verb_options(verb[0]))
         if switch is None and flag is None:
             return m.group(0)
-        words += [switch] if switch else [flag, _word(value)]
+        words += [switch] if switch else [flag] if value is True else [flag, _word(value)]
     return "'" + " ".join(words) + "'"
 
 

@@ -56,7 +56,8 @@ def prepare_stage2_retrain(path, options: dict[str, Any], overwrite: bool = Fals
     (:data:`~vaediag.engine.config.STAGE2_FIELDS` and the resume fields) and clear the old stage 2."""
     given = {k: v for k, v in options.items() if v is not None}
     if set(given) - set(STAGE2_FIELDS) - set(RESUME_FIELDS):
-        raise UsageError(f"with stages='2' only stage-2 options ({', '.join(STAGE2_FIELDS)}) may be given; stage 1 is already trained")
+        allowed = ", ".join(f"{k}=" for k in STAGE2_FIELDS)
+        raise UsageError(f"with stages='2' only stage-2 options ({allowed}) may be given; stage 1 is already trained")
     run = Run.open(path)
     if not run.stage_done(1):
         raise VaediagError(f"{run.path} has no finished stage 1; train it first (vaediag.resume({str(run.path)!r}))")
