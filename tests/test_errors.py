@@ -107,7 +107,7 @@ def test_the_shared_checks_name_the_argument_and_the_value():
     from vaediag.errors import check_fraction, check_positive_int
 
     assert check_positive_int("seeds", 3) == 3 and check_positive_int("n", 2.0) == 2
-    for bad in (0, -1, 1.5, True, "3", None):
+    for bad in (0, -1, 1.5, True, "3", None, float("nan"), float("inf")):
         with pytest.raises(UsageError, match=r"seeds=.*" + re.escape(repr(bad))):
             check_positive_int("seeds", bad)
     assert check_fraction("test_fraction", 0.1) == 0.1

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import re
+from typing import Any
 
 # Python argument -> the flag that sets it where the two are not spelled alike (an argument written
 # name=VALUE becomes "--flag VALUE"). Any other argument is the flag spelled with dashes (latent_dim: --latent-dim)
@@ -53,7 +54,7 @@ def flag_of(name: str, options: set[str] | frozenset[str] | None = None) -> str 
     return flag if options is not None and flag in options else None
 
 
-def _flag(name: str, value: str, options) -> str | None:
+def _flag(name: str, value: str, options: frozenset[str] | None) -> str | None:
     flag = flag_of(name, options)
     if flag is None:
         return None
@@ -67,24 +68,30 @@ def _word(value: object) -> str:
     return f'"{text}"' if not text or re.search(r"[\s'\"();&|<>$`\\]", text) else text
 
 
-def _command(m: re.Match) -> str:
+def _command(m: re.Match[str]) -> str:
     """``vaediag.resume('runs/a')`` -> ``'vaediag train --resume runs/a'`` (the call as written when it does
     not read as a command)."""
+    written: str = m.group(0)
     verb = COMMANDS.get(m.group(1))
     try:
-        call = ast.parse(m.group(0), mode="eval").body
-        args = [ast.literal_eval(a) for a in call.args]  # type: ignore[attr-defined]
-        kwargs = {k.arg: ast.literal_eval(k.value) for k in call.keywords}  # type: ignore[attr-defined]
-    except (AttributeError, SyntaxError, ValueError):
-        return m.group(0)
-    if verb is None or len(args) > (verb[1] is not None):
-        return m.group(0)
-    words = ["vaediag", verb[0]] + ([verb[1], _word(args[0])] if args else [])
+        call = ast.parse(written, mode="eval").body
+        if not isinstance(call, ast.Call):
+            return written
+        args = [ast.literal_eval(a) for a in call.args]
+        kwargs = {str(k.arg): ast.literal_eval(k.value) for k in call.keywords}
+    except (SyntaxError, ValueError):
+        return written
+    if verb is None or len(args) > (verb[1] is not None) or any(k.arg is None for k in call.keywords):
+        return written
+    words = ["vaediag", verb[0]] + ([verb[1], _word(args[0])] if verb[1] and args else [])
     for name, value in kwargs.items():
-        switch, flag = SWITCHES.get(f"{name}={value}"), flag_of(str(name), verb_options(verb[0]))
-        if switch is None and flag is None:
-            return m.group(0)
-        words += [switch] if switch else [flag] if value is True else [flag, _word(value)]
+        switch, flag = SWITCHES.get(f"{name}={value}"), flag_of(name, verb_options(verb[0]))
+        if switch is not None:
+            words.append(switch)
+        elif flag is not None:
+            words += [flag] if value is True else [flag, _word(value)]
+        else:
+            return written
     return "'" + " ".join(words) + "'"
 
 
@@ -108,6 +115,7 @@ def verb_options(verb: str) -> frozenset[str]:
     if not _OPTIONS:
         from vaediag.cli import build_parser
 
-        verbs = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+        group = build_parser()._subparsers
+        verbs: dict[str, Any] = dict(getattr(group._group_actions[0], "choices", None) or {}) if group else {}
         _OPTIONS.update({name: frozenset(o for a in p._actions for o in a.option_strings) for name, p in verbs.items()})
     return _OPTIONS.get(verb, frozenset())
