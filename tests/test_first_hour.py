@@ -145,7 +145,7 @@ def test_a_resumed_run_told_another_length_says_why_not(tmp_path, capsys, fast_r
     _one_line(err)
     assert says(err, "--steps", "--config")
     assert main(["train", "--resume", str(run), "--lr", "1"]) == 2  # any other setting: the general sentence
-    assert says(capsys.readouterr().err, "--resume", "--lr")
+    assert says(capsys.readouterr().err, "--resume RUN", "--device", "--precision")  # what may be given
     # the command the sentence gives works: a new run of the same config, to the new length
     assert main(["train", "--config", str(run / "config.json"), "--steps", "40", "--stages", "1", "--out", str(tmp_path / "new"),
                  "--quiet"]) == 0
