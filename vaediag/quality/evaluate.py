@@ -72,6 +72,11 @@ def result_path(run: Run, proxy: bool) -> Path:
     return quality_dir(run) / ("proxy.json" if proxy else "fid.json")
 
 
+def _again(run: Run, proxy: bool) -> str:
+    """The call that scores the run again over its stored result (the CLI reads it as its command)."""
+    return f"vaediag.fid({str(run.path)!r}{', proxy=True' if proxy else ''}, overwrite=True)"
+
+
 def read_result(run: Run, proxy: bool) -> dict | None:
     """The stored result of ``vaediag fid`` (or ``--proxy``) for a run, or None."""
     path = result_path(run, proxy)
@@ -80,9 +85,9 @@ def read_result(run: Run, proxy: bool) -> dict | None:
     try:
         d = json.loads(path.read_text())
     except (OSError, ValueError) as e:
-        raise VaediagError(f"{path} is unreadable or not JSON ({e}); rerun it with overwrite=True") from None
+        raise VaediagError(f"{path} is unreadable or not JSON ({e}); rerun {_again(run, proxy)}") from None
     if not isinstance(d, dict) or "protocol" not in d:
-        raise VaediagError(f"{path} is not a vaediag FID result; rerun it with overwrite=True")
+        raise VaediagError(f"{path} is not a vaediag FID result; rerun {_again(run, proxy)}")
     return d
 
 
