@@ -34,7 +34,7 @@ def require_stage2(path: RunLike) -> Run:
     run = open_trained(path)
     if not run.stage_done(2):
         raise VaediagError(f"Figure 1's right panel compares stage 1 with stage 2, and {run.path} has no finished "
-                           f"stage 2; train it with 'vaediag train --stages 2 --out {run.path}'")
+                           f"stage 2; train it with vaediag.train('{run.path}', stages='2')")
     return run
 
 

@@ -150,5 +150,6 @@ def load_two_stage(run: str | Path | Run, model: Any = None, device: str | torch
     run = open_run(run)
     device = resolve_device(device) if isinstance(device, str) else device
     if not run.stage_done(2):
-        raise VaediagError(f"{run.path} has no finished stage 2; train it with 'vaediag stage2 --resume' or enhance()")
+        raise VaediagError(f"{run.path} has no finished stage 2; train it with "
+                           f"vaediag.stage2('{run.path}', resume=True) or vaediag.enhance(...)")
     return TwoStage(run.load_model(2, device), adapt(model).decode if model is not None else None, run)

@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         # one raised by a single rank is printed by that rank, with its number.
         if rank == 0 or not isinstance(e, SharedError):
             where = f" (rank {rank})" if world > 1 and not isinstance(e, SharedError) else ""
-            print(f"vaediag {args.command}{where}: error: {in_flags(str(e))}", file=sys.stderr)
+            print(f"vaediag {args.command}{where}: error: {in_flags(str(e), args.command)}", file=sys.stderr)
         return 2 if isinstance(e, UsageError) else 1  # exit status: 0 success, 1 runtime failure, 2 usage error
     except KeyboardInterrupt:
         print(f"vaediag {args.command}: interrupted", file=sys.stderr)

@@ -213,7 +213,7 @@ def _print(d) -> None:
           f"spectrum_gap stage1 {_num(sp.gap_stage1, '.4f')} stage2 {_num(sp.gap_stage2, '.4f')}")
     print(count_text(d))
     for line in d.verdict + list(d.provenance.notes):
-        print(in_flags(line))  # the arguments a note names, as this command's flags
+        print(in_flags(line, "diagnose"))  # the arguments a note names, as this command's flags
 
 
 def _diagnose_model(api, args) -> int:

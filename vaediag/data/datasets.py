@@ -91,7 +91,7 @@ def load_idx_dataset(name: str, data_dir: Path) -> tuple[np.ndarray, np.ndarray]
     files = [_first_existing(base, "train-images-idx3-ubyte"), _first_existing(base, "t10k-images-idx3-ubyte")]
     _need(files, name, base,
           f"Put train-images-idx3-ubyte and t10k-images-idx3-ubyte (or their .gz) of {name} in {base}/ "
-          "or pass --data-dir.")
+          "or pass data_dir=DIR.")
     train, test = (read_idx(p)[:, None] for p in files)
     return train, test
 

@@ -63,7 +63,7 @@ class TensorBoardLogger:
 
     def __init__(self, log_dir: str | Path):
         if importlib.util.find_spec("tensorboard") is None:
-            raise VaediagError("--tensorboard needs the tensorboard package, which is not installed: "
+            raise VaediagError("tensorboard= needs the tensorboard package, which is not installed: "
                                "pip install tensorboard (or pip install 'vaediag[tensorboard]'); the metrics "
                                "are in RUN/stageS/metrics.csv either way")
         self.log_dir, self.writer = str(log_dir), None
