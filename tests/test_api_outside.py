@@ -167,7 +167,7 @@ def test_cli_diagnose_shows_progress_unless_quiet(folder, capsys):
 
 
 @pytest.mark.parametrize("argv,status,words", [
-    (["--model", "mine", "--data", "blobs.npy"], 2, ("'mine'", "module:factory")),
+    (["--model", "mine", "--data", "blobs.npy"], 2, ("--model mine", "module:factory")),
     (["--model", "nowhere:f", "--data", "blobs.npy"], 1, ("'nowhere'",)),
     (["--model", "mine:missing", "--data", "blobs.npy"], 2, ("'missing'",)),
     (["--model", "mine:NOT_A_FUNCTION", "--data", "blobs.npy"], 2, ("NOT_A_FUNCTION",)),

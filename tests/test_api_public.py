@@ -116,7 +116,7 @@ def test_the_command_imports_api_submodules_and_its_plumbing_stays_private():
     plumbing = {"output_file", "env_world", "SharedError", "SharedUsageError", "prepare_process", "open_trained",
                 "require_stage2", "diagnostics_sources", "save_theory", "check_theory_outputs", "format_table",
                 "format_rhat", "format_reported", "DEFAULT_TAU", "StderrProgress", "TensorBoardLogger",
-                "diagnose_outside", "save_samples", "demo", "cache", "ARCHS", "PRESETS", "TRAIN_FIELDS"}
+                "diagnose_outside", "save_samples", "demo", "ARCHS", "PRESETS", "TRAIN_FIELDS"}
     assert not plumbing & set(vaediag.__all__)
 
 

@@ -54,7 +54,7 @@ def test_each_mapped_name_reads_as_its_flag_on_a_verb_that_has_it():
     from vaediag.cli.words import verb_options
 
     for name, flag in FLAGS.items():
-        verbs = [v for v in ("diagnose", "train", "sample", "stage2", "fid", "theory") if flag in verb_options(v)]
+        verbs = [v for v in ("diagnose", "train", "sample", "stage2", "fid", "theory", "demo") if flag in verb_options(v)]
         assert verbs, flag
         assert in_flags(f"{name}=3 is wrong", verbs[0]) == f"{flag} 3 is wrong"
     assert in_flags("codes=c.npz does not exist", "stage2") == "--posteriors c.npz does not exist"

@@ -28,7 +28,7 @@ _HOMES = {
     "vaediag.api.analysis": ("diagnose", "DiagnoseOptions", "run_diagnosis", "figure1", "figure9", "figure10",
                              "report"),
     "vaediag.api.theory_checks": ("check_theory",),
-    "vaediag.api.quality": ("fid", "fid_sets", "score", "table", "FidOptions"),
+    "vaediag.api.quality": ("fid", "fid_sets", "score", "table", "FidOptions", "cache"),
     "vaediag.engine.runs": ("Run",),
     "vaediag.engine.config": ("RunConfig",),
     "vaediag.engine.info": ("RunInfo", "StageInfo"),

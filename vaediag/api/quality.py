@@ -273,19 +273,37 @@ def table(runs: list[RunLike], prefer_proxy: bool = False, out: str | os.PathLik
     return md
 
 
-def cache(dataset: str = "celeba", data_dir: str = "data", data_cache: str | None = None, seed: int = 0,
-          test_fraction: float = 0.1, workers: int | None = None, rebuild: bool = False, check: bool = False,
-          progress: bool = True) -> dict:
-    """Decode CelebA once into its memory-mapped cache (``check``: only verify it); the cache's info,
-    with ``what`` saying what was done."""
-    from vaediag.data import imagecache
+def cache(data_dir: str = "data", data_cache: str | None = None, *, seed: int = 0, test_fraction: float = 0.1,
+          workers: int | None = None, rebuild: bool = False, check: bool = False, progress: bool = True) -> dict:
+    """Decode CelebA's JPEGs once into the memory-mapped uint8 cache that training, diagnostics and FID read
+    (loading builds it when missing anyway; build it ahead of time before ``torchrun``), or only verify it.
 
-    if dataset != "celeba":
-        raise UsageError(f"the cache handles only dataset=celeba for now, not {dataset!r}")
-    if workers is not None and workers < 1:
-        raise UsageError(f"workers= must be a positive integer, got {workers}")
-    if not 0 < test_fraction < 1:
-        raise UsageError(f"test_fraction= must be between 0 and 1, got {test_fraction}")
+    Args:
+        data_dir: the folder holding ``celeba/`` (the JPEGs and, if present, ``list_eval_partition.txt``).
+        data_cache: folder of the cache; None for ``DATA/celeba/vaediag-cache``.
+        seed: seed of the random train / test split, used only without ``list_eval_partition.txt``.
+        test_fraction: held-out share of that random split, in (0, 1).
+        workers: decoding processes; None for min(8, CPUs).
+        rebuild: decode again even when the cache is sound or corrupt (a corrupt cache is never replaced
+            otherwise).
+        check: only verify the cache against its manifest (and the JPEGs when present); build nothing.
+        progress: a progress bar on stderr while decoding.
+
+    Returns:
+        The cache's description (its manifest: shape, split, hashes, ``path``), with ``what`` saying what was
+        done: ``"built"``, ``"sound (already built)"`` or, with ``check``, ``"sound"``.
+
+    Raises:
+        UsageError: ``seed``, ``test_fraction`` or ``workers`` out of range.
+        VaediagError: the cache is absent (with ``check``), out of date or corrupt, or the JPEGs are missing;
+            the sentence says what to run.
+    """
+    from vaediag.data import imagecache
+    from vaediag.errors import check_fraction, check_positive_int
+
+    if workers is not None:
+        check_positive_int("workers", workers)
+    check_fraction("test_fraction", test_fraction)
     if check:
         info = imagecache.check_cache(data_dir, seed, test_fraction, cache_dir=data_cache)
         info["what"] = "sound" if info["checked_against_source"] else \

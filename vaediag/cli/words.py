@@ -42,8 +42,7 @@ FLAGS = {
     "test_fraction": "--test-fraction",
     "codes": "--posteriors",
 }
-SWITCHES = {"iw=False": "--no-iw", "overwrite=True": "--overwrite", "proxy=True": "--proxy",
-            "rebuild=True": "--rebuild"}  # booleans: the flag alone
+SWITCHES = {"iw=False": "--no-iw", "overwrite=True": "--overwrite", "rebuild=True": "--rebuild"}  # booleans: the flag alone
 # How "no budget" / "no limit" is written: None in Python, a word or 0 on the command line.
 PHRASES = {"or None (no budget)": "or all (no budget)", "or None (no limit)": "or 0 (no limit)",
            "budgets=vaediag.Budgets(...)": "--perturb-directions, --gain-directions, --spectrum-dims, "

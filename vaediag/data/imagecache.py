@@ -149,7 +149,7 @@ def check_cache(data_dir: str | os.PathLike, seed: int = 0, test_fraction: float
 def _command(data_dir: Path, cache_dir, seed: int, test_fraction: float, key: str) -> str:
     """The call that builds the cache, ``vaediag.cache(...)`` without its closing parenthesis (so that
     ``rebuild=True`` may follow); the command line reads it as the ``vaediag cache`` command."""
-    cmd = f"vaediag.cache(dataset='celeba', data_dir={str(data_dir)!r}"
+    cmd = f"vaediag.cache(data_dir={str(data_dir)!r}"
     if cache_dir is not None:
         cmd += f", data_cache={str(cache_dir)!r}"
     if key != "official":
