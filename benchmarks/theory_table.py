@@ -74,6 +74,10 @@ def checks_table(q: dict, f: dict) -> str:
         alt = alt if a.get("alternative") == b.get("alternative") else f"{alt} / {_cell(b.get('alternative', '-'))}"
         out.append(f"| {_cell(_claim(a['claim'], b['claim']))} | {_cell(a['predicted'])} | {alt} | {_cell(a['measured'])} "
                    f"| {_line(a)} | {_cell(b['measured'])} | {_line(b)} | {a['verdict']} / {b['verdict']} |")
+    why = [f"- {run}: {x['claim']}: {x['unresolved']}" for a, b in zip(q["checks"], f["checks"])
+           for run, x in (("quick", a), ("full", b)) if x.get("unresolved")]
+    if why:
+        out += ["", "Inconclusive because the models have not reached the claim's regime:", *why]
     return "\n".join(out)
 
 

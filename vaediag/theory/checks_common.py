@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vaediag.diagnostics.eigen import count_below, r_hat
+
 # --- choices the paper leaves open (see docs/theory.md) -----------------------------------------
 # No tolerance is chosen: every verdict is the rule of vaediag.theory.separation (closer to the claim than
 # to the nearest alternative by 2 standard errors). What is chosen is each claim's nearest alternative:
@@ -19,6 +21,13 @@ RATE_FROM_T = 100.0  # convergence rates are fitted over t >= this (the asymptot
 RATE_ALTERNATIVES = (0.5, 2.0)
 VAR_THRESHOLD = 0.05  # the lab's r_hat cut: passed explicitly to vaediag.diagnostics.eigen.r_hat (eq. 9)
 FIT_FLOOR = 3.0  # fixed-gamma slopes use gamma >= FIT_FLOOR x (learned gamma): below, finite capacity rules
+# eq. (9)'s regime. The lab's r_hat counts the encoder variances below VAR_THRESHOLD, which assumes every used
+# direction already sits at O(gamma) far below the cut (eq. 73: lambda_j = gamma / (gamma + s_j^2)). The count of
+# vaediag.diagnostics.eigen.r_hat (lambda_j < 1/2, i.e. s_j^2 > gamma) holds at any gamma. A model whose two
+# counts differ has a used direction between the cut and 1/2: its gamma has not yet fallen far enough for eq. (9)
+# to be read (Theorem 4 speaks of the optimum, gamma -> 0), and a check of r_hat resting on it is inconclusive.
+# gamma's own convergence cannot be the test: by Theorem 3 a learned gamma keeps falling (every learned-gamma VAE
+# of the lab moves log gamma by ~0.3-0.8 over its last quarter, "not converged" by vaediag.diagnostics.gamma).
 
 
 @dataclass
@@ -45,3 +54,20 @@ class Settings:
 
 def _f(x) -> float:
     return float(np.asarray(x))
+
+
+def unresolved_models(enc_vars) -> list[int]:
+    """Indices of the models (rows of encoder variances, each sorted or not) whose count below VAR_THRESHOLD
+    differs from their count below 1/2 (:func:`vaediag.diagnostics.eigen.r_hat`): not yet in eq. (9)'s regime."""
+    return [i for i, v in enumerate(enc_vars) if count_below(np.asarray(v), VAR_THRESHOLD) != r_hat(np.asarray(v))]
+
+
+def regime_reason(enc_vars, steps: int, what: str = "models") -> str | None:
+    """The reason a check of eq. (9)'s count is inconclusive, or None when every model is in its regime."""
+    enc_vars = list(enc_vars)
+    bad = unresolved_models(enc_vars)
+    if not bad:
+        return None
+    return (f"not in eq. (9)'s regime in {steps} steps: {len(bad)} of {len(enc_vars)} {what} have a used "
+            f"direction between the cut {VAR_THRESHOLD:g} and 1/2 (their counts below {VAR_THRESHOLD:g} and below 1/2 "
+            "differ: gamma not yet small enough)")
