@@ -59,6 +59,10 @@ def test_a_teacher_not_yet_in_eq9s_regime_makes_its_row_inconclusive_and_a_clear
     assert row["verdict"] == "inconclusive" and row["r_hat"] == [4, 6, 5, 6, 6, 6]
     assert row["unresolved"].startswith("not in eq. (9)'s regime in 4000 steps: 2 of 6 teachers")
     assert row["margin"] < 2 * row["se"]  # what the rule alone would have said: a fail
+    robust = [_rec(2, d, e, 2) for d in (10, 16) for e in (7001, 7002, 7003)]
+    robust[1] = dict(robust[1], enc_var=[1e-3, 1e-3, 0.2] + [0.99] * 5)  # a third direction closing, above the cut
+    row = H.judge_heldout(robust)[0]  # read as 2 (mean 2) or as 3 (mean 2.17, se 0.17): a pass either way
+    assert row["verdict"] == "pass" and "unresolved" not in row
     wrong = [_rec(2, d, e, 2) for d in (10, 16) for e in (7001, 7002, 7003)]
     wrong = [dict(c, r_hat=3, enc_var=[0.0, 0.001, 0.03] + [0.98] * 5) for c in wrong]
     row = H.judge_heldout(wrong)[0]

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vaediag.diagnostics.eigen import count_below, r_hat
+from vaediag.theory.separation import margin, mean_se, verdict
 
 # --- choices the paper leaves open (see docs/theory.md) -----------------------------------------
 # No tolerance is chosen: every verdict is the rule of vaediag.theory.separation (closer to the claim than
@@ -62,12 +63,23 @@ def unresolved_models(enc_vars) -> list[int]:
     return [i for i, v in enumerate(enc_vars) if count_below(np.asarray(v), VAR_THRESHOLD) != r_hat(np.asarray(v))]
 
 
-def regime_reason(enc_vars, steps: int, what: str = "models") -> str | None:
-    """The reason a check of eq. (9)'s count is inconclusive, or None when every model is in its regime."""
-    enc_vars = list(enc_vars)
+def _count_verdict(counts, r: float) -> str:
+    """The rule's verdict on eq. (9)'s counts of several models: their mean against r -/+ 1 (se over models)."""
+    mean, se = mean_se(counts)
+    return verdict(margin(mean, r, [r - 1, r + 1])[0], se)
+
+
+def regime_reason(enc_vars, steps: int, what: str = "models", r: float | None = None) -> str | None:
+    """The reason a check of eq. (9)'s count is inconclusive, or None when it can be judged: every model is in
+    eq. (9)'s regime or, given the claim ``r``, the verdict on the counts is the same whether the models not in
+    the regime are read below the cut (the lab's count) or below 1/2 (the count at any gamma)."""
+    enc_vars = [np.asarray(v) for v in enc_vars]
     bad = unresolved_models(enc_vars)
     if not bad:
         return None
+    if r is not None and _count_verdict([count_below(v, VAR_THRESHOLD) for v in enc_vars], r) == _count_verdict(
+            [r_hat(v) for v in enc_vars], r):
+        return None
     return (f"not in eq. (9)'s regime in {steps} steps: {len(bad)} of {len(enc_vars)} {what} have a used "
-            f"direction between the cut {VAR_THRESHOLD:g} and 1/2 (their counts below {VAR_THRESHOLD:g} and below 1/2 "
-            "differ: gamma not yet small enough)")
+            f"direction between the cut {VAR_THRESHOLD:g} and 1/2, and the verdict changes when they are read below "
+            "1/2 (gamma not yet small enough)")

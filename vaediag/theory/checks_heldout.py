@@ -62,7 +62,7 @@ def judge_heldout(records: list[dict]) -> list[dict]:
         out.append(check_point(f"eq. (9): r_hat = r on held-out teachers (r={r}; {len(cs)} teachers, embed seeds never "
                                f"used to choose the construction; pass rate {_fmt_rates(rates)}), mean r_hat",
                                mean, r, [r - 1, r + 1], se, unresolved=regime_reason(
-                                   [c["enc_var"] for c in cs], cs[0].get("steps", 0), "teachers"),
+                                   [c["enc_var"] for c in cs], cs[0].get("steps", 0), "teachers", r),
                                pass_rate=float(np.mean([c["r_hat"] == r for c in cs])),
                                pass_rate_by_d=rates, r_hat=[c["r_hat"] for c in cs], failures=failures))
     return out

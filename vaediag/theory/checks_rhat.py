@@ -83,7 +83,7 @@ def judge_estimators(rows: list[dict]) -> list[dict]:
         extra = f", affine dimension {row['affine']}" if "affine" in row else ""
         mean, se = mean_se(rs)
         restarts = [rr for rr in row.get("restarts", []) if "enc_var" in rr]
-        why = regime_reason([rr["enc_var"] for rr in restarts], restarts[0]["steps"], "restarts") if restarts else None
+        why = regime_reason([rr["enc_var"] for rr in restarts], restarts[0]["steps"], "restarts", row["r"]) if restarts else None
         out.append(check_point(f"eq. (9): r_hat = r on {row['data']}, mean over restarts (selected {row['r_hat_vae']}; "
                                f"MLE {row['mle']:.2f}, TwoNN {row['twonn']:.2f}{extra}, restarts' r_hat {list(rs)})",
                                mean, row["r"], [row["r"] - 1, row["r"] + 1], se, unresolved=why))

@@ -111,7 +111,7 @@ def judge_theorems34(m: dict) -> list[dict]:
                     "alternative: none, the data's total variance)", mse, 0.0, [m["total_var"]], mse_se),
         check_point(f"eq. (9): r_hat (variances < {VAR_THRESHOLD}) for fixed gamma <= 1e-2 and learned gamma, mean "
                     f"(r_hat {[int(v) for v in m['rhat_checked']]})", rh, float(r), [r - 1.0, r + 1.0], rh_se,
-                    unresolved=regime_reason(m.get("enc_var_checked", []), m.get("steps", 0))),
+                    unresolved=regime_reason(m.get("enc_var_checked", []), m.get("steps", 0), r=r)),
         check_point("eq. (9): r small encoder variances are O(gamma): log-log slope", m["var_slope"], 1.0,
                     RATE_ALTERNATIVES, m["var_slope_se"]),
         check_point("eq. (9): kappa - r encoder variances -> 1, smallest of each model, mean (alternative: one "
