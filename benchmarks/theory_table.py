@@ -30,7 +30,9 @@ What each check computes, its alternative and why: [docs/theory.md](../theory.md
 A check **passes** when the measured value is closer to the claim than to its nearest alternative by at
 least twice its standard error (margin = distance to the alternative − distance to the claim ≥ 2 se;
 deterministic numbers carry se 0 and need a positive margin). eq. (8)'s slopes are **inconclusive** when
-|margin| < 2 se: the budget cannot separate r_hat from r_hat ± 1 there (a reported row, not a pass).
+|margin| < 2 se: the budget cannot separate r_hat from r_hat ± 1 there (a reported row, not a pass). An r_hat
+check is **inconclusive** when some of its models have not reached eq. (9)'s regime (their counts below 0.05
+and below 1/2 differ) and its verdict changes with how they are read; the reason is listed under the table.
 """
 
 
@@ -74,6 +76,10 @@ def checks_table(q: dict, f: dict) -> str:
         alt = alt if a.get("alternative") == b.get("alternative") else f"{alt} / {_cell(b.get('alternative', '-'))}"
         out.append(f"| {_cell(_claim(a['claim'], b['claim']))} | {_cell(a['predicted'])} | {alt} | {_cell(a['measured'])} "
                    f"| {_line(a)} | {_cell(b['measured'])} | {_line(b)} | {a['verdict']} / {b['verdict']} |")
+    why = [f"- {run}: {x['claim']}: {x['unresolved']}" for a, b in zip(q["checks"], f["checks"])
+           for run, x in (("quick", a), ("full", b)) if x.get("unresolved")]
+    if why:
+        out += ["", "Inconclusive because the models have not reached the claim's regime:", *why]
     return "\n".join(out)
 
 

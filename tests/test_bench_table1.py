@@ -149,3 +149,84 @@ def test_missing_inception_weights_stop_before_any_work(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and says(err, "none.pt") and "resume" not in err
     assert not (tmp_path / "o").exists()
+
+
+
+def _add_ceiling(bench, out):
+    """The ceiling (--models posterior) added to the quick folder by a later call: no training, its scores only."""
+    return bench.main(["--out", str(out), "--quick", "--features", "proxy", "--models", "learned,posterior"])
+
+
+def test_a_later_call_adds_models_to_the_folder(quick, capsys):
+    bench, out, _ = quick
+    capsys.readouterr()
+    assert _add_ceiling(bench, out) == 0
+    log = capsys.readouterr().out
+    assert "trained" not in log and "floor seed" not in log
+    assert set(re.findall(r"scored (\w+) seed", log)) <= {"posterior"}
+    assert sorted(p.stem for p in (out / "scores").glob("posterior-*.json")) == ["posterior-s0", "posterior-s1"]
+    table = log[log.index("| model |"):]  # the table printed for the models asked for
+    assert "| VAE (fixed γ) |" not in table and "| ceiling: learned-γ decoder on z ~ q(z|x) |" in table
+
+
+def test_stage2_gamma_z_verdict_is_the_reports_rule(quick):
+    import vaediag
+    from vaediag.diagnostics.gamma import gamma_verdict
+
+    bench, out, _ = quick
+    m = vaediag.open_run(out / "runs" / "learned-s0").read_metrics(2)
+    stored = json.loads((out / "scores" / "twostage-s0.json").read_text())["gamma_z_verdict"]
+    assert stored == json.loads(json.dumps(gamma_verdict(m["step"], m["log_gamma"])))
+    assert "stage 2's gamma_z converged" in bench.table(out, bench.QUICK, "proxy")
+
+
+def test_the_ceiling_decodes_posterior_draws_of_training_digits(quick):
+    """posterior-s1: the learned-γ decoder on z = mu + exp(logvar / 2) e of n training digits picked by a
+    permutation of the seed's generator, recomputed here and scored with the same features."""
+    import torch
+
+    import vaediag
+    from vaediag.quality import ProxyFeatures, frechet_distance, gaussian_stats
+
+    bench, out, _ = quick
+    assert _add_ceiling(bench, out) == 0  # (a no-op when the test above has run first)
+    n = bench.QUICK["n"]
+    run = vaediag.open_run(out / "runs" / "learned-s1")
+    mu, logvar = (torch.from_numpy(a) for a in run.load_posteriors())
+    gen = torch.Generator().manual_seed(1001)
+    idx = torch.randperm(len(mu), generator=gen)[:n]
+    e = torch.randn(n, mu.shape[1], generator=gen)
+    with torch.no_grad():
+        x = run.load_model(1, "cpu").decode(mu[idx] + torch.exp(0.5 * logvar[idx]) * e).numpy()
+    with np.load(out / "scores" / "real-s1.npz") as f:
+        real = f["mu"], f["sigma"]
+    feats = ProxyFeatures()(torch.as_tensor(x)).numpy().astype(np.float64)
+    fid = frechet_distance(*gaussian_stats(feats), *real)
+    assert json.loads((out / "scores" / "posterior-s1.json").read_text())["fid"] == pytest.approx(fid, rel=1e-6)
+
+
+def test_ratio_is_per_seed_2stage_over_learned_beside_the_papers(tmp_path):
+    bench = _bench()
+    for key, v in {"twostage": [60, 70, 90], "learned": [100, 70, 120]}.items():
+        for seed, f in enumerate(v):
+            bench.write_json(tmp_path / "scores" / f"{key}-s{seed}.json", {"fid": f})
+    line = bench.ratio_line(bench.collect(tmp_path, 3))
+    r = [0.6, 1.0, 0.75]
+    assert line == (f"2-Stage / learned γ FID: {statistics.mean(r):.2f} ± {statistics.stdev(r):.2f} "
+                    f"(per seed 0.60, 1.00, 0.75); paper {13.4 / 47.0:.2f}")
+
+
+def test_default_schedule_is_the_first_tables_and_long_stage2_is_longer(tmp_path):
+    bench = _bench()
+    a, s = bench.parse(["--out", str(tmp_path / "o")])
+    assert s == bench.SCHEDULE and s["stage2_steps"] == 1600 and a.models == bench.DEFAULT_KEYS
+    a, s = bench.parse(["--out", str(tmp_path / "o"), "--schedule", "long-stage2", "--models", "learned, twostage"])
+    assert s == dict(bench.SCHEDULE, stage2_steps=bench.STAGE2_LONG_STEPS, stage2_halve_every=bench.STAGE2_LONG_HALVE)
+    assert s["stage2_steps"] >= 2 * s["steps"] and a.models == ("learned", "twostage")  # the paper's 2:1 at least
+
+
+def test_unknown_models_get_one_sentence(tmp_path, capsys):
+    assert _bench().main(["--out", str(tmp_path / "o"), "--models", "learned,vae"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--models" in err and "'learned,vae'" in err
+    assert not (tmp_path / "o").exists()

@@ -157,3 +157,20 @@ def test_eq8_is_inconclusive_in_the_band_and_fails_nearer_the_alternative():
     assert judge_eq8(m)[0]["verdict"] == "fail"
     m["slope"], m["r_hat_read"] = 3.5, None  # no r_hat read: no prediction
     assert judge_eq8(m)[0]["verdict"] == "fail"
+
+
+def test_eq9s_regime_is_where_the_count_below_the_cut_and_below_half_agree():
+    from vaediag.theory.checks_common import VAR_THRESHOLD, regime_reason, unresolved_models
+
+    clear, straddle = [1e-4, 2e-3, 0.98, 1.0], [1e-4, 0.3, 0.98, 1.0]  # 0.3: s_j^2 > gamma but not O(gamma) yet
+    edge = [1e-4, VAR_THRESHOLD, 0.98, 1.0]  # exactly at the cut: counted 1 below it, 2 below 1/2
+    assert unresolved_models([clear, straddle, edge, [0.6, 0.9]]) == [1, 2]
+    assert regime_reason([clear], 10) is None and regime_reason([], 10) is None
+    assert regime_reason([clear, straddle], 4000, "teachers").startswith(
+        "not in eq. (9)'s regime in 4000 steps: 1 of 2 teachers")
+    m = _thm34()  # the sweep's eq. (9) row: inconclusive with one such model, judged as before without
+    m["enc_var_checked"], m["steps"] = [clear, straddle], 4000
+    row = checks_sweep.judge_theorems34(m)[4]
+    assert row["verdict"] == "inconclusive" and "1 of 2 models" in row["unresolved"]
+    m["enc_var_checked"] = [clear, clear]
+    assert checks_sweep.judge_theorems34(m)[4]["verdict"] == "pass"

@@ -44,3 +44,26 @@ def test_train_heldout_returns_one_record_per_teacher(monkeypatch):
     recs = H.train_heldout(s, 10)
     assert [(c["r"], c["embed_seed"]) for c in recs] == [(r, e) for r in (1, 2) for e in H.heldout_seeds(s)]
     assert all(len(c["enc_var"]) == H.HELDOUT_KAPPA and c["d"] == 10 for c in recs)
+
+
+def test_a_teacher_not_yet_in_eq9s_regime_makes_its_row_inconclusive_and_a_clear_wrong_count_fails():
+    """The quick run's two r = 6 misses (d = 10, gamma 0.024 and 0.031 after 4,000 steps): their used directions'
+    variances straddle the cut 0.05 (the count below 0.05 reads 4 or 5, below 1/2 reads 6), so the row cannot
+    test eq. (9) and is inconclusive with that reason, never a pass. The full run's r = 2 miss (variances 0,
+    0.001, 0.03 and then ~0.98: both counts read 3) is a clear wrong r_hat and still fails."""
+    recs = [_rec(6, d, e, 6) for d in (10, 16) for e in (7001, 7002, 7003)]
+    for i, v in ((0, [0.016, 0.021, 0.023, 0.023, 0.053, 0.055, 0.991, 0.992]),
+                 (2, [0.025, 0.025, 0.028, 0.03, 0.039, 0.185, 0.987, 0.992])):
+        recs[i] = dict(recs[i], enc_var=v, r_hat=sum(x < 0.05 for x in v), steps=4000)
+    row = H.judge_heldout(recs)[0]
+    assert row["verdict"] == "inconclusive" and row["r_hat"] == [4, 6, 5, 6, 6, 6]
+    assert row["unresolved"].startswith("not in eq. (9)'s regime in 4000 steps: 2 of 6 teachers")
+    assert row["margin"] < 2 * row["se"]  # what the rule alone would have said: a fail
+    robust = [_rec(2, d, e, 2) for d in (10, 16) for e in (7001, 7002, 7003)]
+    robust[1] = dict(robust[1], enc_var=[1e-3, 1e-3, 0.2] + [0.99] * 5)  # a third direction closing, above the cut
+    row = H.judge_heldout(robust)[0]  # read as 2 (mean 2) or as 3 (mean 2.17, se 0.17): a pass either way
+    assert row["verdict"] == "pass" and "unresolved" not in row
+    wrong = [_rec(2, d, e, 2) for d in (10, 16) for e in (7001, 7002, 7003)]
+    wrong = [dict(c, r_hat=3, enc_var=[0.0, 0.001, 0.03] + [0.98] * 5) for c in wrong]
+    row = H.judge_heldout(wrong)[0]
+    assert row["verdict"] == "fail" and "unresolved" not in row

@@ -79,3 +79,15 @@ def test_reported_rows_carry_numbers_and_reason_and_skip_checked_rows():
         "chart_started_losses"]
     text = format_reported(rep)
     assert "- swissroll (d=10): " in text and "reason: finite capacity" in text
+
+
+def test_an_r_hat_row_whose_restarts_are_not_in_eq9s_regime_is_inconclusive_else_judged():
+    row = dict(_row("teacher", 5, 5), restarts_r_hat=[5, 5, 4])
+    ok, straddle = [1e-3] * 5 + [0.99] * 3, [1e-3] * 4 + [0.2] + [0.99] * 3  # 0.2: used, above the cut 0.05
+    row["restarts"] = [{"r_hat": 5, "enc_var": ok, "steps": 8000}, {"r_hat": 5, "enc_var": ok, "steps": 8000},
+                       {"r_hat": 4, "enc_var": straddle, "steps": 8000}]
+    (c,) = C.judge_estimators([row])
+    assert c["verdict"] == "inconclusive" and "1 of 3 restarts" in c["unresolved"] and "8000 steps" in c["unresolved"]
+    row["restarts"][2]["enc_var"] = [1e-3] * 4 + [0.99] * 4  # a clear 4: both counts agree, judged by the rule
+    (c,) = C.judge_estimators([row])
+    assert c["verdict"] == "fail" and "unresolved" not in c

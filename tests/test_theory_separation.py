@@ -71,3 +71,13 @@ def test_mean_se_and_slope_se_against_independent_formulas():
     b, se = S.slope_se([0.0, 1.0], [1.0, 3.0])
     assert b == 2.0 and math.isnan(se)
     assert all(math.isnan(t) for t in S.slope_se([1.0], [1.0]))
+
+
+def test_an_unresolved_check_is_inconclusive_whatever_its_margin_and_says_why():
+    from vaediag.theory.separation import check_point
+
+    for measured in (2.0, 1.0):  # a clear pass and a clear fail by the rule alone
+        c = check_point("r_hat", measured, 2.0, [1.0, 3.0], 0.0, unresolved="not in the regime")
+        assert c["verdict"] == "inconclusive" and c["unresolved"] == "not in the regime"
+    assert check_point("r_hat", 2.0, 2.0, [1.0, 3.0], 0.0)["verdict"] == "pass"
+    assert "unresolved" not in check_point("r_hat", 1.0, 2.0, [1.0, 3.0], 0.0)

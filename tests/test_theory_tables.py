@@ -73,3 +73,13 @@ def test_table_script_writes_the_results_page_from_the_quick_and_full_runs(tmp_p
     bad = subprocess.run([sys.executable, str(script), str(tmp_path / "q.json"), str(tmp_path / "broken.json")],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "is not the JSON of" in bad.stderr
+
+
+def test_an_unresolved_row_prints_its_reason_after_its_verdict():
+    from vaediag.theory.separation import check_point
+    from vaediag.theory.tables import format_table
+
+    rows = [check_point("r_hat = r", 1.0, 2.0, [1.0, 3.0], 0.0, unresolved="not in eq. (9)'s regime in 40 steps"),
+            check_point("r_hat = r", 2.0, 2.0, [1.0, 3.0], 0.0)]
+    lines = format_table(rows).splitlines()
+    assert lines[2].endswith("| inconclusive: not in eq. (9)'s regime in 40 steps") and lines[3].rstrip().endswith("| pass")

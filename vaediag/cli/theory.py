@@ -18,7 +18,7 @@ def register(sub) -> None:
         "intrinsic-dimension estimators, and held-out teacher manifolds. Prints claim | measured | predicted | "
         "alternative | margin | se | verdict: a check passes when the measured value is closer to the claim than to "
         "its nearest alternative by at least 2 standard errors; eq. (8)'s slopes say 'inconclusive' when the budget "
-        "cannot separate them. Exit status 0 if no check fails, 1 if any fails, 2 for bad arguments. Measured "
+        "cannot separate them, and r_hat checks when a model has not reached eq. (9)'s regime. Exit status 0 if no check fails, 1 if any fails, 2 for bad arguments. Measured "
         "results and times: docs/results/theory.md.")
     p.add_argument("--quick", action="store_true", help="4,000 training points and Adam steps instead of 8,000, 3 "
                    "restarts instead of 4, 3 held-out teachers per r and ambient dimension instead of 5; skips the "
@@ -55,7 +55,8 @@ def run(args) -> int:
     n_fail = sum(c["verdict"] == "fail" for c in checks)
     n_pass = sum(c["verdict"] == "pass" for c in checks)
     n_inc = len(checks) - n_pass - n_fail
-    inconclusive = f", {n_inc} inconclusive (cannot separate the claim from its alternative at this budget)" if n_inc else ""
+    inconclusive = (f", {n_inc} inconclusive (cannot separate the claim from its alternative, or the models have not "
+                    "reached the claim's regime, at this budget)") if n_inc else ""
     print(f"\n{n_pass}/{len(checks)} checks pass{inconclusive}, {n_fail} fail ({'quick' if args.quick else 'full'}, "
           f"seed {args.seed}, {elapsed:.0f} s); {len(art['estimators']['reported'])} rows reported apart, above")
     config = {"quick": args.quick, "seed": args.seed, "device": args.device, "threads": args.threads, "jobs": args.jobs}

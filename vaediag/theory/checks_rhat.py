@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from vaediag.data import manifolds
-from vaediag.theory.checks_common import FIT_FLOOR, VAR_THRESHOLD, Settings
+from vaediag.theory.checks_common import FIT_FLOOR, VAR_THRESHOLD, Settings, regime_reason
 from vaediag.theory.estimators import MLE, TwoNN, affine_dimension
 from vaediag.theory.separation import check_point, mean_se, slope_se
 from vaediag.theory.sweep import evaluate, r_hat_per_model, train_sweep
@@ -82,9 +82,11 @@ def judge_estimators(rows: list[dict]) -> list[dict]:
         rs = row.get("restarts_r_hat") or [row["r_hat_vae"]]
         extra = f", affine dimension {row['affine']}" if "affine" in row else ""
         mean, se = mean_se(rs)
+        restarts = [rr for rr in row.get("restarts", []) if "enc_var" in rr]
+        why = regime_reason([rr["enc_var"] for rr in restarts], restarts[0]["steps"], "restarts", row["r"]) if restarts else None
         out.append(check_point(f"eq. (9): r_hat = r on {row['data']}, mean over restarts (selected {row['r_hat_vae']}; "
                                f"MLE {row['mle']:.2f}, TwoNN {row['twonn']:.2f}{extra}, restarts' r_hat {list(rs)})",
-                               mean, row["r"], [row["r"] - 1, row["r"] + 1], se))
+                               mean, row["r"], [row["r"] - 1, row["r"] + 1], se, unresolved=why))
     return out
 
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from vaediag.data import manifolds
 from vaediag.theory import constructions as C
-from vaediag.theory.checks_common import FIT_FLOOR, RATE_ALTERNATIVES, VAR_THRESHOLD, Settings
+from vaediag.theory.checks_common import FIT_FLOOR, RATE_ALTERNATIVES, VAR_THRESHOLD, Settings, regime_reason
 from vaediag.theory.checks_rhat import EQ8_MANIFOLDS, ESTIMATOR_MANIFOLDS, _eq8_gammas, _label
 from vaediag.theory.separation import check_point, mean_se, slope_se
 from vaediag.theory.sweep import evaluate, r_hat_per_model, train_sweep
@@ -110,7 +110,8 @@ def judge_theorems34(m: dict) -> list[dict]:
         check_point("Theorem 4: reconstruction error of learned-gamma VAEs, mean over restarts (sum over d; "
                     "alternative: none, the data's total variance)", mse, 0.0, [m["total_var"]], mse_se),
         check_point(f"eq. (9): r_hat (variances < {VAR_THRESHOLD}) for fixed gamma <= 1e-2 and learned gamma, mean "
-                    f"(r_hat {[int(v) for v in m['rhat_checked']]})", rh, float(r), [r - 1.0, r + 1.0], rh_se),
+                    f"(r_hat {[int(v) for v in m['rhat_checked']]})", rh, float(r), [r - 1.0, r + 1.0], rh_se,
+                    unresolved=regime_reason(m.get("enc_var_checked", []), m.get("steps", 0), r=r)),
         check_point("eq. (9): r small encoder variances are O(gamma): log-log slope", m["var_slope"], 1.0,
                     RATE_ALTERNATIVES, m["var_slope_se"]),
         check_point("eq. (9): kappa - r encoder variances -> 1, smallest of each model, mean (alternative: one "
@@ -186,7 +187,8 @@ def check_theorems34(s: Settings, main: dict, oth: dict) -> tuple[list[dict], di
          "g_fit": g[fit][order].tolist(), "learned_gamma": learned_gamma.tolist(),
          "gamma_collapse": float((xc ** 2).sum(1).mean() / d), "total_var": float((xc ** 2).sum(1).mean()),
          "mse_slope": mse_slope, "mse_slope_se": mse_slope_se, "mse_eps_learned": ev["mse_eps"][nf:].tolist(),
-         "rhat_checked": rhat[checked].tolist(), "var_slope": var_slope, "var_slope_se": var_slope_se,
+         "rhat_checked": rhat[checked].tolist(), "enc_var_checked": ev["enc_var"][checked].tolist(), "steps": s.steps,
+         "var_slope": var_slope, "var_slope_se": var_slope_se,
          "big": ev["enc_var"][:, r][np.r_[fit, np.ones(R, bool)]].tolist(),
          "slope8": slope8, "slope8_se": slope8_se, "slope9": slope9, "slope9_se": slope9_se}
     # learned-gamma restarts per manifold (the sweep manifold first), in ESTIMATOR_MANIFOLDS' order after it
@@ -198,7 +200,8 @@ def check_theorems34(s: Settings, main: dict, oth: dict) -> tuple[list[dict], di
                         "x": train[best], "group": best,
                         "restarts": [{"group": i, "held_out_loss": float(ev_all["loss"][i]),
                                       "r_hat": int(r_hat_per_model(ev_all["enc_var"][i], VAR_THRESHOLD)),
-                                      "gamma": float(ev_all["gamma"][i])} for i in ids]})
+                                      "gamma": float(ev_all["gamma"][i]), "enc_var": ev_all["enc_var"][i].tolist(),
+                                      "steps": s.steps} for i in ids]})
     eq8_fixed, n8 = {}, len(_eq8_gammas(s))
     for j, (nm, p) in enumerate(EQ8_MANIFOLDS):  # their fixed-gamma groups, last
         sl = slice(nf + R * len(ESTIMATOR_MANIFOLDS) + j * n8, nf + R * len(ESTIMATOR_MANIFOLDS) + (j + 1) * n8)

@@ -17,6 +17,11 @@ A check whose power the budget may not give (the slope of eq. (8): ``power=True`
 instead of "fail" while |margin| < SE_MULTIPLE * se: it says it cannot separate the claim from its
 alternative at this budget and is a reported row, not a pass. Measured closer to the alternative by two
 standard errors, it fails like any other.
+
+A check whose trained models have not reached the regime its claim describes (``unresolved``: a sentence
+saying which and why, e.g. :func:`vaediag.theory.checks_common.regime_reason` for eq. (9)'s count) is
+"inconclusive" whatever its margin: its numbers cannot test the claim either way, so it is never a pass
+and never a fail; the margin it would have had is still shown.
 """
 
 from __future__ import annotations
@@ -54,22 +59,24 @@ def verdict(margin_: float, se: float, power: bool = False) -> str:
 
 
 def row(claim: str, measured, predicted, alternative, margin_: float, se: float, power: bool = False,
-        **extra) -> dict:
+        unresolved: str | None = None, **extra) -> dict:
     """One row of the lab's table: the claim, what was measured and predicted, the nearest alternative,
-    the margin, the standard error and the verdict; ``tolerance`` states the line the rule draws."""
-    v = verdict(margin_, se, power)
+    the margin, the standard error and the verdict; ``tolerance`` states the line the rule draws.
+    ``unresolved``: why the models cannot test the claim yet (then "inconclusive", the reason in the row)."""
+    v = "inconclusive" if unresolved else verdict(margin_, se, power)
+    why = {"unresolved": unresolved} if unresolved else {}
     return {"claim": claim, "measured": measured, "predicted": predicted, "alternative": alternative,
             "margin": float(margin_), "se": float(se),
             "tolerance": f"margin >= {SE_MULTIPLE:g} se = {SE_MULTIPLE * float(se):.3g}" if se > 0 else "margin > 0 (se 0)",
-            "verdict": v, **extra}
+            "verdict": v, **why, **extra}
 
 
 def check_point(claim: str, measured: float, predicted: float, alternatives: Sequence[float], se: float,
-                power: bool = False, **extra) -> dict:
+                power: bool = False, unresolved: str | None = None, **extra) -> dict:
     """A check of a point prediction against point alternatives (see :func:`margin`)."""
     mg, near = margin(measured, predicted, alternatives)
-    return row(claim, float(measured), float(predicted), near, mg, se, power, alternatives=[float(a) for a in alternatives],
-               **extra)
+    return row(claim, float(measured), float(predicted), near, mg, se, power, unresolved,
+               alternatives=[float(a) for a in alternatives], **extra)
 
 
 def check_side(claim: str, measured: float, predicted: str, alternative: float, side: int, se: float,

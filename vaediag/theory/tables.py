@@ -22,9 +22,13 @@ COLUMNS = ("claim", "measured", "predicted", "alternative", "margin", "se", "ver
 
 def format_table(checks: list[dict]) -> str:
     """Plain-text table: claim | measured | predicted | alternative | margin | se | verdict (a row passes when its
-    margin is at least 2 se: vaediag.theory.separation; rows of an older JSON without a column show "-")."""
+    margin is at least 2 se: vaediag.theory.separation; an inconclusive row of unresolved models gives the reason
+    after its verdict; rows of an older JSON without a column show "-")."""
     cols = COLUMNS
     rows = [[fmt(c.get(k, "-")) for k in cols] for c in checks]
+    for r, c in zip(rows, checks):  # an unresolved row says why it cannot test its claim
+        if c.get("unresolved"):
+            r[-1] = f"{r[-1]}: {c['unresolved']}"
     w = [max(len(k), *(len(r[i]) for r in rows)) for i, k in enumerate(cols)]
     line = lambda r: " | ".join(x.ljust(w[i]) for i, x in enumerate(r))
     return "\n".join([line(cols), "-+-".join("-" * x for x in w), *map(line, rows)])
