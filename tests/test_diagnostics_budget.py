@@ -111,8 +111,55 @@ def test_active_budgets_on_a_large_flat_latent():
     assert d.effective_fit.directions == 5 and d.effective_fit.pairs == 15
     assert len(d.spectra.stage1) == 10 and len(d.spectra.coordinates) == 10
     b = d.provenance.budgets
-    assert b["active"] == {"perturb_directions": True, "gain_directions": True, "spectrum_dims": True}
+    assert b["active"] == {"perturb_directions": True, "gain_directions": True, "spectrum_dims": True,
+                           "perturb_numbers": False, "gain_numbers": False}
     assert b["iw_k"] == 0 and b["perturb_inputs"] == 2
+
+
+def test_share_lowers_the_inputs_then_the_directions():
+    assert B.share(None, 10 ** 6, 8, 16, 15) == (8, 16)
+    assert B.share(8 * 16 * 15 * 100, 100, 8, 16, 15) == (8, 16)  # exactly the budget
+    assert B.share(8 * 16 * 15 * 100 - 1, 100, 8, 16, 15) == (7, 16)
+    assert B.share(2 * 16 * 15 * 100 + 99, 100, 8, 16, 15) == (2, 16)
+    assert B.share(16 * 15 * 100 - 1, 100, 8, 16, 15) == (1, 15)  # one input, then fewer directions
+    assert B.share(1, 100, 8, 16, 15) == (1, 2)  # never under 2 directions
+    assert B.share(1, 100, 8, 16, 1, fixed_directions=True) == (1, 16)  # a full covariance keeps them all
+
+
+def test_shares_keep_outputs_up_to_64x64x3_and_cut_larger_ones():
+    b = B.Budgets()
+    for d in (784, 28 * 28 * 3, 64 * 64 * 3):  # the defaults' work, unchanged
+        assert B.shares(b, 784, d, 8, 16) == {"perturbations": (8, 16), "gains": (16, 16)}
+    sd = 3 * 256 * 256  # 16 x 64 x 64 x 3: the work of one 64 x 64 x 3 diagnosis
+    assert B.shares(b, 4096, sd, 8, 16) == {"perturbations": (1, 8 * 16 * 15 // (16 * 15)), "gains": (1, 16)}
+    assert B.shares(b, 4096, 3 * 128 * 128, 8, 16) == {"perturbations": (2, 16), "gains": (4, 16)}
+    assert B.shares(b, 64, sd, 8, 16) == {"perturbations": (8, 64), "gains": (16, 64)}  # flat_max: every direction
+    full = B.shares(b, 100, sd, 8, 16, full=True)["gains"]
+    assert full == (1, 100)
+    w = B.plan(4096, sd, 250, b, 8, 16, 2000, 200, 0)["decodes"]
+    assert w["perturbations"] == 120 and w["gamma_effective (eq. 73)"] == 16 * B.JVP_DECODES
+    with pytest.raises(UsageError, match=r"Budgets\(gain_numbers=0\)"):
+        B.Budgets(gain_numbers=0)
+
+
+def test_numbers_budgets_cut_the_work_not_the_numbers():
+    """Over the decoded-numbers budgets the first inputs are kept: their perturbation variances are those
+    of the unbudgeted diagnosis (the same draws, up to float32 batching), and eq. (73) is fitted on fewer inputs and coordinates."""
+    k, d = 100, 20
+    m = adapt(Linear(k, d), gamma=0.1)
+    kw = dict(iw_k=0, perturb_inputs=4, gamma_fit_n=3)
+    free = diagnose(m, _x(), **kw, budgets=B.Budgets(perturb_directions=6, gain_directions=5))
+    cut = diagnose(m, _x(), **kw, budgets=B.Budgets(perturb_directions=6, gain_directions=5,
+                                                    perturb_numbers=2 * 6 * 15 * d + 1, gain_numbers=3 * d))
+    assert free.perturbations.inputs == 4 and cut.perturbations.inputs == 2
+    np.testing.assert_allclose(cut.perturbations.variance, free.perturbations.variance[:2], rtol=1e-4)  # float32 batches
+    np.testing.assert_array_equal(cut.perturbations.directions, free.perturbations.directions)
+    assert (cut.effective_fit.n, cut.effective_fit.directions, cut.effective_fit.pairs) == (1, 3, 3)
+    b = cut.provenance.budgets
+    assert b["active"]["perturb_numbers"] and b["active"]["gain_numbers"]
+    assert b["perturbations_used"] == {"inputs": 2, "directions": 6} and b["gains_used"] == {"inputs": 1, "directions": 3}
+    assert not free.provenance.budgets["active"]["perturb_numbers"]
+    assert any("perturb_numbers 3,601 (2 input(s) x 6 directions)" in n for n in cut.summary["notes"])
 
 
 def test_gains_along_sampled_directions_are_the_linear_decoders():

@@ -19,6 +19,16 @@ budgets existed (that is cheap), and a budget at least kappa is inactive too.
   spectrum, its gap and the Gaussian-fit KL. When active, a random sample of that many
   coordinates (drawn from the seed): the spectrum is that of the marginal of q(z) on them, against
   N(0, I)'s marginal (also N(0, I)), so the comparison of eq. (10) still holds.
+- ``perturb_numbers`` and ``gain_numbers``: the decoded numbers the perturbations and the eq. (73)
+  Jacobian-vector products may make in all, fixed costs (they do not grow with n) that grow with the
+  output's size d. The defaults are the work of the defaults above on a 64 x 64 x 3 output
+  (:data:`REFERENCE_OUTPUT`): 8 inputs x 16 directions x 15 decodes x 12,288 numbers
+  (:data:`PERTURB_NUMBERS`) and 16 inputs x 16 products x 12,288 (:data:`GAIN_NUMBERS`), so every output up
+  to 64 x 64 x 3 numbers keeps the work above unchanged, and a larger one does the work of a 64 x 64 x 3
+  one: its fixed costs stay the fraction of the pass they are at 64 x 64 x 3 (a decode of a conv decoder
+  costs about in proportion to its output). Over budget, :func:`share` lowers the inputs first (to 1),
+  then the directions (to 2): at 256 x 256 x 3, 1 input x 8 directions are perturbed (120 decodes
+  instead of 1,920) and eq. (73) is fitted on 1 input x 16 directions (16 products instead of 256).
 - ``mi_n`` (2,000 inputs) and ``iw_n`` x ``iw_k`` (200 x 50 decodes) were already fixed. I(x; z) is
   computed for latents above 64 numbers as a matrix product (memory n^2, not n^2 kappa).
 
@@ -49,6 +59,12 @@ JVP_NUMBERS = 2 ** 19  # decoded numbers of the Jacobian-vector products made at
 # about 1 kB of activations per decoded number for a conv decoder: 3.3 GB for 16 JVPs at 256 x 256 x 3, 0.5 GB for 2)
 JVP_DECODES = 3.0  # a Jacobian-vector product by the double-vjp identity costs about 3 decodes
 MEMORY_GB = 4.0  # default limit on the diagnostics' own arrays (not the model's activations)
+N_DECODES = 15  # decodes per perturbed direction and input (vaediag.diagnostics.perturb)
+REFERENCE_OUTPUT = 64 * 64 * 3  # outputs up to this many numbers keep the per-direction work of the defaults
+PERTURB_NUMBERS = 8 * PERTURB_DIRECTIONS * N_DECODES * REFERENCE_OUTPUT  # 23,592,960 decoded numbers
+GAIN_NUMBERS = 16 * GAIN_DIRECTIONS * REFERENCE_OUTPUT  # 3,145,728 numbers of Jacobian-vector products
+COUNTS = ("perturb_directions", "gain_directions", "spectrum_dims")
+NUMBERS = ("perturb_numbers", "gain_numbers")
 
 
 @dataclass(frozen=True)
@@ -60,12 +76,14 @@ class Budgets:
     spectrum_dims: int | None = SPECTRUM_DIMS
     max_memory_gb: float | None = MEMORY_GB
     max_seconds: float | None = None
+    perturb_numbers: int | None = PERTURB_NUMBERS
+    gain_numbers: int | None = GAIN_NUMBERS
 
     def __post_init__(self):
-        for name in ("perturb_directions", "gain_directions", "spectrum_dims"):
-            v = getattr(self, name)
-            if v is not None and (not isinstance(v, (int, np.integer)) or v < 2):
-                raise UsageError(f"{_arg(name, repr(v))} is not a budget: give a whole number of at least 2, "
+        for name in COUNTS + NUMBERS:
+            v, least = getattr(self, name), 2 if name in COUNTS else 1
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < least):
+                raise UsageError(f"{_arg(name, repr(v))} is not a budget: give a whole number of at least {least}, "
                                  "or None (no budget)")
         for name in ("max_memory_gb", "max_seconds"):
             v = getattr(self, name)
@@ -79,11 +97,17 @@ class Budgets:
         v = getattr(self, name)
         return None if (k <= FLAT_MAX or v is None or v >= k) else int(v)
 
-    def record(self, k: int) -> dict:
-        """The budgets as the result names them, with whether each was active for a latent of ``k`` numbers."""
+    def record(self, k: int, d: int = 1, perturb_inputs: int = 8, gamma_fit_n: int = 16, full: bool = False) -> dict:
+        """The budgets as the result names them, with whether each was active for a latent of ``k`` numbers
+        and outputs of ``d``, and the inputs and directions the perturbations and eq. (73) use
+        (:func:`shares`)."""
         out = asdict(self)
-        out["active"] = {name: self.limit(name, k) is not None
-                         for name in ("perturb_directions", "gain_directions", "spectrum_dims")}
+        out["active"] = {name: self.limit(name, k) is not None for name in COUNTS}
+        used = shares(self, k, d, perturb_inputs, gamma_fit_n, full)
+        asked = shares(Budgets(perturb_numbers=None, gain_numbers=None, **{n: getattr(self, n) for n in COUNTS}),
+                       k, d, perturb_inputs, gamma_fit_n, full)
+        out["active"].update({name: used[part] != asked[part] for name, part in zip(NUMBERS, used)})
+        out.update({f"{part}_used": {"inputs": m, "directions": p} for part, (m, p) in used.items()})
         return out
 
 
@@ -96,6 +120,33 @@ def jvp_rows(numbers_per_input: int, rows: int = 16) -> int:
     """Jacobian-vector products made at once: at most ``rows`` (16, unchanged up to 64 x 64 x 3 outputs) and
     at most :data:`JVP_NUMBERS` decoded numbers."""
     return max(1, min(int(rows), JVP_NUMBERS // max(1, int(numbers_per_input))))
+
+
+def share(numbers: int | None, d: int, inputs: int, directions: int, per: int = 1,
+          fixed_directions: bool = False) -> tuple[int, int]:
+    """(inputs, directions) whose ``inputs x directions x per`` decodes of ``d`` numbers fit in ``numbers``
+    (None: no budget): the inputs lowered first (to 1), then the directions (to 2, never below the
+    budget's own minimum; ``fixed_directions``: never, e.g. a full covariance's eigenvectors)."""
+    inputs, directions = int(inputs), int(directions)
+    cost = per * max(1, int(d))  # decoded numbers of one direction of one input
+    if numbers is None or inputs * directions * cost <= numbers:
+        return inputs, directions
+    m = max(1, int(numbers) // (directions * cost))
+    if m > 1 or directions * cost <= numbers or fixed_directions:
+        return min(m, inputs), directions
+    return 1, max(min(2, directions), int(numbers) // cost)
+
+
+def shares(budgets: Budgets, k: int, d: int, perturb_inputs: int, gamma_fit_n: int, full: bool = False) -> dict:
+    """The (inputs, directions) of the perturbations and of eq. (73)'s products for a latent of ``k``
+    numbers and outputs of ``d``: the direction budgets, then the budgets in decoded numbers
+    (:func:`share`; inactive up to :data:`FLAT_MAX` latent numbers, like every budget)."""
+    flat = k <= FLAT_MAX
+    pk = budgets.limit("perturb_directions", k) or k
+    gk = k if full else (budgets.limit("gain_directions", k) or k)
+    pn, gn = (None, None) if flat else (budgets.perturb_numbers, budgets.gain_numbers)
+    return {"perturbations": share(pn, d, perturb_inputs, pk, N_DECODES),
+            "gains": share(gn, d, gamma_fit_n, gk, 1, fixed_directions=full)}
 
 
 def pick_directions(lambda_mean: np.ndarray, budget: int | None) -> np.ndarray:
@@ -121,13 +172,12 @@ def plan(k: int, d: int, n: int, budgets: Budgets, perturb_inputs: int, gamma_fi
          iw_n: int, iw_k: int, full: bool = False) -> dict:
     """Work of each part in decode-equivalents (and encodes), and the bytes of the diagnostics' largest
     arrays, for a latent of ``k`` numbers and inputs of ``d`` numbers."""
-    pk = budgets.limit("perturb_directions", k) or k
-    gk = k if full else (budgets.limit("gain_directions", k) or k)
+    (pm, pk), (gm, gk) = shares(budgets, k, d, min(perturb_inputs, n), min(gamma_fit_n, n), full).values()
     sk = budgets.limit("spectrum_dims", k) or k
     m = min(mi_n, n)
     iw = min(iw_n, n) * iw_k if iw_k > 0 else 0
-    decodes = {"one pass": n, "perturbations": min(perturb_inputs, n) * pk * 15,
-               "gamma_effective (eq. 73)": min(gamma_fit_n, n) * gk * JVP_DECODES, "IW log-likelihood": iw}
+    decodes = {"one pass": n, "perturbations": pm * pk * N_DECODES,
+               "gamma_effective (eq. 73)": gm * gk * JVP_DECODES, "IW log-likelihood": iw}
     memory = {"spectrum_dims": 3 * sk * sk * 8,
               "perturb_directions": pk * 15 * d * 2 + 2 * batch_size(d, 256) * d * 8,
               "gain_directions": 16 * d * 8 * 4,
@@ -205,7 +255,7 @@ def preflight(model, x, tf, device, budgets: Budgets, sizes: dict, bar=None) -> 
     """Time one encode and decode of a few inputs, estimate the whole diagnosis (:func:`plan`,
     :func:`estimate`), refuse it when over a limit (:func:`check`: before any other work) and write the
     estimate on ``bar`` (a :class:`~vaediag.progress.Progress`). ``sizes``: n, perturb_inputs,
-    gamma_fit_n, mi_n, iw_n, iw_k. Returns (kappa, the estimate)."""
+    gamma_fit_n, mi_n, iw_n, iw_k. Returns (kappa, whether the covariance is full, the estimate)."""
     import time
 
     import torch
@@ -228,7 +278,7 @@ def preflight(model, x, tf, device, budgets: Budgets, sizes: dict, bar=None) -> 
     check(k, sizes["n"], est, budgets)
     if bar is not None:
         bar.note(estimate_sentence(k, sizes["n"], est, budgets))
-    return k, est
+    return k, full, est
 
 
 def part_bar(enabled: bool, total: int, what: str):
