@@ -112,7 +112,7 @@ def test_active_budgets_on_a_large_flat_latent():
     assert len(d.spectra.stage1) == 10 and len(d.spectra.coordinates) == 10
     b = d.provenance.budgets
     assert b["active"] == {"perturb_directions": True, "gain_directions": True, "spectrum_dims": True,
-                           "perturb_numbers": False, "gain_numbers": False}
+                           "perturb_numbers": False, "gain_numbers": False, "mi_numbers": False}
     assert b["iw_k"] == 0 and b["perturb_inputs"] == 2
 
 
@@ -129,11 +129,15 @@ def test_share_lowers_the_inputs_then_the_directions():
 def test_shares_keep_outputs_up_to_64x64x3_and_cut_larger_ones():
     b = B.Budgets()
     for d in (784, 28 * 28 * 3, 64 * 64 * 3):  # the defaults' work, unchanged
-        assert B.shares(b, 784, d, 8, 16) == {"perturbations": (8, 16), "gains": (16, 16)}
+        assert B.shares(b, 784, d, 8, 16) == {"perturbations": (8, 16), "gains": (16, 16), "mutual_information": (2000, 784)}
+    assert B.shares(b, 1048, 784, 8, 16)["mutual_information"] == (2000, 1048)
     sd = 3 * 256 * 256  # 16 x 64 x 64 x 3: the work of one 64 x 64 x 3 diagnosis
-    assert B.shares(b, 4096, sd, 8, 16) == {"perturbations": (1, 8 * 16 * 15 // (16 * 15)), "gains": (1, 16)}
-    assert B.shares(b, 4096, 3 * 128 * 128, 8, 16) == {"perturbations": (2, 16), "gains": (4, 16)}
-    assert B.shares(b, 64, sd, 8, 16) == {"perturbations": (8, 64), "gains": (16, 64)}  # flat_max: every direction
+    assert B.shares(b, 4096, sd, 8, 16) == {"perturbations": (1, 8 * 16 * 15 // (16 * 15)), "gains": (1, 16),
+                                            "mutual_information": (2 ** 21 // 4096, 4096)}
+    assert B.shares(b, 4096, 3 * 128 * 128, 8, 16, mi_n=300) == {"perturbations": (2, 16), "gains": (4, 16),
+                                                                "mutual_information": (300, 4096)}
+    assert B.shares(b, 64, sd, 8, 16) == {"perturbations": (8, 64), "gains": (16, 64),  # flat_max: every direction
+                                          "mutual_information": (2000, 64)}
     full = B.shares(b, 100, sd, 8, 16, full=True)["gains"]
     assert full == (1, 100)
     w = B.plan(4096, sd, 250, b, 8, 16, 2000, 200, 0)["decodes"]
@@ -160,6 +164,21 @@ def test_numbers_budgets_cut_the_work_not_the_numbers():
     assert b["perturbations_used"] == {"inputs": 2, "directions": 6} and b["gains_used"] == {"inputs": 1, "directions": 3}
     assert not free.provenance.budgets["active"]["perturb_numbers"]
     assert any("perturb_numbers 3,601 (2 input(s) x 6 directions)" in n for n in cut.summary["notes"])
+
+
+def test_mi_numbers_takes_the_first_inputs():
+    """Over the mi_numbers budget I(x; z) is that of the first mi_numbers // kappa inputs, exactly the
+    value asked for with mi_n= of that many."""
+    k = 100
+    m = adapt(Linear(k), gamma=0.1)
+    kw = dict(iw_k=0, perturb_inputs=2, gamma_fit_n=2)
+    cut = diagnose(m, _x(), **kw, budgets=B.Budgets(mi_numbers=25 * k + 7))
+    asked = diagnose(m, _x(), **kw, mi_n=25)
+    assert cut.collapse.mutual_information_n == 25 == asked.collapse.mutual_information_n
+    assert cut.collapse.mutual_information == asked.collapse.mutual_information
+    assert cut.provenance.budgets["active"]["mi_numbers"] and not asked.provenance.budgets["active"]["mi_numbers"]
+    assert cut.provenance.budgets["mutual_information_used"] == {"inputs": 25, "directions": k}
+    assert any("mi_numbers 2,507 (I(x; z) on 25 inputs)" in n for n in cut.summary["notes"])
 
 
 def test_gains_along_sampled_directions_are_the_linear_decoders():

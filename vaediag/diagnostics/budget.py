@@ -29,8 +29,14 @@ budgets existed (that is cheap), and a budget at least kappa is inactive too.
   costs about in proportion to its output). Over budget, :func:`share` lowers the inputs first (to 1),
   then the directions (to 2): at 256 x 256 x 3, 1 input x 8 directions are perturbed (120 decodes
   instead of 1,920) and eq. (73) is fitted on 1 input x 16 directions (16 products instead of 256).
-- ``mi_n`` (2,000 inputs) and ``iw_n`` x ``iw_k`` (200 x 50 decodes) were already fixed. I(x; z) is
-  computed for latents above 64 numbers as a matrix product (memory n^2, not n^2 kappa).
+- ``mi_numbers`` (default 2^21 = 2,097,152, :data:`MI_NUMBERS`): I(x; z) uses the first
+  ``min(mi_n, mi_numbers // kappa)`` inputs (``mi_n`` = 2,000 by default): its arrays are a few
+  float64 copies of (inputs x kappa) posterior parameters (17 MB each at this budget), kept from the
+  pass, so their memory does not grow with n beyond the budget. Every latent up to 1,048 numbers keeps
+  2,000 inputs; a 4 x 32 x 32 = 4,096 one uses 512 (log 512 = 6.2 nats is then the estimate's ceiling;
+  an SD-like VAE's I(x; z) is far above either ceiling, which the result's note says).
+- ``iw_n`` x ``iw_k`` (200 x 50 decodes) were already fixed. I(x; z) is computed for latents above 64
+  numbers as a matrix product (memory n^2, not n^2 kappa).
 
 Batches are cut so that a batch holds at most :data:`BATCH_NUMBERS` input numbers (500 inputs of up to
 16,777 numbers: every image of 64 x 64 x 3 or less keeps its batch of 500), so memory is flat in n.
@@ -63,8 +69,9 @@ N_DECODES = 15  # decodes per perturbed direction and input (vaediag.diagnostics
 REFERENCE_OUTPUT = 64 * 64 * 3  # outputs up to this many numbers keep the per-direction work of the defaults
 PERTURB_NUMBERS = 8 * PERTURB_DIRECTIONS * N_DECODES * REFERENCE_OUTPUT  # 23,592,960 decoded numbers
 GAIN_NUMBERS = 16 * GAIN_DIRECTIONS * REFERENCE_OUTPUT  # 3,145,728 numbers of Jacobian-vector products
+MI_NUMBERS = 2 ** 21  # posterior numbers (inputs x kappa) of I(x; z)
 COUNTS = ("perturb_directions", "gain_directions", "spectrum_dims")
-NUMBERS = ("perturb_numbers", "gain_numbers")
+NUMBERS = ("perturb_numbers", "gain_numbers", "mi_numbers")
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,7 @@ class Budgets:
     max_seconds: float | None = None
     perturb_numbers: int | None = PERTURB_NUMBERS
     gain_numbers: int | None = GAIN_NUMBERS
+    mi_numbers: int | None = MI_NUMBERS
 
     def __post_init__(self):
         for name in COUNTS + NUMBERS:
@@ -97,15 +105,16 @@ class Budgets:
         v = getattr(self, name)
         return None if (k <= FLAT_MAX or v is None or v >= k) else int(v)
 
-    def record(self, k: int, d: int = 1, perturb_inputs: int = 8, gamma_fit_n: int = 16, full: bool = False) -> dict:
+    def record(self, k: int, d: int = 1, perturb_inputs: int = 8, gamma_fit_n: int = 16, full: bool = False,
+               mi_n: int = 2000) -> dict:
         """The budgets as the result names them, with whether each was active for a latent of ``k`` numbers
-        and outputs of ``d``, and the inputs and directions the perturbations and eq. (73) use
+        and outputs of ``d``, and the inputs and directions the perturbations, eq. (73) and I(x; z) use
         (:func:`shares`)."""
         out = asdict(self)
         out["active"] = {name: self.limit(name, k) is not None for name in COUNTS}
-        used = shares(self, k, d, perturb_inputs, gamma_fit_n, full)
-        asked = shares(Budgets(perturb_numbers=None, gain_numbers=None, **{n: getattr(self, n) for n in COUNTS}),
-                       k, d, perturb_inputs, gamma_fit_n, full)
+        used = shares(self, k, d, perturb_inputs, gamma_fit_n, full, mi_n)
+        asked = shares(Budgets(**{n: getattr(self, n) for n in COUNTS}, **dict.fromkeys(NUMBERS)),
+                       k, d, perturb_inputs, gamma_fit_n, full, mi_n)
         out["active"].update({name: used[part] != asked[part] for name, part in zip(NUMBERS, used)})
         out.update({f"{part}_used": {"inputs": m, "directions": p} for part, (m, p) in used.items()})
         return out
@@ -137,16 +146,18 @@ def share(numbers: int | None, d: int, inputs: int, directions: int, per: int = 
     return 1, max(min(2, directions), int(numbers) // cost)
 
 
-def shares(budgets: Budgets, k: int, d: int, perturb_inputs: int, gamma_fit_n: int, full: bool = False) -> dict:
-    """The (inputs, directions) of the perturbations and of eq. (73)'s products for a latent of ``k``
-    numbers and outputs of ``d``: the direction budgets, then the budgets in decoded numbers
-    (:func:`share`; inactive up to :data:`FLAT_MAX` latent numbers, like every budget)."""
+def shares(budgets: Budgets, k: int, d: int, perturb_inputs: int, gamma_fit_n: int, full: bool = False,
+           mi_n: int = 2000) -> dict:
+    """The (inputs, directions) of the perturbations, of eq. (73)'s products and of I(x; z) for a latent of
+    ``k`` numbers and outputs of ``d``: the direction budgets, then the budgets in numbers (:func:`share`;
+    inactive up to :data:`FLAT_MAX` latent numbers, like every budget)."""
     flat = k <= FLAT_MAX
     pk = budgets.limit("perturb_directions", k) or k
     gk = k if full else (budgets.limit("gain_directions", k) or k)
-    pn, gn = (None, None) if flat else (budgets.perturb_numbers, budgets.gain_numbers)
+    pn, gn, mn = (None, None, None) if flat else (budgets.perturb_numbers, budgets.gain_numbers, budgets.mi_numbers)
     return {"perturbations": share(pn, d, perturb_inputs, pk, N_DECODES),
-            "gains": share(gn, d, gamma_fit_n, gk, 1, fixed_directions=full)}
+            "gains": share(gn, d, gamma_fit_n, gk, 1, fixed_directions=full),
+            "mutual_information": share(mn, 1, mi_n, k, 1, fixed_directions=True)}
 
 
 def pick_directions(lambda_mean: np.ndarray, budget: int | None) -> np.ndarray:
@@ -172,9 +183,9 @@ def plan(k: int, d: int, n: int, budgets: Budgets, perturb_inputs: int, gamma_fi
          iw_n: int, iw_k: int, full: bool = False) -> dict:
     """Work of each part in decode-equivalents (and encodes), and the bytes of the diagnostics' largest
     arrays, for a latent of ``k`` numbers and inputs of ``d`` numbers."""
-    (pm, pk), (gm, gk) = shares(budgets, k, d, min(perturb_inputs, n), min(gamma_fit_n, n), full).values()
+    (pm, pk), (gm, gk), (m, _) = shares(budgets, k, d, min(perturb_inputs, n), min(gamma_fit_n, n), full,
+                                        min(mi_n, n)).values()
     sk = budgets.limit("spectrum_dims", k) or k
-    m = min(mi_n, n)
     iw = min(iw_n, n) * iw_k if iw_k > 0 else 0
     decodes = {"one pass": n, "perturbations": pm * pk * N_DECODES,
                "gamma_effective (eq. 73)": gm * gk * JVP_DECODES, "IW log-likelihood": iw}
@@ -279,6 +290,26 @@ def preflight(model, x, tf, device, budgets: Budgets, sizes: dict, bar=None) -> 
     if bar is not None:
         bar.note(estimate_sentence(k, sizes["n"], est, budgets))
     return k, full, est
+
+
+_TRIM = []  # glibc's malloc_trim, looked up once (an empty list: not looked up yet; [None]: not there)
+
+
+def release_memory() -> None:
+    """Give the memory freed by a batch back to the operating system: glibc's ``malloc_trim(0)`` (nothing
+    where the C library has none). Without it a CPU process's resident memory grows with the number of
+    batches although nothing is kept: glibc raises its mmap threshold each time a large block is freed
+    (up to 32 MB), so the batch-sized activations of the next batches come from the heap, whose freed
+    holes stay resident (an SD-shaped model's pass: 1,117 MB peak at 48 inputs, 1,312 MB at 192)."""
+    if not _TRIM:
+        import ctypes
+
+        try:
+            _TRIM.append(ctypes.CDLL(None).malloc_trim)
+        except (AttributeError, OSError):
+            _TRIM.append(None)
+    if _TRIM[0] is not None:
+        _TRIM[0](0)
 
 
 def part_bar(enabled: bool, total: int, what: str):

@@ -21,7 +21,7 @@ import torch
 from vaediag.data import Dataset
 from vaediag.diagnostics.adapt import adapt, as_tensor_data, check_data, check_decodes, model_floats
 from vaediag.diagnostics.budget import (Budgets, batch_size, jvp_rows, part_bar, pick_directions, preflight,
-                                        sample_coordinates, shares)
+                                        release_memory, sample_coordinates, shares)
 from vaediag.diagnostics.collapse import AU_THRESHOLD, CollapseAccumulator, collapse_notes, iw_log_likelihood, mutual_information
 from vaediag.diagnostics.eigen import DEFAULT_TAU, EigenAccumulator, eigen_summary
 from vaediag.diagnostics.gamma import decoder_gains, fit_effective_gamma, gamma_trajectory, gamma_verdict
@@ -75,8 +75,7 @@ def diagnose(model, x: torch.Tensor, stage2=None, tau: float = DEFAULT_TAU, seed
     """
     t0 = time.perf_counter()
     model = adapt(model)
-    if stage2 is not None:
-        stage2 = adapt(stage2)
+    stage2 = adapt(stage2) if stage2 is not None else None
     x = as_tensor_data(x)
     n = len(x)
     if n < 2:
@@ -94,9 +93,10 @@ def diagnose(model, x: torch.Tensor, stage2=None, tau: float = DEFAULT_TAU, seed
     with frozen(model, stage2):
         sizes = {"n": n, "perturb_inputs": perturb_inputs, "gamma_fit_n": gamma_fit_n, "mi_n": mi_n, "iw_n": iw_n, "iw_k": iw_k}
         k, full, est = preflight(model, x, tf, device, budgets, sizes, part_bar(progress, 1, "estimate"))
-        used = (k, x[0].numel(), min(perturb_inputs, n), min(gamma_fit_n, n), full)
+        used = (k, x[0].numel(), min(perturb_inputs, n), min(gamma_fit_n, n), full, min(mi_n, n))
         opts = {"budgets": budgets, "progress": progress, "rng": np.random.default_rng(gens["budget"].initial_seed()),
                 "shares": shares(budgets, *used)}
+        mi_n = opts["mi_n"] = opts["shares"]["mutual_information"][0]  # the mi_numbers budget's inputs
         summary, arrays, state = _gather(model, stage2, x, tf, device, gens, batch, tau, picture,
                                          perturb_scale, check_range, opts)
         _collapse(summary, arrays, state, model, x, tf, device, gens, au_threshold, mi_n, iw_k, iw_n, hi - lo, progress)
@@ -142,21 +142,22 @@ def _gather(model, stage2, x, tf, device, gens, batch, tau, picture, perturb_sca
             eig, acc1, ref, col = EigenAccumulator(k), MomentAccumulator(sk), MomentAccumulator(sk), CollapseAccumulator(k)
             use, acc2, coords2 = UsageAccumulator(k), None, None
         col.add(mu, second, full)
-        mi_parts.append((mu.double().cpu(), second.double().cpu()))
+        mi_parts += [(mu[:opts["mi_n"] - i].cpu(), second[:opts["mi_n"] - i].cpu())] if i < max(1, opts["mi_n"]) else []
         lam, _ = posterior_eigen(mu, second, full)
         eig.add(lam, full)
         use.add(torch.sort(lam, dim=1).values if full else lam)  # per input, as EigenAccumulator orders them
         rec = model.decode(mu)
         if i == 0 and check:
             check_decodes(rec, model.likelihood, model.data_range)
-        sq_err += float((rec.reshape(len(xb), -1).double() - xb.reshape(len(xb), -1).double()).pow(2).sum())
-        n_pix += xb[0].numel() * len(xb)
+        sq_err, n_pix = sq_err + _squared_error(rec, xb), n_pix + xb.numel()
         z = sample_posterior(mu, second, gens["posterior"], variance=True)  # z ~ q(z|x)
         acc1.add(z if coords is None else z[:, coords])
         ref.add(torch.randn((len(mu), sk), generator=gens["reference"], dtype=torch.float64))  # i.i.d. N(0, I), same shape
         if stage2 is not None:
             acc2, coords2 = _stage2_moments(stage2, z, gens["stage2"], acc2, coords2, opts)
         bar.update(min(i + batch, n))
+        del xb, mu, second, lam, rec, z  # before the next batch's, and handed back: memory flat in n
+        release_memory()
     bar.close()
     pert = _perturb(model, x, tf, device, eig.mean, perturb_scale, gens["perturb"], picture, opts)
     scale = (model.data_range[1] - model.data_range[0]) if model.data_range is not None else 1.0
@@ -181,6 +182,13 @@ def _gather(model, stage2, x, tf, device, gens, batch, tau, picture, perturb_sca
         arrays["perturb_images"] = pert["images"]
     summary["spectrum_coordinates"] = None if coords is None else coords.tolist()
     return summary, arrays, _Pass(mi_parts, col, full)
+
+
+def _squared_error(rec: torch.Tensor, xb: torch.Tensor, numbers: int = 2 ** 20) -> float:
+    """sum (rec - x)^2 in float64, at most ``numbers`` numbers at once (no batch-sized float64 copies)."""
+    rec, xb = rec.reshape(-1), xb.reshape(-1)
+    return sum(float((rec[j:j + numbers].double() - xb[j:j + numbers].double()).pow(2).sum())
+               for j in range(0, len(xb), numbers))
 
 
 def _stage2_moments(stage2, z, generator, acc, coords, opts):
@@ -297,9 +305,10 @@ def _spatial(summary, arrays, model, budgets: dict) -> None:
     entries, maps = spatial_summary(arrays["lambda_mean"], getattr(model, "latent_shape", None))
     summary["spatial"] = None if entries["latent_shape"] is None else entries
     arrays.update(maps)
-    part = {"perturb_numbers": "perturbations_used", "gain_numbers": "gains_used"}
-    active = [f"{name} {budgets[name]:,}" + (f" ({budgets[part[name]]['inputs']} input(s) x "
-                                              f"{budgets[part[name]]['directions']} directions)" if name in part else "")
+    used = {"perturb_numbers": "perturbations_used", "gain_numbers": "gains_used"}
+    active = [f"{name} {budgets[name]:,}" + (f" ({budgets[used[name]]['inputs']} input(s) x {budgets[used[name]]['directions']} "
+                                              "directions)" if name in used else f" (I(x; z) on {budgets['mutual_information_used']['inputs']:,} "
+                                              "inputs)" if name == "mi_numbers" else "")
               for name, on in budgets["active"].items() if on]
     if active:
         summary["notes"].append(f"a latent of {len(arrays['lambda_mean']):,} numbers: budgets {', '.join(active)} "
