@@ -202,6 +202,16 @@ def test_squared_error_in_pieces_is_the_whole():
     assert _squared_error(rec, xb) == pytest.approx(direct, rel=1e-12)
 
 
+def test_the_estimate_names_the_directions_the_numbers_budgets_leave():
+    est = {"seconds": 10.0, "memory_bytes": 10 ** 8}
+    b = B.Budgets()
+    sd = B.estimate_sentence(4096, 1000, est, b, b.record(4096, 3 * 256 * 256, 8, 16, False, 1000))
+    assert "perturb_directions 16" in sd and "perturbations on 1 input(s) x 8 directions" in sd
+    assert "eq. (73) on 1 input(s) x 16 directions" in sd and "I(x; z) on 512 input(s)" in sd
+    small = B.estimate_sentence(784, 250, est, b, b.record(784, 784, 8, 16, False, 250))
+    assert "input(s)" not in small and "gain_directions 16" in small
+
+
 def test_release_memory_runs_twice():
     B.release_memory()
     B.release_memory()  # looked up once; a C library without malloc_trim is skipped

@@ -210,10 +210,14 @@ def estimate(work: dict, seconds_per_decode: float, seconds_per_encode: float, g
             "largest": max(mem, key=mem.get)}
 
 
-def estimate_sentence(k: int, n: int, est: dict, budgets: Budgets) -> str:
-    """One line before the work: 'diagnose: 4,500 inputs, latent of 784 numbers: about 40 s and 0.3 GB ...'."""
-    bits = [f"{name} {budgets.limit(name, k)}" for name in ("perturb_directions", "gain_directions", "spectrum_dims")
-            if budgets.limit(name, k) is not None]
+def estimate_sentence(k: int, n: int, est: dict, budgets: Budgets, record: dict | None = None) -> str:
+    """One line before the work: 'diagnose: 4,500 inputs, latent of 784 numbers: about 40 s and 0.3 GB ...'
+    (``record``: :meth:`Budgets.record`, whose budgets in numbers are named with what they leave when active)."""
+    bits = [f"{name} {budgets.limit(name, k)}" for name in COUNTS if budgets.limit(name, k) is not None]
+    for name, (what, key) in USED.items():
+        if record is not None and record["active"].get(name):
+            u = record[key]
+            bits.append(f"{what} on {u['inputs']:,} input(s)" + ("" if name == "mi_numbers" else f" x {u['directions']:,} directions"))
     return (f"diagnose: {n:,} inputs, a latent of {k:,} numbers: about {duration(est['seconds'])} and "
             f"{est['memory_bytes'] / 1e9:.2g} GB of diagnostic arrays on this device"
             + (f" (budgets: {', '.join(bits)})" if bits else ""))
@@ -241,6 +245,8 @@ def check(k: int, n: int, est: dict, budgets: Budgets) -> None:
                          f"(iw=False), or raise {_arg('max_seconds')}")
 
 
+USED = {"perturb_numbers": ("perturbations", "perturbations_used"), "gain_numbers": ("eq. (73)", "gains_used"),
+        "mi_numbers": ("I(x; z)", "mutual_information_used")}  # a budget in numbers: its part, and what it used
 PARTS = {"spectrum_dims": "the aggregated-posterior spectrum", "perturb_directions": "the perturbations",
          "gain_directions": "the Jacobian-vector products of eq. (73)", "mi_n": "I(x; z)",
          "batch": "the batches of inputs"}  # the largest array of plan()'s memory, in words
@@ -288,7 +294,9 @@ def preflight(model, x, tf, device, budgets: Budgets, sizes: dict, bar=None) -> 
     est = estimate(work, (t2 - t1) / len(xb), (t1 - t0) / len(xb))
     check(k, sizes["n"], est, budgets)
     if bar is not None:
-        bar.note(estimate_sentence(k, sizes["n"], est, budgets))
+        n = sizes["n"]
+        record = budgets.record(k, d, min(sizes["perturb_inputs"], n), min(sizes["gamma_fit_n"], n), full, min(sizes["mi_n"], n))
+        bar.note(estimate_sentence(k, n, est, budgets, record))
     return k, full, est
 
 
