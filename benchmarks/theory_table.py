@@ -19,7 +19,7 @@ import os
 import re
 import sys
 
-from vaediag.api import fmt as _fmt, rhat_cells
+from vaediag.theory.tables import fmt as _fmt, rhat_cells
 
 HEAD = """# Theory lab: measured
 

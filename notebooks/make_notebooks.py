@@ -358,7 +358,7 @@ model's own decoder."""),
     code("""two_ex = vaediag.enhance(ex_model, flat, stage2_steps=STAGE2_STEPS, stage2_width=128, stage2_lr=1e-3, stage2_lr_halve_every=None, progress=False, device="cpu")
 two_conv = vaediag.enhance(conv_model, digits, stage2_steps=STAGE2_STEPS, stage2_width=128, stage2_lr=1e-3, stage2_lr_halve_every=None, progress=False, device="cpu")
 for name, m, data, two in (("examples", ex_model, flat, two_ex), ("conv", conv_model, digits, two_conv)):
-    sp = vaediag.diagnose(m, data, stage2=two.stage2, n=N_DIAG, iw=False).spectra
+    sp = vaediag.diagnose(m, data, stage2=two.stage2, n=N_DIAG, options=vaediag.DiagnoseOptions(iw=False)).spectra
     print(f"{name:8s} spectrum gap of q(z) {sp.gap_stage1:.3f} -> q(u) {sp.gap_stage2:.3f}")"""),
     md("""## Scores before and after
 
@@ -377,7 +377,8 @@ with torch.no_grad():
         "conv, two stages": (two_conv.sample(200, gen), (-1, 1)),
     }
 for name, (imgs, rng) in samples.items():
-    sc = vaediag.score(imgs, real, proxy=PROXY, data_range=rng, kid_subsets=10, kid_subset_size=100, device="cpu")
+    sc = vaediag.score(imgs, real, proxy=PROXY, data_range=rng, device="cpu",
+                       options=vaediag.FidOptions(kid_subsets=10, kid_subset_size=100))
     print(f"{name:22s} {sc}")
 print("notes:", sc.notes)"""),
     md("""**Reading the numbers.** The examples VAE has no gamma; its effective gamma (eq. 73) is the noise level
@@ -471,7 +472,7 @@ needed. For a latent above 64 numbers the per-direction parts are budgeted (`d.p
 16 perturbed directions (the most and least used), eq. (73) on 16 sampled directions per input, the
 aggregated-posterior spectrum on 256 sampled coordinates."""),
     code("""model = vaediag.adapt(vae, loss="mean_sq", kl_weight=1e-6, data_range=(-1, 1))
-d = vaediag.diagnose(model, digits[:1000], iw=False, device="cpu")
+d = vaediag.diagnose(model, digits[:1000], device="cpu", options=vaediag.DiagnoseOptions(iw=False))
 print("latent", d.spatial.shape, " r_hat", d.usage.r_hat, "of", d.model.latent_dim, " gamma", round(d.gamma.value, 4),
       " gamma_effective", d.gamma.effective)
 for line in d.spatial.channel_verdict:

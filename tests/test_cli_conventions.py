@@ -7,6 +7,7 @@ import json
 import matplotlib
 import pytest
 
+from _facts import says
 from vaediag.cli import build_parser, main
 from vaediag.diagnostics.result import SUMMARY
 
@@ -37,13 +38,13 @@ def test_every_parser_refuses_abbreviations_and_a_prefix_is_a_usage_error(capsys
     parsers = list(_parsers(build_parser()))
     assert len(parsers) > 8 and all(p.allow_abbrev is False for p in parsers)
     assert main(["diagnose", "--run", "x", "--max-mem", "0.1"]) == 2  # a prefix of --max-memory-gb
-    assert "unrecognized arguments: --max-mem" in capsys.readouterr().err
+    assert says(capsys.readouterr().err, "--max-mem")
 
 
 def test_no_command_prints_the_usage_on_stderr_and_exits_2(capsys):
     assert main([]) == 2
     out, err = capsys.readouterr()
-    assert out == "" and err.startswith("usage: vaediag") and "name a command" in err
+    assert out == "" and err.startswith("usage: vaediag") and says(err, "--help")
 
 
 def test_runtime_failures_exit_1_and_usage_errors_exit_2(tmp_path, capsys):

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from _facts import says
 from vaediag.cli import main
 from vaediag.engine.config import PRESETS
 
@@ -23,7 +24,7 @@ def test_demo_refuses_a_non_empty_out_and_leaves_it_alone(tmp_path, capsys):
     out.mkdir()
     (out / "mine.txt").write_text("keep me")
     code, line = _one_sentence(capsys, ["demo", "--out", str(out), "--steps", "2", "--quiet"])
-    assert code == 1 and "not an empty directory" in line
+    assert code == 1 and says(line, out, "--out")
     assert [p.name for p in out.iterdir()] == ["mine.txt"] and (out / "mine.txt").read_text() == "keep me"
     f = tmp_path / "file"
     f.write_text("x")
@@ -68,7 +69,7 @@ def test_demo_with_few_steps_writes_its_figures_and_report(tmp_path, capsys):
     assert summary["tau_count_by_tau"] and len(summary["perturbation"]) >= 5
     # a second demo into the same --out is refused; with --runs/--figures the finished runs are reused
     code, line = _one_sentence(capsys, ["demo", "--out", str(out), "--quiet"])
-    assert code == 1 and "not an empty directory" in line
+    assert code == 1 and says(line, out, "--out")
     before = (out / "runs" / "learned" / "stage1" / "checkpoint.pt").stat().st_mtime_ns
     assert main(["demo", "--runs", str(out / "runs"), "--figures", str(tmp_path / "again"), "--quiet"]) == 0
     assert "reusing the finished run" in capsys.readouterr().err

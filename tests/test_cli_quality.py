@@ -102,7 +102,7 @@ def test_api_fid_returns_run_scores_whose_json_is_the_stored_file(tmp_path, caps
     import vaediag
 
     run = _make_run(tmp_path / "run")
-    r = vaediag.fid(run.path, n=20, seeds=2, proxy=True, device="cpu", batch_size=16, write=True,
+    r = vaediag.fid(run.path, n=20, proxy=True, device="cpu", options=vaediag.FidOptions(seeds=2, batch_size=16), write=True,
                     json_path=tmp_path / "copy.json")
     assert isinstance(r, vaediag.RunScores) and r.path == str(quality_dir(run) / "proxy.json")
     stored = json.loads((quality_dir(run) / "proxy.json").read_text())
@@ -110,7 +110,7 @@ def test_api_fid_returns_run_scores_whose_json_is_the_stored_file(tmp_path, caps
     assert list(r.sources) == ["stage1", "stage2", "recon"] and r.protocol.n == 20 and r.proxy
     assert r.stage2.fid.values == tuple(stored["stage2"]["values"]) and r.recon.mse.mean == stored["recon"]["mse"]["mean"]
     assert r.stage1.kid.std == pytest.approx(np.std(stored["stage1"]["kid"]["values"], ddof=1))
-    again = vaediag.fid(run, n=20, seeds=2, proxy=True, device="cpu", batch_size=16, sources=["recon"])
+    again = vaediag.fid(run, n=20, proxy=True, device="cpu", options=vaediag.FidOptions(seeds=2, batch_size=16, sources=("recon",)))
     assert again.path is None and again.stage1 is None and again.recon.fid == r.recon.fid  # same seeds
     # the command prints the same numbers, read from the stored file by independent formatting
     rc, out, err = _cli(capsys, "fid", "--run", str(run.path), "--proxy", "--n", "20", "--seeds", "2", "--batch-size",

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from _facts import facts
 from vaediag.data.core import Dataset, split_train_test
 from vaediag.errors import VaediagError
 
@@ -25,7 +26,7 @@ def test_two_examples_keep_one_on_each_side(frac, n_test):
 
 
 def test_one_example_is_refused_with_a_sentence():
-    with pytest.raises(VaediagError, match="at least 2 are needed"):
+    with pytest.raises(VaediagError, match=facts("1 example", 2)):
         split_train_test(np.arange(1), seed=0, test_fraction=0.1)
 
 

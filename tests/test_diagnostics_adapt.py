@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn as nn
 
+from _facts import facts
 from _lingauss import LinearGaussianDiagVAE
 from vaediag.diagnostics import diagnose
 from vaediag.diagnostics.adapt import adapt, as_tensor_data, implied_gamma, unpack_decoding, unpack_encoding
@@ -91,7 +92,7 @@ def test_loss_implies_a_fixed_gamma():
         implied_gamma("mean_sq")
     b = adapt(PythaeLike(_lin()), gamma=0.3)
     assert b.gamma == 0.3 and b.gamma_mode == "fixed"
-    with pytest.raises(VaediagError, match="positive"):
+    with pytest.raises(VaediagError, match=facts("gamma=", "-1")):
         adapt(PythaeLike(_lin()), gamma=-1)
 
 
@@ -126,7 +127,7 @@ def test_encode_outputs_that_cannot_be_read_are_sentences(bad, match):
 def test_decode_outputs_that_cannot_be_read_are_sentences():
     with pytest.raises(VaediagError, match="items"):
         unpack_decoding((torch.zeros(2), torch.zeros(2)))
-    with pytest.raises(VaediagError, match="no decoder mean"):
+    with pytest.raises(VaediagError, match=facts("dict", "logits")):
         unpack_decoding({"logits": torch.zeros(2)})
     m = _lin()
     model = adapt(encode=m.encode, decode=lambda z: "not a tensor")
@@ -155,12 +156,12 @@ def test_images_outside_unit_interval_are_refused():
     model = PythaeLike(LinearGaussianDiagVAE([3.0, 10.0, 0.0], 1.0, d=4), shape=(1, 2, 2))
     s, _ = diagnose(model, x, iw_k=0)
     assert s["n"] == 50
-    with pytest.raises(VaediagError, match="divide by 255"):
+    with pytest.raises(VaediagError, match=facts("255")):
         diagnose(model, x * 255.0)
     s, _ = diagnose(model, x * 255.0, iw_k=0, check_range=False)  # the user's choice
     assert s["n"] == 50
 
 
 def test_model_without_encode_or_encoder():
-    with pytest.raises(VaediagError, match="neither encode"):
+    with pytest.raises(VaediagError, match=facts("Linear", "encode()")):
         adapt(nn.Linear(2, 2))

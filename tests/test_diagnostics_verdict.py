@@ -123,7 +123,9 @@ def three_units():
     out = {}
     for lo, hi in [(0.0, 1.0), (-1.0, 1.0), (0.0, 255.0)]:
         s = hi - lo
-        m = adapt(Scaled(base, lo, hi), gamma=1e-3 * s ** 2, gamma_mode="learned", data_range=(lo, hi))
+        scaled = Scaled(base, lo, hi)
+        scaled.gamma_mode = "learned"  # the model says how its gamma was trained
+        m = adapt(scaled, gamma=1e-3 * s ** 2, data_range=(lo, hi))
         out[(lo, hi)] = diagnose(m, lo + s * x01, check_range=False, iw_k=5, iw_n=20, mi_n=60, perturb_inputs=2)
     return out
 

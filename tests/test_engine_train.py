@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from _facts import facts
 from vaediag.cli import main
 from vaediag.engine.runs import Run
 from vaediag.errors import VaediagError
@@ -56,7 +57,7 @@ def test_learning_rate_schedule_halves_from_the_given_step():
     assert plan(StageSchedule(100, 1.0, None, 6000, None, 100.0), 4500) == (100, 6000, None)
     cfg = make_config(lr_halve_from=100.0, lr_halve_every=10.0)
     assert (cfg.train.stage1.lr_halve_from, cfg.train.stage1.lr_halve_every) == (100.0, 10.0)
-    with pytest.raises(VaediagError, match="lr-halve-from"):
+    with pytest.raises(VaediagError, match=facts("lr_halve_from=", "-1.0")):
         make_config(lr_halve_from=-1.0)
 
 

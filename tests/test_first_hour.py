@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from _facts import facts, says
 import vaediag
 from vaediag.cli import build_parser, main
 from vaediag.errors import NotFoundError, UsageError, VaediagError
@@ -71,7 +72,7 @@ def test_cache_check_exits_2_as_its_help_says_and_a_build_failure_exits_1(tmp_pa
     assert main(["cache", "--check", "--data-dir", str(tmp_path), "--quiet"]) == 2
     err = capsys.readouterr().err
     _one_line(err)
-    assert "check failed" in err
+    assert says(err, "celeba", tmp_path)
     assert main(["cache", "--data-dir", str(tmp_path), "--quiet"]) == 1  # building: nothing to build from
     _one_line(capsys.readouterr().err)
     assert main(["cache", "--check", "--dataset", "mnist", "--data-dir", str(tmp_path)]) == 2  # usage stays 2
@@ -142,31 +143,18 @@ def test_a_resumed_run_told_another_length_says_why_not(tmp_path, capsys, fast_r
     assert main(["train", "--resume", str(run), "--steps", "100"]) == 2
     err = capsys.readouterr().err
     _one_line(err)
-    assert "schedule it started with" in err and "--steps is not taken" in err and "--config" in err
+    assert says(err, "--steps", "--config")
     assert main(["train", "--resume", str(run), "--lr", "1"]) == 2  # any other setting: the general sentence
-    assert "--resume continues a run with its own settings" in capsys.readouterr().err
+    assert says(capsys.readouterr().err, "--resume RUN", "--device", "--precision")  # what may be given
     # the command the sentence gives works: a new run of the same config, to the new length
     assert main(["train", "--config", str(run / "config.json"), "--steps", "40", "--stages", "1", "--out", str(tmp_path / "new"),
                  "--quiet"]) == 0
     assert vaediag.open_run(tmp_path / "new").config.train.schedule(1).steps == 40
 
 
-def test_enhance_resume_with_another_target_says_why_not(tmp_path):
-    import torch
-
-    class Linear(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.enc, self.dec = torch.nn.Linear(4, 2), torch.nn.Linear(2, 4)
-
-        def encode(self, x):
-            return self.enc(x), torch.zeros(len(x), 2)
-
-        def decode(self, z):
-            return self.dec(z)
-
-    with pytest.raises(UsageError, match="stage2_epochs= is not taken"):
-        vaediag.enhance(Linear(), torch.rand(20, 4), out=tmp_path / "s2", resume=True, stage2_epochs=200)
+def test_stage2_resume_with_another_target_says_why_not(tmp_path):
+    with pytest.raises(UsageError, match=facts("stage2_epochs=")):
+        vaediag.stage2(tmp_path / "s2", resume=True, stage2_epochs=200)
 
 
 # ---------------------------------------------------------------------------- 3. one convention
@@ -212,10 +200,10 @@ def test_the_same_thing_has_the_same_option_everywhere():
     assert "theory" in devices and all(quiet.values()), quiet
     import inspect
 
-    from vaediag.api import analysis, runs, two_stage
+    from vaediag.api import runs, theory_checks, two_stage
 
     for f in (runs.sample, runs.reconstruct, runs.save_samples, runs.train, two_stage.enhance,
-              two_stage.load_two_stage, analysis.check_theory):
+              two_stage.load_two_stage, theory_checks.check_theory):
         assert inspect.signature(f).parameters["device"].default == "auto", f.__name__
     sub = dict(_parsers_by_name())
     assert sub["stage2"]._option_string_actions["--resume"].metavar == "RUN"

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from _facts import facts
 from vaediag.errors import UsageError
 from vaediag.plots.spatial import channel_maps_figure, where_figure, where_maps
 
@@ -28,7 +29,7 @@ def test_figures_have_a_panel_per_channel_and_direction():
     titled = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert titled == ["channel 0: 0 of 16", "channel 1: 8 of 16", "channel 2: 0 of 16"]
     assert channel_maps_figure(lam, used=True) is not None
-    with pytest.raises(UsageError, match="flat latent"):
+    with pytest.raises(UsageError, match=facts("(C, H, W)")):
         channel_maps_figure(lam.ravel())
     from vaediag.diagnostics.sections import Perturbations
 

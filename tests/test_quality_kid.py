@@ -5,6 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
+from _facts import facts
 from vaediag.errors import VaediagError
 from vaediag.quality.kid import kid, mmd2_unbiased
 
@@ -47,9 +48,9 @@ def test_mmd2_unbiased_against_the_definition_by_loops():
 
 
 def test_bad_shapes_are_sentences():
-    with pytest.raises(VaediagError, match="same number of columns"):
+    with pytest.raises(VaediagError, match=facts("(5, 2)", "(5, 3)")):
         kid(np.zeros((5, 2)), np.zeros((5, 3)))
-    with pytest.raises(VaediagError, match="at least 4"):
+    with pytest.raises(VaediagError, match=facts(4, "got 1 and 5")):
         kid(np.zeros((1, 2)), np.zeros((5, 2)))
 
 

@@ -3,6 +3,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _facts import facts
 from vaediag.theory.estimators import MLE, TwoNN, affine_dimension, mle_from_distances, twonn_from_distances
 
 
@@ -58,7 +59,7 @@ def test_affine_dimension_on_both_sides_of_its_cut():
     assert affine_dimension(inside, AFFINE_REL_TOL) == 3
     assert affine_dimension(outside, AFFINE_REL_TOL) == 2
     assert affine_dimension(np.ones((5, 3)), AFFINE_REL_TOL) == 0  # one point repeated: a 0-dim subspace
-    with pytest.raises(ValueError, match="at least 2 points"):
+    with pytest.raises(ValueError, match=facts("affine_dimension", 2, "got 1")):
         affine_dimension(np.ones((1, 3)), AFFINE_REL_TOL)
     with pytest.raises(ValueError, match="rel_tol"):
         affine_dimension(inside, 0.0)
@@ -104,7 +105,7 @@ def test_knn_distances_match_brute_force(dim, monkeypatch):
     full = np.sqrt(((x[:, None, :] - x[None, :, :]) ** 2).sum(-1))
     want = np.sort(full, axis=1)[:, 1:8]
     np.testing.assert_allclose(knn_distances(x, 7), want, rtol=1e-10, atol=1e-10)
-    with pytest.raises(ValueError, match="1 <= k"):
+    with pytest.raises(ValueError, match=facts("k=5", "5 points")):
         knn_distances(x[:5], 5)
 
 

@@ -1,7 +1,7 @@
 """The theory lab's tables (theory/tables.py): the five columns, and benchmarks/theory_table.py's
 quick-beside-full table built from the same cells."""
 
-from vaediag.api import format_table
+from vaediag.theory.tables import format_table
 from vaediag.theory import separation
 
 

@@ -16,6 +16,8 @@ prints the message as one line and exits with the status above.
 
 from __future__ import annotations
 
+import math
+
 
 class VaediagError(Exception):
     """A user-facing error. The CLI prints its message as one line and exits 1 (a runtime failure:
@@ -45,3 +47,20 @@ class NotFoundError(VaediagError, FileNotFoundError):
 
     def __reduce__(self) -> tuple[type[NotFoundError], tuple[str, str | None]]:  # pickled across processes (torchrun ranks, worker pools) as it was made
         return (type(self), (str(self), self.filename))
+
+
+# The argument checks written once for the whole library; each names the argument as the caller wrote it
+# (``batch_size=``), which the command line reads as its flag (``--batch-size``).
+def check_positive_int(name: str, value: object) -> int:
+    """``value`` as an int if it is a whole number of at least 1, else a :class:`UsageError` naming ``name``."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
+            and value == int(value) and value >= 1:
+        return int(value)
+    raise UsageError(f"{name}= must be a positive integer, got {value!r}")
+
+
+def check_fraction(name: str, value: object) -> float:
+    """``value`` as a float if it lies strictly between 0 and 1, else a :class:`UsageError` naming ``name``."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1:
+        return float(value)
+    raise UsageError(f"{name}= must be between 0 and 1, got {value!r}")

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from vaediag.api.runs import RunLike, open_run
+from vaediag.diagnostics.budget import Budgets
 from vaediag.diagnostics.eigen import DEFAULT_TAU
 from vaediag.engine.runs import Run
 from vaediag.errors import UsageError, VaediagError
+from vaediag.plots import save_figure as save_figure  # the command's figure verbs write with it
 
 
 def _check_n(n: int | None) -> int | None:
@@ -32,62 +34,110 @@ def require_stage2(path: RunLike) -> Run:
     run = open_trained(path)
     if not run.stage_done(2):
         raise VaediagError(f"Figure 1's right panel compares stage 1 with stage 2, and {run.path} has no finished "
-                           f"stage 2; train it with 'vaediag train --stages 2 --out {run.path}'")
+                           f"stage 2; train it with vaediag.train('{run.path}', stages='2')")
     return run
 
 
-def diagnose(run_or_model, data=None, stage2=None, *, n: int | None = 10000, tau: float = DEFAULT_TAU,
-             seed: int = 0, device: str | torch.device = "auto", write: bool = False,
-             out: str | os.PathLike | None = None, json_path: str | os.PathLike | None = None,
-             iw: bool = True, overwrite: bool = False, budgets=None, progress: bool = False):
-    """Every diagnostic (gamma, r_hat, lambda_j, perturbations, spectra, collapse statistics) as a typed
-    :class:`~vaediag.diagnostics.result.Diagnosis` (``.gamma``, ``.usage``, ..., ``.verdict``, ``.save(dir)``;
-    still unpackable as the ``summary, arrays`` pair of its files).
+@dataclass(frozen=True)
+class DiagnoseOptions:
+    """How :func:`diagnose` computes and writes, beyond its defaults (frozen; checked when made).
 
-    ``run_or_model``: a run (directory or :class:`Run`; its training inputs are used and ``write``
-    saves RUN/diagnostics/, or ``out``, as ``vaediag diagnose`` does), or any model meeting the protocol
-    of :mod:`vaediag.diagnostics.protocol` (or that :func:`vaediag.adapt` reads) together with ``data``
-    (a tensor, numpy array or DataLoader of inputs) and optionally its second stage ``stage2``; for a
-    model, ``out`` (a folder) saves summary.json and arrays.npz there (``write=True`` alone needs ``out``;
-    existing files are kept unless ``overwrite``). ``json_path``: the summary once more. ``tau`` changes
-    the tau-count only, never r_hat. ``iw=False`` skips the importance-weighted log-likelihood (its
-    cost: ``iw_k`` = 50 decodes of each of 200 inputs).
-    ``budgets``: a :class:`vaediag.diagnostics.budget.Budgets` (the per-direction and quadratic parts of a
-    latent above 64 numbers); ``progress``: bars with estimates on stderr, as training shows.
+    Args:
+        seed: seed of every random draw of the diagnosis.
+        tau: the threshold of eq. (9)'s tau-count (lambda_j < tau); it changes the tau-count only, never r_hat.
+        iw: False skips the importance-weighted log-likelihood (its cost: 50 decodes of each of 200 inputs).
+        budgets: a :class:`~vaediag.diagnostics.budget.Budgets` (the per-direction and quadratic parts of a
+            latent above 64 numbers; None: its defaults).
+        progress: bars with estimates on stderr, as training shows.
+        overwrite: replace a model's summary.json and arrays.npz already in ``out`` (else refused).
+        json_path: a file to write the summary to once more (its folder must exist).
+
+    Raises:
+        UsageError: ``tau`` is not positive.
     """
-    from vaediag.diagnostics.summary import diagnose as _diagnose, diagnose_run
 
-    if not 0 < tau:
-        raise UsageError(f"tau={tau} is not a threshold: give a positive tau=")
-    json_file = None if json_path is None else _json_path(json_path)
+    seed: int = 0
+    tau: float = DEFAULT_TAU
+    iw: bool = True
+    budgets: Budgets | None = None
+    progress: bool = False
+    overwrite: bool = False
+    json_path: str | os.PathLike | None = None
+
+    def __post_init__(self):
+        if not 0 < self.tau:
+            raise UsageError(f"tau={self.tau} is not a threshold: give a positive tau=")
+
+
+def diagnose(run_or_model, data=None, stage2=None, *, n: int | None = 10000, device: str | torch.device = "auto",
+             out: str | os.PathLike | None = None, write: bool = False, options: DiagnoseOptions | None = None):
+    """Every diagnostic of a run or of any VAE: gamma, r_hat and lambda_j, perturbations, spectra,
+    collapse statistics and the verdict.
+
+    Args:
+        run_or_model: a run (a directory or a :class:`~vaediag.engine.runs.Run`; its training inputs are
+            used), or any model meeting the protocol of :mod:`vaediag.diagnostics.protocol` or read by
+            :func:`vaediag.adapt`.
+        data: for a model, its inputs: a tensor, numpy array or DataLoader (ignored for a run).
+        stage2: for a model, optionally its second stage, a VAE over its latents (e.g. what
+            :func:`vaediag.enhance` returns, ``.stage2``), whose q(u) spectrum is then measured too.
+        n: at most this many inputs (at least 2; None: all).
+        device: "auto" (CUDA, then MPS, then the CPU), "cpu", "cuda", ... or a torch.device.
+        out: a folder to save summary.json and arrays.npz in.
+        write: save a run's diagnosis into RUN/diagnostics/ (or ``out``), as ``vaediag diagnose`` does, where
+            the figures and ``vaediag info`` find it; a model's needs ``out``.
+        options: a :class:`DiagnoseOptions` (seed, tau, iw, budgets, progress, overwrite, json_path).
+
+    Returns:
+        A :class:`~vaediag.diagnostics.result.Diagnosis`: typed sections (``.gamma``, ``.usage``, ...),
+        ``.verdict``, ``.save(dir)``; still unpackable as the ``summary, arrays`` pair of its files.
+
+    Raises:
+        UsageError: n below 2, a model without data, ``write`` for a model without ``out``, ``out`` or
+            ``json_path`` of the wrong kind, files already in ``out`` without ``overwrite``.
+        VaediagError: a run that cannot be opened or has no trained stage 1, a folder that does not exist,
+            a diagnosis the budgets refuse.
+    """
+    from vaediag.diagnostics.summary import diagnose_run
+
+    o = options or DiagnoseOptions()
+    json_file = None if o.json_path is None else _json_path(o.json_path)
     if isinstance(run_or_model, (Run, str, os.PathLike)):
         run = open_trained(run_or_model)  # a run that cannot be opened first
         _check_n(n)
         folder = None if out is None else _out_dir(out)
-        got = diagnose_run(run, n=n, device=str(device), tau=tau, seed=seed, write=write or folder is not None,
-                           out_dir=folder, iw=iw, budgets=budgets, progress=progress)
+        got = diagnose_run(run, n=n, device=str(device), tau=o.tau, seed=o.seed, write=write or folder is not None,
+                           out_dir=folder, iw=o.iw, budgets=o.budgets, progress=o.progress)
     else:
-        _check_n(n)
-        if data is None:
-            raise UsageError("diagnose(model, data): give the inputs to diagnose the model on")
-        if write and out is None:
-            raise UsageError("write=True for a model needs out= (the folder for summary.json and arrays.npz); "
-                             "a run's diagnostics go into the run")
-        folder = None if out is None else _out_dir(out)
-        if folder is not None and not overwrite:
-            _refuse_existing(folder)
-        from vaediag.diagnostics.adapt import as_tensor_data
-
-        x = as_tensor_data(data, limit=n)  # tensors, numpy arrays, DataLoaders
-        dev = None if device == "auto" else torch.device(device)
-        got = _diagnose(run_or_model, x, stage2, tau=tau, seed=seed, device=dev, iw_k=50 if iw else 0, budgets=budgets,
-                        progress=progress)
-        if folder is not None:
-            got.save(folder, overwrite=True)
+        got = _diagnose_model(run_or_model, data, stage2, n=n, device=device, out=out, write=write, o=o)
     if json_file is not None:
         from vaediag.io import write_json
 
         write_json(json_file, got.to_dict())
+    return got
+
+
+def _diagnose_model(model, data, stage2, *, n, device, out, write: bool, o: DiagnoseOptions):
+    """:func:`diagnose` of a model (not a run): its arguments checked, the data read, summary and arrays
+    saved into ``out`` when given."""
+    from vaediag.diagnostics.adapt import as_tensor_data
+    from vaediag.diagnostics.summary import diagnose as _diagnose
+
+    _check_n(n)
+    if data is None:
+        raise UsageError("diagnose(model, data): give the inputs to diagnose the model on")
+    if write and out is None:
+        raise UsageError("write=True for a model needs out= (the folder for summary.json and arrays.npz); "
+                         "a run's diagnostics go into the run")
+    folder = None if out is None else _out_dir(out)
+    if folder is not None and not o.overwrite:
+        _refuse_existing(folder)
+    x = as_tensor_data(data, limit=n)  # tensors, numpy arrays, DataLoaders
+    dev = None if device == "auto" else torch.device(device)
+    got = _diagnose(model, x, stage2, tau=o.tau, seed=o.seed, device=dev, iw_k=50 if o.iw else 0, budgets=o.budgets,
+                    progress=o.progress)
+    if folder is not None:
+        got.save(folder, overwrite=True)
     return got
 
 
@@ -96,8 +146,7 @@ def _refuse_existing(folder: Path) -> None:
 
     there = [p.name for p in (folder / SUMMARY, folder / ARRAYS) if p.exists()]
     if there:
-        raise UsageError(f"{folder} already holds {' and '.join(there)}; choose another folder or pass overwrite=True "
-                         "(--overwrite)")
+        raise UsageError(f"{folder} already holds {' and '.join(there)}; choose another folder or pass overwrite=True")
 
 
 def _out_dir(path) -> Path:
@@ -132,9 +181,25 @@ def output_file(path: str | os.PathLike, exts: tuple[str, ...] = (".png", ".pdf"
 
 def run_diagnosis(run: RunLike, n: int | None = 10000, device: str = "auto", tau: float = DEFAULT_TAU,
                   seed: int = 0):
-    """A run's :class:`~vaediag.diagnostics.result.Diagnosis` for the figures and the report: the saved one when it
-    is current (:func:`vaediag.engine.info.diagnosis_current`) and was made with these settings (inputs, tau,
-    seed), else computed now and saved. ``provenance.source`` says which."""
+    """A run's diagnosis for the figures and the report: the saved one when it is current
+    (:func:`vaediag.engine.info.diagnosis_current`) and was made with these settings (inputs, tau, seed),
+    else computed now and saved into the run.
+
+    Args:
+        run: the run (a directory or a :class:`~vaediag.engine.runs.Run`) with a trained stage 1.
+        n: at most this many inputs (at least 2; None: all).
+        device: "auto", "cpu", "cuda", ...
+        tau: the threshold of the tau-count.
+        seed: seed of every random draw of the diagnosis.
+
+    Returns:
+        The :class:`~vaediag.diagnostics.result.Diagnosis`; its ``provenance.source`` says whether it was
+        reused or computed now.
+
+    Raises:
+        UsageError: n below 2.
+        VaediagError: a run that cannot be opened or has no trained stage 1.
+    """
     from vaediag.diagnostics.summary import diagnose_run, load_diagnostics, same_settings
     from vaediag.engine.info import diagnosis_current
 
@@ -209,11 +274,26 @@ def _resolve(run_or_d, n, device, compare=None):
 
 def figure1(run, compare: RunLike | None = None, n: int | None = 10000, device: str = "auto",
             note: str | None = None, history=None):
-    """The paper's Figure 1 for a two-stage run (``compare``: e.g. a fixed-gamma run for the left panel;
-    ``note``: a line printed at the bottom, e.g. where the diagnostics came from), or for the
-    :class:`Diagnosis` of any model: its gamma panel from ``history`` (a dict with ``step`` and ``gamma``
-    or ``log_gamma``, optionally ``mse``; or {label: such a dict}) or, without one, the model's gamma and
-    effective gamma drawn as levels with a note saying no history was given."""
+    """The paper's Figure 1 (gamma over training, decodes along eigendirections, latent spectra).
+
+    Args:
+        run: a two-stage run (a directory or a :class:`~vaediag.engine.runs.Run`), or the
+            :class:`~vaediag.diagnostics.result.Diagnosis` of any model.
+        compare: another run whose gamma trajectory is drawn beside it (e.g. a fixed-gamma run).
+        n: at most this many inputs for a run's diagnosis (at least 2; None: all).
+        device: "auto", "cpu", "cuda", ...
+        note: a line printed at the bottom, e.g. where the diagnostics came from.
+        history: the gamma panel's data for a Diagnosis: a dict with ``step`` and ``gamma`` or
+            ``log_gamma``, optionally ``mse`` (or {label: such a dict}); without one the model's gamma and
+            effective gamma are drawn as levels, with a note saying no history was given.
+
+    Returns:
+        A matplotlib Figure.
+
+    Raises:
+        UsageError: n below 2.
+        VaediagError: a run without a finished stage 2 (or that cannot be opened).
+    """
     from vaediag.plots.paper import figure1 as draw
 
     if _diagnosis_or_none(run) is None:
@@ -224,8 +304,24 @@ def figure1(run, compare: RunLike | None = None, n: int | None = 10000, device: 
 
 def figure9(run, n: int | None = 10000, all_rows: bool = False, device: str = "auto",
             note: str | None = None):
-    """Supplement Fig. 9: decodes along eigendirections of Sigma_z, ordered by lambda_j, of a run or of the
-    :class:`Diagnosis` of any model (decodes shown mapped from its data range to [0, 1])."""
+    """Supplement Fig. 9: decodes along eigendirections of Sigma_z, ordered by lambda_j (shown mapped from
+    the model's data range to [0, 1]).
+
+    Args:
+        run: a run (a directory or a :class:`~vaediag.engine.runs.Run`) or the
+            :class:`~vaediag.diagnostics.result.Diagnosis` of any model.
+        n: at most this many inputs for a run's diagnosis (at least 2; None: all).
+        all_rows: one row per latent direction (default: the 5 smallest lambda_j and the largest).
+        device: "auto", "cpu", "cuda", ...
+        note: a line printed at the bottom.
+
+    Returns:
+        A matplotlib Figure.
+
+    Raises:
+        UsageError: n below 2.
+        VaediagError: a run that cannot be opened or has no trained stage 1.
+    """
     from vaediag.plots.paper import figure9 as draw
 
     d, _ = _resolve(run, n, device)
@@ -234,10 +330,23 @@ def figure9(run, n: int | None = 10000, all_rows: bool = False, device: str = "a
 
 def figure10(runs, n: int | None = 10000, labels: list[str] | None = None,
              device: str = "auto", note: str | None = None):
-    """Supplement Fig. 10: histogram of all lambda_j, one panel per run.
+    """Supplement Fig. 10: the histogram of all lambda_j, one panel per run or model.
 
-    ``runs``: a run, a list of runs, the :class:`Diagnosis` of any model, or {label: Diagnosis} for panels
-    side by side."""
+    Args:
+        runs: a run, a list of runs, the :class:`~vaediag.diagnostics.result.Diagnosis` of any model, or
+            {label: Diagnosis} for panels side by side.
+        n: at most this many inputs for a run's diagnosis (at least 2; None: all).
+        labels: the panels' titles for a list of runs (default: each run's folder and gamma).
+        device: "auto", "cpu", "cuda", ...
+        note: a line printed at the bottom.
+
+    Returns:
+        A matplotlib Figure.
+
+    Raises:
+        UsageError: n below 2, a {label: ...} value that is not a Diagnosis.
+        VaediagError: a run that cannot be opened or has no trained stage 1.
+    """
     from vaediag.plots.paper import figure10 as draw
 
     if isinstance(runs, dict):
@@ -257,8 +366,25 @@ def figure10(runs, n: int | None = 10000, labels: list[str] | None = None,
 
 def report(run, compare: RunLike | None = None, n: int | None = 10000, device: str = "auto",
            out: str | os.PathLike | None = None, history=None, title: str | None = None) -> str:
-    """The self-contained HTML report (verdict, every number, figures) of a run, or of the
-    :class:`Diagnosis` of any model (``history``: as for :func:`figure1`); written to ``out`` too when given."""
+    """The self-contained HTML report: the verdict, every number and the figures.
+
+    Args:
+        run: a run (a directory or a :class:`~vaediag.engine.runs.Run`) or the
+            :class:`~vaediag.diagnostics.result.Diagnosis` of any model.
+        compare: another run whose gamma trajectory Figure 1 draws beside it.
+        n: at most this many inputs for a run's diagnosis (at least 2; None: all).
+        device: "auto", "cpu", "cuda", ...
+        out: an .html (or .htm) file to write the report to as well.
+        history: Figure 1's gamma history for a Diagnosis, as for :func:`figure1`.
+        title: the report's title (default: "vaediag report" and the run's folder).
+
+    Returns:
+        The HTML, as a string.
+
+    Raises:
+        UsageError: n below 2, ``out`` not an .html file or a folder.
+        VaediagError: the folder of ``out`` does not exist; a run that cannot be opened or has no trained stage 1.
+    """
     from vaediag.plots.report import report as draw
 
     path = None if out is None else output_file(out, exts=(".html", ".htm"))
@@ -270,69 +396,3 @@ def report(run, compare: RunLike | None = None, n: int | None = 10000, device: s
 
         atomic_write_text(path, html)
     return html
-
-
-def check_theory(quick: bool = True, seed: int = 0, device: str = "auto", progress=None, jobs: int = 1,
-           threads: int | None = None) -> tuple[list[dict], dict]:
-    """Run the theory lab's checks of Theorems 1-4, eqs. (8), (9), (73) and the two-stage argument.
-
-    Returns (checks: [{claim, measured, predicted, tolerance, verdict}], artifacts for the figures of
-    :mod:`vaediag.plots.theory`). ``jobs`` 2 runs part of the lab in a second process (same numbers);
-    ``threads``: torch's CPU threads for the run (default: unchanged)."""
-    from vaediag.theory.checks import Settings, run_all
-
-    if seed < 0:
-        raise UsageError(f"seed={seed} is not a seed: give a non-negative whole number")
-    if threads is not None:
-        if threads < 1:
-            raise UsageError(f"threads={threads} is too few: give threads= of at least 1")
-        torch.set_num_threads(threads)
-    if device == "auto":  # --device auto, as on every verb: CUDA, then MPS, then the CPU
-        from vaediag.engine.devices import resolve_device
-
-        device = str(resolve_device(device))
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise UsageError(f"device={device!r} is not a torch device; use cpu or cuda") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise VaediagError("--device cuda was asked for but no CUDA device is available; use --device cpu")
-    torch.manual_seed(seed)
-    return run_all(Settings.make(quick, seed=seed, device=device, progress=progress, jobs=jobs))
-
-
-def save_theory(checks: list[dict], artifacts: dict, json_path: str | os.PathLike | None = None,
-                figures: str | os.PathLike | None = None, config: dict[str, Any] | None = None,
-                elapsed: float | None = None) -> list[Path]:
-    """Write the theory lab's checks, r_hat table and reported rows as JSON and one PNG per theorem; the paths written."""
-    from vaediag.io import jsonable, write_json
-
-    written = []
-    if json_path is not None:
-        doc = {"checks": jsonable(checks), "rhat_table": jsonable(artifacts["estimators"]["rows"]),
-               "reported": jsonable(artifacts["estimators"].get("reported", [])),
-               "config": config or {}, "elapsed_seconds": elapsed}
-        write_json(Path(json_path), doc)
-        written.append(Path(json_path))
-    if figures is not None:
-        from vaediag.plots import save_figure
-        from vaediag.plots.theory import all_figures
-
-        out = Path(figures)
-        out.mkdir(parents=True, exist_ok=True)
-        for name, fig in all_figures(artifacts).items():
-            save_figure(fig, out / f"{name}.png", dpi=110)
-            written.append(out / f"{name}.png")
-    return written
-
-
-def check_theory_outputs(json_path: str | None, figures: str | None) -> None:
-    """Refuse, before the lab runs, a --json or --figures it could not write."""
-    if json_path:
-        parent = Path(json_path).expanduser().resolve().parent
-        if not parent.is_dir():
-            raise VaediagError(f"json_path={json_path}: the folder {parent} does not exist; create it or choose another path")
-        if Path(json_path).is_dir():
-            raise UsageError(f"json_path={json_path} is a folder; give a file path such as {Path(json_path) / 'theory.json'}")
-    if figures and Path(figures).exists() and not Path(figures).is_dir():
-        raise UsageError(f"--figures {figures} is a file; give a folder")

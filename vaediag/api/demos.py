@@ -32,19 +32,19 @@ def demo_paths(out: str | os.PathLike[str] | None = None, runs: str | os.PathLik
     written only when asked for by name, ``--figures figures``)."""
     if out is not None:
         if runs is not None or figures is not None:
-            raise UsageError("give --out, or --runs and --figures, not both")
+            raise UsageError("give out=, or runs= and figures=, not both")
         out = Path(out)
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
             raise VaediagError(f"the demo does not write into {out}: it exists and is not an empty directory; "
-                               "choose a new --out (or reuse finished runs with --runs and --figures)")
+                               "choose a new out= (or reuse finished runs with runs= and figures=)")
         runs_dir, fig_dir = out / "runs", out / "figures"
     else:
         runs_dir = Path(runs) if runs is not None else Path(DEMO_DIR) / "runs"
         fig_dir = Path(figures) if figures is not None else Path(DEMO_DIR) / "figures"
     if fig_dir.exists() and not fig_dir.is_dir():
-        raise UsageError(f"--figures {fig_dir} exists and is not a directory")
+        raise UsageError(f"figures={fig_dir} exists and is not a directory")
     if runs_dir.exists() and not runs_dir.is_dir():
-        raise UsageError(f"--runs {runs_dir} exists and is not a directory")
+        raise UsageError(f"runs={runs_dir} exists and is not a directory")
     return runs_dir, fig_dir
 
 
@@ -83,7 +83,7 @@ def demo(out: str | os.PathLike[str] | None = None, runs: str | os.PathLike[str]
     working directory."""
     for name, v in (("steps", steps), ("stage2_steps", stage2_steps)):
         if v is not None and v < 1:
-            raise UsageError(f"--{name.replace('_', '-')} must be a positive integer, got {v}")
+            raise UsageError(f"{name}= must be a positive integer, got {v}")
     root, fig_dir = demo_paths(out, runs, figures)
     made = demo_runs(root, steps, stage2_steps, overwrite, device, progress, say)
     fig_dir.mkdir(parents=True, exist_ok=True)

@@ -45,7 +45,7 @@ def _import(where: str):
     if where.endswith(".py"):
         path = Path(where)
         if not path.is_file():
-            raise VaediagError(f"--model: the file {path} does not exist")
+            raise VaediagError(f"spec={path}: the file does not exist")
         name = f"vaediag_model_{abs(hash(str(path.resolve())))}"
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
@@ -53,7 +53,7 @@ def _import(where: str):
         try:
             spec.loader.exec_module(module)
         except Exception as e:  # the user's code: any failure is one sentence
-            raise VaediagError(f"--model: importing {path} failed ({_first_line(e)})") from None
+            raise VaediagError(f"spec={path}: importing it failed ({_first_line(e)})") from None
         finally:
             sys.path.remove(str(path.resolve().parent))
         return module
@@ -63,11 +63,11 @@ def _import(where: str):
         return importlib.import_module(where)
     except ModuleNotFoundError as e:
         if e.name and where.startswith(e.name):
-            raise VaediagError(f"--model: no module named {where!r} (run from the folder that holds it, set "
+            raise VaediagError(f"spec={where}: no module named {where!r} (run from the folder that holds it, set "
                                "PYTHONPATH, or give path/to/file.py:factory)") from None
-        raise VaediagError(f"--model: importing {where} failed ({_first_line(e)})") from None
+        raise VaediagError(f"spec={where}: importing it failed ({_first_line(e)})") from None
     except Exception as e:
-        raise VaediagError(f"--model: importing {where} failed ({_first_line(e)})") from None
+        raise VaediagError(f"spec={where}: importing it failed ({_first_line(e)})") from None
 
 
 def load_outside_model(spec: str, checkpoint: str | os.PathLike | None = None, device: str = "cpu"):
@@ -75,21 +75,21 @@ def load_outside_model(spec: str, checkpoint: str | os.PathLike | None = None, d
     arguments) with ``checkpoint`` loaded into it, on ``device``."""
     where, sep, attr = str(spec).rpartition(":")
     if not sep or not where or not attr.isidentifier():
-        raise UsageError(f"--model {spec!r} must be module:factory or path/to/file.py:factory (the function that "
+        raise UsageError(f"spec={spec} must be module:factory or path/to/file.py:factory (the function that "
                          "returns the model)")
     module = _import(where)
     factory = getattr(module, attr, None)
     if factory is None:
         names = sorted(n for n in vars(module) if callable(vars(module)[n]) and not n.startswith("_"))[:8]
-        raise UsageError(f"--model: {where} has no {attr!r} (its functions and classes: {', '.join(names) or 'none'})")
+        raise UsageError(f"spec={where}: it has no {attr!r} (its functions and classes: {', '.join(names) or 'none'})")
     if not callable(factory):
-        raise UsageError(f"--model: {where}:{attr} is a {type(factory).__name__}, not a function returning the model")
+        raise UsageError(f"spec={where}:{attr} is a {type(factory).__name__}, not a function returning the model")
     try:
         model = factory()
     except Exception as e:
-        raise VaediagError(f"--model: {where}:{attr}() raised {_first_line(e)}") from None
+        raise VaediagError(f"spec={where}:{attr}: calling it raised {_first_line(e)}") from None
     if model is None or not hasattr(model, "encode") and not hasattr(model, "encoder"):
-        raise VaediagError(f"--model: {where}:{attr}() returned a {type(model).__name__}, not a VAE (it needs "
+        raise VaediagError(f"spec={where}:{attr}: it returned a {type(model).__name__}, not a VAE (it needs "
                            "encode/decode methods, or return vaediag.adapt(model, encode=..., decode=...))")
     if checkpoint is not None:
         load_checkpoint(model, checkpoint)
@@ -102,23 +102,23 @@ def load_outside_model(spec: str, checkpoint: str | os.PathLike | None = None, d
 
 def _state_dict(path: Path) -> dict:
     if not path.is_file():
-        raise VaediagError(f"--checkpoint {path} does not exist")
+        raise VaediagError(f"checkpoint={path} does not exist")
     if path.suffix == ".safetensors":
         try:
             from safetensors.torch import load_file
         except ImportError:
-            raise VaediagError(f"--checkpoint {path} is a .safetensors file: install safetensors "
+            raise VaediagError(f"checkpoint={path} is a .safetensors file: install safetensors "
                                "(pip install 'vaediag[safetensors]') to read it") from None
         try:
             return load_file(str(path))
         except Exception as e:
-            raise VaediagError(f"--checkpoint {path} is not a readable safetensors file ({_first_line(e)})") from None
+            raise VaediagError(f"checkpoint={path} is not a readable safetensors file ({_first_line(e)})") from None
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except (zipfile.BadZipFile, EOFError, RuntimeError, OSError, ValueError) as e:
-        raise VaediagError(f"--checkpoint {path} is not a readable torch checkpoint ({_first_line(e)})") from None
+        raise VaediagError(f"checkpoint={path} is not a readable torch checkpoint ({_first_line(e)})") from None
     except Exception as e:  # pickled objects other than tensors are refused by weights_only
-        raise VaediagError(f"--checkpoint {path} holds more than weights and is refused by torch.load(weights_only="
+        raise VaediagError(f"checkpoint={path} holds more than weights and is refused by torch.load(weights_only="
                            f"True) ({_first_line(e)}); save model.state_dict() instead") from None
     if isinstance(obj, dict):
         for k in STATE_KEYS:
@@ -126,25 +126,25 @@ def _state_dict(path: Path) -> dict:
                 return obj[k]
         if all(isinstance(v, torch.Tensor) for v in obj.values()):
             return obj
-    raise VaediagError(f"--checkpoint {path} holds a {type(obj).__name__}, not a state dict (save model.state_dict())")
+    raise VaediagError(f"checkpoint={path} holds a {type(obj).__name__}, not a state dict (save model.state_dict())")
 
 
 def load_checkpoint(model, checkpoint: str | os.PathLike) -> None:
     """Load the state dict of ``checkpoint`` into ``model`` (or the model an adapter wraps), strictly."""
     target = model if not hasattr(model, "inner") else (model.inner if model.inner is not None else model)
     if not isinstance(target, torch.nn.Module):
-        raise VaediagError("--checkpoint: the factory's model is not a torch.nn.Module, so it has no state dict to load")
+        raise VaediagError("checkpoint=: the factory's model is not a torch.nn.Module, so it has no state dict to load")
     state = _state_dict(Path(checkpoint))
     own = target.state_dict()
     missing, extra = sorted(set(own) - set(state)), sorted(set(state) - set(own))
     if missing or extra:
         bits = ([f"{len(missing)} of the model's keys are missing (e.g. {missing[0]})"] if missing else []) + \
                ([f"{len(extra)} are not the model's (e.g. {extra[0]})"] if extra else [])
-        raise VaediagError(f"--checkpoint {checkpoint} does not fit the model: {'; '.join(bits)}")
+        raise VaediagError(f"checkpoint={checkpoint} does not fit the model: {'; '.join(bits)}")
     wrong = [k for k in own if tuple(own[k].shape) != tuple(state[k].shape)]
     if wrong:
         k = wrong[0]
-        raise VaediagError(f"--checkpoint {checkpoint} does not fit the model: {k} has shape {tuple(state[k].shape)} "
+        raise VaediagError(f"checkpoint={checkpoint} does not fit the model: {k} has shape {tuple(state[k].shape)} "
                            f"in the checkpoint and {tuple(own[k].shape)} in the model ({len(wrong)} such keys)")
     target.load_state_dict(state)
 
@@ -159,17 +159,17 @@ def load_inputs(data: str | os.PathLike, n: int | None = None) -> torch.Tensor:
         arr = read_folder(p)
         arr = arr[:, None] if arr.ndim == 3 else arr.transpose(0, 3, 1, 2)
     elif p.suffix.lower() in (".npy", ".npz") and p.is_file():
-        arr = load_array(p, f"--data {p}")
+        arr = load_array(p, f"data={p}")
     elif p.suffix.lower() in (".npy", ".npz") + IMAGE_EXTS or os.sep in str(data):
-        raise VaediagError(f"--data {p} does not exist")
+        raise VaediagError(f"data={p} does not exist")
     else:
         from vaediag.data import load_dataset
 
         return load_dataset(str(data), progress=False).train[:n]
     if arr.dtype != np.uint8 and not np.issubdtype(arr.dtype, np.floating):
-        raise VaediagError(f"--data {p} has dtype {arr.dtype}; give uint8 images or float inputs in the model's units")
+        raise VaediagError(f"data={p} has dtype {arr.dtype}; give uint8 images or float inputs in the model's units")
     if arr.ndim < 2 or len(arr) < 2:
-        raise VaediagError(f"--data {p} has shape {arr.shape}; give one input per row, (n, ...) with n >= 2")
+        raise VaediagError(f"data={p} has shape {arr.shape}; give one input per row, (n, ...) with n >= 2")
     return torch.from_numpy(np.array(arr[:n]))  # a copy: a memory-mapped .npy is read-only
 
 
@@ -193,31 +193,31 @@ def check_encodes(model, x: torch.Tensor) -> None:
                            "with vaediag.adapt(model, encode=...))") from None
 
 
-def diagnose_outside(spec: str, data, checkpoint=None, out=None, *, n: int | None = 10000, tau: float | None = None,
-                     seed: int = 0, device: str = "auto", iw: bool = True, figures: bool = False, progress: bool = False,
-                     overwrite: bool = False, json_path=None, budgets=None) -> tuple:
+def diagnose_outside(spec: str, data, checkpoint=None, out=None, *, n: int | None = 10000, device: str = "auto",
+                     figures: bool = False, options=None) -> tuple:
     """``vaediag diagnose --model``: (Diagnosis, files written). Writes summary.json, arrays.npz and
-    report.html into ``out`` (and figure1.png, figure9.png, figure10.png with ``figures``). ``budgets``: a
-    :class:`vaediag.Budgets` (None: its defaults); a diagnosis over its limits is refused before any file
-    is written."""
-    from vaediag.api.analysis import _json_path, _out_dir, _refuse_existing, diagnose, report
-    from vaediag.diagnostics.eigen import DEFAULT_TAU
+    report.html into ``out`` (and figure1.png, figure9.png, figure10.png with ``figures``). ``options``: a
+    :class:`vaediag.DiagnoseOptions` (seed, tau, iw, budgets, progress, overwrite, json_path); a diagnosis over
+    its budgets is refused before any file is written."""
+    from vaediag.api.analysis import (DiagnoseOptions, _check_n, _json_path, _out_dir, _refuse_existing, diagnose,
+                                      report)
     from vaediag.engine.devices import resolve_device
 
-    if n is not None and n < 2:
-        raise UsageError(f"n={n} is too few inputs: give n= of at least 2")
+    o = options or DiagnoseOptions()
+    overwrite, json_path = o.overwrite, o.json_path
+    _check_n(n)
     folder = None if out is None else _out_dir(out)
     json_path = None if json_path is None else _json_path(json_path)
     if folder is not None and not overwrite:
         _refuse_existing(folder)
         if (folder / "report.html").exists():
-            raise UsageError(f"{folder} already holds report.html; choose another folder or pass --overwrite")
+            raise UsageError(f"{folder} already holds report.html; choose another folder or pass overwrite=True")
     dev = resolve_device(device)
     model = load_outside_model(spec, checkpoint, device=str(dev))
     x = load_inputs(data, n)
     check_encodes(model, x)
-    d = diagnose(model, x, n=n, tau=DEFAULT_TAU if tau is None else tau, seed=seed, device=dev, iw=iw, progress=progress,
-                 budgets=budgets)
+    d = diagnose(model, x, n=n, device=dev,
+                 options=DiagnoseOptions(seed=o.seed, tau=o.tau, iw=o.iw, budgets=o.budgets, progress=o.progress))
     if folder is not None:
         folder.mkdir(exist_ok=True)
     d = d.with_provenance(model={"factory": spec, "checkpoint": None if checkpoint is None else str(checkpoint),

@@ -1,7 +1,11 @@
-"""Process set-up for training and sampling, done once per process by every entry point that trains
-(the CLI and ``vaediag.train``/``resume``/``enhance``/``demo`` alike)."""
+"""The process: its set-up for training and sampling, done once per process by every entry point that trains
+(the CLI and ``vaediag.train``/``resume``/``enhance``/``demo`` alike), and for the command its place in a
+torchrun job (``env_world``: rank and world size) and the errors every rank of the job raises together."""
 
 from __future__ import annotations
+
+from vaediag.engine.distributed import SharedError as SharedError, SharedUsageError as SharedUsageError
+from vaediag.engine.distributed import env_world as env_world
 
 _DONE = False
 

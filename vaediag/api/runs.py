@@ -16,6 +16,7 @@ from vaediag.api.process import prepare_process
 from vaediag.data import Dataset, load_dataset
 from vaediag.engine import distributed
 from vaediag.engine import train as _engine
+from vaediag.engine.callbacks import TensorBoardLogger as TensorBoardLogger  # the command's --tensorboard
 from vaediag.engine.config import (RESUME_FIELDS, RunConfig, apply_options, finish_config, likelihood_of, make_config,
                                    read_config)
 from vaediag.engine.devices import resolve_device
@@ -29,19 +30,26 @@ RunLike = Run | str | os.PathLike[str]  # a Run, or the path of a run directory
 
 
 def open_run(path: RunLike) -> Run:
-    """An existing run directory (a :class:`Run`); a Run is returned as it is."""
+    """An existing run directory, to read, sample, diagnose or continue.
+
+    Args:
+        path: the run's directory, or a :class:`~vaediag.engine.runs.Run` (returned as it is).
+
+    Returns:
+        The :class:`~vaediag.engine.runs.Run`.
+
+    Raises:
+        NotFoundError: no run directory at ``path``.
+        VaediagError: its config.json is unreadable.
+    """
     return path if isinstance(path, Run) else Run.open(path)
 
 
 @contextmanager
-def _job(device: str | torch.device,
-         dist: distributed.Dist | None) -> Iterator[tuple[distributed.Dist, torch.device]]:
-    """(Dist, device) of this process: the torchrun job it belongs to (joined here and left at the end
-    unless ``dist`` is given), or one process. A bad device is refused before anything is written."""
+def _job(device: str | torch.device) -> Iterator[tuple[distributed.Dist, torch.device]]:
+    """(Dist, device) of this process: the torchrun job it belongs to (joined here and left at the end),
+    or one process. A bad device is refused before anything is written."""
     dev = resolve_device(device) if isinstance(device, str) else device
-    if dist is not None:
-        yield dist, dev
-        return
     ctx, dev = distributed.setup(dev)
     try:
         yield ctx, dev
@@ -53,68 +61,58 @@ def _job(device: str | torch.device,
     ctx.close()
 
 
-def _callbacks(callbacks: list[Callable[[dict[str, Any]], None]] | None, tensorboard: str | None,
-               ctx: distributed.Dist) -> list[Callable[[dict[str, Any]], None]]:
-    """The metrics-row callbacks of rank 0: ``callbacks`` and a TensorBoard logger into ``tensorboard``."""
-    cbs = list(callbacks or [])
-    if tensorboard:
-        import importlib.util
-
-        if importlib.util.find_spec("tensorboard") is None:
-            raise VaediagError("--tensorboard needs the tensorboard package, which is not installed: pip install "
-                               "tensorboard (or pip install 'vaediag[tensorboard]'); the metrics are in "
-                               "RUN/stageS/metrics.csv either way")
-        from vaediag.engine.callbacks import TensorBoardLogger
-
-        cbs += [TensorBoardLogger(tensorboard)] if ctx.is_main else []
-    return cbs
-
-
-def train(out: str | os.PathLike[str], *, preset: str | None = None, gamma: str | float | None = None,
-          likelihood: str | None = None, stages: str = "12", config: RunConfig | str | os.PathLike[str] | None = None,
-          overwrite: bool = False, device: str | torch.device = "auto", progress: bool = True,
-          data: Dataset | None = None, callbacks: list[Callable[[dict[str, Any]], None]] | None = None,
-          tensorboard: str | None = None, dist: distributed.Dist | None = None,
-          **options: Any) -> Run:
-    """Train a two-stage VAE into the run directory ``out`` and return the :class:`Run`.
+def train(out: str | os.PathLike[str], *, preset: str | None = None,
+          config: RunConfig | str | os.PathLike[str] | None = None, overwrite: bool = False,
+          device: str | torch.device = "auto", progress: bool = True,
+          callbacks: list[Callable[[dict[str, Any]], None]] | None = None, **options: Any) -> Run:
+    """Train a two-stage VAE into the run directory ``out`` (``vaediag train``); under torchrun, as one
+    process of the job.
 
     Args:
         out: the run directory to create (refused if it exists, unless ``overwrite``); with
             ``stages="2"`` an existing run whose stage 2 is trained again (``overwrite`` replaces it).
         preset: a named schedule: ``quick`` (minutes on a CPU), ``paper-mnist``, ... (``vaediag train --help``).
-        gamma: "learned" (default), "fixed" (gamma = 1) or a positive variance to fix gamma at.
-        likelihood: "gaussian" (eq. 2, default) or "bernoulli" (the cross-entropy baseline; the name
-            ``adapt`` and the diagnostics use).
-        stages: "12" (both, default), "1" (stage 1 only), "2" (stage 2 again on a finished stage 1).
-        config: a base :class:`RunConfig` (e.g. ``open_run(p).config``) or a JSON file of one (any subset
-            of its sections and keys); preset and options override it.
+        config: a base :class:`~vaediag.engine.config.RunConfig` (e.g. ``open_run(p).config``) or a JSON file
+            of one (any subset of its sections and keys); preset and options override it.
+        overwrite: replace an existing run in ``out`` (or its stage 2 with ``stages="2"``).
         device: "auto" (CUDA, then MPS, then the CPU), "cpu", "cuda", ...
-        data: an already loaded data set matching the config (else it is loaded from the config).
+        progress: the schedule, the cost sentence and the progress bar on stderr.
         callbacks: functions called with each metrics row (a dict: ``stage`` and the metrics CSV's columns)
-            right after it is written, e.g. to log to TensorBoard, wandb or MLflow (the CSV stays the
-            source of truth; :mod:`vaediag.engine.callbacks`). ``tensorboard``: a folder for TensorBoard.
-        dist: the :class:`~vaediag.engine.distributed.Dist` of a torchrun job (default: joined here when
-            the process was started by torchrun).
-        options: any option of ``vaediag train`` by its Python name: ``dataset``, ``latent_dim``,
-            ``steps``, ``epochs``, ``lr``, ``batch_size``, ``stage2_steps``, ``seed``, ``log_every``, ...
+            right after it is written, e.g. to log to wandb or MLflow, or a
+            :class:`~vaediag.engine.callbacks.TensorBoardLogger` (:mod:`vaediag.engine.callbacks`).
+        options: any option of ``vaediag train`` by its Python name: ``stages`` ("12": both, the default;
+            "1": stage 1 only; "2": stage 2 again on a finished stage 1), ``gamma`` ("learned", the default;
+            "fixed": gamma = 1; or a positive variance to fix gamma at), ``likelihood`` ("gaussian", eq. 2,
+            the default; or "bernoulli"), ``dataset``, ``latent_dim``, ``steps``, ``epochs``, ``lr``,
+            ``batch_size``, ``stage2_steps``, ``seed``, ``log_every``, ...
+
+    Returns:
+        The trained :class:`~vaediag.engine.runs.Run`.
+
+    Raises:
+        UsageError: an option that does not exist or has a bad value, stage-1 options with ``stages="2"``,
+            ``out`` already a run without ``overwrite``.
+        VaediagError: data that cannot be loaded, a device that is not available, the tensorboard package
+            missing for a TensorBoardLogger.
     """
+    stages = options.pop("stages", None) or "12"
     if stages not in ("1", "2", "12"):
         raise UsageError(f"stages must be '12', '1' or '2', got {stages!r}")
-    likelihood = likelihood_of(likelihood)
+    gamma, likelihood = options.pop("gamma", None), likelihood_of(options.pop("likelihood", None))
     if stages == "2" and (preset or gamma is not None or likelihood or config is not None):
-        raise UsageError("with --stages 2 only stage-2 options (--stage2-*) may be given; stage 1 is already trained")
+        raise UsageError("with stages='2' only stage-2 options (stage2_*) may be given; stage 1 is already trained")
     prepare_process()
-    with _job(device, dist) as (ctx, dev):
-        cbs = _callbacks(callbacks, tensorboard, ctx)  # before anything is written
+    with _job(device) as (ctx, dev):
         if stages == "2":
             run = ctx.on_main(prepare_stage2_retrain, out, options, overwrite)
+            data = None
         else:
             made: dict[str, Any] = {}
             run = ctx.on_main(create_run, out, made, preset=preset, gamma=gamma, likelihood=likelihood, stages=stages,
-                              config=config, overwrite=overwrite, data=data, progress=progress, options=options)
+                              config=config, overwrite=overwrite, progress=progress, options=options)
             data = made.get("data")
         _engine.train(run, stages=tuple(int(s) for s in stages), device=dev, progress=progress and ctx.is_main,
-                      data=data, dist=ctx, callbacks=cbs)
+                      data=data, dist=ctx, callbacks=callbacks)
     made_run: Run = run
     return made_run
 
@@ -144,16 +142,29 @@ def create_run(out: str | os.PathLike[str], made: dict[str, Any] | None = None, 
 
 
 def resume(run: RunLike, device: str | torch.device = "auto", progress: bool = True,
-           callbacks: list[Callable[[dict[str, Any]], None]] | None = None, tensorboard: str | None = None,
-           dist: distributed.Dist | None = None, **changes: Any) -> Run:
-    """Continue an interrupted run from its last checkpoint (bit-identical on the CPU). ``changes``: how
-    to compute, which may differ from the start (``precision``, ``loader``, ``workers``)."""
+           callbacks: list[Callable[[dict[str, Any]], None]] | None = None, **changes: Any) -> Run:
+    """Continue an interrupted run from its last checkpoint to the schedule it started with (bit-identical
+    on the CPU; under torchrun with any number of processes).
+
+    Args:
+        run: the run (a directory or a :class:`~vaediag.engine.runs.Run`).
+        device: "auto" (CUDA, then MPS, then the CPU), "cpu", "cuda", ...
+        progress: the progress bar on stderr.
+        callbacks: functions called with each metrics row, as for :func:`train`.
+        changes: how to compute, which may differ from the start: ``precision``, ``loader``, ``workers``.
+
+    Returns:
+        The :class:`~vaediag.engine.runs.Run`, trained to the end of its schedule.
+
+    Raises:
+        UsageError: a change other than precision, loader or workers.
+        VaediagError: a run that cannot be opened or whose checkpoint cannot be read.
+    """
     prepare_process()
-    with _job(device, dist) as (ctx, dev):
-        cbs = _callbacks(callbacks, tensorboard, ctx)
+    with _job(device) as (ctx, dev):
         opened: Run = ctx.on_main(open_for_resume, run, changes)
         _engine.train(opened, stages=tuple(int(s) for s in opened.config.train.stages), device=dev, resume=True,
-                      progress=progress and ctx.is_main, dist=ctx, callbacks=cbs)
+                      progress=progress and ctx.is_main, dist=ctx, callbacks=callbacks)
     return opened
 
 
@@ -174,22 +185,58 @@ def open_for_resume(run: RunLike, changes: dict[str, Any]) -> Run:
 def info(run: RunLike) -> RunInfo:
     """What a run is, how far each stage got, its gamma, its last diagnosis (with the verdict's lines) and
     the command to run next, read from its files without loading a network (``vaediag info RUN``).
-    The fields: :class:`~vaediag.engine.info.RunInfo` and :class:`~vaediag.engine.info.StageInfo`;
-    ``info(run).to_dict()`` is ``vaediag info --json``."""
+
+    Args:
+        run: the run (a directory or a :class:`~vaediag.engine.runs.Run`).
+
+    Returns:
+        A :class:`~vaediag.engine.info.RunInfo` (its stages: :class:`~vaediag.engine.info.StageInfo`);
+        ``info(run).to_dict()`` is ``vaediag info --json``.
+
+    Raises:
+        NotFoundError: no run directory at ``run``.
+        VaediagError: its config.json is unreadable.
+    """
     from vaediag.diagnostics.result import Diagnosis
 
     return run_info(open_run(run), load=Diagnosis.load)
 
 
 def load_model(run: RunLike, stage: int = 1, device: str | torch.device = "auto") -> torch.nn.Module:
-    """The trained network of a run's ``stage`` (1: the VAE, 2: the second stage), in eval mode on ``device``."""
+    """The trained network of a run's stage, in eval mode.
+
+    Args:
+        run: the run (a directory or a :class:`~vaediag.engine.runs.Run`).
+        stage: 1 (the VAE) or 2 (the second stage).
+        device: "auto" (CUDA, then MPS, then the CPU), "cpu", "cuda", ...
+
+    Returns:
+        The torch.nn.Module, on ``device``.
+
+    Raises:
+        VaediagError: the run cannot be opened or the stage has no checkpoint.
+    """
     dev = resolve_device(device) if isinstance(device, str) else device
     return open_run(run).load_model(stage, dev)
 
 
 def sample(run: RunLike, stage: int = 2, n: int = 64, seed: int = 0, device: str | torch.device = "auto") -> np.ndarray:
-    """n samples of a run: ``stage`` 2 is the two-stage sampler u -> z -> x (section 4), 1 decodes
-    z ~ N(0, I). Images come as (n, C, H, W) floats in [0, 1], vectors as (n, d)."""
+    """Samples of a run.
+
+    Args:
+        run: the run (a directory or a :class:`~vaediag.engine.runs.Run`).
+        stage: 2, the two-stage sampler u -> z -> x (section 4); 1 decodes z ~ N(0, I).
+        n: how many.
+        seed: seed of the draws.
+        device: "auto" (CUDA, then MPS, then the CPU), "cpu", "cuda", ...
+
+    Returns:
+        Images as (n, C, H, W) floats in [0, 1], vectors as (n, d) (a numpy array).
+
+    Raises:
+        UsageError: a stage other than 1 or 2.
+        VaediagError: the run cannot be opened or that stage is not trained.
+    """
     if stage not in (1, 2):
         raise UsageError(f"stage must be 1 or 2, got {stage}")
     x: np.ndarray = draw(open_run(run), stage, n, seed, device)
@@ -197,7 +244,19 @@ def sample(run: RunLike, stage: int = 2, n: int = 64, seed: int = 0, device: str
 
 
 def reconstruct(run: RunLike, n: int = 32, device: str | torch.device = "auto") -> tuple[np.ndarray, np.ndarray]:
-    """(inputs, reconstructions mu_x(mu_z(x))) of the run's first n held-out examples."""
+    """Reconstructions mu_x(mu_z(x)) of the run's first held-out examples.
+
+    Args:
+        run: the run (a directory or a :class:`~vaediag.engine.runs.Run`).
+        n: how many held-out examples.
+        device: "auto" (CUDA, then MPS, then the CPU), "cpu", "cuda", ...
+
+    Returns:
+        (inputs, reconstructions), numpy arrays of the same shape (images in [0, 1]).
+
+    Raises:
+        VaediagError: the run cannot be opened or stage 1 is not trained.
+    """
     both = draw(open_run(run), 1, n, 0, device, recon=True)
     return both[:n], both[n:]
 
@@ -207,13 +266,13 @@ def save_samples(run: RunLike, out: str | os.PathLike[str] | None = None, stage:
     """Draw samples (or reconstructions) and write ``out`` (PNG: an image grid, or for vectors a scatter
     over held-out data) and ``out`` with .npy (the raw values); default RUN/samples/stageS.png. Returns ``out``."""
     if n < 1:
-        raise UsageError(f"--n must be a positive integer, got {n}")
+        raise UsageError(f"n= must be a positive integer, got {n}")
     if out is not None and Path(out).suffix.lower() not in SAMPLE_FORMATS:  # the arguments first, then the run
-        raise UsageError(f"--out must end in {', '.join(SAMPLE_FORMATS)} (as for the figure verbs), got {out}")
+        raise UsageError(f"out= must end in {', '.join(SAMPLE_FORMATS)} (as for the figure verbs), got {out}")
     run = open_run(run)
     path = Path(out) if out else run.samples_dir / ("recon.png" if recon else f"stage{stage}.png")
     if out and not path.parent.is_dir():
-        raise VaediagError(f"the folder of --out does not exist: {path.parent}")
+        raise VaediagError(f"the folder of out= does not exist: {path.parent}")
     x = draw(run, stage, n, seed, resolve_device(device) if isinstance(device, str) else device, recon=recon)
     _write_samples(run, x, path)
     return path

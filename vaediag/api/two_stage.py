@@ -21,14 +21,13 @@ import os
 import tempfile
 from pathlib import Path
 from collections.abc import Iterable, Mapping
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 
 from vaediag.api.process import prepare_process
 from vaediag.api.runs import open_run
-from vaediag.data import Dataset
 from vaediag.diagnostics.adapt import adapt
 from vaediag.diagnostics.enhance import encode_codes
 from vaediag.engine.devices import resolve_device
@@ -89,52 +88,68 @@ def stage2(out: str | os.PathLike[str], codes: Codes | None = None, *, resume: b
                                       progress=progress)
 
 
-def enhance(model: Any, data: torch.Tensor | np.ndarray | Iterable[Any] | None, out: str | Path | None = None, *,
-            resume: bool = False, overwrite: bool = False, device: str | torch.device = "auto",
-            progress: bool = True, to_float: Callable[[Any], torch.Tensor] = Dataset.to_float,
+def enhance(model: Any, data: torch.Tensor | np.ndarray | Iterable[Any], out: str | Path | None = None, *,
+            overwrite: bool = False, device: str | torch.device = "auto", progress: bool = True,
             check_range: bool = True, **options: Any) -> TwoStage:
     """Train the paper's stage-2 VAE on ``model``'s codes of ``data`` and return the two-stage sampler:
     the codes are encoded here, the training is :func:`stage2`'s, with the same options.
 
     Args:
         model: any VAE :func:`vaediag.adapt` reads.
-        data: tensor, numpy array or DataLoader of its training inputs (images in [0, 1] after
-            ``to_float``); None with ``resume=True``.
+        data: tensor, numpy array or DataLoader of its training inputs (uint8 images, or floats in the
+            model's ``data_range``).
         out: the run directory for checkpoints (None: a new temporary directory).
-        resume: continue an interrupted ``out`` without encoding again.
-        overwrite, device, progress: as for :func:`stage2`.
-        to_float: how a batch of ``data`` becomes floats; check_range: check the data and the first
-            decodes against the model's ``data_range`` and likelihood.
+        overwrite: replace an existing run in ``out``.
+        device: "auto", "cpu", "cuda" or "mps".
+        progress: the schedule, the cost sentence and the progress bar on stderr.
+        check_range: check the data and the first decodes against the model's ``data_range`` and likelihood.
         options: the stage-2 options of :func:`stage2`, by the same names (``stage2_steps``,
             ``stage2_lr``, ``stage2_width``, ...).
 
     Returns:
-        The two-stage sampler (:class:`vaediag.engine.enhance.TwoStage`): ``sample(n)``, ``latents(n)``.
+        The two-stage sampler (:class:`vaediag.engine.enhance.TwoStage`): ``sample(n)``, ``latents(n)``, ``run``.
 
     Raises:
-        UsageError, VaediagError: as :func:`stage2`; data outside the model's range.
+        UsageError: an option that is not a stage-2 option (``resume=`` and ``to_float=`` are refused with
+            what to write instead).
+        VaediagError: data outside the model's range; codes of the wrong shape or not finite.
     """
+    if "resume" in options:
+        raise UsageError("enhance() trains a new stage 2; to continue an interrupted one write "
+                         "vaediag.load_two_stage(vaediag.stage2(out, resume=True), model)")
+    if "to_float" in options:
+        raise UsageError("enhance() takes no to_float=: give the data as uint8 images or as floats in the model's "
+                         "data_range (vaediag.adapt(model, data_range=...)), as diagnose() takes them")
     prepare_process()
     adapted = adapt(model)
     dev = resolve_device(device) if isinstance(device, str) else device
     if out is None:
-        if resume:
-            raise VaediagError("resume=True needs the out= directory of the interrupted run")
         out = Path(tempfile.mkdtemp(prefix="vaediag-stage2-")) / "run"
-    codes: dict[str, np.ndarray] | None = None
-    if not resume:
-        stage2_config(options)  # a wrong option is refused before the data are encoded
-        mu, second, full = encode_codes(adapted, data, to_float=to_float, check_range=check_range)
-        codes = {"mu": mu, "cov" if full else "logvar": second}
-    run = stage2(out, codes, resume=resume, overwrite=overwrite, device=dev, progress=progress, **options)
+    stage2_config(options)  # a wrong option is refused before the data are encoded
+    mu, second, full = encode_codes(adapted, data, check_range=check_range)
+    codes = {"mu": mu, "cov" if full else "logvar": second}
+    run = stage2(out, codes, overwrite=overwrite, device=dev, progress=progress, **options)
     return TwoStage(run.load_model(2, dev), adapted.decode, run)
 
 
 def load_two_stage(run: str | Path | Run, model: Any = None, device: str | torch.device = "auto") -> TwoStage:
-    """The two-stage sampler of a finished stage 2 (a run path or :class:`vaediag.engine.runs.Run`); with
-    ``model`` it decodes with that model's ``decode``."""
+    """The two-stage sampler of a finished stage 2, e.g. to sample again later or after a resume.
+
+    Args:
+        run: the run (a path or :class:`vaediag.engine.runs.Run`) of :func:`stage2`, :func:`enhance` or
+            ``vaediag train``.
+        model: the VAE whose ``decode`` turns latents into data (None: ``sample`` is refused, ``latents`` works).
+        device: "auto", "cpu", "cuda" or "mps".
+
+    Returns:
+        The two-stage sampler (:class:`vaediag.engine.enhance.TwoStage`).
+
+    Raises:
+        VaediagError: the run cannot be opened or has no finished stage 2.
+    """
     run = open_run(run)
     device = resolve_device(device) if isinstance(device, str) else device
     if not run.stage_done(2):
-        raise VaediagError(f"{run.path} has no finished stage 2; train it with 'vaediag stage2 --resume' or enhance()")
+        raise VaediagError(f"{run.path} has no finished stage 2; train it with "
+                           f"vaediag.stage2('{run.path}', resume=True) or vaediag.enhance(...)")
     return TwoStage(run.load_model(2, device), adapt(model).decode if model is not None else None, run)

@@ -62,15 +62,14 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as e:  # --help, --version, or a usage error already printed as one line (no torch yet)
         return int(e.code or 0) if not isinstance(e.code, str) else 2
-    from vaediag import api
+    from vaediag.api.process import SharedError, env_world, prepare_process
 
-    api.prepare_process()  # before any worker thread exists (threads inherit the denormal flag)
+    prepare_process()  # before any worker thread exists (threads inherit the denormal flag)
     if not getattr(args, "func", None):  # no verb: a usage error, so the usage goes to stderr
         parser.print_usage(sys.stderr)
         print("vaediag: error: name a command (see 'vaediag --help')", file=sys.stderr)
         return 2
-    SharedError = api.SharedError
-    rank, world = api.env_world()
+    rank, world = env_world()
     try:
         if world > 1 and args.command != "train":
             raise SharedError(f"only 'vaediag train' runs on several processes; run 'vaediag {args.command}' "
@@ -87,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         # one raised by a single rank is printed by that rank, with its number.
         if rank == 0 or not isinstance(e, SharedError):
             where = f" (rank {rank})" if world > 1 and not isinstance(e, SharedError) else ""
-            print(f"vaediag {args.command}{where}: error: {in_flags(str(e))}", file=sys.stderr)
+            print(f"vaediag {args.command}{where}: error: {in_flags(str(e), args.command)}", file=sys.stderr)
         return 2 if isinstance(e, UsageError) else 1  # exit status: 0 success, 1 runtime failure, 2 usage error
     except KeyboardInterrupt:
         print(f"vaediag {args.command}: interrupted", file=sys.stderr)

@@ -44,13 +44,14 @@ def register(sub) -> None:
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
-    from vaediag import api
+    from vaediag.api.quality import cache
     from vaediag.errors import UsageError, VaediagError
 
     try:
-        info = api.cache(args.dataset, args.data_dir, args.data_cache, seed=args.seed,
-                         test_fraction=args.test_fraction,
-                         workers=args.workers, rebuild=args.rebuild, check=args.check, progress=not args.quiet)
+        if args.dataset != "celeba":
+            raise UsageError(f"the cache handles only --dataset celeba for now, not {args.dataset!r}")
+        info = cache(args.data_dir, args.data_cache, seed=args.seed, test_fraction=args.test_fraction,
+                     workers=args.workers, rebuild=args.rebuild, check=args.check, progress=not args.quiet)
     except VaediagError as e:
         if not args.check or isinstance(e, UsageError):
             raise

@@ -108,6 +108,12 @@ def _budgets(api, args):
     return api.Budgets(**given)
 
 
+def _options(api, args, **more):
+    """vaediag.DiagnoseOptions from the flags (--seed, --tau, --no-iw, the budgets, --json, --quiet) and ``more``."""
+    return api.DiagnoseOptions(seed=args.seed, tau=api.DEFAULT_TAU if args.tau is None else args.tau, iw=not args.no_iw,
+                               budgets=_budgets(api, args), progress=not args.quiet, json_path=args.json, **more)
+
+
 def _register_figures(sub) -> None:
     p = sub.add_parser("figure1", help="the paper's Figure 1 (gamma, perturbations, spectra) for a run",
                        description="Figure 1: log gamma and squared pixel error over training (with --compare, "
@@ -182,18 +188,15 @@ def _num(v, fmt=".4g") -> str:
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
-    from vaediag import api
+    from vaediag.api import analysis as api
 
-    tau = args.tau
     if args.model is not None or args.data is not None or args.checkpoint is not None:
-        return _diagnose_model(api, args, tau)
+        return _diagnose_model(api, args)
     if args.run is None:
         raise UsageError("give --run RUN, or --model MODULE:FACTORY with --data FILE")
     if args.figures:
         raise UsageError("--figures is for --model; for a run use the figure1/figure9/figure10 verbs")
-    d = api.diagnose(args.run, n=args.n, device=args.device, tau=api.DEFAULT_TAU if tau is None else tau,
-                     seed=args.seed, write=True, out=args.out, json_path=args.json, iw=not args.no_iw,
-                     budgets=_budgets(api, args), progress=not args.quiet)
+    d = api.diagnose(args.run, n=args.n, device=args.device, out=args.out, write=True, options=_options(api, args))
     _print(d)
     where = Path(args.out) if args.out else api.open_run(args.run).diagnostics_dir
     print(f"wrote {where / 'summary.json'}" + (f" and {args.json}" if args.json else "")
@@ -210,18 +213,19 @@ def _print(d) -> None:
           f"spectrum_gap stage1 {_num(sp.gap_stage1, '.4f')} stage2 {_num(sp.gap_stage2, '.4f')}")
     print(count_text(d))
     for line in d.verdict + list(d.provenance.notes):
-        print(in_flags(line))  # the arguments a note names, as this command's flags
+        print(in_flags(line, "diagnose"))  # the arguments a note names, as this command's flags
 
 
-def _diagnose_model(api, args, tau) -> int:
+def _diagnose_model(api, args) -> int:
     if args.run is not None:
         raise UsageError("--run diagnoses a run, --model your own model: give one or the other")
     if args.model is None or args.data is None:
         raise UsageError("--model MODULE:FACTORY and --data FILE go together (--checkpoint is optional)")
-    d, written = api.diagnose_outside(args.model, args.data, args.checkpoint, args.out, n=args.n, tau=tau,
-                                      seed=args.seed, device=args.device, iw=not args.no_iw, figures=args.figures,
-                                      overwrite=args.overwrite, json_path=args.json, progress=not args.quiet,
-                                      budgets=_budgets(api, args))
+    from vaediag.api.outside import diagnose_outside
+
+    d, written = diagnose_outside(args.model, args.data, args.checkpoint, args.out, n=args.n, device=args.device,
+                                  figures=args.figures,
+                                  options=_options(api, args, overwrite=args.overwrite))
     _print(d)
     if written:
         print("wrote " + ", ".join(str(p) for p in written), file=sys.stderr)
@@ -231,7 +235,7 @@ def _diagnose_model(api, args, tau) -> int:
 
 
 def cmd_figure1(args: argparse.Namespace) -> int:
-    from vaediag import api
+    from vaediag.api import analysis as api
 
     out = api.output_file(args.out)
     api.require_stage2(args.run)
@@ -243,7 +247,7 @@ def cmd_figure1(args: argparse.Namespace) -> int:
 
 
 def cmd_figure9(args: argparse.Namespace) -> int:
-    from vaediag import api
+    from vaediag.api import analysis as api
 
     out = api.output_file(args.out)
     note = _sources(api, [args.run], args)
@@ -252,7 +256,7 @@ def cmd_figure9(args: argparse.Namespace) -> int:
 
 
 def cmd_figure10(args: argparse.Namespace) -> int:
-    from vaediag import api
+    from vaediag.api import analysis as api
 
     out = api.output_file(args.out)
     note = _sources(api, args.run, args)
@@ -261,7 +265,7 @@ def cmd_figure10(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from vaediag import api
+    from vaediag.api import analysis as api
 
     api.report(args.run, args.compare, args.n, args.device, out=args.out)
     print(f"wrote {args.out}", file=sys.stderr)

@@ -1,6 +1,6 @@
 """`vaediag train`, `vaediag sample` and `vaediag demo`: parsing and printing; the work is
-:func:`vaediag.api.train`, :func:`~vaediag.api.resume`, :func:`~vaediag.api.save_samples` and
-:func:`~vaediag.api.demo`.
+:func:`vaediag.api.runs.train`, :func:`~vaediag.api.runs.resume`, :func:`~vaediag.api.runs.save_samples` and
+:func:`~vaediag.api.demos.demo`.
 
 Like every CLI module, this one imports torch and the library inside each command, not at the top,
 so that `vaediag --help` answers without loading torch and matplotlib.
@@ -172,10 +172,12 @@ def _register_sample_and_demo(sub) -> None:
 
 # ---------------------------------------------------------------------------- train
 def cmd_train(args: argparse.Namespace) -> int:
-    from vaediag import api
+    from vaediag.api.process import SharedUsageError, env_world
+    from vaediag.api.runs import TensorBoardLogger, resume, train
 
-    rank = api.env_world()[0]
-    common = dict(device=args.device, progress=not args.quiet, tensorboard=args.tensorboard)
+    rank = env_world()[0]
+    callbacks = [TensorBoardLogger(args.tensorboard)] if args.tensorboard else None  # the package checked first
+    common = dict(device=args.device, progress=not args.quiet, callbacks=callbacks)
     options = {k: getattr(args, k) for k in TRAIN_FIELDS if getattr(args, k, None) is not None}
     if args.resume:
         fixed = [k for k in options if k not in RESUME_FIELDS]
@@ -183,19 +185,19 @@ def cmd_train(args: argparse.Namespace) -> int:
                 or args.stages or args.config):
             target = [k for k in fixed if k in ("steps", "epochs", "stage2_steps", "stage2_epochs")]
             if target:  # a new target for a resumed run: not followed, and the sentence says why
-                raise api.SharedUsageError(
+                raise SharedUsageError(
                     f"--resume continues {args.resume} to the schedule it started with (its learning-rate halvings "
                     f"and checkpoints are laid out for it), so --{target[0].replace('_', '-')} is not taken; to "
                     f"train to another length start a new run: vaediag train --config {args.resume}/config.json "
                     f"--{target[0].replace('_', '-')} N --out NEW")
-            raise api.SharedUsageError("--resume continues a run with its own settings; give only --resume RUN "
+            raise SharedUsageError("--resume continues a run with its own settings; give only --resume RUN "
                                        "(and optionally --device, --precision, --loader, --workers, --quiet)")
-        run = api.resume(args.resume, **common, **options)
+        run = resume(args.resume, **common, **options)
     elif not args.out:  # the same on every rank: said once
-        raise api.SharedUsageError("say where the run goes with --out RUN (or continue one with --resume RUN)")
+        raise SharedUsageError("say where the run goes with --out RUN (or continue one with --resume RUN)")
     else:
-        run = api.train(args.out, preset=args.preset, gamma=args.gamma, likelihood=args.likelihood,
-                        stages=args.stages or "12", config=args.config, overwrite=args.overwrite, **common, **options)
+        run = train(args.out, preset=args.preset, gamma=args.gamma, likelihood=args.likelihood,
+                    stages=args.stages or "12", config=args.config, overwrite=args.overwrite, **common, **options)
     if rank == 0:
         print(f"{'stage 2' if args.stages == '2' else 'run'} complete: {run.path}", file=sys.stderr)
     return 0
@@ -203,20 +205,20 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------- sample
 def cmd_sample(args: argparse.Namespace) -> int:
-    from vaediag import api
+    from vaediag.api.runs import save_samples
 
-    out = api.save_samples(args.run, args.out, stage=args.stage, n=args.n, seed=args.seed, device=args.device,
-                           recon=args.recon)
+    out = save_samples(args.run, args.out, stage=args.stage, n=args.n, seed=args.seed, device=args.device,
+                       recon=args.recon)
     print(f"wrote {out} and {out.with_suffix('.npy')}", file=sys.stderr)
     return 0
 
 
 # ---------------------------------------------------------------------------- demo
 def cmd_demo(args: argparse.Namespace) -> int:
-    from vaediag import api
+    from vaediag.api.demos import demo
 
-    written = api.demo(args.out, args.runs, args.figures, steps=args.steps, stage2_steps=args.stage2_steps,
-                       overwrite=args.overwrite, device=args.device, progress=not args.quiet)
+    written = demo(args.out, args.runs, args.figures, steps=args.steps, stage2_steps=args.stage2_steps,
+                   overwrite=args.overwrite, device=args.device, progress=not args.quiet)
     for p in written:
         print(f"wrote {p}", file=sys.stderr)
     return 0

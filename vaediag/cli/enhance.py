@@ -43,18 +43,19 @@ def register(sub) -> None:
 
 
 def cmd_stage2(args: argparse.Namespace) -> int:
-    from vaediag import api
+    from vaediag.api.two_stage import stage2
+    from vaediag.errors import UsageError
 
     options = {k: getattr(args, k) for k in ("stage2_epochs", "stage2_steps", "stage2_batch_size", "stage2_lr",
                                              "stage2_lr_halve_every", "stage2_width", "stage2_depth", "seed")}
     out, resume = args.out, args.resume is not None
     if resume:
         if out:
-            raise api.UsageError("--resume RUN continues RUN; give no --out with it")
+            raise UsageError("--resume RUN continues RUN; give no --out with it")
         out = args.resume
     elif not out:
-        raise api.UsageError("say where the run goes with --out RUN (or continue one with --resume RUN)")
-    run = api.stage2(out, args.posteriors, resume=resume, overwrite=args.overwrite, device=args.device,
-                     progress=not args.quiet, **options)
+        raise UsageError("say where the run goes with --out RUN (or continue one with --resume RUN)")
+    run = stage2(out, args.posteriors, resume=resume, overwrite=args.overwrite, device=args.device,
+                 progress=not args.quiet, **options)
     print(f"stage 2 complete: {run.path} (sample latents with 'vaediag sample --run {run.path}')", file=sys.stderr)
     return 0

@@ -28,9 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from vaediag import api
+    from vaediag.api.runs import info as run_info
 
-    info = api.info(args.run)
+    info = run_info(args.run)
     if args.json:
         print(json.dumps(info.to_dict(), indent=1))
     else:

@@ -62,16 +62,17 @@ def register(sub) -> None:
 
 
 def cmd_fid(args: argparse.Namespace) -> int:
-    from vaediag import api
+    from vaediag.api import quality as api
 
     if args.images is not None or args.reference is not None:
         return cmd_fid_sets(args)
     if args.run is None:
         raise UsageError("give --run RUN, or --images A --reference B")
-    sources = [s.strip() for s in args.what.split(",") if s.strip()] if args.what else None
-    result = api.fid(args.run, n=args.n, seeds=args.seeds, seed=args.seed, sources=sources, proxy=args.proxy,
-                     device=args.device, batch_size=args.batch_size, inception=args.inception, minmax=args.minmax,
-                     fid_method=args.fid_method, cache_dir=args.cache_dir, progress=not args.quiet, write=True,
+    sources = tuple(s.strip() for s in args.what.split(",") if s.strip()) if args.what else None
+    options = api.FidOptions(seeds=args.seeds, seed=args.seed, sources=sources, batch_size=args.batch_size,
+                             inception=args.inception, minmax=args.minmax, fid_method=args.fid_method,
+                             cache_dir=args.cache_dir, progress=not args.quiet)
+    result = api.fid(args.run, n=args.n, proxy=args.proxy, device=args.device, options=options, write=True,
                      overwrite=args.overwrite, json_path=args.json)
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
@@ -90,15 +91,15 @@ def cmd_fid(args: argparse.Namespace) -> int:
 
 def cmd_fid_sets(args: argparse.Namespace) -> int:
     """``--images A --reference B``: FID and KID of any two image sets, printed (and to --json)."""
-    from vaediag import api
+    from vaediag.api import quality as api
 
     if args.run is not None:
         raise UsageError("--images/--reference score two image sets; --run scores a run: give one or the other")
     if args.images is None or args.reference is None:
         raise UsageError("give both --images A (the images to score) and --reference B (the real images)")
-    res = api.fid_sets(args.images, args.reference, proxy=args.proxy, inception=args.inception, device=args.device,
-                       batch_size=args.batch_size, kid_subsets=args.kid_subsets,
-                       kid_subset_size=args.kid_subset_size, seed=args.seed, progress=not args.quiet,
+    options = api.FidOptions(inception=args.inception, batch_size=args.batch_size, kid_subsets=args.kid_subsets,
+                             kid_subset_size=args.kid_subset_size, seed=args.seed, progress=not args.quiet)
+    res = api.fid_sets(args.images, args.reference, proxy=args.proxy, device=args.device, options=options,
                        json_path=args.json, overwrite=args.overwrite)
     for note in res.notes:
         if note != res.kid_subset_size_note:  # that one is the "(n subsets of m)" below
@@ -113,7 +114,7 @@ def cmd_fid_sets(args: argparse.Namespace) -> int:
 
 
 def cmd_table(args: argparse.Namespace) -> int:
-    from vaediag import api
+    from vaediag.api import quality as api
 
     print(api.table(args.run, prefer_proxy=args.proxy, out=args.out, json_path=args.json), end="")
     return 0

@@ -39,7 +39,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from vaediag import api
+    from vaediag.api import theory_checks as api
 
     api.check_theory_outputs(args.json, args.figures)
     t0 = time.perf_counter()

@@ -91,7 +91,7 @@ def load_idx_dataset(name: str, data_dir: Path) -> tuple[np.ndarray, np.ndarray]
     files = [_first_existing(base, "train-images-idx3-ubyte"), _first_existing(base, "t10k-images-idx3-ubyte")]
     _need(files, name, base,
           f"Put train-images-idx3-ubyte and t10k-images-idx3-ubyte (or their .gz) of {name} in {base}/ "
-          "or pass --data-dir.")
+          "or pass data_dir=DIR.")
     train, test = (read_idx(p)[:, None] for p in files)
     return train, test
 
@@ -219,10 +219,24 @@ def parse_manifold_spec(spec: str) -> tuple[str, dict]:
 
 def load_dataset(spec: str, data_dir: str | os.PathLike = "data", seed: int = 0, test_fraction: float = 0.1,
                  cache_dir: str | os.PathLike | None = None, progress: bool = True) -> Dataset:
-    """Resolve ``--dataset`` (see module docstring) into a split :class:`Dataset`.
+    """A data set by name, split into training and held-out images (the names of ``vaediag train --dataset``).
 
-    ``cache_dir``: where celeba's decoded cache lives (default ``DATA/celeba/vaediag-cache``);
-    ``progress``: a progress bar while it is being built.
+    Args:
+        spec: ``mnist5k`` (offline), ``mnist``, ``fashion-mnist``, ``cifar10``, ``celeba``, a ``.npy``/``.npz``
+            path, or a synthetic manifold ``manifold:NAME?r=..&d=..&n=..`` (see this module's docstring).
+        data_dir: the folder holding ``mnist/``, ``fashion-mnist/``, ``cifar-10-batches-py/``, ``celeba/``.
+        seed: seed of the split when the data set has no official one.
+        test_fraction: the held-out share when the data set has no official split.
+        cache_dir: where celeba's decoded cache lives (default ``DATA/celeba/vaediag-cache``).
+        progress: a progress bar while that cache is being built.
+
+    Returns:
+        A :class:`~vaediag.data.core.Dataset` (``.train``, ``.test``, ``.name``, ...).
+
+    Raises:
+        UsageError: an unknown name or a malformed manifold spec.
+        NotFoundError: files that are missing (the sentence says where each goes).
+        VaediagError: files that are unreadable.
     """
     data_dir = Path(data_dir)
     if spec == "mnist5k":

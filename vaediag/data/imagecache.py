@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from vaediag.data.core import split_train_test
-from vaediag.errors import UsageError, VaediagError
+from vaediag.errors import VaediagError, check_positive_int
 from vaediag.io import atomic_write_text, first_line, umask
 from vaediag.progress import Progress
 
@@ -136,10 +136,10 @@ def check_cache(data_dir: str | os.PathLike, seed: int = 0, test_fraction: float
     if plan is not None:
         state = _state(npy, plan, cmd)
         if state == "absent":
-            raise VaediagError(f"there is no CelebA cache at {npy}; build it with '{cmd}'")
+            raise VaediagError(f"there is no CelebA cache at {npy}; build it with {cmd})")
         if state == "changed":
             raise VaediagError(f"the CelebA cache {npy} is out of date (the images in {plan.folder} changed); "
-                               f"rebuild it with '{cmd}'")
+                               f"rebuild it with {cmd})")
     mm, manifest = _open_verified(npy, cmd)
     del mm
     return dict(manifest, path=str(npy), checked_against_source=plan is not None,
@@ -147,11 +147,13 @@ def check_cache(data_dir: str | os.PathLike, seed: int = 0, test_fraction: float
 
 
 def _command(data_dir: Path, cache_dir, seed: int, test_fraction: float, key: str) -> str:
-    cmd = f"vaediag cache --dataset celeba --data-dir {data_dir}"
+    """The call that builds the cache, ``vaediag.cache(...)`` without its closing parenthesis (so that
+    ``rebuild=True`` may follow); the command line reads it as the ``vaediag cache`` command."""
+    cmd = f"vaediag.cache(data_dir={str(data_dir)!r}"
     if cache_dir is not None:
-        cmd += f" --data-cache {cache_dir}"
+        cmd += f", data_cache={str(cache_dir)!r}"
     if key != "official":
-        cmd += f" --seed {seed} --test-fraction {test_fraction}"
+        cmd += f", seed={int(seed)}, test_fraction={float(test_fraction)!r}"
     return cmd
 
 
@@ -176,7 +178,7 @@ def _locate(data_dir: Path, seed: int, test_fraction: float, cache_dir) -> tuple
         if npy.is_file() and npy.with_suffix(".json").is_file():
             return npy, None, _command(data_dir, cache_dir, seed, test_fraction, key)
     raise VaediagError(f"no CelebA JPEGs found in {folder} and no cache in {cdir}: unzip img_align_celeba.zip "
-                       f"into {base}/ (so that celeba/img_align_celeba/000001.jpg exists) or pass --data-dir")
+                       f"into {base}/ (so that celeba/img_align_celeba/000001.jpg exists) or pass data_dir=")
 
 
 def _npy(cache_dir: Path, key: str) -> Path:
@@ -241,7 +243,7 @@ def _state(npy: Path, plan: _Plan, cmd: str) -> str:
 
 def _corrupt(path: Path, what: str, cmd: str) -> VaediagError:
     return VaediagError(f"the CelebA cache file {path} is corrupt ({what}); delete {path.with_suffix('.npy').name} "
-                        f"and {path.with_suffix('.json').name} to rebuild it, or run '{cmd} --rebuild'")
+                        f"and {path.with_suffix('.json').name} to rebuild it, or run {cmd}, rebuild=True)")
 
 
 def _read_manifest(js: Path, cmd: str) -> dict:
@@ -299,8 +301,7 @@ def _build(plan: _Plan, npy: Path, workers: int | None, progress: bool) -> None:
     from vaediag import __version__
 
     workers = min(8, os.cpu_count() or 1) if workers is None else int(workers)
-    if workers < 1:
-        raise UsageError(f"--workers must be a positive integer, got {workers}")
+    workers = check_positive_int("workers", workers)
     js, n = npy.with_suffix(".json"), len(plan.files)
     try:
         npy.parent.mkdir(parents=True, exist_ok=True)
@@ -349,7 +350,7 @@ def _build(plan: _Plan, npy: Path, workers: int | None, progress: bool) -> None:
 
 def _unwritable(folder: Path, e: OSError) -> VaediagError:
     return VaediagError(f"cannot write the CelebA cache in {folder} ({e.strerror or e}); "
-                        "pass --data-cache DIR to put it in a writable folder")
+                        "pass data_cache=DIR to put it in a writable folder")
 
 
 

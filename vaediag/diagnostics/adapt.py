@@ -14,8 +14,8 @@ re-exported here).
     cross-entropy); it has no gamma (its effective gamma is fitted by eq. 73, :mod:`.gamma`);
   - ``data_range=(lo, hi)``: the range of the model's own inputs and decodes (e.g. (-1, 1) for a Tanh
     decoder); data are fed to the model in that range, numbers are reported in its units;
-  - ``image_shape=(C, H, W)``: the picture a flat decoder output (e.g. 784 numbers) is; inferred for
-    square sizes (784 -> 1 x 28 x 28, 3072 -> 3 x 32 x 32), see :func:`infer_image_shape`.
+  - ``model.image_shape = (C, H, W)``: the picture a flat decoder output (e.g. 784 numbers) is, read from the
+    model; inferred for square sizes (784 -> 1 x 28 x 28, 3072 -> 3 x 32 x 32), see :func:`infer_image_shape`.
 - :func:`as_tensor_data` turns numpy arrays, lists and DataLoaders into one tensor; :func:`check_data`
   refuses data outside the model's range (:func:`model_floats` maps uint8 images into it).
 """
@@ -63,7 +63,7 @@ MIN_SIDE = 8
 
 def infer_image_shape(d: int) -> tuple[int, int, int] | None:
     """(C, H, W) of a flat output of ``d`` numbers when it is a square picture of side >= 8 with 1 or 3
-    channels, else None (then pass image_shape=)."""
+    channels, else None (then give the model an ``image_shape`` attribute)."""
     for c in (1, 3):
         if d % c == 0:
             s = math.isqrt(d // c)
@@ -107,11 +107,11 @@ def _shape(image_shape) -> tuple[int, ...] | None:
     try:
         shp = tuple(int(v) for v in image_shape)
     except (TypeError, ValueError):
-        raise UsageError(f"image_shape= must be (C, H, W) or (H, W), got {image_shape!r}") from None
+        raise UsageError(f"the model's image_shape must be (C, H, W) or (H, W), got {image_shape!r}") from None
     if len(shp) == 2:
         shp = (1,) + shp
     if len(shp) != 3 or min(shp) < 1:
-        raise UsageError(f"image_shape= must be (C, H, W) or (H, W) of positive sizes, got {image_shape!r}")
+        raise UsageError(f"the model's image_shape must be (C, H, W) or (H, W) of positive sizes, got {image_shape!r}")
     return shp
 
 
@@ -189,7 +189,7 @@ class Adapted(nn.Module):
             self._gamma, self.gamma_mode = None, mode
             how = "" if gamma_mode or gamma_mode_of(model) != "unknown" else (
                 " (a parameter named *gamma*: learned)" if mode == "learned" else
-                " (not a trained parameter: taken as fixed; pass gamma_mode='learned' if it was learned)")
+                " (not a trained parameter: taken as fixed; set model.gamma_mode = 'learned' if it was learned)")
             self.gamma_note = f"the model's own gamma ({own:.4g}) is used, {mode}{how}."
         elif loss is not None:
             self._gamma, self.gamma_mode = None, "fixed"
@@ -224,12 +224,12 @@ class Adapted(nn.Module):
             self.data_dim = d
         elif self.data_dim != d and self.loss == "mean_sq":
             raise UsageError(f"gamma was derived from loss='mean_sq' with d = {self.data_dim} numbers per input, but "
-                             f"these inputs have {d}: pass data_dim={d} (or adapt the model again for these data)")
+                             f"these inputs have {d}: adapt the model again for inputs of {d} numbers")
         if self._pending is not None:
             self._resolve(self.data_dim)
         if self.image_shape is not None and int(np.prod(self.image_shape)) != d:
             raise UsageError(f"image_shape={self.image_shape} holds {int(np.prod(self.image_shape))} numbers but an "
-                             f"input has {d}: pass the image_shape of one input")
+                             f"input has {d}: give the model the image_shape of one input")
 
     def picture_shape(self, x_shape) -> tuple[int, ...] | None:
         """The (C, H, W) a decode is shown as: the data's own image shape, the declared one, or inferred for flat rows."""
@@ -282,26 +282,45 @@ def no_gamma_note() -> str:
             "likelihood='bernoulli' for a sigmoid decoder trained with binary cross-entropy.")
 
 
-def adapt(model=None, encode=None, decode=None, gamma: float | None = None, gamma_mode: str | None = None,
-          loss: str | None = None, data_dim: int | None = None, *, likelihood: str | None = None,
-          kl_weight: float = 1.0, data_range=None, image_shape=None) -> Adapted:
-    """A protocol-meeting view of ``model`` (or of the functions ``encode`` / ``decode``).
+def adapt(model=None, *, encode=None, decode=None, gamma: float | None = None, loss: str | None = None,
+          likelihood: str | None = None, kl_weight: float = 1.0, data_range=None) -> Adapted:
+    """A view of ``model`` (or of the functions ``encode`` / ``decode``) that meets the protocol of
+    :mod:`vaediag.diagnostics.protocol`, recording what its likelihood and its gamma are.
 
-    ``model``: anything with ``encode``/``decode`` methods or ``encoder``/``decoder`` submodules whose
-    outputs :func:`unpack_encoding` / :func:`unpack_decoding` read (pythae models, Lightning modules,
-    dict-returning nets). ``likelihood``: "gaussian" (default) or "bernoulli" (sigmoid outputs trained
-    with binary cross-entropy; ``loss="bce"`` says the same). ``gamma``: declare the decoder variance
-    (``gamma_mode`` "fixed" unless told "learned"); ``loss`` ("sum_sq_half", "sum_sq", "mean_sq") with
-    ``kl_weight`` (beta): derive a fixed gamma from the loss (:func:`implied_gamma`; d is read from the
-    data when not given as ``data_dim``). ``data_range``: the (lo, hi) range of the model's inputs and
-    decodes (default (0, 1) for images); ``image_shape``: the (C, H, W) of a flat decoder's output.
-    An adapted model is returned unchanged unless new settings are given.
+    Two rarer facts are read from the model itself when it has them, as its ``gamma`` is: ``gamma_mode``
+    ("learned" or "fixed": how a declared or own gamma was trained; a declared one is taken as fixed
+    otherwise) and ``image_shape`` (the (C, H, W) or (H, W) picture a flat decoder output is; inferred for
+    square sizes otherwise).
+
+    Args:
+        model: anything with ``encode``/``decode`` methods or ``encoder``/``decoder`` submodules whose outputs
+            :func:`unpack_encoding` / :func:`unpack_decoding` read (pythae models, Lightning modules,
+            dict-returning nets, diffusers' AutoencoderKL); None with ``encode`` and ``decode``.
+        encode: a function x -> (mu, logvar) (or (mu, cov), or a distribution) used instead of the model's.
+        decode: a function z -> the decoder mean used instead of the model's.
+        gamma: declare the decoder variance (taken as fixed unless the model says ``gamma_mode="learned"``).
+        loss: "sum_sq_half", "sum_sq" or "mean_sq": derive a fixed gamma from the loss the model was trained
+            with (:func:`implied_gamma`; d is read from the data).
+        likelihood: "gaussian" (eq. 2, the default) or "bernoulli" (sigmoid outputs trained with binary
+            cross-entropy: no gamma).
+        kl_weight: the weight (beta) of the KL term in the model's loss, with ``loss``.
+        data_range: the (lo, hi) range of the model's inputs and decodes (default (0, 1) for images).
+
+    Returns:
+        The :class:`Adapted` model (an adapted model is returned unchanged unless new settings are given).
+
+    Raises:
+        UsageError: an unknown loss or likelihood, a gamma or kl_weight that is not positive, gamma or loss
+            with a Bernoulli decoder, a data_range that is not (lo, hi) with lo < hi, a bad image_shape.
+        VaediagError: a model without encode/decode (or encoder/decoder) and no functions given.
     """
-    given = (encode, decode, gamma, loss, likelihood, data_range, image_shape, data_dim)
+    given = (encode, decode, gamma, loss, likelihood, data_range)
     if isinstance(model, Adapted) and all(v is None for v in given) and kl_weight == 1.0:
         return model
-    return Adapted(model, encode, decode, gamma, gamma_mode, loss, data_dim, likelihood, kl_weight, data_range,
-                   image_shape)
+    declared = getattr(model, "gamma_mode", None) if not isinstance(model, Adapted) else None
+    mode = declared if declared in ("learned", "fixed") else None
+    shape = getattr(model, "image_shape", None) if not isinstance(model, Adapted) else model.image_shape
+    return Adapted(model, encode, decode, gamma, mode, loss, None, likelihood, kl_weight, data_range, shape)
 
 
 def gamma_mode_of(model) -> str:

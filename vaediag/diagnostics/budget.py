@@ -76,7 +76,19 @@ NUMBERS = ("perturb_numbers", "gain_numbers", "mi_numbers")
 
 @dataclass(frozen=True)
 class Budgets:
-    """The budgets of a diagnosis (None: no budget, every direction or coordinate)."""
+    """The budgets of a diagnosis, for latents of more than 64 numbers (None: no budget, every direction or
+    coordinate; frozen, checked when made). What each budgets: this module's docstring.
+
+    Args:
+        perturb_directions: the directions perturbed (default 16; at least 2).
+        gain_directions: the directions per input whose decoder gain enters the eq. (73) fit (default 16).
+        spectrum_dims: the coordinates of the aggregated-posterior spectrum (default 256).
+        max_memory_gb: the largest estimated memory of the diagnosis' own arrays (default 4 GB).
+        max_seconds: the longest estimated time (default None: no limit).
+
+    Raises:
+        UsageError: a budget below 2 or not a whole number, a limit that is not a positive number.
+    """
 
     perturb_directions: int | None = PERTURB_DIRECTIONS
     gain_directions: int | None = GAIN_DIRECTIONS

@@ -23,7 +23,17 @@ TAIL_FRACTION = 0.25
 
 
 def gamma_trajectory(metrics: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """step, gamma, log_gamma and squared pixel error (mse) columns from a run's metrics."""
+    """Figure 1's gamma history from a run's training metrics (``run.read_metrics(1)``).
+
+    Args:
+        metrics: columns of a run's metrics.csv, with ``step``, ``log_gamma`` and ``mse``.
+
+    Returns:
+        {``step``, ``log_gamma``, ``gamma``, ``mse``}: float arrays, gamma = exp(log_gamma) (the variance).
+
+    Raises:
+        KeyError: a column missing from ``metrics``.
+    """
     step = np.asarray(metrics["step"], dtype=float)
     log_gamma = np.asarray(metrics["log_gamma"], dtype=float)
     return {"step": step, "log_gamma": log_gamma, "gamma": np.exp(log_gamma),
@@ -32,12 +42,22 @@ def gamma_trajectory(metrics: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 def gamma_verdict(step: np.ndarray, log_gamma: np.ndarray, tol: float = CONVERGED_TOL,
                   tail: float = TAIL_FRACTION) -> dict:
-    """Has gamma stopped moving? Change of log gamma over the last ``tail`` of the logged steps.
+    """Has gamma stopped moving? The change of log gamma over the last ``tail`` of the logged steps.
 
-    Returns ``final_gamma``, ``tail_change`` (log gamma at the end minus at the start of the tail,
-    nats), ``converged`` (|tail_change| < tol, and the tail moving at under ``STILL_MOVING`` times the
-    run's mean rate unless the whole run moved less than tol / 4: a short run whose gamma falls steadily by
-    0.06 is still falling, not converged), ``fixed`` (gamma never changed: a fixed-gamma run).
+    Args:
+        step: the logged steps.
+        log_gamma: log gamma at those steps.
+        tol: the largest change of log gamma over the tail (nats) that counts as converged.
+        tail: the share of the logged steps that is the tail.
+
+    Returns:
+        {``final_gamma``, ``tail_change`` (log gamma at the end minus at the start of the tail, nats),
+        ``converged`` (|tail_change| < tol, and the tail moving at under ``STILL_MOVING`` times the run's mean
+        rate unless the whole run moved less than tol / 4: a short run whose gamma falls steadily by 0.06 is
+        still falling, not converged), ``fixed`` (gamma never changed: a fixed-gamma run), ...}.
+
+    Raises:
+        IndexError: no logged step.
     """
     step, lg = np.asarray(step, float), np.asarray(log_gamma, float)
     if len(lg) == 0:

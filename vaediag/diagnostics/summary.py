@@ -106,8 +106,8 @@ def diagnose(model, x: torch.Tensor, stage2=None, tau: float = DEFAULT_TAU, seed
     summary.update({"likelihood": model.likelihood, "kl_weight": model.kl_weight, "data_range": [lo, hi],
                     "unit_scale": hi - lo, "image_shape": None if picture is None else list(picture), "seed": int(seed)})
     if picture is None and x.dim() == 2 and x.shape[1] >= 64:
-        summary["notes"].append(f"the decodes ({x.shape[1]} numbers) are not shown as pictures: pass image_shape=(C, H, W) "
-                                "to adapt() if they are images")
+        summary["notes"].append(f"the decodes ({x.shape[1]} numbers) are not shown as pictures: give the model an "
+                                "image_shape = (C, H, W) attribute if they are images")
     summary["notes"] += collapse_notes(summary)
     summary["seconds"] = time.perf_counter() - t0
     return Diagnosis.from_dict(summary, arrays)

@@ -54,22 +54,30 @@ def emit(row: dict[str, Any]) -> None:
 
 
 class TensorBoardLogger:
-    """A callback writing every metric as a TensorBoard scalar ``stageS/NAME`` at its step."""
+    """A callback writing every metric as a TensorBoard scalar ``stageS/NAME`` at its step
+    (``vaediag.train(..., callbacks=[TensorBoardLogger(dir)])``; ``vaediag train --tensorboard DIR``).
+
+    The package is checked when the logger is made (before anything is written); its writer, and so the
+    folder, is made at the first row, which only rank 0 of a torchrun job sees.
+    """
 
     def __init__(self, log_dir: str | Path):
         if importlib.util.find_spec("tensorboard") is None:
-            raise VaediagError("--tensorboard needs the tensorboard package, which is not installed: "
+            raise VaediagError("tensorboard= needs the tensorboard package, which is not installed: "
                                "pip install tensorboard (or pip install 'vaediag[tensorboard]'); the metrics "
                                "are in RUN/stageS/metrics.csv either way")
-        from torch.utils.tensorboard import SummaryWriter
-
-        self.writer = SummaryWriter(log_dir=str(log_dir))
+        self.log_dir, self.writer = str(log_dir), None
 
     def __call__(self, row: dict[str, Any]) -> None:
+        if self.writer is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(log_dir=self.log_dir)
         stage, step = row["stage"], int(row["step"])
         for name, value in row.items():
             if name not in ("stage", "step"):
                 self.writer.add_scalar(f"stage{stage}/{name}", float(value), step)
 
     def close(self) -> None:
-        self.writer.close()
+        if self.writer is not None:
+            self.writer.close()

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from vaediag.engine.presets import PRESETS as PRESETS  # the named schedules, applied by make_config
-from vaediag.errors import UsageError, VaediagError
+from vaediag.errors import UsageError, VaediagError, check_fraction, check_positive_int
 
 ARCHS = ("infogan", "resnet", "mlp")
 GammaMode = Literal["learned", "fixed"]  # a decoder variance learned (log-parameterised) or fixed
@@ -50,13 +50,13 @@ class ModelConfig:
         if self.arch not in ARCHS:
             raise VaediagError(f"unknown architecture {self.arch!r}; choose one of {', '.join(ARCHS)}")
         if int(self.latent_dim) < 1:
-            raise UsageError(f"--latent-dim must be at least 1, got {self.latent_dim}")
+            raise UsageError(f"latent_dim= must be at least 1, got {self.latent_dim}")
         if self.gamma_mode not in ("learned", "fixed"):
             raise VaediagError(f"gamma mode must be 'learned' or 'fixed', got {self.gamma_mode!r}")
         if not (math.isfinite(self.gamma_init) and self.gamma_init > 0):
             raise VaediagError(f"gamma must be a positive number, got {self.gamma_init}")
         if not (math.isfinite(self.gamma_floor) and self.gamma_floor >= 0):
-            raise UsageError(f"--gamma-floor must be >= 0, got {self.gamma_floor}")
+            raise UsageError(f"gamma_floor= must be >= 0, got {self.gamma_floor}")
         if self.likelihood not in LIKELIHOODS:
             raise VaediagError(f"likelihood must be 'gaussian' or 'bernoulli', got {self.likelihood!r}")
         if self.output not in ("sigmoid", "linear"):
@@ -64,13 +64,13 @@ class ModelConfig:
         is_image = len(self.input_shape) == 3
         if self.arch in ("infogan", "resnet") and not is_image:
             raise VaediagError(
-                f"--arch {self.arch} needs images (n, C, H, W); this data set holds vectors of "
-                f"dimension {self.input_shape[0]}: use --arch mlp"
+                f"arch={self.arch} needs images (n, C, H, W); this data set holds vectors of "
+                f"dimension {self.input_shape[0]}: use arch=mlp"
             )
         if self.arch == "infogan" and (self.input_shape[1] % 4 or self.input_shape[2] % 4):
             raise VaediagError(
-                f"--arch infogan needs an image side divisible by 4, got {self.input_shape[1:]}; "
-                "use --arch resnet or --arch mlp"
+                f"arch=infogan needs an image side divisible by 4, got {self.input_shape[1:]}; "
+                "use arch=resnet or arch=mlp"
             )
         if self.likelihood == "bernoulli" and self.output != "sigmoid":
             raise VaediagError("the Bernoulli likelihood (cross-entropy) needs data in [0, 1] (images)")
@@ -100,15 +100,14 @@ class StageSchedule:
     lr_halve_from: float | None = None  # epochs before the first halving; None = lr_halve_every
 
     def validate(self, stage: int) -> None:
-        pre = "" if stage == 1 else "stage2-"
-        if int(self.batch_size) < 1:
-            raise UsageError(f"--{pre}batch-size must be a positive integer, got {self.batch_size}")
+        pre = "" if stage == 1 else "stage2_"  # the names vaediag.train gives the options
+        check_positive_int(f"{pre}batch_size", self.batch_size)
         if stage == 1 and self.lr is None:
-            raise UsageError("--lr must be given for stage 1")
+            raise UsageError("lr= must be given for stage 1")
         for name in ("lr", "epochs", "steps", "lr_halve_every", "lr_halve_from"):
             v = getattr(self, name)
             if v is not None and not (math.isfinite(v) and v > 0):
-                raise UsageError(f"--{pre}{name.replace('_', '-')} must be a positive number, got {v}")
+                raise UsageError(f"{pre}{name}= must be a positive number, got {v}")
 
 
 def _stage2_schedule() -> StageSchedule:
@@ -160,19 +159,18 @@ class TrainConfig:
         self.stage1.validate(1)
         self.stage2.validate(2)
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
-            raise UsageError(f"--weight-decay must be >= 0, got {self.weight_decay}")
+            raise UsageError(f"weight_decay= must be >= 0, got {self.weight_decay}")
         if not (math.isfinite(self.gamma_lr_scale) and self.gamma_lr_scale > 0):
-            raise UsageError(f"--gamma-lr-scale must be positive, got {self.gamma_lr_scale}")
-        if int(self.checkpoint_every) < 1 or int(self.log_every) < 1:
-            raise UsageError("--checkpoint-every and --log-every must be positive integers")
+            raise UsageError(f"gamma_lr_scale= must be positive, got {self.gamma_lr_scale}")
+        check_positive_int("checkpoint_every", self.checkpoint_every)
+        check_positive_int("log_every", self.log_every)
         if self.precision not in PRECISIONS:
-            raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+            raise UsageError(f"precision= must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.loader not in LOADERS:
-            raise UsageError(f"--loader must be one of {', '.join(LOADERS)}, got {self.loader!r}")
+            raise UsageError(f"loader= must be one of {', '.join(LOADERS)}, got {self.loader!r}")
         if self.workers is not None and int(self.workers) < 0:
-            raise UsageError(f"--workers must be 0 or more, got {self.workers}")
-        if not 0 < self.test_fraction < 1:
-            raise UsageError(f"--test-fraction must be between 0 and 1, got {self.test_fraction}")
+            raise UsageError(f"workers= must be 0 or more, got {self.workers}")
+        check_fraction("test_fraction", self.test_fraction)
 
 
 @dataclass(slots=True)  # slots: setting a key that does not exist fails
@@ -278,18 +276,18 @@ def override(cfg: RunConfig, path: str, value: Any) -> None:
     setattr(obj, name, _check(value, hints[name], path))
 
 
-def read_config(path: str | os.PathLike, option: str = "--config") -> tuple[RunConfig, bool]:
+def read_config(path: str | os.PathLike, option: str = "config=") -> tuple[RunConfig, bool]:
     """(a RunConfig from a JSON file, whether the file sets ``model.arch``): a run's config.json, or any
     subset of its sections and keys (the rest keeps the defaults). Mistakes are one sentence (exit 2)."""
     try:
         d = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as e:
-        raise VaediagError(f"{option} {path} cannot be read ({e.strerror})") from None
+        raise VaediagError(f"{option}{path} cannot be read ({e.strerror})") from None
     except ValueError as e:
-        raise VaediagError(f"{option} {path} is not JSON ({e})") from None
+        raise VaediagError(f"{option}{path} is not JSON ({e})") from None
     if not isinstance(d, dict) or not d or set(d) - {"model", "stage2", "train"} or not all(
             isinstance(v, dict) for v in d.values()):
-        raise UsageError(f"{option} {path} must be a JSON object with the sections model, stage2 and/or train "
+        raise UsageError(f"{option}{path} must be a JSON object with the sections model, stage2 and/or train "
                          "(as in a run's config.json)")
     cfg = RunConfig()
     try:
@@ -304,7 +302,7 @@ def read_config(path: str | os.PathLike, option: str = "--config") -> tuple[RunC
                 else:
                     override(cfg, f"{section}.{key}", v)
     except ConfigError as e:
-        raise ConfigError(f"{option} {path}: {e}") from None
+        raise ConfigError(f"{option}{path}: {e}") from None
     return cfg, "arch" in d.get("model", {})
 
 
@@ -362,9 +360,9 @@ def make_config(preset: str | None = None, gamma: str | float | None = None, lik
             try:
                 val = float(g)
             except ValueError:
-                raise UsageError(f"--gamma must be 'learned', 'fixed' or a positive number, got {gamma!r}") from None
+                raise UsageError(f"gamma= must be 'learned', 'fixed' or a positive number, got {gamma!r}") from None
             if not (math.isfinite(val) and val > 0):
-                raise UsageError(f"--gamma must be a positive variance, got {gamma}")
+                raise UsageError(f"gamma= must be a positive variance, got {gamma}")
             cfg.model.gamma_mode, cfg.model.gamma_init = "fixed", val
     likelihood = likelihood_of(likelihood)
     if likelihood is not None:
@@ -389,7 +387,7 @@ def steps_or_epochs(given: dict[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in given.items() if v is not None}
     for steps, epochs in (("steps", "epochs"), ("stage2_steps", "stage2_epochs")):
         if steps in out and epochs in out:
-            raise UsageError(f"give --{epochs.replace('_', '-')} or --{steps.replace('_', '-')}, not both")
+            raise UsageError(f"give {epochs}= or {steps}=, not both")
         if steps in out:
             out = {epochs: None, **out}
         if epochs in out:

@@ -22,11 +22,11 @@ def resolve_device(name: str = "auto") -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if name not in ("cpu", "cuda", "mps") and not name.startswith("cuda:"):
-        raise VaediagError(f"unknown --device {name!r}; use auto, cpu, cuda or mps")
+        raise VaediagError(f"unknown device={name!r}; use auto, cpu, cuda or mps")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise VaediagError("--device cuda was asked for but no CUDA GPU is available; use --device cpu")
+        raise VaediagError(f"device={name} was asked for but no CUDA GPU is available; use device=cpu")
     if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise VaediagError("--device mps was asked for but MPS is not available; use --device cpu")
+        raise VaediagError("device=mps was asked for but MPS is not available; use device=cpu")
     return torch.device(name)
 
 

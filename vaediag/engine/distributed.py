@@ -76,7 +76,7 @@ class Dist:
         """This rank's rows [lo, hi) of a global batch; shards differ in size by at most one row."""
         if batch < self.world:
             raise SharedError(f"the batch of {batch} is smaller than the {self.world} processes: every process "
-                              "needs at least one example; use a larger --batch-size or fewer processes")
+                              "needs at least one example; use a larger batch_size= or fewer processes")
         base, extra = divmod(batch, self.world)
         lo = self.rank * base + min(self.rank, extra)
         return lo, lo + base + (1 if self.rank < extra else 0)
@@ -145,7 +145,7 @@ def setup(device: torch.device) -> tuple[Dist, torch.device]:
     local_rank, local_world = _local()
     if device.type == "cuda":
         if device.index not in (None, local_rank):
-            raise VaediagError(f"under torchrun every process uses the GPU of its local rank; give --device cuda, "
+            raise VaediagError(f"under torchrun every process uses the GPU of its local rank; give device=cuda, "
                                f"not {device}")
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
@@ -154,7 +154,7 @@ def setup(device: torch.device) -> tuple[Dist, torch.device]:
         backend = "gloo"
     else:
         raise VaediagError(f"training on several processes needs CUDA GPUs or the CPU, not {device.type}; "
-                           "use --device cuda or --device cpu")
+                           "use device=cuda or device=cpu")
     if not dist.is_initialized():
         try:
             dist.init_process_group(backend, timeout=TIMEOUT, device_id=device if backend == "nccl" else None)

@@ -22,7 +22,7 @@ from vaediag.engine.config import (RESUME_FIELDS, STAGE2_FIELDS, RunConfig, appl
                                    steps_or_epochs)
 from vaediag.engine.runs import Run
 from vaediag.engine.train import train
-from vaediag.errors import UsageError, VaediagError
+from vaediag.errors import UsageError, VaediagError, check_positive_int
 
 
 # What enhance() called its options before they took the names of vaediag.train and vaediag.stage2.
@@ -46,8 +46,7 @@ def stage2_config(options: dict[str, Any]) -> RunConfig:
         raise UsageError(f"only stage-2 options may be given here, not {', '.join(wrong)}")
     apply_options(cfg, steps_or_epochs(given))
     for name in ("width", "depth"):
-        if getattr(cfg.stage2, name) < 1:
-            raise UsageError(f"--stage2-{name} must be a positive integer, got {getattr(cfg.stage2, name)}")
+        check_positive_int(f"stage2_{name}", getattr(cfg.stage2, name))
     cfg.train.validate()
     return cfg
 
@@ -57,13 +56,14 @@ def prepare_stage2_retrain(path, options: dict[str, Any], overwrite: bool = Fals
     (:data:`~vaediag.engine.config.STAGE2_FIELDS` and the resume fields) and clear the old stage 2."""
     given = {k: v for k, v in options.items() if v is not None}
     if set(given) - set(STAGE2_FIELDS) - set(RESUME_FIELDS):
-        raise UsageError("with --stages 2 only stage-2 options (--stage2-*) may be given; stage 1 is already trained")
+        allowed = ", ".join(f"{k}=" for k in STAGE2_FIELDS)
+        raise UsageError(f"with stages='2' only stage-2 options ({allowed}) may be given; stage 1 is already trained")
     run = Run.open(path)
     if not run.stage_done(1):
-        raise VaediagError(f"{run.path} has no finished stage 1; train it first (vaediag train --resume {run.path})")
+        raise VaediagError(f"{run.path} has no finished stage 1; train it first (vaediag.resume({str(run.path)!r}))")
     if run.has_checkpoint(2):
         if not overwrite:
-            raise VaediagError(f"{run.path} already has a stage 2; pass --overwrite to retrain it")
+            raise VaediagError(f"{run.path} already has a stage 2; pass overwrite=True to retrain it")
         shutil.rmtree(run.stage_dir(2))
     apply_options(run.config, steps_or_epochs(given))
     run.config.train.validate()
@@ -82,7 +82,7 @@ def train_stage2_on_posteriors(out, mu: np.ndarray, second: np.ndarray, full: bo
     if resume:
         run = Run.open(out)
         if not run.stage2_only:
-            raise VaediagError(f"{run.path} is not a stage-2-only run; resume it with 'vaediag train --resume {run.path}'")
+            raise VaediagError(f"{run.path} is not a stage-2-only run; resume it with vaediag.resume({str(run.path)!r})")
     else:
         mu, second = np.asarray(mu, np.float32), np.asarray(second, np.float32)
         check_codes(mu, second, full)
@@ -122,9 +122,9 @@ def check_codes(mu: np.ndarray, second: np.ndarray, full: bool) -> None:
 def load_codes(path: Path) -> tuple[np.ndarray, np.ndarray, bool]:
     """(mu, second, full) from a .npz with mu and logvar, or mu and cov (:func:`codes_from`)."""
     if path.suffix.lower() != ".npz":
-        raise UsageError(f"--posteriors must be a .npz file with arrays mu and logvar (or cov), got {path}")
+        raise UsageError(f"codes= must be a .npz file with arrays mu and logvar (or cov), got {path}")
     if not path.is_file():
-        raise VaediagError(f"--posteriors {path} does not exist")
+        raise VaediagError(f"codes={path} does not exist")
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
@@ -159,8 +159,7 @@ class TwoStage:
         """z = mu_z(u) + sqrt(gamma_z) e, u, e ~ N(0, I): n two-stage latents (n, kappa)."""
         from vaediag.engine.sampling import two_stage_latents
 
-        if n < 1:
-            raise VaediagError(f"n must be a positive integer, got {n}")
+        check_positive_int("n", n)
         return two_stage_latents(self.stage2, (n, self.stage2.cfg.latent_dim), generator)
 
     @torch.no_grad()

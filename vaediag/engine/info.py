@@ -107,6 +107,7 @@ class RunInfo:
         diagnosis: the last diagnosis, or None.
         next_command: the command to run next (None when there is nothing vaediag can add);
         next_reason: why, in one sentence.
+        config: the run's config.json as a dict (not printed).
     """
 
     path: Path

@@ -283,8 +283,8 @@ class StageLoop:
         self.close()
         raise SharedError(
             f"stage {self.stage}: the loss became non-finite near step {self.step_n}; training stopped and the "
-            f"last good checkpoint in {self.run.stage_dir(self.stage)} was kept. Try a smaller --lr or a "
-            "--gamma-floor (e.g. 1e-4)")
+            f"last good checkpoint in {self.run.stage_dir(self.stage)} was kept. Try a smaller lr= or a "
+            "gamma_floor= (e.g. 1e-4)")
 
     # ------------------------------------------------------------------ checkpoint
     def checkpoint(self, done: bool = False) -> dict:
@@ -321,7 +321,7 @@ class StageLoop:
         self.checkpoint()
         self.close()
         raise Interrupted(f"interrupted at step {self.step_n} of stage {self.stage}; checkpoint written. Continue "
-                          f"with: vaediag train --resume {self.run.path} (on any number of processes)")
+                          f"with: vaediag.resume({str(self.run.path)!r}) (on any number of processes)")
 
     def close(self) -> None:
         self.batches.close()

@@ -68,15 +68,15 @@ class Run:
         """Refuse, before any work, a path that cannot become a new run (``overwrite`` replaces a run)."""
         path = Path(path)
         if path.exists() and not path.is_dir():
-            raise VaediagError(f"{path} exists and is not a directory; choose another --out")
+            raise VaediagError(f"{path} exists and is not a directory; choose another out=")
         if path.is_dir() and any(p.name != LOCK_NAME for p in path.iterdir()):
             if not overwrite:
                 what = "a vaediag run" if (path / CONFIG).exists() else "a non-empty directory"
-                raise VaediagError(f"{path} is already {what}; pass --overwrite to replace it, "
-                                   "or --resume to continue it")
+                raise VaediagError(f"{path} is already {what}; pass overwrite=True to replace it, "
+                                   f"or continue it with vaediag.resume({str(path)!r})")
             if not (path / CONFIG).exists():
                 raise VaediagError(f"{path} is a non-empty directory that is not a vaediag run; "
-                                   "refusing to overwrite it: choose another --out")
+                                   "refusing to overwrite it: choose another out=")
 
     @classmethod
     def create(cls, path: str | os.PathLike, config: RunConfig, overwrite: bool = False) -> "Run":
@@ -97,7 +97,7 @@ class Run:
             raise NotFoundError(f"no run at {path}: the directory does not exist", path=path)
         if not (path / CONFIG).is_file():
             raise NotFoundError(f"{path} is not a vaediag run (no {CONFIG}); train one with "
-                                f"'vaediag train --out {path}'", path=path / CONFIG)
+                                f"vaediag.train({str(path)!r})", path=path / CONFIG)
         try:
             d = json.loads((path / CONFIG).read_text())
         except (OSError, ValueError) as e:
@@ -116,7 +116,7 @@ class Run:
     # ------------------------------------------------------------------ paths
     def stage_dir(self, stage: int) -> Path:
         if stage not in (1, 2):
-            raise UsageError(f"--stage must be 1 or 2, got {stage}")
+            raise UsageError(f"stage= must be 1 or 2, got {stage}")
         return self.path / f"stage{stage}"
 
     @property
@@ -144,7 +144,7 @@ class Run:
 
     def resume_hint(self, stage: int) -> str:
         return (f"the last good checkpoint in {self.stage_dir(stage)} is intact: make room, then continue with "
-                f"'vaediag train --resume {self.path}'")
+                f"vaediag.resume({str(self.path)!r})")
 
     def write_progress(self, stage: int, state: dict[str, Any]) -> None:
         path = self.stage_dir(stage) / PROGRESS
@@ -173,12 +173,12 @@ class Run:
         path = self.stage_dir(stage) / CHECKPOINT
         if not path.is_file():
             raise VaediagError(f"{self.path} has no stage-{stage} checkpoint; train it with "
-                               f"'vaediag train --stages {stage} --out {self.path}'")
+                               f"vaediag.train({str(self.path)!r}, stages='{stage}')")
         try:
             state = torch.load(path, map_location=map_location, weights_only=True)
         except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile) as e:
             raise VaediagError(f"{path} is corrupt or truncated and cannot be loaded ({first_line(e)}); "
-                               "retrain that stage with --overwrite") from None
+                               "retrain that stage with overwrite=True") from None
         if not isinstance(state, dict) or "model" not in state or "step" not in state:
             raise VaediagError(f"{path} is not a vaediag checkpoint")
         return state
@@ -261,7 +261,7 @@ class Run:
                 f"vaediag.diagnose(model, data, stage2=vaediag.load_two_stage('{self.path}', model).stage2) "
                 "diagnoses both stages with your model")
         raise VaediagError(f"{self.path} has no stage-1 checkpoint yet; train it with "
-                           f"'vaediag train --resume {self.path}'")
+                           f"vaediag.resume({str(self.path)!r})")
 
     def load_posterior_cov(self) -> np.ndarray | None:
         """The full covariances (n, k, k) saved with the posteriors, or None for a diagonal encoder."""
@@ -275,7 +275,7 @@ class Run:
         path = self.stage_dir(1) / POSTERIORS
         if not path.is_file():
             raise VaediagError(f"{self.path} has no stage-1 posteriors: stage 1 has not finished; "
-                               f"run 'vaediag train --resume {self.path}'")
+                               f"run vaediag.resume({str(self.path)!r})")
         try:
             with np.load(path, allow_pickle=False) as f:
                 return f["mu"], f["logvar"]

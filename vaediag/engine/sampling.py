@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from vaediag.engine.devices import resolve_device
-from vaediag.errors import UsageError, VaediagError
+from vaediag.errors import UsageError, VaediagError, check_positive_int
 from vaediag.objective import reparameterize
 
 
@@ -62,13 +62,12 @@ def draw(run, stage: int = 2, n: int = 64, seed: int = 0, device: str | torch.de
     """Samples of a run (``stage`` 1: one-stage, 2: two-stage) or, with ``recon``, the first n held-out
     inputs followed by their reconstructions mu_x(mu_z(x)); a numpy array (images in [0, 1])."""
     device = resolve_device(device) if isinstance(device, str) else device
-    if n < 1:
-        raise VaediagError(f"n must be a positive integer, got {n}")
+    check_positive_int("n", n)
     gen = torch.Generator().manual_seed(seed)
     if run.stage2_only:  # a second stage on another model's codes: vaediag has no decoder for them
         if recon or stage == 1 or not run.stage_done(2):
             raise VaediagError(f"{run.path} holds only a second stage trained on another model's codes: it gives "
-                               "two-stage latents z (--stage 2, once 'vaediag stage2' has finished); decode them with "
+                               "two-stage latents z (stage=2, once 'vaediag stage2' has finished); decode them with "
                                "your model, or use vaediag.load_two_stage(run, model) in Python")
         stage2 = run.load_model(2, device)
         return two_stage_latents(stage2, (n, stage2.cfg.latent_dim), gen, device).cpu().numpy()
@@ -76,13 +75,13 @@ def draw(run, stage: int = 2, n: int = 64, seed: int = 0, device: str | torch.de
     if recon:
         data = run.dataset()
         if n > len(data.test):
-            raise UsageError(f"--n {n} is more than the {len(data.test)} held-out inputs")
+            raise UsageError(f"n={n} is more than the {len(data.test)} held-out inputs")
         x = data.to_float(data.test[:n].to(device))
         mu, _ = model.encode(x)
         return np.concatenate([x.cpu().numpy(), model.decode(mu).cpu().numpy()])
     if stage == 2:
         if not run.stage_done(2):
             raise VaediagError(f"{run.path} has no finished stage 2; train it with "
-                               f"'vaediag train --stages 2 --out {run.path}' or sample with --stage 1")
+                               f"vaediag.train({str(run.path)!r}, stages='2') or sample with stage=1")
         return sample_two_stage(model, run.load_model(2, device), n, gen).cpu().numpy()
     return sample_stage1(model, n, gen).cpu().numpy()

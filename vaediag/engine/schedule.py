@@ -29,7 +29,7 @@ def resolve_steps(steps: int | None, epochs: float | None, n: int, batch: int) -
         return int(steps)
     if epochs:
         return max(1, int(round(epochs * steps_per_epoch(n, batch))))
-    raise VaediagError("give the length of training with --epochs or --steps")
+    raise VaediagError("give the length of training with epochs= or steps=")
 
 
 def plan(schedule: StageSchedule, n: int) -> tuple[int, int, Halving | None]:

@@ -54,7 +54,7 @@ def train_stage1(run: Run, data: Dataset, device: torch.device, resume: bool = F
 def _stage2_data(run: Run) -> tuple[np.ndarray, np.ndarray]:
     if not run.stage_done(1) and not (run.stage2_only and run.has_posteriors()):
         raise VaediagError(f"stage 2 needs a finished stage 1 in {run.path}; train it first "
-                           f"('vaediag train --stages 1 --out {run.path}' or --resume)")
+                           f"(vaediag.train({str(run.path)!r}, stages='1') or vaediag.resume({str(run.path)!r}))")
     mu, lv = run.load_posteriors()
     if mu.shape[1] != run.config.stage2.latent_dim:
         raise VaediagError(f"stage-1 latents have dimension {mu.shape[1]} but stage 2 expects "

@@ -48,7 +48,19 @@ def figure_png(fig: Figure, dpi: int = 100) -> bytes:
 
 
 def save_figure(fig: Figure, out: str | os.PathLike, dpi: int = 110) -> Path:
-    """Write ``fig`` atomically in the format of ``out``'s suffix (.png, .pdf, .svg)."""
+    """Write a figure atomically, in the format of the file's suffix.
+
+    Args:
+        fig: a matplotlib Figure (as every figure function of vaediag returns).
+        out: the file: .png, .pdf or .svg (no suffix: PNG).
+        dpi: dots per inch of a PNG.
+
+    Returns:
+        ``out``, as a Path.
+
+    Raises:
+        OSError: the folder of ``out`` does not exist or cannot be written.
+    """
     out = Path(out)
     atomic_write_bytes(out, figure_bytes(fig, out.suffix.lower().lstrip(".") or "png", dpi))
     return out

@@ -15,7 +15,19 @@ from vaediag.plots import new_figure
 
 
 def make_grid(x: np.ndarray, nrow: int | None = None, pad: int = 2) -> np.ndarray:
-    """(N, C, H, W) floats in [0, 1] -> (rows*(H+pad)+pad, cols*(W+pad)+pad, C) uint8 grid."""
+    """Images side by side in one picture.
+
+    Args:
+        x: (N, C, H, W) floats in [0, 1] (clipped).
+        nrow: images per row (default: a square grid).
+        pad: white pixels between and around the images.
+
+    Returns:
+        A (rows*(H+pad)+pad, cols*(W+pad)+pad, C) uint8 array.
+
+    Raises:
+        ValueError: ``x`` that is not (N, C, H, W).
+    """
     x = np.clip(np.asarray(x, dtype=np.float32), 0.0, 1.0)
     n, c, h, w = x.shape
     cols = nrow or int(math.ceil(math.sqrt(n)))
@@ -42,7 +54,17 @@ def save_png(path: str | Path, grid: np.ndarray, scale: int = 1) -> None:
 
 
 def samples_figure(panels: list[tuple[str, np.ndarray]]) -> Figure:
-    """Side-by-side sample grids, one titled panel each (grids as from :func:`make_grid`)."""
+    """Side-by-side sample grids, one titled panel each.
+
+    Args:
+        panels: [(title, grid)], each grid an (H, W, C) uint8 array as :func:`make_grid` returns.
+
+    Returns:
+        A matplotlib Figure.
+
+    Raises:
+        ValueError: an empty list of panels.
+    """
     fig = new_figure((3.2 * len(panels), 3.5))
     axes = fig.subplots(1, len(panels))
     for ax, (title, grid) in zip(np.atleast_1d(axes), panels):

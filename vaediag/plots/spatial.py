@@ -24,8 +24,21 @@ LAMBDA_MAX = 1.2  # top of the colour scale: lambda_j ~ 1 is unused, a little ab
 
 
 def channel_maps_figure(lambda_map, cut: float = 0.5, used: bool = False, title: str = ""):
-    """One image per channel of ``lambda_map`` (C, H, W), or of a Diagnosis's ``spatial.lambda_map``: its mean
-    lambda, or (``used=True``) the positions where lambda < ``cut``."""
+    """One image per channel of a spatial latent's lambda map.
+
+    Args:
+        lambda_map: a (C, H, W) array of mean lambda per channel and position, or a Diagnosis (its
+            ``spatial.lambda_map``).
+        cut: the lambda below which a position counts as used (with ``used``).
+        used: show where lambda < ``cut`` instead of lambda itself.
+        title: the figure's title.
+
+    Returns:
+        A matplotlib Figure.
+
+    Raises:
+        UsageError: a Diagnosis of a flat latent, or a map that is not (C, H, W).
+    """
     if hasattr(lambda_map, "spatial"):  # a Diagnosis
         if lambda_map.spatial is None:
             raise UsageError("this diagnosis has a flat latent: channel maps need a (C, H, W) latent")
@@ -64,9 +77,20 @@ def where_maps(images: np.ndarray) -> np.ndarray:
 
 
 def where_figure(d, rows: list[int] | None = None, max_rows: int = 6):
-    """For each shown direction of a Diagnosis (or its ``perturbations`` section): one decode and the map of
-    where it acts (:func:`where_maps`), titled with the direction's index and lambda. ``rows``: positions in the perturbed directions (default: the
-    smallest-lambda ones and the largest)."""
+    """For each shown direction: one decode and the map of where it acts (:func:`where_maps`), titled with
+    the direction's index and lambda.
+
+    Args:
+        d: a Diagnosis, or its ``perturbations`` section.
+        rows: positions in the perturbed directions (default: the smallest-lambda ones and the largest).
+        max_rows: at most this many directions.
+
+    Returns:
+        A matplotlib Figure.
+
+    Raises:
+        UsageError: a diagnosis without perturbation images (vector data), or images of the wrong shape.
+    """
     p = getattr(d, "perturbations", d)
     imgs = p.images
     if imgs is None or p.lam is None:

@@ -20,9 +20,9 @@ import numpy as np
 import torch
 
 from vaediag.data import Dataset
-from vaediag.errors import UsageError, VaediagError
+from vaediag.errors import UsageError, VaediagError, check_positive_int
 from vaediag.engine.sampling import sample_posterior, sample_stage1, sample_two_stage
-from vaediag.quality.frechet import DEFAULT_METHOD, METHODS, check_sqrtm_scipy, frechet_distance, gaussian_stats
+from vaediag.quality.frechet import DEFAULT_METHOD, check_sqrtm_scipy, frechet_distance, gaussian_stats
 from vaediag.quality.kid import kid
 
 # KID beside FID in a run's scores: per seed the mean over this many subsets of 1,000 (or n) images;
@@ -72,6 +72,11 @@ def result_path(run: Run, proxy: bool) -> Path:
     return quality_dir(run) / ("proxy.json" if proxy else "fid.json")
 
 
+def _again(run: Run, proxy: bool) -> str:
+    """The call that scores the run again over its stored result (the CLI reads it as its command)."""
+    return f"vaediag.fid({str(run.path)!r}{', proxy=True' if proxy else ''}, overwrite=True)"
+
+
 def read_result(run: Run, proxy: bool) -> dict | None:
     """The stored result of ``vaediag fid`` (or ``--proxy``) for a run, or None."""
     path = result_path(run, proxy)
@@ -80,9 +85,9 @@ def read_result(run: Run, proxy: bool) -> dict | None:
     try:
         d = json.loads(path.read_text())
     except (OSError, ValueError) as e:
-        raise VaediagError(f"{path} is unreadable or not JSON ({e}); rerun 'vaediag fid --overwrite'") from None
+        raise VaediagError(f"{path} is unreadable or not JSON ({e}); rerun {_again(run, proxy)}") from None
     if not isinstance(d, dict) or "protocol" not in d:
-        raise VaediagError(f"{path} is not a vaediag FID result; rerun 'vaediag fid --overwrite'")
+        raise VaediagError(f"{path} is not a vaediag FID result; rerun {_again(run, proxy)}")
     return d
 
 
@@ -216,7 +221,7 @@ def plan(run: Run, dataset: Dataset, n: int | None, sources: list[str] | None, d
     if "stage2" in sources and not run.has_checkpoint(2):
         if explicit:
             raise VaediagError(f"{run.path} has no stage-2 model, so two-stage samples cannot be scored; "
-                               f"train it with 'vaediag train --stages 2 --out {run.path}' or drop stage2")
+                               f"train it with vaediag.train({str(run.path)!r}, stages='2') or drop stage2")
         sources.remove("stage2")
         notes.append("stage2 skipped: the run has no stage-2 model")
     elif "stage2" in sources and not run.stage_done(2):
@@ -234,15 +239,9 @@ def evaluate_run(run: Run, extractor, n: int | None = None, seeds: int = 10, see
     squared pixel error ``mse``), ``notes``, ``protocol`` and ``elapsed_seconds``. Nothing is written
     except the real-statistics cache.
     """
-    t0 = time.perf_counter()
-    if seeds < 1:
-        raise UsageError(f"--seeds must be at least 1, got {seeds}")
-    if batch_size < 1:
-        raise UsageError(f"--batch-size must be a positive integer, got {batch_size}")
+    t0 = time.perf_counter()  # seeds, batch_size and method are checked once, by vaediag.FidOptions
     if norm not in ("none", "minmax"):
         raise UsageError(f"generated-image normalisation must be 'none' or 'minmax', got {norm!r}")
-    if method not in METHODS:
-        raise UsageError(f"the FID method must be 'eigh' or 'sqrtm', got {method!r}")
     if method == "sqrtm":
         check_sqrtm_scipy()  # before any feature is computed
     run.require_stage1()
@@ -293,7 +292,7 @@ def check_writable(run: Run, proxy: bool, overwrite: bool) -> None:
     """Refuse, before any work, to replace a stored result unless asked."""
     path = result_path(run, proxy)
     if path.exists() and not overwrite:
-        raise VaediagError(f"{path} already exists; pass --overwrite to replace it")
+        raise VaediagError(f"{path} already exists; pass overwrite=True to replace it")
 
 
 def save_result(run: Run, result: dict, json_path: Path | None = None) -> Path:

@@ -71,7 +71,7 @@ def find_inception_weights(path: str | Path | None = None) -> Path:
         return p
     p = default_weights()
     if p is None:
-        raise NotFoundError(f"the FID Inception weights were not found; {WEIGHTS_HINT} (or use --proxy offline)")
+        raise NotFoundError(f"the FID Inception weights were not found; {WEIGHTS_HINT} (or use proxy=True offline)")
     return p
 
 

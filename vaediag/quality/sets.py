@@ -106,7 +106,26 @@ def features(images: np.ndarray, extractor, batch_size: int = 50,
 def score_sets(images: np.ndarray, reference: np.ndarray, extractor, batch_size: int = 50,
                kid_subsets: int = SUBSETS, kid_subset_size: int = SUBSET_SIZE, seed: int = 0,
                progress=None) -> dict:
-    """{fid, kid {mean, std, ...}, n_images, n_reference, features, proxy, notes} of ``images`` against ``reference``."""
+    """FID and KID of ``images`` against ``reference`` with a feature extractor of your choice.
+
+    Args:
+        images: float32 (N, C, H, W) images in [0, 1] (a model's samples).
+        reference: the real images, in the same form.
+        extractor: the features: :class:`~vaediag.quality.features.InceptionFeatures` (FID) or
+            :class:`~vaediag.quality.features.ProxyFeatures` (offline, not an FID).
+        batch_size: images per forward pass.
+        kid_subsets: how many random subsets KID averages over.
+        kid_subset_size: images per KID subset (kept below both set sizes).
+        seed: seed of the KID subsets.
+        progress: None, or a ``(label, done, total)`` callback.
+
+    Returns:
+        {``fid``, ``kid`` {mean, std, subsets, subset_size, ...}, ``n_images``, ``n_reference``,
+        ``features``, ``proxy``, ``metric``, ``notes``, ``elapsed_seconds``}.
+
+    Raises:
+        VaediagError: features that are not finite.
+    """
     t0 = time.perf_counter()
     fi = features(images, extractor, batch_size, progress, "images")
     fr = features(reference, extractor, batch_size, progress, "reference")

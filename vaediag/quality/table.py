@@ -100,7 +100,7 @@ def load_results(runs: list[Run], prefer_proxy: bool = False) -> list[dict]:
     for run in runs:
         res = read_result(run, prefer_proxy) or read_result(run, not prefer_proxy)
         if res is None:
-            raise VaediagError(f"{run.path} has no FID result yet; run 'vaediag fid --run {run.path}' "
-                               "(or with --proxy) first")
+            raise VaediagError(f"{run.path} has no FID result yet; run vaediag.fid({str(run.path)!r}) "
+                               "(or with proxy=True) first")
         out.append(res)
     return out
