@@ -85,9 +85,16 @@ class Budgets:
         spectrum_dims: the coordinates of the aggregated-posterior spectrum (default 256).
         max_memory_gb: the largest estimated memory of the diagnosis' own arrays (default 4 GB).
         max_seconds: the longest estimated time (default None: no limit).
+        perturb_numbers: the decoded numbers of all the perturbations (default 23,592,960: the defaults'
+            work on a 64 x 64 x 3 output; over it fewer inputs, then fewer directions; at least 1).
+        gain_numbers: the decoded numbers of all of eq. (73)'s Jacobian-vector products (default 3,145,728,
+            likewise).
+        mi_numbers: the posterior numbers (inputs x kappa) of I(x; z) (default 2^21: the first
+            ``min(mi_n, mi_numbers // kappa)`` inputs).
 
     Raises:
-        UsageError: a budget below 2 or not a whole number, a limit that is not a positive number.
+        UsageError: a direction budget below 2 (a budget in numbers below 1) or not a whole number, a limit
+            that is not a positive number.
     """
 
     perturb_directions: int | None = PERTURB_DIRECTIONS

@@ -64,7 +64,7 @@ def diagnose(model, x: torch.Tensor, stage2=None, tau: float = DEFAULT_TAU, seed
     ``check_range=False`` skips the range check. ``x`` stays where it is (e.g. uint8 on the CPU) and is
     moved and converted batch by batch, so memory is flat in n. The model is diagnosed in eval mode and
     given back in its own modes, unchanged (:func:`~vaediag.diagnostics.protocol.frozen`). Collapse
-    statistics: I(x; z) on the first ``mi_n`` inputs, the importance-weighted log-likelihood with ``iw_k``
+    statistics: I(x; z) on the first ``mi_n`` inputs (within ``budgets.mi_numbers``), the importance-weighted log-likelihood with ``iw_k``
     samples on the first ``iw_n`` (0 to skip); the effective gamma on the first ``gamma_fit_n`` (0 to
     skip). ``budgets``: the :class:`~vaediag.diagnostics.budget.Budgets` of the per-direction and
     quadratic parts (defaults: inactive for latents of up to 64 numbers), recorded in
