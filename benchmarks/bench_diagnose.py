@@ -170,7 +170,7 @@ def diagnosed(model, x, iw: bool, kl_weight: float | None = None) -> dict:
     S.perturb_directions = timed("perturbation decodes", S.perturb_directions)
     S.mutual_information = timed("I(x; z)", S.mutual_information)
     S.iw_log_likelihood = timed("IW estimate", S.iw_log_likelihood)
-    S._effective = timed("gamma_effective (eq. 73)", S._effective)
+    S._encoder_fit = timed("gamma_effective (eq. 73)", S._encoder_fit)
     S.preflight = timed("estimate before the work", S.preflight)
     S._gather = timed("one pass (encode, decode(mu), eigen, moments) + perturbations", S._gather)
     m = vaediag.adapt(model, loss="mean_sq", kl_weight=0.005 if kl_weight is None else kl_weight, data_range=(-1, 1))
@@ -196,16 +196,34 @@ def child(args) -> None:
     print(json.dumps(out))
 
 
-def _pair(argv: list[str], repeat: int) -> dict:
-    """bare and diagnose children, alternately ``repeat`` times; each one's fastest time and least peak."""
+def _run(which: str, argv: list[str]) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    res = subprocess.run([sys.executable, __file__, "--child", which] + argv, capture_output=True, text=True, env=env)
+    if res.returncode != 0:
+        sys.exit(f"the {which} process failed: {res.stderr.strip().splitlines()[-1] if res.stderr.strip() else res.returncode}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def _bracketed(argv: list[str]) -> dict:
+    """bare, diagnose, bare: the bare time is the mean of the two around diagnose (a load that drifts
+    during the run hits both sides alike), its peak memory the larger."""
+    before, d, after = _run("bare", argv), _run("diagnose", argv), _run("bare", argv)
+    parts = {p: (before["parts"][p] + after["parts"][p]) / 2 for p in before["parts"]}
+    bare = dict(before, seconds=(before["seconds"] + after["seconds"]) / 2, parts=parts,
+                each=[before["seconds"], after["seconds"]],
+                **{key: max(before[key], after[key]) for key in ("peak_mb_above_start", "peak_mb")})
+    return {"bare": bare, "diagnose": d}
+
+
+def _pair(argv: list[str], repeat: int) -> dict:
+    """bare and diagnose children, alternately ``repeat`` times; each one's fastest time and least peak
+    (``repeat`` 0: :func:`_bracketed`)."""
+    if repeat == 0:
+        return _bracketed(argv)
     got = {}
     for _ in range(max(1, repeat)):  # alternately: a load that changes over time hits both alike
         for which in ("bare", "diagnose"):
-            res = subprocess.run([sys.executable, __file__, "--child", which] + argv, capture_output=True, text=True, env=env)
-            if res.returncode != 0:
-                sys.exit(f"the {which} process failed: {res.stderr.strip().splitlines()[-1] if res.stderr.strip() else res.returncode}")
-            r = json.loads(res.stdout.strip().splitlines()[-1])
+            r = _run(which, argv)
             if which in got:
                 for key in ("peak_mb_above_start", "peak_mb"):
                     r[key] = min(r[key], got[which][key])
@@ -230,6 +248,8 @@ def _matmul_gflops(n: int = 2048, reps: int = 5) -> float:
 def _report(title: str, got: dict) -> None:
     b, d = got["bare"], got["diagnose"]
     print(title)
+    if "each" in b:
+        print(f"  bare before and after diagnose: {b['each'][0]:.2f} s, {b['each'][1]:.2f} s (their mean below)")
     for name, r in (("bare", b), ("diagnose", d)):
         print(f"  {name:9s} {r['seconds']:8.2f} s   peak RSS {r['peak_mb']:.0f} MB (+{r['peak_mb_above_start']:.0f} MB "
               "above the model and data)")
@@ -269,7 +289,8 @@ def main() -> None:
     ap.add_argument("--table", action="store_true", help="time and memory against latent size, 64 ... 4096")
     ap.add_argument("--no-iw", action="store_true", help="without the importance-weighted log-likelihood")
     ap.add_argument("--repeat", type=int, default=1,
-                    help="run bare and diagnose alternately this many times and keep each one's fastest (default 1)")
+                    help="run bare and diagnose alternately this many times and keep each one's fastest (default 1); "
+                    "0: bare, diagnose, bare, with the mean of the two bare times")
     ap.add_argument("--child", choices=("bare", "diagnose"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.n < 2 or args.side < 2 ** len(args.hidden.split(",")):
@@ -278,10 +299,16 @@ def main() -> None:
         return child(args)
     argv = [a for a in sys.argv[1:] if a != "--table"]
     iw = "off" if args.no_iw else f"on ({IW_N} inputs x K = {IW_K})"
-    print(f"fp32 matmul (2048 x 2048, 1 thread): {_matmul_gflops():.1f} GFLOP/s; n = {args.n}, 1 thread, fastest of "
-          f"{max(1, args.repeat)}, IW {iw}", flush=True)
+    print(f"fp32 matmul (2048 x 2048, 1 thread): {_matmul_gflops():.1f} GFLOP/s; n = {args.n}, 1 thread, "
+          + (f"fastest of {args.repeat}" if args.repeat else "bare before and after diagnose") + f", IW {iw}", flush=True)
     if args.table:
-        return _table(args, argv)
+        _table(args, argv)
+    else:
+        _single(args, argv)
+    print(f"fp32 matmul (2048 x 2048, 1 thread) at the end: {_matmul_gflops():.1f} GFLOP/s", flush=True)
+
+
+def _single(args, argv: list[str]) -> None:
     got = _pair(argv, args.repeat)
     if args.model == "vanilla":
         title = f"VanillaVAE {args.side}x{args.side}x3, hidden {args.hidden}, latent {args.latent}"

@@ -111,8 +111,111 @@ def test_active_budgets_on_a_large_flat_latent():
     assert d.effective_fit.directions == 5 and d.effective_fit.pairs == 15
     assert len(d.spectra.stage1) == 10 and len(d.spectra.coordinates) == 10
     b = d.provenance.budgets
-    assert b["active"] == {"perturb_directions": True, "gain_directions": True, "spectrum_dims": True}
+    assert b["active"] == {"perturb_directions": True, "gain_directions": True, "spectrum_dims": True,
+                           "perturb_numbers": False, "gain_numbers": False, "mi_numbers": False}
     assert b["iw_k"] == 0 and b["perturb_inputs"] == 2
+
+
+def test_share_lowers_the_inputs_then_the_directions():
+    assert B.share(None, 10 ** 6, 8, 16, 15) == (8, 16)
+    assert B.share(8 * 16 * 15 * 100, 100, 8, 16, 15) == (8, 16)  # exactly the budget
+    assert B.share(8 * 16 * 15 * 100 - 1, 100, 8, 16, 15) == (7, 16)
+    assert B.share(2 * 16 * 15 * 100 + 99, 100, 8, 16, 15) == (2, 16)
+    assert B.share(16 * 15 * 100 - 1, 100, 8, 16, 15) == (1, 15)  # one input, then fewer directions
+    assert B.share(1, 100, 8, 16, 15) == (1, 2)  # never under 2 directions
+    assert B.share(1, 100, 8, 16, 1, fixed_directions=True) == (1, 16)  # a full covariance keeps them all
+
+
+def test_shares_keep_outputs_up_to_64x64x3_and_cut_larger_ones():
+    b = B.Budgets()
+    for d in (784, 28 * 28 * 3, 64 * 64 * 3):  # the defaults' work, unchanged
+        assert B.shares(b, 784, d, 8, 16) == {"perturbations": (8, 16), "gains": (16, 16), "mutual_information": (2000, 784)}
+    assert B.shares(b, 1048, 784, 8, 16)["mutual_information"] == (2000, 1048)
+    sd = 3 * 256 * 256  # 16 x 64 x 64 x 3: the work of one 64 x 64 x 3 diagnosis
+    assert B.shares(b, 4096, sd, 8, 16) == {"perturbations": (1, 8 * 16 * 15 // (16 * 15)), "gains": (1, 16),
+                                            "mutual_information": (2 ** 21 // 4096, 4096)}
+    assert B.shares(b, 4096, 3 * 128 * 128, 8, 16, mi_n=300) == {"perturbations": (2, 16), "gains": (4, 16),
+                                                                "mutual_information": (300, 4096)}
+    assert B.shares(b, 64, sd, 8, 16) == {"perturbations": (8, 64), "gains": (16, 64),  # flat_max: every direction
+                                          "mutual_information": (2000, 64)}
+    full = B.shares(b, 100, sd, 8, 16, full=True)["gains"]
+    assert full == (1, 100)
+    w = B.plan(4096, sd, 250, b, 8, 16, 2000, 200, 0)["decodes"]
+    assert w["perturbations"] == 120 and w["gamma_effective (eq. 73)"] == 16 * B.JVP_DECODES
+    with pytest.raises(UsageError, match=r"Budgets\(gain_numbers=0\)"):
+        B.Budgets(gain_numbers=0)
+
+
+def test_numbers_budgets_cut_the_work_not_the_numbers():
+    """Over the decoded-numbers budgets the first inputs are kept: their perturbation variances are those
+    of the unbudgeted diagnosis (the same draws, up to float32 batching), and eq. (73) is fitted on fewer inputs and coordinates."""
+    k, d = 100, 20
+    m = adapt(Linear(k, d), gamma=0.1)
+    kw = dict(iw_k=0, perturb_inputs=4, gamma_fit_n=3)
+    free = diagnose(m, _x(), **kw, budgets=B.Budgets(perturb_directions=6, gain_directions=5))
+    cut = diagnose(m, _x(), **kw, budgets=B.Budgets(perturb_directions=6, gain_directions=5,
+                                                    perturb_numbers=2 * 6 * 15 * d + 1, gain_numbers=3 * d))
+    assert free.perturbations.inputs == 4 and cut.perturbations.inputs == 2
+    np.testing.assert_allclose(cut.perturbations.variance, free.perturbations.variance[:2], rtol=1e-4)  # float32 batches
+    np.testing.assert_array_equal(cut.perturbations.directions, free.perturbations.directions)
+    assert (cut.effective_fit.n, cut.effective_fit.directions, cut.effective_fit.pairs) == (1, 3, 3)
+    b = cut.provenance.budgets
+    assert b["active"]["perturb_numbers"] and b["active"]["gain_numbers"]
+    assert b["perturbations_used"] == {"inputs": 2, "directions": 6} and b["gains_used"] == {"inputs": 1, "directions": 3}
+    assert not free.provenance.budgets["active"]["perturb_numbers"]
+    assert any("perturb_numbers 3,601 (2 input(s) x 6 directions)" in n for n in cut.summary["notes"])
+
+
+def test_mi_numbers_takes_the_first_inputs():
+    """Over the mi_numbers budget I(x; z) is that of the first mi_numbers // kappa inputs, exactly the
+    value asked for with mi_n= of that many."""
+    k = 100
+    m = adapt(Linear(k), gamma=0.1)
+    kw = dict(iw_k=0, perturb_inputs=2, gamma_fit_n=2)
+    cut = diagnose(m, _x(), **kw, budgets=B.Budgets(mi_numbers=25 * k + 7))
+    asked = diagnose(m, _x(), **kw, mi_n=25)
+    assert cut.collapse.mutual_information_n == 25 == asked.collapse.mutual_information_n
+    assert cut.collapse.mutual_information == asked.collapse.mutual_information
+    assert cut.provenance.budgets["active"]["mi_numbers"] and not asked.provenance.budgets["active"]["mi_numbers"]
+    assert cut.provenance.budgets["mutual_information_used"] == {"inputs": 25, "directions": k}
+    assert any("mi_numbers 2,507 (I(x; z) on 25 inputs)" in n for n in cut.summary["notes"])
+
+
+def test_the_pass_keeps_the_first_mi_n_inputs_across_batches():
+    """I(x; z) and the reconstruction error are the same whether the pass cuts the inputs into batches of 3
+    (I(x; z)'s 10 inputs ending inside a batch) or takes them at once."""
+    m = adapt(Linear(100), gamma=0.1)
+    kw = dict(iw_k=0, perturb_inputs=2, gamma_fit_n=2, mi_n=10)
+    small, whole = diagnose(m, _x(), batch=3, **kw), diagnose(m, _x(), **kw)
+    assert small.collapse.mutual_information_n == 10
+    assert small.collapse.mutual_information == pytest.approx(whole.collapse.mutual_information, rel=1e-5)
+    assert small.summary["recon_mse"] == pytest.approx(whole.summary["recon_mse"], rel=1e-5)
+
+
+def test_squared_error_in_pieces_is_the_whole():
+    from vaediag.diagnostics.summary import _squared_error
+
+    g = torch.Generator().manual_seed(0)
+    rec, xb = torch.randn(5, 3, 7, 7, generator=g), torch.randn(5, 3, 7, 7, generator=g)
+    direct = float(((rec.double() - xb.double()) ** 2).sum())
+    assert _squared_error(rec, xb, numbers=11) == pytest.approx(direct, rel=1e-12)
+    assert _squared_error(rec, xb) == pytest.approx(direct, rel=1e-12)
+
+
+def test_the_estimate_names_the_directions_the_numbers_budgets_leave():
+    est = {"seconds": 10.0, "memory_bytes": 10 ** 8}
+    b = B.Budgets()
+    sd = B.estimate_sentence(4096, 1000, est, b, b.record(4096, 3 * 256 * 256, 8, 16, False, 1000))
+    assert "perturb_directions 16" in sd and "perturbations on 1 input(s) x 8 directions" in sd
+    assert "eq. (73) on 1 input(s) x 16 directions" in sd and "I(x; z) on 512 input(s)" in sd
+    small = B.estimate_sentence(784, 250, est, b, b.record(784, 784, 8, 16, False, 250))
+    assert "input(s)" not in small and "gain_directions 16" in small
+
+
+def test_release_memory_runs_twice():
+    B.release_memory()
+    B.release_memory()  # looked up once; a C library without malloc_trim is skipped
+    assert len(B._TRIM) == 1
 
 
 def test_gains_along_sampled_directions_are_the_linear_decoders():

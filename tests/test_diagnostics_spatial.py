@@ -93,7 +93,9 @@ def test_stand_in_autoencoder_kl_is_read_without_glue():
     _check_spatial(d, vae, x)
     assert d.model.latent_scaling_factor == pytest.approx(0.18215)
     assert any("scaling_factor" in note for note in d.provenance.notes)
-    assert d.provenance.budgets["active"] == {"perturb_directions": True, "gain_directions": True, "spectrum_dims": False}
+    assert d.provenance.budgets["active"] == {"perturb_directions": True, "gain_directions": True, "spectrum_dims": False,
+                                              "perturb_numbers": False, "gain_numbers": False,
+                                              "mi_numbers": False}
     assert len(d.perturbations.rows) == 4 and d.effective_fit.directions == 4
     assert sorted(r.direction for r in d.perturbations.rows) == sorted(d.perturbations.directions.tolist())
 

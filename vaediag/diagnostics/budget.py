@@ -19,8 +19,24 @@ budgets existed (that is cheap), and a budget at least kappa is inactive too.
   spectrum, its gap and the Gaussian-fit KL. When active, a random sample of that many
   coordinates (drawn from the seed): the spectrum is that of the marginal of q(z) on them, against
   N(0, I)'s marginal (also N(0, I)), so the comparison of eq. (10) still holds.
-- ``mi_n`` (2,000 inputs) and ``iw_n`` x ``iw_k`` (200 x 50 decodes) were already fixed. I(x; z) is
-  computed for latents above 64 numbers as a matrix product (memory n^2, not n^2 kappa).
+- ``perturb_numbers`` and ``gain_numbers``: the decoded numbers the perturbations and the eq. (73)
+  Jacobian-vector products may make in all, fixed costs (they do not grow with n) that grow with the
+  output's size d. The defaults are the work of the defaults above on a 64 x 64 x 3 output
+  (:data:`REFERENCE_OUTPUT`): 8 inputs x 16 directions x 15 decodes x 12,288 numbers
+  (:data:`PERTURB_NUMBERS`) and 16 inputs x 16 products x 12,288 (:data:`GAIN_NUMBERS`), so every output up
+  to 64 x 64 x 3 numbers keeps the work above unchanged, and a larger one does the work of a 64 x 64 x 3
+  one: its fixed costs stay the fraction of the pass they are at 64 x 64 x 3 (a decode of a conv decoder
+  costs about in proportion to its output). Over budget, :func:`share` lowers the inputs first (to 1),
+  then the directions (to 2): at 256 x 256 x 3, 1 input x 8 directions are perturbed (120 decodes
+  instead of 1,920) and eq. (73) is fitted on 1 input x 16 directions (16 products instead of 256).
+- ``mi_numbers`` (default 2^21 = 2,097,152, :data:`MI_NUMBERS`): I(x; z) uses the first
+  ``min(mi_n, mi_numbers // kappa)`` inputs (``mi_n`` = 2,000 by default): its arrays are a few
+  float64 copies of (inputs x kappa) posterior parameters (17 MB each at this budget), kept from the
+  pass, so their memory does not grow with n beyond the budget. Every latent up to 1,048 numbers keeps
+  2,000 inputs; a 4 x 32 x 32 = 4,096 one uses 512 (log 512 = 6.2 nats is then the estimate's ceiling;
+  an SD-like VAE's I(x; z) is far above either ceiling, which the result's note says).
+- ``iw_n`` x ``iw_k`` (200 x 50 decodes) were already fixed. I(x; z) is computed for latents above 64
+  numbers as a matrix product (memory n^2, not n^2 kappa).
 
 Batches are cut so that a batch holds at most :data:`BATCH_NUMBERS` input numbers (500 inputs of up to
 16,777 numbers: every image of 64 x 64 x 3 or less keeps its batch of 500), so memory is flat in n.
@@ -49,6 +65,13 @@ JVP_NUMBERS = 2 ** 19  # decoded numbers of the Jacobian-vector products made at
 # about 1 kB of activations per decoded number for a conv decoder: 3.3 GB for 16 JVPs at 256 x 256 x 3, 0.5 GB for 2)
 JVP_DECODES = 3.0  # a Jacobian-vector product by the double-vjp identity costs about 3 decodes
 MEMORY_GB = 4.0  # default limit on the diagnostics' own arrays (not the model's activations)
+N_DECODES = 15  # decodes per perturbed direction and input (vaediag.diagnostics.perturb)
+REFERENCE_OUTPUT = 64 * 64 * 3  # outputs up to this many numbers keep the per-direction work of the defaults
+PERTURB_NUMBERS = 8 * PERTURB_DIRECTIONS * N_DECODES * REFERENCE_OUTPUT  # 23,592,960 decoded numbers
+GAIN_NUMBERS = 16 * GAIN_DIRECTIONS * REFERENCE_OUTPUT  # 3,145,728 numbers of Jacobian-vector products
+MI_NUMBERS = 2 ** 21  # posterior numbers (inputs x kappa) of I(x; z)
+COUNTS = ("perturb_directions", "gain_directions", "spectrum_dims")
+NUMBERS = ("perturb_numbers", "gain_numbers", "mi_numbers")
 
 
 @dataclass(frozen=True)
@@ -62,9 +85,16 @@ class Budgets:
         spectrum_dims: the coordinates of the aggregated-posterior spectrum (default 256).
         max_memory_gb: the largest estimated memory of the diagnosis' own arrays (default 4 GB).
         max_seconds: the longest estimated time (default None: no limit).
+        perturb_numbers: the decoded numbers of all the perturbations (default 23,592,960: the defaults'
+            work on a 64 x 64 x 3 output; over it fewer inputs, then fewer directions; at least 1).
+        gain_numbers: the decoded numbers of all of eq. (73)'s Jacobian-vector products (default 3,145,728,
+            likewise).
+        mi_numbers: the posterior numbers (inputs x kappa) of I(x; z) (default 2^21: the first
+            ``min(mi_n, mi_numbers // kappa)`` inputs).
 
     Raises:
-        UsageError: a budget below 2 or not a whole number, a limit that is not a positive number.
+        UsageError: a direction budget below 2 (a budget in numbers below 1) or not a whole number, a limit
+            that is not a positive number.
     """
 
     perturb_directions: int | None = PERTURB_DIRECTIONS
@@ -72,12 +102,15 @@ class Budgets:
     spectrum_dims: int | None = SPECTRUM_DIMS
     max_memory_gb: float | None = MEMORY_GB
     max_seconds: float | None = None
+    perturb_numbers: int | None = PERTURB_NUMBERS
+    gain_numbers: int | None = GAIN_NUMBERS
+    mi_numbers: int | None = MI_NUMBERS
 
     def __post_init__(self):
-        for name in ("perturb_directions", "gain_directions", "spectrum_dims"):
-            v = getattr(self, name)
-            if v is not None and (not isinstance(v, (int, np.integer)) or v < 2):
-                raise UsageError(f"{_arg(name, repr(v))} is not a budget: give a whole number of at least 2, "
+        for name in COUNTS + NUMBERS:
+            v, least = getattr(self, name), 2 if name in COUNTS else 1
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < least):
+                raise UsageError(f"{_arg(name, repr(v))} is not a budget: give a whole number of at least {least}, "
                                  "or None (no budget)")
         for name in ("max_memory_gb", "max_seconds"):
             v = getattr(self, name)
@@ -91,11 +124,18 @@ class Budgets:
         v = getattr(self, name)
         return None if (k <= FLAT_MAX or v is None or v >= k) else int(v)
 
-    def record(self, k: int) -> dict:
-        """The budgets as the result names them, with whether each was active for a latent of ``k`` numbers."""
+    def record(self, k: int, d: int = 1, perturb_inputs: int = 8, gamma_fit_n: int = 16, full: bool = False,
+               mi_n: int = 2000) -> dict:
+        """The budgets as the result names them, with whether each was active for a latent of ``k`` numbers
+        and outputs of ``d``, and the inputs and directions the perturbations, eq. (73) and I(x; z) use
+        (:func:`shares`)."""
         out = asdict(self)
-        out["active"] = {name: self.limit(name, k) is not None
-                         for name in ("perturb_directions", "gain_directions", "spectrum_dims")}
+        out["active"] = {name: self.limit(name, k) is not None for name in COUNTS}
+        used = shares(self, k, d, perturb_inputs, gamma_fit_n, full, mi_n)
+        asked = shares(Budgets(**{n: getattr(self, n) for n in COUNTS}, **dict.fromkeys(NUMBERS)),
+                       k, d, perturb_inputs, gamma_fit_n, full, mi_n)
+        out["active"].update({name: used[part] != asked[part] for name, part in zip(NUMBERS, used)})
+        out.update({f"{part}_used": {"inputs": m, "directions": p} for part, (m, p) in used.items()})
         return out
 
 
@@ -108,6 +148,35 @@ def jvp_rows(numbers_per_input: int, rows: int = 16) -> int:
     """Jacobian-vector products made at once: at most ``rows`` (16, unchanged up to 64 x 64 x 3 outputs) and
     at most :data:`JVP_NUMBERS` decoded numbers."""
     return max(1, min(int(rows), JVP_NUMBERS // max(1, int(numbers_per_input))))
+
+
+def share(numbers: int | None, d: int, inputs: int, directions: int, per: int = 1,
+          fixed_directions: bool = False) -> tuple[int, int]:
+    """(inputs, directions) whose ``inputs x directions x per`` decodes of ``d`` numbers fit in ``numbers``
+    (None: no budget): the inputs lowered first (to 1), then the directions (to 2, never below the
+    budget's own minimum; ``fixed_directions``: never, e.g. a full covariance's eigenvectors)."""
+    inputs, directions = int(inputs), int(directions)
+    cost = per * max(1, int(d))  # decoded numbers of one direction of one input
+    if numbers is None or inputs * directions * cost <= numbers:
+        return inputs, directions
+    m = max(1, int(numbers) // (directions * cost))
+    if m > 1 or directions * cost <= numbers or fixed_directions:
+        return min(m, inputs), directions
+    return 1, max(min(2, directions), int(numbers) // cost)
+
+
+def shares(budgets: Budgets, k: int, d: int, perturb_inputs: int, gamma_fit_n: int, full: bool = False,
+           mi_n: int = 2000) -> dict:
+    """The (inputs, directions) of the perturbations, of eq. (73)'s products and of I(x; z) for a latent of
+    ``k`` numbers and outputs of ``d``: the direction budgets, then the budgets in numbers (:func:`share`;
+    inactive up to :data:`FLAT_MAX` latent numbers, like every budget)."""
+    flat = k <= FLAT_MAX
+    pk = budgets.limit("perturb_directions", k) or k
+    gk = k if full else (budgets.limit("gain_directions", k) or k)
+    pn, gn, mn = (None, None, None) if flat else (budgets.perturb_numbers, budgets.gain_numbers, budgets.mi_numbers)
+    return {"perturbations": share(pn, d, perturb_inputs, pk, N_DECODES),
+            "gains": share(gn, d, gamma_fit_n, gk, 1, fixed_directions=full),
+            "mutual_information": share(mn, 1, mi_n, k, 1, fixed_directions=True)}
 
 
 def pick_directions(lambda_mean: np.ndarray, budget: int | None) -> np.ndarray:
@@ -133,13 +202,12 @@ def plan(k: int, d: int, n: int, budgets: Budgets, perturb_inputs: int, gamma_fi
          iw_n: int, iw_k: int, full: bool = False) -> dict:
     """Work of each part in decode-equivalents (and encodes), and the bytes of the diagnostics' largest
     arrays, for a latent of ``k`` numbers and inputs of ``d`` numbers."""
-    pk = budgets.limit("perturb_directions", k) or k
-    gk = k if full else (budgets.limit("gain_directions", k) or k)
+    (pm, pk), (gm, gk), (m, _) = shares(budgets, k, d, min(perturb_inputs, n), min(gamma_fit_n, n), full,
+                                        min(mi_n, n)).values()
     sk = budgets.limit("spectrum_dims", k) or k
-    m = min(mi_n, n)
     iw = min(iw_n, n) * iw_k if iw_k > 0 else 0
-    decodes = {"one pass": n, "perturbations": min(perturb_inputs, n) * pk * 15,
-               "gamma_effective (eq. 73)": min(gamma_fit_n, n) * gk * JVP_DECODES, "IW log-likelihood": iw}
+    decodes = {"one pass": n, "perturbations": pm * pk * N_DECODES,
+               "gamma_effective (eq. 73)": gm * gk * JVP_DECODES, "IW log-likelihood": iw}
     memory = {"spectrum_dims": 3 * sk * sk * 8,
               "perturb_directions": pk * 15 * d * 2 + 2 * batch_size(d, 256) * d * 8,
               "gain_directions": 16 * d * 8 * 4,
@@ -161,10 +229,14 @@ def estimate(work: dict, seconds_per_decode: float, seconds_per_encode: float, g
             "largest": max(mem, key=mem.get)}
 
 
-def estimate_sentence(k: int, n: int, est: dict, budgets: Budgets) -> str:
-    """One line before the work: 'diagnose: 4,500 inputs, latent of 784 numbers: about 40 s and 0.3 GB ...'."""
-    bits = [f"{name} {budgets.limit(name, k)}" for name in ("perturb_directions", "gain_directions", "spectrum_dims")
-            if budgets.limit(name, k) is not None]
+def estimate_sentence(k: int, n: int, est: dict, budgets: Budgets, record: dict | None = None) -> str:
+    """One line before the work: 'diagnose: 4,500 inputs, latent of 784 numbers: about 40 s and 0.3 GB ...'
+    (``record``: :meth:`Budgets.record`, whose budgets in numbers are named with what they leave when active)."""
+    bits = [f"{name} {budgets.limit(name, k)}" for name in COUNTS if budgets.limit(name, k) is not None]
+    for name, (what, key) in USED.items():
+        if record is not None and record["active"].get(name):
+            u = record[key]
+            bits.append(f"{what} on {u['inputs']:,} input(s)" + ("" if name == "mi_numbers" else f" x {u['directions']:,} directions"))
     return (f"diagnose: {n:,} inputs, a latent of {k:,} numbers: about {duration(est['seconds'])} and "
             f"{est['memory_bytes'] / 1e9:.2g} GB of diagnostic arrays on this device"
             + (f" (budgets: {', '.join(bits)})" if bits else ""))
@@ -192,6 +264,8 @@ def check(k: int, n: int, est: dict, budgets: Budgets) -> None:
                          f"(iw=False), or raise {_arg('max_seconds')}")
 
 
+USED = {"perturb_numbers": ("perturbations", "perturbations_used"), "gain_numbers": ("eq. (73)", "gains_used"),
+        "mi_numbers": ("I(x; z)", "mutual_information_used")}  # a budget in numbers: its part, and what it used
 PARTS = {"spectrum_dims": "the aggregated-posterior spectrum", "perturb_directions": "the perturbations",
          "gain_directions": "the Jacobian-vector products of eq. (73)", "mi_n": "I(x; z)",
          "batch": "the batches of inputs"}  # the largest array of plan()'s memory, in words
@@ -217,7 +291,7 @@ def preflight(model, x, tf, device, budgets: Budgets, sizes: dict, bar=None) -> 
     """Time one encode and decode of a few inputs, estimate the whole diagnosis (:func:`plan`,
     :func:`estimate`), refuse it when over a limit (:func:`check`: before any other work) and write the
     estimate on ``bar`` (a :class:`~vaediag.progress.Progress`). ``sizes``: n, perturb_inputs,
-    gamma_fit_n, mi_n, iw_n, iw_k. Returns (kappa, the estimate)."""
+    gamma_fit_n, mi_n, iw_n, iw_k. Returns (kappa, whether the covariance is full, the estimate)."""
     import time
 
     import torch
@@ -239,8 +313,30 @@ def preflight(model, x, tf, device, budgets: Budgets, sizes: dict, bar=None) -> 
     est = estimate(work, (t2 - t1) / len(xb), (t1 - t0) / len(xb))
     check(k, sizes["n"], est, budgets)
     if bar is not None:
-        bar.note(estimate_sentence(k, sizes["n"], est, budgets))
-    return k, est
+        n = sizes["n"]
+        record = budgets.record(k, d, min(sizes["perturb_inputs"], n), min(sizes["gamma_fit_n"], n), full, min(sizes["mi_n"], n))
+        bar.note(estimate_sentence(k, n, est, budgets, record))
+    return k, full, est
+
+
+_TRIM = []  # glibc's malloc_trim, looked up once (an empty list: not looked up yet; [None]: not there)
+
+
+def release_memory() -> None:
+    """Give the memory freed by a batch back to the operating system: glibc's ``malloc_trim(0)`` (nothing
+    where the C library has none). Without it a CPU process's resident memory grows with the number of
+    batches although nothing is kept: glibc raises its mmap threshold each time a large block is freed
+    (up to 32 MB), so the batch-sized activations of the next batches come from the heap, whose freed
+    holes stay resident (an SD-shaped model's pass: 1,117 MB peak at 48 inputs, 1,312 MB at 192)."""
+    if not _TRIM:
+        import ctypes
+
+        try:
+            _TRIM.append(ctypes.CDLL(None).malloc_trim)
+        except (AttributeError, OSError):
+            _TRIM.append(None)
+    if _TRIM[0] is not None:
+        _TRIM[0](0)
 
 
 def part_bar(enabled: bool, total: int, what: str):

@@ -77,12 +77,19 @@ def log_normal_full(z: torch.Tensor, mu: torch.Tensor, chol: torch.Tensor) -> to
     return -0.5 * (sol.pow(2).sum(-1) + k * LOG_2PI) - torch.diagonal(chol, dim1=-2, dim2=-1).log().sum(-1)
 
 
-def log_normal_diag_matrix(z: torch.Tensor, mu: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
-    """(a, b) matrix of log N(z_a; mu_b, diag(var_b)) by matrix products, memory a b (not a b k):
-    -0.5 [z^2 (1/var)^T - 2 z (mu/var)^T + sum_d (mu^2/var + log var + log 2 pi)]."""
+def diag_matrix_parts(mu: torch.Tensor, var: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """What :func:`log_normal_diag_matrix` needs of the components: 1/var, mu/var and
+    sum_d (mu^2/var + log var + log 2 pi), computed once for every chunk of z."""
     inv = 1.0 / var
-    const = (mu * mu * inv + var.log() + LOG_2PI).sum(-1)
-    return -0.5 * ((z * z) @ inv.T - 2.0 * z @ (mu * inv).T + const[None, :])
+    return inv, mu * inv, (mu * mu * inv + var.log() + LOG_2PI).sum(-1)
+
+
+def log_normal_diag_matrix(z: torch.Tensor, mu: torch.Tensor, var: torch.Tensor, parts=None) -> torch.Tensor:
+    """(a, b) matrix of log N(z_a; mu_b, diag(var_b)) by matrix products, memory a b (not a b k):
+    -0.5 [z^2 (1/var)^T - 2 z (mu/var)^T + sum_d (mu^2/var + log var + log 2 pi)] (``parts``:
+    :func:`diag_matrix_parts` of mu and var, when already computed)."""
+    inv, mu_inv, const = parts if parts is not None else diag_matrix_parts(mu, var)
+    return -0.5 * ((z * z) @ inv.T - 2.0 * z @ mu_inv.T + const[None, :])
 
 
 def mutual_information(mu: torch.Tensor, second: torch.Tensor, full: bool, generator: torch.Generator,
@@ -95,8 +102,9 @@ def mutual_information(mu: torch.Tensor, second: torch.Tensor, full: bool, gener
     eps = torch.randn(n, k, generator=generator, dtype=torch.float64)
     if not full and k > matrix_above:
         z = mu + second.sqrt() * eps
-        own = log_normal_diag(z, mu, second)
-        mix = torch.cat([torch.logsumexp(log_normal_diag_matrix(z[a:a + chunk], mu, second), dim=1)
+        del eps
+        own, parts = log_normal_diag(z, mu, second), diag_matrix_parts(mu, second)
+        mix = torch.cat([torch.logsumexp(log_normal_diag_matrix(z[a:a + chunk], mu, second, parts), dim=1)
                          for a in range(0, n, chunk)]) - math.log(n)
         return float((own - mix).mean())
     if full:

@@ -20,10 +20,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from vaediag.diagnostics.budget import batch_size
+from vaediag.diagnostics.budget import N_DECODES, batch_size
 from vaediag.diagnostics.protocol import encode_posterior, posterior_eigen
 
-N_DECODES = 15
 
 
 @torch.no_grad()

@@ -20,7 +20,8 @@ import torch
 
 from vaediag.data import Dataset
 from vaediag.diagnostics.adapt import adapt, as_tensor_data, check_data, check_decodes, model_floats
-from vaediag.diagnostics.budget import Budgets, batch_size, jvp_rows, part_bar, pick_directions, preflight, sample_coordinates
+from vaediag.diagnostics.budget import (Budgets, batch_size, jvp_rows, part_bar, pick_directions, preflight,
+                                        release_memory, sample_coordinates, shares)
 from vaediag.diagnostics.collapse import AU_THRESHOLD, CollapseAccumulator, collapse_notes, iw_log_likelihood, mutual_information
 from vaediag.diagnostics.eigen import DEFAULT_TAU, EigenAccumulator, eigen_summary
 from vaediag.diagnostics.gamma import decoder_gains, fit_effective_gamma, gamma_trajectory, gamma_verdict
@@ -63,7 +64,7 @@ def diagnose(model, x: torch.Tensor, stage2=None, tau: float = DEFAULT_TAU, seed
     ``check_range=False`` skips the range check. ``x`` stays where it is (e.g. uint8 on the CPU) and is
     moved and converted batch by batch, so memory is flat in n. The model is diagnosed in eval mode and
     given back in its own modes, unchanged (:func:`~vaediag.diagnostics.protocol.frozen`). Collapse
-    statistics: I(x; z) on the first ``mi_n`` inputs, the importance-weighted log-likelihood with ``iw_k``
+    statistics: I(x; z) on the first ``mi_n`` inputs (within ``budgets.mi_numbers``), the importance-weighted log-likelihood with ``iw_k``
     samples on the first ``iw_n`` (0 to skip); the effective gamma on the first ``gamma_fit_n`` (0 to
     skip). ``budgets``: the :class:`~vaediag.diagnostics.budget.Budgets` of the per-direction and
     quadratic parts (defaults: inactive for latents of up to 64 numbers), recorded in
@@ -74,8 +75,7 @@ def diagnose(model, x: torch.Tensor, stage2=None, tau: float = DEFAULT_TAU, seed
     """
     t0 = time.perf_counter()
     model = adapt(model)
-    if stage2 is not None:
-        stage2 = adapt(stage2)
+    stage2 = adapt(stage2) if stage2 is not None else None
     x = as_tensor_data(x)
     n = len(x)
     if n < 2:
@@ -89,17 +89,19 @@ def diagnose(model, x: torch.Tensor, stage2=None, tau: float = DEFAULT_TAU, seed
     device = device or model_device(model)
     gens = streams(seed)
     picture = model.picture_shape(x.shape[1:])
-    budgets = budgets if budgets is not None else Budgets()
-    batch = batch_size(x[0].numel(), batch)
+    budgets, batch = budgets if budgets is not None else Budgets(), batch_size(x[0].numel(), batch)
     with frozen(model, stage2):
         sizes = {"n": n, "perturb_inputs": perturb_inputs, "gamma_fit_n": gamma_fit_n, "mi_n": mi_n, "iw_n": iw_n, "iw_k": iw_k}
-        k, est = preflight(model, x, tf, device, budgets, sizes, part_bar(progress, 1, "estimate"))
-        opts = {"budgets": budgets, "progress": progress, "rng": np.random.default_rng(gens["budget"].initial_seed())}
-        summary, arrays, state = _gather(model, stage2, x, tf, device, gens, batch, tau, picture, perturb_inputs,
+        k, full, est = preflight(model, x, tf, device, budgets, sizes, part_bar(progress, 1, "estimate"))
+        used = (k, x[0].numel(), min(perturb_inputs, n), min(gamma_fit_n, n), full, min(mi_n, n))
+        opts = {"budgets": budgets, "progress": progress, "rng": np.random.default_rng(gens["budget"].initial_seed()),
+                "shares": shares(budgets, *used)}
+        mi_n = opts["mi_n"] = opts["shares"]["mutual_information"][0]  # the mi_numbers budget's inputs
+        summary, arrays, state = _gather(model, stage2, x, tf, device, gens, batch, tau, picture,
                                          perturb_scale, check_range, opts)
         _collapse(summary, arrays, state, model, x, tf, device, gens, au_threshold, mi_n, iw_k, iw_n, hi - lo, progress)
-        _encoder_fit(summary, model, x[:gamma_fit_n], tf, device, opts)
-    _spatial(summary, arrays, model, {**budgets.record(k), **sizes, "batch": batch,
+        _encoder_fit(summary, model, x, tf, device, opts)
+    _spatial(summary, arrays, model, {**budgets.record(*used), **sizes, "batch": batch,
                                       "estimated_seconds": est["seconds"], "estimated_memory_bytes": est["memory_bytes"]})
     summary.update({"likelihood": model.likelihood, "kl_weight": model.kl_weight, "data_range": [lo, hi],
                     "unit_scale": hi - lo, "image_shape": None if picture is None else list(picture), "seed": int(seed)})
@@ -120,8 +122,8 @@ class _Pass:
     full: bool
 
 
-def _gather(model, stage2, x, tf, device, gens, batch, tau, picture, perturb_inputs, perturb_scale,
-            check, opts) -> tuple[dict, dict, _Pass]:
+def _gather(model, stage2, x, tf, device, gens, batch, tau, picture, perturb_scale, check,
+            opts) -> tuple[dict, dict, _Pass]:
     """One pass over the data: eigenvalues (mean and per-input usage), reconstruction error, aggregated-posterior
     moments (on the ``spectrum_dims`` budget's coordinates), collapse sums; then the perturbations (along the
     ``perturb_directions`` budget's directions)."""
@@ -140,23 +142,24 @@ def _gather(model, stage2, x, tf, device, gens, batch, tau, picture, perturb_inp
             eig, acc1, ref, col = EigenAccumulator(k), MomentAccumulator(sk), MomentAccumulator(sk), CollapseAccumulator(k)
             use, acc2, coords2 = UsageAccumulator(k), None, None
         col.add(mu, second, full)
-        mi_parts.append((mu.double().cpu(), second.double().cpu()))
+        mi_parts += [(mu[:opts["mi_n"] - i].cpu(), second[:opts["mi_n"] - i].cpu())] if i < max(1, opts["mi_n"]) else []
         lam, _ = posterior_eigen(mu, second, full)
         eig.add(lam, full)
         use.add(torch.sort(lam, dim=1).values if full else lam)  # per input, as EigenAccumulator orders them
         rec = model.decode(mu)
         if i == 0 and check:
             check_decodes(rec, model.likelihood, model.data_range)
-        sq_err += float((rec.reshape(len(xb), -1).double() - xb.reshape(len(xb), -1).double()).pow(2).sum())
-        n_pix += xb[0].numel() * len(xb)
+        sq_err, n_pix = sq_err + _squared_error(rec, xb), n_pix + xb.numel()
         z = sample_posterior(mu, second, gens["posterior"], variance=True)  # z ~ q(z|x)
         acc1.add(z if coords is None else z[:, coords])
         ref.add(torch.randn((len(mu), sk), generator=gens["reference"], dtype=torch.float64))  # i.i.d. N(0, I), same shape
         if stage2 is not None:
             acc2, coords2 = _stage2_moments(stage2, z, gens["stage2"], acc2, coords2, opts)
         bar.update(min(i + batch, n))
+        del xb, mu, second, lam, rec, z  # before the next batch's, and handed back: memory flat in n
+        release_memory()
     bar.close()
-    pert = _perturb(model, x[:perturb_inputs], tf, device, eig.mean, perturb_scale, gens["perturb"], picture, opts)
+    pert = _perturb(model, x, tf, device, eig.mean, perturb_scale, gens["perturb"], picture, opts)
     scale = (model.data_range[1] - model.data_range[0]) if model.data_range is not None else 1.0
     spectra, (sv1, sv2, sv_ref) = _spectra(acc1, acc2, ref)
     summary = {
@@ -164,7 +167,7 @@ def _gather(model, stage2, x, tf, device, gens, batch, tau, picture, perturb_inp
         "recon_mse": sq_err / n_pix, "n": n, "encoder": "full covariance" if full else "diagonal",
         **eigen_summary(eig.mean, tau), "used_fraction": use.fraction.tolist(),
         "perturbation": perturbation_table(pert["lam"], pert["variance"], scale, directions=pert["directions"]),
-        "perturbation_inputs": int(min(perturb_inputs, n)), "perturbation_scale": perturb_scale,
+        "perturbation_inputs": int(len(pert["lam"])), "perturbation_scale": perturb_scale,
         **spectra,
         "notes": [] if stage2 is not None else ["no stage-2 model: stage-2 entries are null"],
         "gamma_mode": model.gamma_mode, "gamma_note": model.gamma_note,
@@ -181,6 +184,13 @@ def _gather(model, stage2, x, tf, device, gens, batch, tau, picture, perturb_inp
     return summary, arrays, _Pass(mi_parts, col, full)
 
 
+def _squared_error(rec: torch.Tensor, xb: torch.Tensor, numbers: int = 2 ** 20) -> float:
+    """sum (rec - x)^2 in float64, at most ``numbers`` numbers at once (no batch-sized float64 copies)."""
+    rec, xb = rec.reshape(-1), xb.reshape(-1)
+    return sum(float((rec[j:j + numbers].double() - xb[j:j + numbers].double()).pow(2).sum())
+               for j in range(0, len(xb), numbers))
+
+
 def _stage2_moments(stage2, z, generator, acc, coords, opts):
     """Add u ~ q(u|z) of this batch to stage 2's moments (created at the first batch, on the
     ``spectrum_dims`` budget's coordinates); returns (accumulator, coordinates)."""
@@ -193,10 +203,13 @@ def _stage2_moments(stage2, z, generator, acc, coords, opts):
     return acc, coords
 
 
-def _perturb(model, xs, tf, device, lambda_mean, perturb_scale, generator, picture, opts) -> dict:
-    """The perturbations along the ``perturb_directions`` budget's directions (all for a flat latent)."""
+def _perturb(model, x, tf, device, lambda_mean, perturb_scale, generator, picture, opts) -> dict:
+    """The perturbations of the first inputs along the most and least used directions, as many of each as
+    the ``perturb_directions`` and ``perturb_numbers`` budgets allow (all for a flat latent)."""
     k = len(lambda_mean)
-    dirs = pick_directions(lambda_mean, opts["budgets"].limit("perturb_directions", k))
+    inputs, p = opts["shares"]["perturbations"]
+    xs = x[:inputs]
+    dirs = pick_directions(lambda_mean, None if p >= k else p)
     bar = part_bar(opts["progress"], len(xs), f"perturbations ({len(dirs)} directions)")
     pert = perturb_directions(model, tf(xs.to(device)), scale=perturb_scale, generator=generator, picture=picture,
                               directions=None if len(dirs) == k else dirs, step=bar.update)
@@ -256,16 +269,18 @@ def _collapse(summary, arrays, state: _Pass, model, x, tf, device, gens, au_thre
             summary["notes"].append(model.gamma_note)
 
 
-def _encoder_fit(summary, model, xs, tf, device, opts) -> None:
-    """The encoder held against eq. (73) on the first inputs (on the ``gain_directions`` budget's
-    coordinates): gamma_effective for a Gaussian decoder, the Fisher calibration c for a Bernoulli one
-    (:mod:`.fisher`); units and eq. (9) follow in :mod:`.rules`."""
+def _encoder_fit(summary, model, x, tf, device, opts) -> None:
+    """The encoder held against eq. (73) on the first inputs (on coordinates sampled within the
+    ``gain_directions`` and ``gain_numbers`` budgets): gamma_effective for a Gaussian decoder, the Fisher
+    calibration c for a Bernoulli one (:mod:`.fisher`); units and eq. (9) follow in :mod:`.rules`."""
     summary["gamma_effective_fit"] = summary["fisher_fit"] = None
+    inputs, g = opts["shares"]["gains"]
+    xs = x[:inputs]
     if not len(xs):
         return
     mu, second, full = encode_posterior(model, tf(xs.to(device)))
     k = mu.shape[1]
-    dirs = None if full else sample_coordinates(k, opts["budgets"].limit("gain_directions", k), opts["rng"])
+    dirs = None if full else sample_coordinates(k, None if g >= k else g, opts["rng"])
     bar = part_bar(opts["progress"], len(xs), "the encoder against eq. 73")
     gains = {"rows": jvp_rows(xs[0].numel()), "directions": dirs, "step": bar.update}
     if model.likelihood == "bernoulli":
@@ -290,7 +305,11 @@ def _spatial(summary, arrays, model, budgets: dict) -> None:
     entries, maps = spatial_summary(arrays["lambda_mean"], getattr(model, "latent_shape", None))
     summary["spatial"] = None if entries["latent_shape"] is None else entries
     arrays.update(maps)
-    active = [f"{name} {budgets[name]}" for name, on in budgets["active"].items() if on]
+    used = {"perturb_numbers": "perturbations_used", "gain_numbers": "gains_used"}
+    active = [f"{name} {budgets[name]:,}" + (f" ({budgets[used[name]]['inputs']} input(s) x {budgets[used[name]]['directions']} "
+                                              "directions)" if name in used else f" (I(x; z) on {budgets['mutual_information_used']['inputs']:,} "
+                                              "inputs)" if name == "mi_numbers" else "")
+              for name, on in budgets["active"].items() if on]
     if active:
         summary["notes"].append(f"a latent of {len(arrays['lambda_mean']):,} numbers: budgets {', '.join(active)} "
                                 "(the most and least used directions perturbed; eq. (73) and the spectrum on sampled "
