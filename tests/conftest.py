@@ -20,6 +20,11 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def pytest_configure(config):
+    # xdist (3.6 on) queues the groups by their number of tests, most first, unless told not to: the
+    # notebooks (one test each, the longest groups after the torchrun runs) came last and made the tail.
+    # HEAVY_FIRST below orders the queue instead.
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
     if os.environ.get("PYTEST_XDIST_WORKER"):
         import torch
 
@@ -30,16 +35,18 @@ def pytest_addoption(parser):
     parser.addoption("--runslow", action="store_true", default=False, help="run tests marked slow")
 
 
-# The test files that take longest (pytest --durations), started first so that the two xdist workers
-# finish together.
-HEAVY_FIRST = ("test_engine_distributed.py", "test_notebooks.py", "test_engine_train.py", "test_cli_diagnostics.py")
+# The test files that take longest, longest first (CPU seconds per file in one thread, as in a worker; see
+# docs/results/install.md), started first so that the two xdist workers finish together: a worker takes
+# the next group when it runs dry, so the long ones must not come last.
+HEAVY_FIRST = ("test_engine_distributed.py", "test_engine_train.py", "test_notebooks.py", "test_cli_diagnostics.py",
+               "test_bench_table1.py", "test_first_hour.py", "test_api_outside.py", "test_typing.py",
+               "test_theory_checks_constructions.py")
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups
 def pytest_collection_modifyitems(config, items):
     # xdist (`--dist loadgroup`): the tests of one file share a worker, so a module's fixtures (a trained
-    # run) are made once; each notebook is a group of its own. Heavy groups first: a worker takes the next
-    # group when it runs dry, so the long ones should not come last.
+    # run) are made once; each notebook is a group of its own. Heavy groups first (HEAVY_FIRST).
     for item in items:
         group = item.path.name
         if group == "test_notebooks.py":

@@ -21,10 +21,13 @@ def assert_one_sentence(code, err):
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs") / "tiny"
-    assert main(["train", "--preset", "quick", "--steps", "3", "--stages", "1", "--quiet", "--out", str(out)]) == 0
-    return out
+def tiny_run(_fast_run_source, tmp_path_factory):
+    import shutil
+
+    # vaediag train FAST_TRAIN --quiet --out RUN (tests/conftest.py), trained once per worker: a stage-1 run
+    # whose checkpoint is 14 MB (the quick preset's InfoGAN, trained here before, wrote 156 MB, which four
+    # tests below copy)
+    return shutil.copytree(_fast_run_source, tmp_path_factory.mktemp("runs") / "tiny")
 
 
 def _npy(tmp_path, arr, name="a.npy"):
