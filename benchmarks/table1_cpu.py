@@ -83,8 +83,12 @@ FLOOR = "FID floor: training vs held-out digits"
 # Not a Table 1 column: the learned-gamma decoder on z ~ q(z|x) of 500 training digits, what a stage 2 that
 # matched the aggregated posterior q(z) exactly would give (the ceiling of the 2-Stage row with this stage 1).
 POSTERIOR = ("posterior", "ceiling: learned-γ decoder on z ~ q(z|x)", "learned", "q")
+# Not a Table 1 column either: the 2-Stage sampler without stage 2's output noise, z = mu_z(u) for the same u as
+# the 2-Stage row's samples (an ablation: how much of the 2-Stage FID the gamma_z noise on z makes).
+ZMEAN = ("zmean", "ablation: 2-Stage with z = mu_z(u) (no gamma_z noise)", "learned", "2m")
+EXTRAS = (POSTERIOR, ZMEAN)
 DEFAULT_KEYS = ("ce", "fixed", "learned", "twostage", "floor")
-ALL_KEYS = DEFAULT_KEYS + ("posterior",)
+ALL_KEYS = DEFAULT_KEYS + tuple(m[0] for m in EXTRAS)
 
 
 class Usage(Exception):
@@ -111,7 +115,8 @@ def parse(argv):
                         f"its gamma_z converges: {STAGE2_LONG_STEPS} steps)")
     p.add_argument("--models", default=",".join(DEFAULT_KEYS),
                    help=f"comma-separated subset of {','.join(ALL_KEYS)} to train and score (default: "
-                        f"{','.join(DEFAULT_KEYS)}; posterior: the learned-γ decoder on z ~ q(z|x))")
+                        f"{','.join(DEFAULT_KEYS)}; posterior: the learned-γ decoder on z ~ q(z|x); zmean: the 2-Stage "
+                        "sampler with z = mu_z(u))")
     p.add_argument("--seed", type=int, action="append", dest="only",
                    help="only this seed of 0..seeds-1 (repeatable): processes given different seeds share a folder")
     a = p.parse_args(argv)
@@ -192,8 +197,9 @@ def jobs_of_seed(seed: int) -> list[str]:
 
 
 def runs_for(models: tuple[str, ...]) -> list[tuple]:
-    """The training runs the chosen models need (the 2-Stage row and the ceiling need the learned-γ run)."""
-    need = {m[2] for m in MODELS if m[0] in models} | ({POSTERIOR[2]} if POSTERIOR[0] in models else set())
+    """The training runs the chosen models need (the 2-Stage row, the ceiling and the ablation need the learned-γ
+    run)."""
+    need = {m[2] for m in MODELS + EXTRAS if m[0] in models}
     return [m for m in RUNS if m[0] in need]
 
 
@@ -322,6 +328,16 @@ def posterior_samples(run, n: int, seed: int) -> np.ndarray:
     return model.decode(z).cpu().numpy()
 
 
+@torch.no_grad()
+def zmean_samples(run, n: int, seed: int) -> np.ndarray:
+    """x = mu_x(mu_z(u)), u ~ N(0, I): the 2-Stage sampler without its gamma_z noise on z. The generator is seeded
+    as ``vaediag.sample``'s, which draws u first, so these u are the 2-Stage row's (a paired comparison)."""
+    model, stage2 = run.load_model(1, "cpu"), run.load_model(2, "cpu")
+    gen = torch.Generator().manual_seed(seed)
+    u = torch.randn((n, stage2.cfg.latent_dim), generator=gen)
+    return model.decode(stage2.decode(u)).cpu().numpy()
+
+
 def stage_verdict(run, stage: int) -> dict | None:
     """The convergence verdict of a stage's learned gamma (stage 2: gamma_z), None for a fixed gamma."""
     if stage == 1 and run.config.model.gamma_mode != "learned":
@@ -350,14 +366,16 @@ def score_one(out: Path, key: str, run_key: str, stage, seed: int, s: dict, real
     ext = get_extractor()
     if stage == "q":
         x = posterior_samples(run, s["n"], seed=1000 + seed)
+    elif stage == "2m":
+        x = zmean_samples(run, s["n"], seed=1000 + seed)
     else:
         x = vaediag.sample(run, stage=stage, n=s["n"], seed=1000 + seed)
     fid = frechet_distance(*gaussian_stats(features(ext, x)), *real)
     verdict = stage_verdict(run, 1)
-    verdict2 = stage_verdict(run, 2) if stage == 2 else None
+    verdict2 = stage_verdict(run, 2) if stage in (2, "2m") else None
     write_json(path, {"fid": fid, "n": s["n"], "seed": seed, "stage": stage, "features": ext.name,
                       "gamma": verdict["final_gamma"] if verdict else None, "gamma_verdict": verdict,
-                      "gamma_z_verdict": verdict2, "stage2_steps": s["stage2_steps"] if stage == 2 else None,
+                      "gamma_z_verdict": verdict2, "stage2_steps": s["stage2_steps"] if stage in (2, "2m") else None,
                       "run": str(run_path)})
     secs = time.perf_counter() - t0
     clock.finish(job, image=s["n"] / secs)
@@ -405,15 +423,15 @@ def verdict_line(what: str, conv: list[dict]) -> str:
             + ", ".join(f"{c['tail_change']:+.3f}" for c in conv))
 
 
-def ratio_line(got: dict) -> str | None:
-    """2-Stage / learned-γ FID per seed, beside the paper's (its Table 1 means)."""
-    common = sorted(set(got.get("twostage", {})) & set(got.get("learned", {})))
+def ratio_line(got: dict, key: str = "twostage", label: str = "2-Stage") -> str | None:
+    """2-Stage (or ``key``) / learned-γ FID per seed, beside the paper's 2-Stage / learned γ (its Table 1 means)."""
+    common = sorted(set(got.get(key, {})) & set(got.get("learned", {})))
     if not common:
         return None
-    r = [got["twostage"][sd]["fid"] / got["learned"][sd]["fid"] for sd in common]
+    r = [got[key][sd]["fid"] / got["learned"][sd]["fid"] for sd in common]
     paper = PUBLISHED["2-Stage VAE"]["MNIST"][0] / PUBLISHED["VAE (learned γ)"]["MNIST"][0]
     spread = f" ± {np.std(r, ddof=1):.2f}" if len(r) > 1 else ""
-    return (f"2-Stage / learned γ FID: {np.mean(r):.2f}{spread} (per seed " + ", ".join(f"{v:.2f}" for v in r)
+    return (f"{label} / learned γ FID: {np.mean(r):.2f}{spread} (per seed " + ", ".join(f"{v:.2f}" for v in r)
             + f"); paper {paper:.2f}")
 
 
@@ -424,7 +442,7 @@ def table(out: Path, s: dict, features_name: str, models: tuple[str, ...] = DEFA
             "paper: MNIST, Table 1 (mean ± std, 10 trials) |")
     lines = [head, "|---|---|---|---|"]
     rows = [(k, label, PUBLISHED[label]["MNIST"]) for k, label, *_ in MODELS]
-    rows += [(POSTERIOR[0], POSTERIOR[1], None), ("floor", FLOOR, None)]
+    rows += [(m[0], m[1], None) for m in EXTRAS] + [("floor", FLOOR, None)]
     for key, label, pub in rows:
         if key not in models:
             continue
@@ -439,7 +457,7 @@ def table(out: Path, s: dict, features_name: str, models: tuple[str, ...] = DEFA
         conv = [r[field] for _, r in sorted(got.get(key, {}).items()) if r.get(field)]
         if conv:
             lines.append(verdict_line(name, conv))
-    lines += [x for x in [ratio_line(got)] if x]
+    lines += [x for x in [ratio_line(got), ratio_line(got, "zmean", "2-Stage with z = mu_z(u)")] if x]
     lines += orderings(got, s["seeds"])
     return "\n".join(lines)
 
@@ -480,7 +498,7 @@ def main(argv=None) -> int:
         say(f"table1_cpu: {s['seeds']} seeds x {len(runs)} runs ({', '.join(a.models)}), {s['steps']} + "
             f"{s['stage2_steps']} steps, FID n = {s['n']}, {a.threads} thread(s); " + clock.line())
         t0 = time.perf_counter()
-        sources = {m[0]: (m[2], m[3]) for m in MODELS} | {POSTERIOR[0]: (POSTERIOR[2], POSTERIOR[3])}
+        sources = {m[0]: (m[2], m[3]) for m in MODELS + EXTRAS}
         for seed in a.only:  # seed by seed: a partial benchmark has whole seeds
             real = real_stats(out, seed, s, get_extractor, clock, floor="floor" in a.models)
             for key, _, _, _, opts in runs:

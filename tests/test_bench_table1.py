@@ -205,6 +205,37 @@ def test_the_ceiling_decodes_posterior_draws_of_training_digits(quick):
     assert json.loads((out / "scores" / "posterior-s1.json").read_text())["fid"] == pytest.approx(fid, rel=1e-6)
 
 
+def test_the_zmean_ablation_decodes_stage2_means_of_the_2stage_rows_u(quick):
+    """zmean-s1: x = mu_x(mu_z(u)) with u the first draw of the seed's generator, the u of the 2-Stage row's
+    samples: recomputed here from the two networks and scored with the same features; and the 2-Stage row's
+    samples, recomputed with the noise gamma_z^(1/2) e drawn after u, differ from it by exactly that noise."""
+    import torch
+
+    import vaediag
+    from vaediag.quality import ProxyFeatures, frechet_distance, gaussian_stats
+
+    bench, out, _ = quick
+    assert bench.main(["--out", str(out), "--quick", "--features", "proxy", "--models", "learned,zmean"]) == 0
+    n = bench.QUICK["n"]
+    run = vaediag.open_run(out / "runs" / "learned-s1")
+    model, stage2 = run.load_model(1, "cpu"), run.load_model(2, "cpu")
+    gen = torch.Generator().manual_seed(1001)
+    u = torch.randn(n, stage2.cfg.latent_dim, generator=gen)
+    e = torch.randn(n, stage2.cfg.latent_dim, generator=gen)
+    with torch.no_grad():
+        z = stage2.decode(u)
+        x = model.decode(z).numpy()
+        noisy = model.decode(z + torch.exp(0.5 * stage2.log_gamma) * e).numpy()
+    np.testing.assert_allclose(noisy, vaediag.sample(run, stage=2, n=n, seed=1001), rtol=1e-5, atol=1e-6)
+    with np.load(out / "scores" / "real-s1.npz") as f:
+        real = f["mu"], f["sigma"]
+    feats = ProxyFeatures()(torch.as_tensor(x)).numpy().astype(np.float64)
+    fid = frechet_distance(*gaussian_stats(feats), *real)
+    assert json.loads((out / "scores" / "zmean-s1.json").read_text())["fid"] == pytest.approx(fid, rel=1e-6)
+    assert "| ablation: 2-Stage with z = mu_z(u) (no gamma_z noise) |" in bench.table(out, bench.QUICK, "proxy",
+                                                                                      ("learned", "zmean"))
+
+
 def test_ratio_is_per_seed_2stage_over_learned_beside_the_papers(tmp_path):
     bench = _bench()
     for key, v in {"twostage": [60, 70, 90], "learned": [100, 70, 120]}.items():
