@@ -61,8 +61,11 @@ STEPS_PER_EPOCH = TRAIN_DIGITS // 100  # batch 100: the config's epochs are 45 s
 # batch 100, kappa 64 and the stage-2 width 1,024 are the paper's.
 SCHEDULE = dict(steps=800, halve_from=450, halve_every=40, stage2_steps=1600, stage2_halve_every=400,
                 lr=1e-3, gamma_lr_scale=20.0, stage2_width=1024, latent_dim=64, n=500, seeds=3, checkpoint_every=200)
+# --quick checks the pipeline (training, scores, resumption, the table) in seconds: the MLP networks of the
+# cpu-mnist5k preset in place of InfoGAN (whose encode of the 4,500 training digits for stage 2 alone takes longer
+# than these steps), a few steps and images.
 QUICK = dict(SCHEDULE, steps=4, halve_from=3, halve_every=1, stage2_steps=4, stage2_halve_every=2,
-             stage2_width=64, n=6, seeds=2, checkpoint_every=100)
+             stage2_width=64, n=6, seeds=2, checkpoint_every=100, arch="mlp")
 # ``--schedule long-stage2``: the same stage 1, stage 2 trained until its gamma_z has converged by the rule of
 # ``vaediag.diagnostics.gamma`` (the short schedule's stage 2 ends with gamma_z still near 0.3). Chosen on a
 # pilot of seed 0 (docs/results/table1.md): STAGE2_LONG_STEPS steps (at least the paper's 2:1 ratio to stage 1),
@@ -244,7 +247,7 @@ def train_one(out: Path, key: str, seed: int, opts: dict, s: dict, clock: Clock)
             marks[row["stage"]] = q
             say(f"  {key} seed {seed}, stage {row['stage']}: step {row['step']}/{total}")
 
-    options = dict(opts, dataset=DATASET, arch="infogan", latent_dim=s["latent_dim"], batch_size=100,
+    options = dict(opts, dataset=DATASET, arch=s.get("arch", "infogan"), latent_dim=s["latent_dim"], batch_size=100,
                    stage2_batch_size=100, lr=s["lr"], weight_decay=5e-4, seed=seed, steps=s["steps"],
                    lr_halve_from=s["halve_from"] / STEPS_PER_EPOCH, lr_halve_every=s["halve_every"] / STEPS_PER_EPOCH,
                    stage2_steps=s["stage2_steps"], stage2_lr_halve_every=s["stage2_halve_every"] / STEPS_PER_EPOCH,

@@ -18,20 +18,20 @@ MIN_FIGURES = {"01_tour.ipynb": 4, "02_theory_lab.ipynb": 0, "03_your_own_vae.ip
 
 # What this test holds is that every cell runs and draws; the numbers a notebook prints are the reader's
 # (the library's numbers have tests of their own). So the default suite runs each notebook with the
-# sizes of its first code cell turned down, as a reader would for a first look (about a tenth of the
-# steps; fewer inputs to diagnose): the same cells, calls and figures in 60% of the CPU time. The notebooks
+# sizes of its first code cell turned down, as a reader would for a first look (a tenth to a twentieth
+# of the steps; a tenth of the inputs to diagnose): the same cells, calls and figures. The notebooks
 # exactly as shipped run with --runslow (test_notebook_as_shipped_runs).
 FAST_PARAMETERS = {
-    "01_tour.ipynb": {"STEPS, STAGE2_STEPS = 400, 400": "STEPS, STAGE2_STEPS = 40, 40", "N_DIAG = 1000 ": "N_DIAG = 200 "},
+    "01_tour.ipynb": {"STEPS, STAGE2_STEPS = 400, 400": "STEPS, STAGE2_STEPS = 20, 20", "N_DIAG = 1000 ": "N_DIAG = 100 "},
     "02_theory_lab.ipynb": {"STEPS = 3000 ": "STEPS = 300 "},
     "03_your_own_vae.ipynb": {"STEPS, SEED = 2, 10, 6, 3000, 0": "STEPS, SEED = 2, 10, 6, 300, 0"},
-    "04_enhance_your_vae.ipynb": {"STEPS, STAGE2_STEPS = 800, 800": "STEPS, STAGE2_STEPS = 100, 100"},
+    "04_enhance_your_vae.ipynb": {"STEPS, STAGE2_STEPS = 800, 800": "STEPS, STAGE2_STEPS = 50, 50"},
     # 05 also scores with the offline proxy features (Inception on a CPU takes minutes; its FID path has
     # tests of its own)
     "05_outside_vaes.ipynb": {"PROXY = None ": "PROXY = True ", "STEPS, STAGE2_STEPS, SEED = 200, 300, 0":
-                              "STEPS, STAGE2_STEPS, SEED = 40, 60, 0", "N_DIAG = 1000 ": "N_DIAG = 200 "},
+                              "STEPS, STAGE2_STEPS, SEED = 20, 30, 0", "N_DIAG = 1000 ": "N_DIAG = 100 "},
     "06_spatial_latents.ipynb": {"N, STEPS, STAGE2_STEPS, SEED = 2000, 150, 600, 0":
-                                 "N, STEPS, STAGE2_STEPS, SEED = 500, 30, 100, 0"},
+                                 "N, STEPS, STAGE2_STEPS, SEED = 300, 20, 40, 0"},
 }
 
 

@@ -220,11 +220,8 @@ def run_diagnosis(run: RunLike, n: int | None = 10000, device: str = "auto", tau
 def diagnostics_sources(runs: list[RunLike], n: int | None = 10000, device: str = "auto") -> list[tuple[Path, str]]:
     """Make sure each run's saved diagnostics fit these settings (recomputed when they do not) and say
     for each run whether they were reused or computed: [(run path, source)]."""
-    out = []
-    for r in runs:
-        d = run_diagnosis(r, n, device)
-        out.append((open_run(r).path, d.provenance.source))
-    return out
+    opened = [open_trained(r) for r in runs]  # every run checked before any is diagnosed
+    return [(run.path, run_diagnosis(run, n, device).provenance.source) for run in opened]
 
 
 def _stamp(fig, note: str | None):
