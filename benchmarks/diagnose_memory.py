@@ -25,6 +25,8 @@ import time
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_diagnose import _matmul_gflops  # noqa: E402 (the same one-thread measurement as bench_diagnose.py)
 
 
 def _rss_mb() -> float:
@@ -74,18 +76,6 @@ def child(n: int) -> None:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"n": n, "seconds": time.perf_counter() - t0, "base_mb": base, "peak_mb": peak,
                       "parts_mb": {k: round(v) for k, v in peaks.items()}, "batch_starts_mb": starts}))
-
-
-def _matmul_gflops(n: int = 2048, reps: int = 5) -> float:
-    import torch
-
-    torch.set_num_threads(1)
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    t = time.perf_counter()
-    for _ in range(reps):
-        a @ b
-    return 2 * n ** 3 * reps / (time.perf_counter() - t) / 1e9
 
 
 def main() -> None:
