@@ -1,4 +1,5 @@
-"""engine/devices.py: keep_freed_memory, the allocator setting the vaediag command makes at start."""
+"""engine/devices.py: keep_freed_memory, the allocator setting the vaediag command makes at start, and
+release_freed_memory, the trim a diagnosis makes between batches."""
 
 from __future__ import annotations
 
@@ -25,6 +26,38 @@ def test_keep_freed_memory_is_a_no_op_off_glibc(monkeypatch):
     assert devices.keep_freed_memory() is False
     monkeypatch.setattr(devices.sys, "platform", "darwin")
     assert devices.keep_freed_memory() is False
+
+
+def test_release_freed_memory_is_a_no_op_off_glibc(monkeypatch):
+    monkeypatch.setattr(devices.platform, "libc_ver", lambda: ("musl", "1.2"))
+    assert devices.release_freed_memory() is False
+    monkeypatch.setattr(devices.sys, "platform", "win32")
+    assert devices.release_freed_memory() is False
+
+
+TRIM = """
+    import sys
+    from vaediag.engine.devices import keep_freed_memory, release_freed_memory
+    def rss_mb():
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * 4096 / 2 ** 20
+    keep_freed_memory()  # freed blocks stay resident, as after a training step or a large free
+    blocks = [bytearray(8 << 20) for _ in range(40)]  # 320 MB of 8 MB blocks from the heap, touched
+    held = rss_mb()
+    del blocks
+    kept = rss_mb()
+    ran = release_freed_memory()
+    print(ran, held, kept, rss_mb())
+"""
+
+
+@pytest.mark.skipif(not GLIBC, reason="glibc's malloc_trim")
+def test_release_freed_memory_hands_freed_heap_back_on_glibc():
+    """320 MB freed but kept resident (keep_freed_memory's thresholds) leave the process with the trim."""
+    ran, held, kept, after = _run(TRIM).split()
+    assert ran == "True"
+    assert float(kept) > float(held) - 50  # freed, still resident
+    assert float(kept) - float(after) > 250  # handed back
 
 
 @pytest.mark.skipif(not GLIBC, reason="glibc's mallopt")

@@ -319,26 +319,6 @@ def preflight(model, x, tf, device, budgets: Budgets, sizes: dict, bar=None) -> 
     return k, full, est
 
 
-_TRIM = []  # glibc's malloc_trim, looked up once (an empty list: not looked up yet; [None]: not there)
-
-
-def release_memory() -> None:
-    """Give the memory freed by a batch back to the operating system: glibc's ``malloc_trim(0)`` (nothing
-    where the C library has none). Without it a CPU process's resident memory grows with the number of
-    batches although nothing is kept: glibc raises its mmap threshold each time a large block is freed
-    (up to 32 MB), so the batch-sized activations of the next batches come from the heap, whose freed
-    holes stay resident (an SD-shaped model's pass: 1,117 MB peak at 48 inputs, 1,312 MB at 192)."""
-    if not _TRIM:
-        import ctypes
-
-        try:
-            _TRIM.append(ctypes.CDLL(None).malloc_trim)
-        except (AttributeError, OSError):
-            _TRIM.append(None)
-    if _TRIM[0] is not None:
-        _TRIM[0](0)
-
-
 def part_bar(enabled: bool, total: int, what: str):
     """A progress bar for one part of a diagnosis (stderr; silent when not ``enabled``)."""
     from vaediag.progress import Progress

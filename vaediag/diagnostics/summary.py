@@ -21,7 +21,7 @@ import torch
 from vaediag.data import Dataset
 from vaediag.diagnostics.adapt import adapt, as_tensor_data, check_data, check_decodes, model_floats
 from vaediag.diagnostics.budget import (Budgets, batch_size, jvp_rows, part_bar, pick_directions, preflight,
-                                        release_memory, sample_coordinates, shares)
+                                        sample_coordinates, shares)
 from vaediag.diagnostics.collapse import AU_THRESHOLD, CollapseAccumulator, collapse_notes, iw_log_likelihood, mutual_information
 from vaediag.diagnostics.eigen import DEFAULT_TAU, EigenAccumulator, eigen_summary
 from vaediag.diagnostics.gamma import decoder_gains, fit_effective_gamma, gamma_trajectory, gamma_verdict
@@ -31,7 +31,7 @@ from vaediag.diagnostics.result import Diagnosis
 from vaediag.diagnostics.spatial import spatial_summary
 from vaediag.diagnostics.spectrum import MomentAccumulator, finite_or_none, gaussian_fit_kl, normalised, spectrum_gap
 from vaediag.diagnostics.usage import UsageAccumulator
-from vaediag.engine.devices import resolve_device
+from vaediag.engine.devices import release_freed_memory, resolve_device
 from vaediag.engine.sampling import sample_posterior
 from vaediag.errors import UsageError, VaediagError
 
@@ -157,7 +157,7 @@ def _gather(model, stage2, x, tf, device, gens, batch, tau, picture, perturb_sca
             acc2, coords2 = _stage2_moments(stage2, z, gens["stage2"], acc2, coords2, opts)
         bar.update(min(i + batch, n))
         del xb, mu, second, lam, rec, z  # before the next batch's, and handed back: memory flat in n
-        release_memory()
+        release_freed_memory()
     bar.close()
     pert = _perturb(model, x, tf, device, eig.mean, perturb_scale, gens["perturb"], picture, opts)
     scale = (model.data_range[1] - model.data_range[0]) if model.data_range is not None else 1.0

@@ -50,11 +50,42 @@ def keep_freed_memory() -> bool:
     process stays at its peak resident size. ``vaediag`` (the command) calls this at start; library
     users may call it themselves. Returns whether the settings took (False off glibc: macOS, musl).
     """
-    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+    libc = _glibc()
+    if libc is None:
+        return False
+    try:  # mallopt(M_TRIM_THRESHOLD = -1, ...), mallopt(M_MMAP_THRESHOLD = -3, ...); 1 on success
+        return bool(libc.mallopt(-1, 1 << 30)) and bool(libc.mallopt(-3, 1 << 30) or libc.mallopt(-3, 32 << 20))
+    except AttributeError:
+        return False
+
+
+def release_freed_memory() -> bool:
+    """Hand the memory this process has freed back to the operating system: glibc's ``malloc_trim(0)``.
+
+    A long pass over batches (a diagnosis) frees each batch's tensors before the next, but glibc keeps freed
+    heap memory resident (above all once it has raised its mmap threshold after freeing a large block, or
+    after :func:`keep_freed_memory`), so the resident size grows with the number of batches although nothing
+    is kept; trimming between batches keeps it flat in n. Returns whether it ran (False off glibc)."""
+    libc = _glibc()
+    if libc is None:
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        # mallopt(M_TRIM_THRESHOLD = -1, ...), mallopt(M_MMAP_THRESHOLD = -3, ...); 1 on success
-        return bool(libc.mallopt(-1, 1 << 30)) and bool(libc.mallopt(-3, 1 << 30) or libc.mallopt(-3, 32 << 20))
-    except (OSError, AttributeError):
+        libc.malloc_trim(0)
+    except AttributeError:
         return False
+    return True
+
+
+_LIBC: list = []  # the loaded C library, once (loading runs ldconfig); [None] where it cannot be loaded
+
+
+def _glibc():
+    """The C library where it is glibc (Linux but musl, macOS, Windows: None)."""
+    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+        return None
+    if not _LIBC:
+        try:
+            _LIBC.append(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6"))
+        except OSError:
+            _LIBC.append(None)
+    return _LIBC[0]
