@@ -19,7 +19,7 @@ def tiny_runs(tmp_path_factory):
     from vaediag.data import load_mnist5k
 
     np.save(root / "digits.npy", load_mnist5k()[:300].reshape(300, 1, 28, 28))  # uint8 images
-    assert main(["train", "--preset", "quick", "--dataset", str(root / "digits.npy"), "--steps", "20", "--stage2-steps", "20", "--latent-dim", "8",
+    assert main(["train", "--preset", "quick", "--dataset", str(root / "digits.npy"), "--steps", "10", "--stage2-steps", "10", "--latent-dim", "8",
                  "--stage2-width", "32", "--out", str(img), "--quiet", "--device", "cpu"]) == 0
     assert main(["train", "--dataset", "manifold:sphere?r=2&d=10&n=300", "--steps", "40", "--latent-dim", "4",
                  "--stages", "1", "--out", str(vec), "--quiet", "--device", "cpu"]) == 0
