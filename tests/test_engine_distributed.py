@@ -21,7 +21,7 @@ still within 1e-4), above the 5e-3 first chosen; that tolerance is now 1.2e-2, s
 2.2e-2. There stage 2's gamma differs by 1.5e-4, next to the mistake's 1.8e-4: stage 2's gamma cannot tell
 the two apart on every CPU, so its tolerance is 5e-4 and stage 2's loss, KL and mse (25-40x apart from the
 mistake) do the catching.
-The tests now train 18 stage-1 steps (STEPS; 6 fewer, about 4 CPU seconds). The preset's learning rate is
+The tests now train 18 stage-1 steps (STEPS), 6 fewer than when the table was measured. The learning rate is
 constant, so the first 18 steps are those of the 24-step run above: the first step and steps 1-10 (EARLY,
 the tight tolerances that separate the mistake) measure as in the table. Measured with 18 steps, the
 correct run: stage 1 steps 1-18 loss 1.9e-5, kl 3.5e-3, mse 7.9e-5, gamma 6.7e-8; stage 2 (on that
