@@ -14,7 +14,7 @@ from vaediag.engine import distributed as D
 from vaediag.engine.distributed import GlobalBatchNorm
 
 
-def global_inputs(batch: int = 10):
+def global_inputs(batch: int = 9):
     """The same global batch on every rank (and in the test): 4-D and 2-D inputs, loss weights."""
     g = torch.Generator().manual_seed(0)
     x4 = torch.randn(batch, 3, 5, 4, generator=g, dtype=torch.float64) * 2 + 1

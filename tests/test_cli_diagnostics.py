@@ -19,7 +19,7 @@ def tiny_runs(tmp_path_factory):
     from vaediag.data import load_mnist5k
 
     np.save(root / "digits.npy", load_mnist5k()[:300].reshape(300, 1, 28, 28))  # uint8 images
-    assert main(["train", "--preset", "quick", "--dataset", str(root / "digits.npy"), "--steps", "20", "--stage2-steps", "20", "--latent-dim", "8",
+    assert main(["train", "--preset", "quick", "--dataset", str(root / "digits.npy"), "--steps", "10", "--stage2-steps", "10", "--latent-dim", "8",
                  "--stage2-width", "32", "--out", str(img), "--quiet", "--device", "cpu"]) == 0
     assert main(["train", "--dataset", "manifold:sphere?r=2&d=10&n=300", "--steps", "40", "--latent-dim", "4",
                  "--stages", "1", "--out", str(vec), "--quiet", "--device", "cpu"]) == 0
@@ -38,8 +38,12 @@ def assert_one_sentence(code, err):
     assert len(err.strip().splitlines()) == 1, err
 
 
+# The n of the figure verbs below: the diagnosis the first test saves in the run is the one they reuse.
+N_FIG = 100
+
+
 def test_diagnose_image_run_writes_documented_summary(tiny_runs, capsys):
-    code, out, err = run_cli(["diagnose", "--run", str(tiny_runs["img"]), "--n", "200", "--device", "cpu"], capsys)
+    code, out, err = run_cli(["diagnose", "--run", str(tiny_runs["img"]), "--n", str(N_FIG), "--device", "cpu"], capsys)
     assert code == 0, err
     run = Run.open(tiny_runs["img"])
     s = json.loads((run.diagnostics_dir / "summary.json").read_text())
@@ -57,16 +61,19 @@ def test_diagnose_image_run_writes_documented_summary(tiny_runs, capsys):
     assert s["r_hat"] == sum(v < 0.5 for v in s["lambda_mean"]) and "active_dims" not in s
     with np.load(run.diagnostics_dir / "arrays.npz") as f:
         assert f["perturb_images"].shape == (k, 15, 1, 28, 28)
-        assert f["lambda_hist_counts"].sum() == 200 * k  # every lambda of every input counted once
+        assert f["lambda_hist_counts"].sum() == N_FIG * k  # every lambda of every input counted once
     head = f"r_hat {s['r_hat']} of {k}" if s["r_hat_clear"] else \
         f"r_hat: no clear count (range {s['r_hat_range'][0]}-{s['r_hat_range'][1]}; direction(s) "
     assert head in out and f"tau-count(lambda<0.1) {s['tau_count']}" in out
 
 
-def test_diagnose_tau_changes_the_tau_count_only(tiny_runs, capsys):
-    code, out, _ = run_cli(["diagnose", "--run", str(tiny_runs["img"]), "--n", "50", "--tau", "5", "--device", "cpu"], capsys)
+def test_diagnose_tau_changes_the_tau_count_only(tiny_runs, capsys, tmp_path):
+    # into another folder (the run's saved diagnosis stays the one the figures reuse); no IW likelihood,
+    # which tau does not touch
+    code, out, _ = run_cli(["diagnose", "--run", str(tiny_runs["img"]), "--n", "50", "--tau", "5", "--no-iw",
+                            "--out", str(tmp_path / "d"), "--device", "cpu"], capsys)
     assert code == 0
-    s = json.loads((tiny_runs["img"] / "diagnostics" / "summary.json").read_text())
+    s = json.loads((tmp_path / "d" / "summary.json").read_text())
     assert s["tau"] == 5 and s["tau_count"] == 8  # every variance is below 5
     assert s["r_hat"] == sum(v < 0.5 for v in s["lambda_mean"])  # r_hat does not move with tau
     assert "tau-count(lambda<5) 8" in out
@@ -96,14 +103,14 @@ def test_figure_verbs_write_files(tiny_runs, capsys, tmp_path):
         (["figure9", "--run", vec, "--out", str(tmp_path / "f9v.png")], tmp_path / "f9v.png", b"\x89PNG"),
         (["figure10", "--run", img, "--run", vec, "--out", str(tmp_path / "f10.png")], tmp_path / "f10.png", b"\x89PNG"),
     ]:
-        code, _, err = run_cli(argv + ["--n", "100", "--device", "cpu"], capsys)
+        code, _, err = run_cli(argv + ["--n", str(N_FIG), "--device", "cpu"], capsys)
         assert code == 0, err
         assert path.read_bytes()[:4] == magic
 
 
 def test_report_is_self_contained_with_verdict(tiny_runs, capsys, tmp_path):
     out = tmp_path / "r.html"
-    code, _, err = run_cli(["report", "--run", str(tiny_runs["img"]), "--out", str(out), "--n", "100", "--device", "cpu"], capsys)
+    code, _, err = run_cli(["report", "--run", str(tiny_runs["img"]), "--out", str(out), "--n", str(N_FIG), "--device", "cpu"], capsys)
     assert code == 0, err
     page = out.read_text()
     s = json.loads((tiny_runs["img"] / "diagnostics" / "summary.json").read_text())
