@@ -69,4 +69,6 @@ def test_the_second_process_trains_its_share_and_reports_its_timeline(monkeypatc
     assert oth["res"] is None and last == [{"d": HELDOUT_DS[-1]}]
     assert [t[0] for t in times] == ["the other manifolds' 5 VAEs", f"the held-out teachers at d={HELDOUT_DS[-1]}"]
     assert 2.0 <= times[0][1] <= times[0][2] <= times[1][1] <= times[1][2] < 60.0
-    assert checks._timeline([("a", 1.0, 2.5), ("b", 2.5, 10.0)]) == "a 1.0-2.5 s (1.5 s); b 2.5-10.0 s (7.5 s)"
+    assert all(0.0 <= t[3] < 60.0 for t in times)  # CPU seconds
+    assert checks._timeline([("a", 1.0, 2.5, 1.25), ("b", 2.5, 10.0, 7.0)]) == (
+        "a 1.0-2.5 s (1.5 s, 1.2 s CPU); b 2.5-10.0 s (7.5 s, 7.0 s CPU)")

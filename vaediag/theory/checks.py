@@ -32,25 +32,24 @@ CONSTRUCTIONS = (("theorem1", check_theorem1), ("theorem2", check_theorem2), ("e
 
 def _second_process(quick: bool, seed: int, device: str, flush: bool, started: float) -> tuple[dict, list, list]:
     """The work of the second process: the other manifolds' part of the sweep and the held-out teachers of the
-    last ambient dimension; with its timeline, (part, start, end) in seconds after ``started`` (a time.time())."""
+    last ambient dimension; with its timeline: (part, start, end) in seconds after ``started`` (a time.time()) and
+    the part's CPU seconds."""
     torch.set_num_threads(1)
     torch.set_flush_denormal(flush)  # as in the parent, so that both processes compute the same numbers
     s = Settings.make(quick, seed=seed, device=device)
-    times = []
     with _one_blas_thread():  # else numpy's BLAS runs 2 threads on the 2 cores it shares with the first process
-        t0 = time.time()
+        t0, c0 = time.time(), time.process_time()
         oth = train_others(s)
         oth["res"] = None  # the model stays here: only numbers go back
-        t1 = time.time()
+        t1, c1 = time.time(), time.process_time()
         last = train_heldout(s, HELDOUT_DS[-1])
-        n_oth = len(oth["eval"]["loss"])
-        times = [(f"the other manifolds' {n_oth} VAEs", t0 - started, t1 - started),
-                 (f"the held-out teachers at d={HELDOUT_DS[-1]}", t1 - started, time.time() - started)]
+    times = [(f"the other manifolds' {len(oth['eval']['loss'])} VAEs", t0 - started, t1 - started, c1 - c0),
+             (f"the held-out teachers at d={HELDOUT_DS[-1]}", t1 - started, time.time() - started, time.process_time() - c1)]
     return oth, last, times
 
 
 def _timeline(times: list) -> str:
-    return "; ".join(f"{what} {a:.1f}-{b:.1f} s ({b - a:.1f} s)" for what, a, b in times)
+    return "; ".join(f"{what} {a:.1f}-{b:.1f} s ({b - a:.1f} s, {cpu:.1f} s CPU)" for what, a, b, cpu in times)
 
 
 def _one_blas_thread():
