@@ -304,3 +304,25 @@ def test_shared_data_and_stacked_copies_train_alike():
     c = train_sweep(torch.stack([x, x.flip(0)]), 2, [0.2, float("nan")], [0, 1], **kw)
     assert torch.equal(c.model.group_tensors(0)[0], a.model.group_tensors(0)[0])  # group 0 sees x in both
     assert not torch.equal(c.model.group_tensors(1)[0], a.model.group_tensors(1)[0])  # group 1 another data set
+
+
+def test_evaluate_is_eq2_averaged_over_its_noise_draws():
+    """evaluate encodes once and decodes each draw once; it must give, to the bit, the mean over its draws of
+    GroupedVAE.losses and of the squared error under noise, computed here the long way."""
+    torch.manual_seed(6)
+    model = GroupedVAE(4, 2, [0.1, float("nan"), 0.3], [1, 2, 3], hidden=(8,))
+    x = torch.randn(3, 50, 4)
+    ev = evaluate(model, x, n_eps=3, seed=5)
+    gen = torch.Generator().manual_seed(5)
+    want = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "mse_eps": 0.0}
+    with torch.no_grad():
+        mu, logvar = model.encode(x)
+        for _ in range(3):
+            eps = torch.randn(mu.shape, generator=gen)
+            out = model.losses(x, eps)
+            for k in ("loss", "recon", "kl"):
+                want[k] = want[k] + out[k] / 3
+            rec = model.decode(mu + torch.exp(0.5 * logvar) * eps)
+            want["mse_eps"] = want["mse_eps"] + (rec - x).pow(2).sum(-1).mean(1) / 3
+    for k, v in want.items():
+        np.testing.assert_array_equal(ev[k], v.numpy())

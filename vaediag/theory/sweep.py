@@ -178,9 +178,12 @@ class GroupedVAE(nn.Module):
 
     def losses(self, x: torch.Tensor, eps: torch.Tensor) -> dict[str, torch.Tensor]:
         """Eq. (2) per group, batch means: {"loss", "recon", "kl"} each (G,)."""
-        G, B, d = x.shape
         mu, logvar = self.encode(x)
-        mean = self.decode(reparameterize(mu, logvar, eps))
+        return self._eq2(x, mu, logvar, self.decode(reparameterize(mu, logvar, eps)))
+
+    def _eq2(self, x, mu, logvar, mean) -> dict[str, torch.Tensor]:
+        """Eq. (2) per group, batch means, from the encoder's output and the decoded mean."""
+        G, B, d = x.shape
         lg = self.log_gamma.repeat_interleave(B)
         t = negative_elbo(x.reshape(G * B, d), mean.reshape(G * B, d), mu.reshape(G * B, -1),
                           logvar.reshape(G * B, -1), lg)  # eq. (2), the package's one assembly
@@ -336,12 +339,12 @@ def evaluate(model: GroupedVAE, x: torch.Tensor, n_eps: int = 8, seed: int = 0) 
     gen = torch.Generator().manual_seed(seed)
     mu, logvar = model.encode(x)
     acc = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "mse_eps": 0.0}
-    for _ in range(n_eps):
+    for _ in range(n_eps):  # model.losses(x, eps), without encoding x again or decoding the same z twice
         eps = torch.randn(mu.shape, generator=gen).to(dev)
-        out = model.losses(x, eps)
+        rec = model.decode(reparameterize(mu, logvar, eps))
+        out = model._eq2(x, mu, logvar, rec)
         for k in ("loss", "recon", "kl"):
             acc[k] = acc[k] + out[k] / n_eps
-        rec = model.decode(reparameterize(mu, logvar, eps))
         acc["mse_eps"] = acc["mse_eps"] + (rec - x).pow(2).sum(-1).mean(1) / n_eps
     res = {k: v.cpu().numpy() for k, v in acc.items()}
     res["mse_mean"] = (model.decode(mu) - x).pow(2).sum(-1).mean(1).cpu().numpy()
