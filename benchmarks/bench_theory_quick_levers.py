@@ -10,6 +10,9 @@
 2. The mini-batch gather of ``train_sweep`` (a chunk of 250 steps of 38 groups, batch 128, d = 10: the other
    manifolds' run): ``data[arange(G), idx]`` as it was against ``index_select`` on the rows now; the same
    tensor, CPU milliseconds per chunk (16 chunks per 4,000-step run).
+3. ``evaluate`` of those 38 VAEs on 2,000 held-out points, 8 noise draws: as it was (``losses`` per draw, which
+   encodes again, then a second decode of the same z) against now (one encode, one decode per draw); the same
+   arrays to the bit.
 Beside them, this machine's fp32 matmul rate (2048 x 2048, torch's default threads). On a shared machine read
 the ratios.
 """
@@ -26,7 +29,8 @@ from vaediag.engine.config import Stage2Config
 from vaediag.engine.loop import Precision, adam_step
 from vaediag.engine.models import Stage2VAE
 from vaediag.engine.schedule import lr_at, make_adam
-from vaediag.theory.sweep import train_stage2
+from vaediag.objective import reparameterize
+from vaediag.theory.sweep import GroupedVAE, evaluate, train_stage2
 
 KW = {"width": 256, "depth": 3, "batch": 100, "lr": 1e-3, "weight_decay": 5e-4, "gamma_init": 1e-2, "seed": 7}
 
@@ -95,6 +99,38 @@ def bench_gather(repeats: int) -> None:
           f"{m:.1f} ms CPU; ratio {m / b:.2f}; the same tensor: {torch.equal(a, c)}")
 
 
+@torch.no_grad()
+def evaluate_before(model: GroupedVAE, x: torch.Tensor, n_eps: int = 8, seed: int = 0) -> dict:
+    """evaluate's noise loop as it was (frozen copy): model.losses per draw, then the same z decoded again."""
+    gen = torch.Generator().manual_seed(seed)
+    mu, logvar = model.encode(x)
+    acc = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "mse_eps": 0.0}
+    for _ in range(n_eps):
+        eps = torch.randn(mu.shape, generator=gen)
+        out = model.losses(x, eps)
+        for k in ("loss", "recon", "kl"):
+            acc[k] = acc[k] + out[k] / n_eps
+        rec = model.decode(reparameterize(mu, logvar, eps))
+        acc["mse_eps"] = acc["mse_eps"] + (rec - x).pow(2).sum(-1).mean(1) / n_eps
+    return {k: v.numpy() for k, v in acc.items()}
+
+
+def bench_evaluate(repeats: int) -> None:
+    G = 38
+    model, x = GroupedVAE(10, 6, [float("nan")] * G, list(range(G))), torch.randn(G, 2000, 10)
+    evaluate(model, x)  # warm-up
+    times = {"before": [], "now": []}
+    for _ in range(repeats):
+        tb, a = _cpu(lambda: evaluate_before(model, x))
+        tn, c = _cpu(lambda: evaluate(model, x))
+        times["before"].append(tb)
+        times["now"].append(tn)
+    b, m = statistics.median(times["before"]), statistics.median(times["now"])
+    same = all((a[k] == c[k]).all() for k in a)
+    print(f"evaluate of {G} VAEs on 2,000 points: as it was {b:.2f} s, now {m:.2f} s CPU; ratio {m / b:.2f}; "
+          f"the same arrays to the bit: {same}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=600, help="stage-2 steps per timing (default 600)")
@@ -105,6 +141,7 @@ def main() -> int:
     torch.set_flush_denormal(True)  # as the vaediag command does
     bench_stage2(a.steps, a.repeats)
     bench_gather(a.repeats)
+    bench_evaluate(a.repeats)
     torch.set_num_threads(threads)
     print(f"fp32 matmul (2048 x 2048, torch's default threads): {peak:.0f} GFLOP/s before, {matmul_gflops():.0f} after")
     return 0
