@@ -304,7 +304,7 @@ def train_sweep(data: torch.Tensor, kappa: int, gammas, seeds, steps: int = 4000
         idx = torch.stack([torch.randint(0, N, (n, batch), generator=g) for g in gens], 1).to(device)
         eps = torch.stack([torch.randn(n, batch, kappa, generator=g) for g in gens], 1).to(device)
         xb = rows.index_select(0, (idx + offset).view(-1)).view(n, G, batch, d)  # (n, G, B, d): the chunk's
-        # mini-batches, gathered once (index_select: the same rows as data[arange(G), idx], 3-4x faster)
+        # mini-batches, gathered once (index_select: the same rows as data[arange(G), idx], about 2x faster)
         for i in range(n):
             s = start + i + 1
             log = s % log_every == 0 or s == steps
