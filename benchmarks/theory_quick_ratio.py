@@ -5,7 +5,8 @@
 Runs the quick lab of each checkout (``PYTHONPATH`` set to it) alternately, ``rounds`` times each, and
 measures the fp32 matmul rate (2048 x 2048 products in a loop, torch's default threads) before and after.
 On a shared machine absolute times are inflated by the other load; what holds is the ratio after / before
-measured in one sitting. Prints each wall time, the median ratio and each median time scaled to a machine
+measured in one sitting, and the CPU seconds (user + system of the run and its second process), which the
+other load inflates less than the wall time. Prints each wall time, the median ratio and each median time scaled to a machine
 with a 163 GFLOP/s peak (time x peak here / 163) beside the budget of 45 s there.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -36,19 +38,26 @@ def matmul_gflops(n: int = 2048, seconds: float = 3.0) -> float:
     return best
 
 
-def quick_run(checkout: str, out: str) -> float:
-    """Wall seconds of one `vaediag theory --quick` of ``checkout`` (its exit status 0 or 1 both count). It runs in
-    the checkout (``python -m`` puts the working directory first on the path) with PYTHONPATH set to it."""
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def quick_run(checkout: str, out: str) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of one `vaediag theory --quick` of ``checkout`` (its exit status 0 or 1 both
+    count); the CPU seconds count its second process too (reaped by the run). It runs in the checkout
+    (``python -m`` puts the working directory first on the path) with PYTHONPATH set to it."""
     root = os.path.abspath(checkout)
     env = {**os.environ, "PYTHONPATH": root}
+    cpu = _children_cpu()
     t = time.perf_counter()
     p = subprocess.run([sys.executable, "-m", "vaediag", "theory", "--quick", "--quiet", "--json", os.path.abspath(out)],
                        env=env, cwd=root, capture_output=True, text=True)
-    dt = time.perf_counter() - t
+    dt, cpu = time.perf_counter() - t, _children_cpu() - cpu
     if p.returncode not in (0, 1):
         raise SystemExit(f"theory_quick_ratio: the quick run of {checkout} ended with status {p.returncode}: "
                          f"{p.stderr.strip().splitlines()[-1] if p.stderr.strip() else ''}")
-    return dt
+    return dt, cpu
 
 
 def main() -> int:
@@ -62,18 +71,22 @@ def main() -> int:
             print(f"theory_quick_ratio: {c} is not a vaediag checkout (no vaediag/ folder)", file=sys.stderr)
             return 2
     peaks = [matmul_gflops()]
-    times = {"before": [], "after": []}
+    times, cpus = {"before": [], "after": []}, {"before": [], "after": []}
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(a.rounds):
             for name in ("before", "after"):
-                times[name].append(quick_run(getattr(a, name), os.path.join(tmp, f"{name}{i}.json")))
-                print(f"round {i + 1}: {name} {times[name][-1]:.1f} s wall", flush=True)
+                wall, cpu = quick_run(getattr(a, name), os.path.join(tmp, f"{name}{i}.json"))
+                times[name].append(wall)
+                cpus[name].append(cpu)
+                print(f"round {i + 1}: {name} {wall:.1f} s wall, {cpu:.1f} s CPU (user + system)", flush=True)
     peaks.append(matmul_gflops())
     peak = statistics.mean(peaks)
     mb, ma = statistics.median(times["before"]), statistics.median(times["after"])
     print(f"fp32 matmul peak (2048 x 2048, torch threads {torch.get_num_threads()}): {peaks[0]:.0f} before, "
           f"{peaks[1]:.0f} after the runs, GFLOP/s")
     print(f"median wall: before {mb:.1f} s, after {ma:.1f} s; ratio after / before {ma / mb:.2f}")
+    cb, ca = statistics.median(cpus["before"]), statistics.median(cpus["after"])
+    print(f"median CPU (user + system): before {cb:.1f} s, after {ca:.1f} s; ratio after / before {ca / cb:.2f}")
     for name, t in (("before", mb), ("after", ma)):
         print(f"{name} scaled to a {REFERENCE_GFLOPS:.0f} GFLOP/s machine: {t * peak / REFERENCE_GFLOPS:.1f} s "
               f"(budget {BUDGET_S:.0f} s)")

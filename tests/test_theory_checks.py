@@ -1,5 +1,5 @@
-"""The theory lab as a whole (theory/checks.py): the second process (denormal state, one BLAS thread) and
-the quick run end to end. The checks by concern: tests/test_theory_checks_*.py."""
+"""The theory lab as a whole (theory/checks.py): the second process (denormal state, one BLAS thread, its
+share of the work and its timeline) and the quick run end to end. The checks by concern: tests/test_theory_checks_*.py."""
 
 import json
 
@@ -44,3 +44,31 @@ def test_the_second_process_runs_blas_on_one_thread():
         with _one_blas_thread():
             pools = threadpool_info()
             assert pools and all(p["num_threads"] == 1 for p in pools)
+
+
+def test_the_second_process_trains_its_share_and_reports_its_timeline(monkeypatch):
+    """The second process's share (the other manifolds' VAEs, then the held-out teachers of the last ambient
+    dimension), only numbers sent back, and each part's start and end in seconds after the given start."""
+    import time
+
+    import numpy as np
+    import torch
+
+    from vaediag.theory.checks_heldout import HELDOUT_DS
+
+    calls = []
+    monkeypatch.setattr(checks, "train_others", lambda s: calls.append("others") or {"res": object(),
+                                                                                    "eval": {"loss": np.zeros(5)}})
+    monkeypatch.setattr(checks, "train_heldout", lambda s, d: calls.append(d) or [{"d": d}])
+    threads = torch.get_num_threads()
+    try:
+        oth, last, times = checks._second_process(True, 0, "cpu", checks._denormals_flushed(), time.time() - 2.0)
+    finally:
+        torch.set_num_threads(threads)
+    assert calls == ["others", HELDOUT_DS[-1]]
+    assert oth["res"] is None and last == [{"d": HELDOUT_DS[-1]}]
+    assert [t[0] for t in times] == ["the other manifolds' 5 VAEs", f"the held-out teachers at d={HELDOUT_DS[-1]}"]
+    assert 2.0 <= times[0][1] <= times[0][2] <= times[1][1] <= times[1][2] < 60.0
+    assert all(0.0 <= t[3] < 60.0 for t in times)  # CPU seconds
+    assert checks._timeline([("a", 1.0, 2.5, 1.25), ("b", 2.5, 10.0, 7.0)]) == (
+        "a 1.0-2.5 s (1.5 s, 1.2 s CPU); b 2.5-10.0 s (7.5 s, 7.0 s CPU)")

@@ -235,3 +235,94 @@ def test_stage2_through_the_shared_step_equals_the_loop_it_replaced():
         opt.step()
     for a, b in zip(got.parameters(), model.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)  # fused and reference Adam: rounding only
+
+
+def test_stage2_fast_step_is_the_engine_step_to_the_bit():
+    """After its first step train_stage2 calls the fused Adam kernel directly; it must train exactly (to the
+    bit) as the engine's adam_step with make_adam's optimiser at every step, written out here."""
+    from vaediag.engine.config import Stage2Config
+    from vaediag.engine.loop import Precision, adam_step
+    from vaediag.engine.models import Stage2VAE
+    from vaediag.engine.schedule import lr_at, make_adam
+    from vaediag.theory.sweep import train_stage2
+
+    torch.manual_seed(4)
+    mu, logvar = torch.randn(60, 3), torch.randn(60, 3) * 0.1 - 1
+    got = train_stage2(mu, logvar, width=16, depth=2, steps=20, batch=8, lr=1e-2, weight_decay=5e-4,
+                       gamma_init=1e-2, seed=2)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(2)
+        model = Stage2VAE(Stage2Config(latent_dim=3, width=16, depth=2, gamma_init=1e-2))
+    opt = make_adam(model.param_groups(5e-4), 1e-2)
+    amp, sd, gen = Precision("fp32", torch.device("cpu")), logvar.mul(0.5).exp(), torch.Generator().manual_seed(10_002)
+    for step in range(20):
+        idx = torch.randint(0, 60, (8,), generator=gen)
+        e = torch.randn(8, 6, generator=gen)
+        adam_step(model, opt, lr_at(step, 1e-2, max(1, (3 * 20) // 8)), mu[idx] + sd[idx] * e[:, :3], e[:, 3:], amp)
+    for a, b in zip(got.parameters(), model.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_fused_adam_step_is_optimizer_step_with_lr_scale_and_weight_decay():
+    from vaediag.engine.schedule import make_adam, set_lr
+    from vaediag.theory.sweep import _FusedAdamStep
+
+    torch.manual_seed(5)
+    w0, g0 = torch.randn(7, 3), torch.randn(())
+    runs = []
+    for fast in (False, True):
+        w, g = torch.nn.Parameter(w0.clone()), torch.nn.Parameter(g0.clone())
+        opt = make_adam([{"params": [w], "weight_decay": 0.1}, {"params": [g], "weight_decay": 0.0, "lr_scale": 3.0}],
+                        1e-2)
+        assert _FusedAdamStep.of(opt) is None  # no state before the first step
+        stepper = None
+        for t in range(6):
+            w.grad, g.grad = torch.sin(w.detach() * (t + 1)), torch.cos(g.detach() * (t + 1))
+            lr = 1e-2 / (t + 1)
+            if fast and stepper is not None:
+                stepper.step(lr)
+            else:
+                set_lr(opt, lr)
+                opt.step()
+                stepper = _FusedAdamStep.of(opt)
+        runs.append((w.detach().clone(), g.detach().clone()))
+    if not opt.param_groups[0].get("fused"):
+        pytest.skip("no fused Adam in this torch build")
+    assert all(torch.equal(a, b) for a, b in zip(*runs))
+    assert not torch.equal(runs[0][0], w0)  # it did move
+    assert _FusedAdamStep.of(torch.optim.Adam([torch.nn.Parameter(torch.zeros(2))], foreach=False)) is None
+
+
+def test_shared_data_and_stacked_copies_train_alike():
+    """train_sweep gathers mini-batches by row index: one (N, d) data set for every group and the same set
+    stacked (G, N, d) must give the same batches, so the same models (to the bit)."""
+    x = torch.as_tensor(np.random.default_rng(3).standard_normal((40, 3)), dtype=torch.float32)
+    kw = dict(steps=30, batch=8, hidden=(8,), chunk=7)
+    a = train_sweep(x, 2, [0.2, float("nan")], [0, 1], **kw)
+    b = train_sweep(x[None].expand(2, -1, -1).clone(), 2, [0.2, float("nan")], [0, 1], **kw)
+    assert torch.equal(a.model.flat, b.model.flat)
+    c = train_sweep(torch.stack([x, x.flip(0)]), 2, [0.2, float("nan")], [0, 1], **kw)
+    assert torch.equal(c.model.group_tensors(0)[0], a.model.group_tensors(0)[0])  # group 0 sees x in both
+    assert not torch.equal(c.model.group_tensors(1)[0], a.model.group_tensors(1)[0])  # group 1 another data set
+
+
+def test_evaluate_is_eq2_averaged_over_its_noise_draws():
+    """evaluate encodes once and decodes each draw once; it must give, to the bit, the mean over its draws of
+    GroupedVAE.losses and of the squared error under noise, computed here the long way."""
+    torch.manual_seed(6)
+    model = GroupedVAE(4, 2, [0.1, float("nan"), 0.3], [1, 2, 3], hidden=(8,))
+    x = torch.randn(3, 50, 4)
+    ev = evaluate(model, x, n_eps=3, seed=5)
+    gen = torch.Generator().manual_seed(5)
+    want = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "mse_eps": 0.0}
+    with torch.no_grad():
+        mu, logvar = model.encode(x)
+        for _ in range(3):
+            eps = torch.randn(mu.shape, generator=gen)
+            out = model.losses(x, eps)
+            for k in ("loss", "recon", "kl"):
+                want[k] = want[k] + out[k] / 3
+            rec = model.decode(mu + torch.exp(0.5 * logvar) * eps)
+            want["mse_eps"] = want["mse_eps"] + (rec - x).pow(2).sum(-1).mean(1) / 3
+    for k, v in want.items():
+        np.testing.assert_array_equal(ev[k], v.numpy())

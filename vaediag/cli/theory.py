@@ -30,9 +30,10 @@ def register(sub) -> None:
                    "the default), cpu, cuda or mps")
     p.add_argument("--quiet", action="store_true", help="nothing on stderr but errors (the table still prints)")
     p.add_argument("--jobs", type=int, default=2, choices=(1, 2),
-                   help="processes: 2 (default) runs the constructions of Theorems 1, 2 and eq. (73), the other "
-                   "manifolds' VAEs and the mixture's in a second process while this one trains the sweep manifold's "
-                   "VAEs and stage 2 (same numbers); 1 runs everything in this process")
+                   help="processes: 2 (default) trains the other manifolds' VAEs and half the held-out teachers in a "
+                   "second process while this one trains the sweep manifold's VAEs and stage 2, runs the constructions of "
+                   "Theorems 1, 2 and eq. (73) and trains the mixture's VAE and the other teachers (same numbers); 1 runs "
+                   "everything in this process")
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (default 1: these models are too small to gain from more)")
     p.set_defaults(func=run)

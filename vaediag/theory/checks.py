@@ -12,6 +12,8 @@ all (:func:`run_all`); each name is imported from the module that defines it.
 
 from __future__ import annotations
 
+import time
+
 import torch
 
 from vaediag.theory.checks_common import Settings
@@ -22,20 +24,32 @@ from vaediag.theory.checks_sweep import check_theorems34, selected_stage1, train
 from vaediag.theory.checks_two_stage import check_two_stage
 
 CONSTRUCTIONS = (("theorem1", check_theorem1), ("theorem2", check_theorem2), ("eq73", check_eq73))
+# With jobs = 2 the second process trains the other manifolds' 38 VAEs and the held-out teachers of the last ambient
+# dimension; this one the sweep manifold's VAEs, stage 2 (which needs them), the constructions, the mixture and the
+# other held-out teachers: about the same CPU time each (docs/theory.md, "Speed"). Each part seeds its own
+# generators, so where a part runs changes no number.
 
 
-def _second_process(quick: bool, seed: int, device: str, flush: bool) -> tuple[list, dict, dict, list]:
-    """The work of the second process: Theorems 1, 2 and eq. (73) (numpy/scipy and a small float64 torch
-    problem), the other manifolds' part of the sweep, the mixture's VAE and the held-out teachers of the
-    last ambient dimension."""
+def _second_process(quick: bool, seed: int, device: str, flush: bool, started: float) -> tuple[dict, list, list]:
+    """The work of the second process: the other manifolds' part of the sweep and the held-out teachers of the
+    last ambient dimension; with its timeline: (part, start, end) in seconds after ``started`` (a time.time()) and
+    the part's CPU seconds."""
     torch.set_num_threads(1)
     torch.set_flush_denormal(flush)  # as in the parent, so that both processes compute the same numbers
     s = Settings.make(quick, seed=seed, device=device)
     with _one_blas_thread():  # else numpy's BLAS runs 2 threads on the 2 cores it shares with the first process
-        cons = [(key, *check(s)) for key, check in CONSTRUCTIONS]
+        t0, c0 = time.time(), time.process_time()
         oth = train_others(s)
         oth["res"] = None  # the model stays here: only numbers go back
-        return cons, oth, train_mixture(s), train_heldout(s, HELDOUT_DS[-1])
+        t1, c1 = time.time(), time.process_time()
+        last = train_heldout(s, HELDOUT_DS[-1])
+    times = [(f"the other manifolds' {len(oth['eval']['loss'])} VAEs", t0 - started, t1 - started, c1 - c0),
+             (f"the held-out teachers at d={HELDOUT_DS[-1]}", t1 - started, time.time() - started, time.process_time() - c1)]
+    return oth, last, times
+
+
+def _timeline(times: list) -> str:
+    return "; ".join(f"{what} {a:.1f}-{b:.1f} s ({b - a:.1f} s, {cpu:.1f} s CPU)" for what, a, b, cpu in times)
 
 
 def _one_blas_thread():
@@ -52,9 +66,10 @@ def _denormals_flushed() -> bool:
 def run_all(s: Settings) -> tuple[list[dict], dict]:
     """Every check, in the paper's order; returns (checks, artifacts by section for figures and tables).
 
-    With ``s.jobs >= 2`` a second (spawned) process runs the constructions, the other manifolds' part of
-    the sweep, the mixture's VAE and the held-out teachers of the last ambient dimension while this one trains
-    the sweep manifold's VAEs, stage 2 and the other held-out teachers: the same numbers as ``jobs = 1`` (each part seeds its own generators and is one batched run either way)."""
+    With ``s.jobs >= 2`` a second (spawned) process trains the other manifolds' VAEs and the held-out teachers of
+    the last ambient dimension while this one trains the sweep manifold's VAEs and stage 2, runs the constructions
+    and trains the mixture's VAE and the other held-out teachers: the same numbers as ``jobs = 1`` (each part seeds
+    its own generators and is one batched run either way; the constructions run numpy's BLAS on one thread in both)."""
     art, parts = {}, {}
     pool = future = None
     if s.jobs >= 2:
@@ -62,24 +77,22 @@ def run_all(s: Settings) -> tuple[list[dict], dict]:
         import multiprocessing as mp
 
         pool = cf.ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn"))
-        future = pool.submit(_second_process, s.quick, s.seed, str(s.device), _denormals_flushed())
-        s.progress("Theorems 1, 2, eq. (73), the other manifolds' VAEs, the mixture's and the held-out teachers at "
-                   f"d={HELDOUT_DS[-1]}: in a second process")
-    else:
-        for key, check in CONSTRUCTIONS:
-            c, a = check(s)
-            parts[key], art[key] = c, a
+        future = pool.submit(_second_process, s.quick, s.seed, str(s.device), _denormals_flushed(), time.time())
+        s.progress(f"the other manifolds' VAEs and the held-out teachers at d={HELDOUT_DS[-1]}: in a second process")
     try:
         main = train_main(s, second_process=future is not None)
         c2s, art["two_stage"] = check_two_stage(s, selected_stage1(s, main))
+        with _one_blas_thread():  # one thread, as when they ran in the second process: the same numbers
+            for key, check in CONSTRUCTIONS:
+                parts[key], art[key] = check(s)
+        mixture = train_mixture(s)
         heldout = [c for d in HELDOUT_DS[:-1] for c in train_heldout(s, d)]
         if future is not None:
             s.progress("waiting for the second process")
-            cons, oth, mixture, last = future.result()
-            for key, c, a in cons:
-                parts[key], art[key] = c, a
+            oth, last, times = future.result()
+            s.progress(f"second process (seconds from its start): {_timeline(times)}")
         else:
-            oth, mixture, last = train_others(s), None, train_heldout(s, HELDOUT_DS[-1])
+            oth, last = train_others(s), train_heldout(s, HELDOUT_DS[-1])
         heldout += last
         c34, art["theorems34"] = check_theorems34(s, main, oth)
         cest, art["estimators"] = check_estimators(s, art["theorems34"], mixture=mixture)
