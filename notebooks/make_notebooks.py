@@ -477,7 +477,7 @@ print("latent", d.spatial.shape, " r_hat", d.usage.r_hat, "of", d.model.latent_d
       " gamma_effective", d.gamma.effective)
 for line in d.spatial.channel_verdict:
     print("-", line)
-print("budgets active:", d.provenance.budgets["active"])"""),
+print("budgets that changed the work:", d.provenance.active_budgets())"""),
     code("""vaediag.channel_maps_figure(d)   # one image per channel: mean lambda_j (dark = used)"""),
     code("""vaediag.where_figure(d)   # where in the image each perturbed direction acts"""),
     md("""## The second stage on the flattened latents, and the scores

@@ -35,7 +35,7 @@ def test_a_summary_written_by_0_4_loads_with_its_numbers():
 
 def test_a_run_summary_and_a_pre_0_3_summary_load():
     run = Diagnosis.load(DATA / "diagnosis_v1_run")
-    assert run.gamma.trajectory.converged is True and run.provenance.settings["n"] == 40
+    assert run.gamma.trajectory.converged is True and run.provenance.settings.n == 40
     assert run.provenance.config["arch"] == "mlp" and run.gamma.regime == "learned-small"
     old = Diagnosis.load(DATA / "diagnosis_v0")  # active_dims / threshold / r_hat_by_threshold
     assert old.usage.tau_count == 2 and old.usage.tau == 0.1 and old.usage.tau_count_by_tau["0.05"] == 2
@@ -92,3 +92,30 @@ def test_fields_are_typed_documented_and_shown_by_help():
     assert summary["r_hat"] == 2 and "lambda_mean" in arrays
     copy = d.with_provenance(source="reused")
     assert copy.provenance.source == "reused" and d.provenance.source is None and "source" not in copy.to_dict()
+
+
+def test_run_settings_match_what_is_asked_and_a_whole_set_answers_larger_n():
+    from vaediag.diagnostics.result import RunSettings
+
+    part = RunSettings(n=200, all_inputs=False, tau=0.1, seed=0)
+    whole = RunSettings(n=270, all_inputs=True, tau=0.1, seed=0)
+    assert part.matches(200, 0.1, 0) and not part.matches(100, 0.1, 0) and not part.matches(None, 0.1, 0)
+    assert not part.matches(200, 0.2, 0) and not part.matches(200, 0.1, 1)
+    assert whole.matches(270, 0.1, 0) and whole.matches(10000, 0.1, 0) and whole.matches(None, 0.1, 0)
+    assert not whole.matches(100, 0.1, 0)  # the first 100 inputs are another diagnosis
+    assert not RunSettings(n=None, all_inputs=None, tau=None, seed=None).matches(None, 0.1, 0)
+    assert part.text() == "n=200, tau=0.1, seed=0"
+
+
+def test_settings_keep_their_file_form_and_active_budgets_name_the_ones_that_acted():
+    from vaediag.diagnostics.result import Diagnosis
+
+    summary = {"settings": {"n": 40, "all_inputs": False, "tau": 0.1, "seed": 3},
+               "budgets": {"active": {"perturb_directions": True, "spectrum_dims": False, "gain_numbers": True}}}
+    d = Diagnosis.from_dict(summary, {})
+    st = d.provenance.settings
+    assert (st.n, st.all_inputs, st.tau, st.seed) == (40, False, 0.1, 3)
+    assert d.provenance.active_budgets() == ("perturb_directions", "gain_numbers")
+    assert d.to_dict()["settings"] == summary["settings"]  # written back as it was read
+    bare = Diagnosis.from_dict({}, {})
+    assert bare.provenance.settings is None and bare.provenance.active_budgets() == ()

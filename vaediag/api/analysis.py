@@ -200,7 +200,7 @@ def run_diagnosis(run: RunLike, n: int | None = 10000, device: str = "auto", tau
         UsageError: n below 2.
         VaediagError: a run that cannot be opened or has no trained stage 1.
     """
-    from vaediag.diagnostics.summary import diagnose_run, load_diagnostics, same_settings
+    from vaediag.diagnostics.summary import diagnose_run, load_diagnostics
     from vaediag.engine.info import diagnosis_current
 
     run = open_trained(run)
@@ -209,12 +209,10 @@ def run_diagnosis(run: RunLike, n: int | None = 10000, device: str = "auto", tau
     if got is not None:
         saved = got.provenance.settings
         if diagnosis_current(run, run.diagnostics_dir / "summary.json", got.stage2.gamma is not None) and \
-                same_settings(saved, n, tau, seed):
-            return got.with_provenance(source=f"saved diagnostics reused (n={saved['n']}, tau={saved['tau']:g}, "
-                                              f"seed={saved['seed']})")
+                saved is not None and saved.matches(n, tau, seed):
+            return got.with_provenance(source=f"saved diagnostics reused ({saved.text()})")
     got = diagnose_run(run, n=n, device=device, tau=tau, seed=seed)
-    st = got.provenance.settings
-    return got.with_provenance(source=f"diagnostics computed now (n={st['n']}, tau={st['tau']:g}, seed={st['seed']})")
+    return got.with_provenance(source=f"diagnostics computed now ({got.provenance.settings.text()})")
 
 
 def diagnostics_sources(runs: list[RunLike], n: int | None = 10000, device: str = "auto") -> list[tuple[Path, str]]:

@@ -84,6 +84,28 @@ class Stage2:
 
 
 @section
+class RunSettings:
+    """What decides a run's diagnosis besides its checkpoints: the inputs, tau and the seed."""
+
+    n: int | None = entry("the first n training inputs were diagnosed", "", "", "n", kind="int")
+    all_inputs: bool | None = entry("those n are the whole training set", "", "", "all_inputs", kind="bool")
+    tau: float | None = entry("the threshold of the tau-count", "", "", "tau", kind="float")
+    seed: int | None = entry("the seed of the posterior samples and perturbations", "", "", "seed", kind="int")
+
+    def matches(self, n: int | None, tau: float, seed: int) -> bool:
+        """Whether these are the settings asked for: ``n`` asks for the first n inputs (None: all of them), which
+        a diagnosis of the whole training set also answers when n is at least its size."""
+        if None in (self.n, self.tau, self.seed):
+            return False
+        same_n = n == self.n or (bool(self.all_inputs) and (n is None or n >= self.n))
+        return same_n and self.tau == float(tau) and self.seed == int(seed)
+
+    def text(self) -> str:
+        """``n=..., tau=..., seed=...``, as the figures say where their diagnosis came from."""
+        return f"n={self.n}, tau={self.tau:g}, seed={self.seed}"
+
+
+@section
 class Provenance:
     """Where the numbers come from."""
 
@@ -93,8 +115,8 @@ class Provenance:
     notes: tuple = entry("sentences beside the verdict", "", "", "notes", kind="tuple", default=())
     run: str | None = entry("the run directory (runs only)", "", "", "run", kind="str")
     config: dict | None = entry("the run's configuration digest (runs only)", "", "", "config", kind="dict")
-    settings: dict | None = entry("{n, all_inputs, tau, seed}: what decides a run's numbers besides its checkpoints",
-                                  "", "", "settings", kind="dict")
+    settings: RunSettings | None = entry("what decides a run's numbers besides its checkpoints (runs only)",
+                                         kind="section", key="settings", cls=RunSettings)
     model: dict | None = entry("{factory, checkpoint, data} of a model diagnosed from the command line", "", "", "model",
                                kind="dict")
     budgets: dict | None = entry("the budgets of the per-direction and quadratic parts (vaediag.Budgets), whether each "
@@ -103,6 +125,11 @@ class Provenance:
     source: str | None = entry("whether a run's saved diagnosis was reused or computed now (not saved)", "", "")
     schema_version: int = entry("the file format (1: before typed results)", "", "", "schema_version", kind="int",
                                 default=SCHEMA_VERSION)
+
+    def active_budgets(self) -> tuple[str, ...]:
+        """The names of the budgets that changed this diagnosis's work (``budgets["active"]``; () when none did)."""
+        active = (self.budgets or {}).get("active") or {}
+        return tuple(name for name, on in active.items() if on)
 
 
 @section

@@ -377,14 +377,3 @@ def _steps_loggamma(run, stage: int):
 def load_diagnostics(run) -> Diagnosis | None:
     """The saved diagnosis of a run, or None when ``vaediag diagnose`` has not been run."""
     return Diagnosis.load(run.diagnostics_dir, missing_ok=True)
-
-
-def same_settings(saved: dict | None, n: int | None, tau: float, seed: int) -> bool:
-    """Whether a saved diagnosis's settings are those asked for: ``n`` asks for the first n inputs (None: all of
-    them), which a saved diagnosis of the whole training set also answers when n is at least its size."""
-    try:
-        same_n = (n is not None and int(saved["n"]) == n) or (
-            bool(saved["all_inputs"]) and (n is None or n >= int(saved["n"])))
-        return same_n and float(saved["tau"]) == float(tau) and int(saved["seed"]) == int(seed)
-    except (KeyError, TypeError, ValueError):
-        return False
