@@ -20,7 +20,9 @@ the ratios.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 import statistics
+import sys
 import time
 
 import torch
@@ -32,18 +34,10 @@ from vaediag.engine.schedule import lr_at, make_adam
 from vaediag.objective import reparameterize
 from vaediag.theory.sweep import GroupedVAE, evaluate, train_stage2
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from theory_quick_ratio import matmul_gflops  # noqa: E402 (the same measurement as the whole-run ratio)
+
 KW = {"width": 256, "depth": 3, "batch": 100, "lr": 1e-3, "weight_decay": 5e-4, "gamma_init": 1e-2, "seed": 7}
-
-
-def matmul_gflops(n: int = 2048, seconds: float = 3.0) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    best, t_end = 0.0, time.perf_counter() + seconds
-    while time.perf_counter() < t_end:
-        t = time.perf_counter()
-        a @ b
-        best = max(best, 2 * n ** 3 / (time.perf_counter() - t) / 1e9)
-    return best
 
 
 def stage2_before(mu: torch.Tensor, logvar: torch.Tensor, steps: int) -> Stage2VAE:
