@@ -90,13 +90,14 @@ def two_ranks(monkeypatch, rank1: list[str], rank0):
             for k, v in dict(job, RANK="0", LOCAL_RANK="0").items():
                 m.setenv(k, v)
             result = rank0()
+        err = proc.communicate(timeout=300)[1]
     except BaseException:
         proc.kill()
         proc.communicate()
         if dist.is_initialized():  # rank 0 failed inside the job: leave it, for the tests after this one
             dist.destroy_process_group()
         raise
-    return result, proc.wait(timeout=300), proc.communicate()[1]
+    return result, proc.returncode, err
 
 
 def vaediag(*argv: str, wait: bool = True):
