@@ -1,9 +1,11 @@
-"""Run under torchrun by tests/test_engine_distributed.py: GlobalBatchNorm on this rank's rows of a global
-batch; writes outputs, input gradients, parameter gradients and running statistics to OUT.rankR.npz.
+"""One rank of a job (torchrun's environment) for tests/test_engine_distributed.py: GlobalBatchNorm on this
+rank's rows of a global batch; writes outputs, input gradients, parameter gradients and running statistics
+to OUT.rankR.npz. The test runs rank 0 in its own process (``run``) and the others as this script.
 
 usage: torchrun --nproc_per_node W tests/_dist_bn_worker.py OUT [legacy]
 """
 
+import datetime
 import sys
 
 import numpy as np
@@ -33,11 +35,10 @@ def layers(cls):
     return bn4, bn2
 
 
-def main() -> D.Dist:
-    out = sys.argv[1]
-    if len(sys.argv) > 2 and sys.argv[2] == "legacy":
-        D.autograd_all_reduce = D._autograd_all_reduce_legacy
-    dist.init_process_group("gloo")
+def run(out: str) -> D.Dist:
+    """Join the job (a few minutes at most: a rank that died must not leave the others waiting for hours)
+    and write this rank's results."""
+    dist.init_process_group("gloo", timeout=datetime.timedelta(minutes=5))
     ctx = D.Dist(dist.get_rank(), dist.get_world_size())
     x4, x2, w4, w2 = global_inputs()
     lo, hi = ctx.shard(len(x4))
@@ -55,4 +56,6 @@ def main() -> D.Dist:
 
 
 if __name__ == "__main__":
-    main().close()  # as the command line does: after the tensors of main() are gone
+    if len(sys.argv) > 2 and sys.argv[2] == "legacy":
+        D.autograd_all_reduce = D._autograd_all_reduce_legacy
+    run(sys.argv[1]).close()  # as the command line does: after the tensors of run() are gone

@@ -46,12 +46,9 @@ HEAVY_FIRST = ("test_engine_distributed.py", "test_engine_train.py", "test_noteb
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups
 def pytest_collection_modifyitems(config, items):
     # xdist (`--dist loadgroup`): the tests of one file share a worker, so a module's fixtures (a trained
-    # run) are made once; each notebook is a group of its own. Heavy groups first (HEAVY_FIRST).
+    # run, the notebooks' Jupyter kernel) are made once. Heavy groups first (HEAVY_FIRST).
     for item in items:
-        group = item.path.name
-        if group == "test_notebooks.py":
-            group += "::" + item.name
-        item.add_marker(pytest.mark.xdist_group(group))
+        item.add_marker(pytest.mark.xdist_group(item.path.name))
     rank = {name: i for i, name in enumerate(HEAVY_FIRST)}
     items.sort(key=lambda it: rank.get(it.path.name, len(rank)))  # stable: the rest keep their order
     if config.getoption("--runslow"):

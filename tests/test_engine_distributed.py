@@ -1,5 +1,10 @@
 """Several processes under torchrun (gloo, CPU) against one process with the same global batch.
 
+The moved run starts under torchrun (its launcher, its SIGTERM). Its last leg, the GlobalBatchNorm test and
+the mistake test make the job torchrun would (its environment) without the launcher, rank 0 in this process
+(``two_ranks``): a torchrun of two processes costs three Pythons importing torch, 5-9 CPU seconds before any
+work.
+
 Tolerances. The runs differ only in the order of floating-point reductions (DDP's gradient
 average, GlobalBatchNorm's all-reduced sums); with one thread per process both are deterministic.
 Measured with the configuration below as it was then (quick preset, 24 stage-1 and 10 stage-2 steps,
@@ -38,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch.distributed as dist
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -62,6 +68,36 @@ def torchrun(nproc: int, *argv: str, wait: bool = True, **kw):
     if not wait:
         return subprocess.Popen(cmd, env=ENV, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     return subprocess.run(cmd, env=ENV, cwd=ROOT, capture_output=True, text=True, timeout=900, **kw)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def two_ranks(monkeypatch, rank1: list[str], rank0):
+    """A job of two processes with the environment torchrun gives them, without torchrun's launcher (2 CPU
+    seconds) nor a second Python importing torch: rank 1 is ``python RANK1...`` in a subprocess and rank 0
+    is ``rank0()`` in this process. Returns rank0()'s result, rank 1's exit status and its stderr."""
+    job = dict(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()), WORLD_SIZE="2", LOCAL_WORLD_SIZE="2")
+    proc = subprocess.Popen([sys.executable, *rank1], env=dict(ENV, **job, RANK="1", LOCAL_RANK="1"), cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        with monkeypatch.context() as m:
+            for k, v in dict(job, RANK="0", LOCAL_RANK="0").items():
+                m.setenv(k, v)
+            result = rank0()
+        err = proc.communicate(timeout=300)[1]
+    except BaseException:
+        proc.kill()
+        proc.communicate()
+        if dist.is_initialized():  # rank 0 failed inside the job: leave it, for the tests after this one
+            dist.destroy_process_group()
+        raise
+    return result, proc.returncode, err
 
 
 def vaediag(*argv: str, wait: bool = True):
@@ -126,17 +162,22 @@ def test_shards_partition_the_global_batch(world, batch):
 
 # the legacy all-reduce is the fallback for torch builds without the functional one: slow here
 @pytest.mark.parametrize("impl", ["functional", pytest.param("legacy", marks=pytest.mark.slow)])
-def test_global_batchnorm_equals_batchnorm_of_the_global_batch(tmp_path, impl):
+def test_global_batchnorm_equals_batchnorm_of_the_global_batch(tmp_path, impl, monkeypatch):
     """Forward, input gradients, summed parameter gradients and running statistics of 2 ranks
     (uneven shards of a global batch of 9: 5 and 4 rows) equal one BatchNorm over the whole batch."""
     import torch
 
-    sys.path.insert(0, str(Path(__file__).parent))
-    from _dist_bn_worker import global_inputs, layers
+    from vaediag.engine import distributed as D
 
-    r = torchrun(2, str(Path(__file__).parent / "_dist_bn_worker.py"), str(tmp_path / "bn"),
-                 *(["legacy"] if impl == "legacy" else []))
-    assert r.returncode == 0, r.stderr
+    sys.path.insert(0, str(Path(__file__).parent))
+    from _dist_bn_worker import global_inputs, layers, run
+
+    if impl == "legacy":
+        monkeypatch.setattr(D, "autograd_all_reduce", D._autograd_all_reduce_legacy)
+    worker = [str(Path(__file__).parent / "_dist_bn_worker.py"), str(tmp_path / "bn"),
+              *([impl] if impl == "legacy" else [])]
+    _, code, err = two_ranks(monkeypatch, worker, lambda: run(str(tmp_path / "bn")).close())
+    assert code == 0, err
     ranks = [dict(np.load(tmp_path / f"bn.rank{k}.npz")) for k in range(2)]
     assert [int(d["hi"] - d["lo"]) for d in ranks] == [5, 4]
 
@@ -194,8 +235,8 @@ def _sigterm_at(monkeypatch, step: int) -> None:
 
 def test_a_run_moved_between_two_processes_and_one_follows_the_one_process_curve(tmp_path, one_process, monkeypatch):
     """One run, preempted twice as on a cluster: it starts on 2 processes (SIGTERM through torchrun),
-    continues in 1 process (this one; SIGTERM again), and ends on 2 processes, which also compute the
-    posteriors and train stage 2. Its logged curve is the one-process run's, every step once, within the
+    continues in 1 process (this one; SIGTERM again), and ends on 2 processes (this one as rank 0, and
+    a subprocess), which also compute the posteriors and train stage 2. Its logged curve is the one-process run's, every step once, within the
     tolerances above; the first step (same weights, same data) agrees to fp32 rounding."""
     import threading
 
@@ -220,8 +261,13 @@ def test_a_run_moved_between_two_processes_and_one_follows_the_one_process_curve
     second = run.progress(1)
     assert second["world_size"] == 1 and first["step"] < second["step"] < STEPS
 
-    r = torchrun(2, "-m", "vaediag", "train", "--resume", str(out), "--quiet")  # 1 -> 2 processes
-    assert r.returncode == 0, r.stderr
+    # 1 -> 2 processes (torchrun's environment; its launcher was the first leg's)
+    from vaediag.engine import distributed as D
+
+    monkeypatch.setattr(D, "TIMEOUT", D.datetime.timedelta(minutes=10))  # a rank dead: no wait of hours
+    argv = ["train", "--resume", str(out), "--quiet"]
+    code, code1, err = two_ranks(monkeypatch, ["-m", "vaediag", *argv], lambda: main_one_thread(argv))
+    assert code == 0 and code1 == 0, err
     assert run.progress(1)["world_size"] == 2 and run.progress(2)["world_size"] == 2 and run.stage_done(2)
     assert_curves_close(one_process, run)
     # rank 0 alone wrote the run directory: the same files as the one-process run
@@ -261,11 +307,17 @@ def test_resume_a_one_process_run_on_two_processes(tmp_path, one_process):
     assert_curves_close(one_process, run)
 
 
-def test_mistakes_under_torchrun_get_one_sentence_and_touch_nothing(tmp_path, one_process):
+def test_mistakes_under_torchrun_get_one_sentence_and_touch_nothing(tmp_path, one_process, monkeypatch, capsys):
+    """A mistake found by rank 0 (the run exists) stops both ranks, said once (by rank 0)."""
+    from vaediag.engine import distributed as D
+
+    monkeypatch.setattr(D, "TIMEOUT", D.datetime.timedelta(minutes=5))  # rank 1 dead: no wait of hours
     before = {p: p.stat().st_mtime_ns for p in one_process.path.rglob("*")}
-    r = torchrun(2, "-m", "vaediag", *TRAIN, "--out", str(one_process.path))
-    assert r.returncode != 0
-    assert r.stderr.count("vaediag train: error:") == 1 and says(r.stderr, one_process.path, "--overwrite"), r.stderr
+    argv = [*TRAIN, "--out", str(one_process.path)]
+    code, code1, err1 = two_ranks(monkeypatch, ["-m", "vaediag", *argv], lambda: main_one_thread(argv))
+    err = capsys.readouterr().err + err1
+    assert code != 0 and code1 != 0
+    assert err.count("vaediag train: error:") == 1 and says(err, one_process.path, "--overwrite"), err
     assert {p: p.stat().st_mtime_ns for p in one_process.path.rglob("*")} == before
 
 

@@ -1,5 +1,10 @@
 """Every notebook runs top to bottom in a real Jupyter kernel, as in JupyterLab, and its figures come
-out as pictures (``image/png``), not as ``<Figure size ...>`` text."""
+out as pictures (``image/png``), not as ``<Figure size ...>`` text.
+
+A kernel costs a Python, torch and vaediag import (about 4 CPU seconds): the default suite starts one per
+test process and runs each notebook in it from an emptied namespace (``%reset -f``, as after "Restart
+Kernel" but with the modules already imported), so a name a notebook uses without defining still fails.
+The notebooks as shipped (--runslow) run in a fresh kernel each, as a reader's."""
 
 from __future__ import annotations
 
@@ -41,9 +46,21 @@ def _outputs(nb):
             yield i, out
 
 
+@pytest.fixture(scope="session")
+def kernel(tmp_path_factory):
+    """A Jupyter kernel (its manager) shared by the notebooks this process runs; shut down at the end."""
+    from jupyter_core.utils import run_sync
+
+    km = nbclient.NotebookClient(nbformat.v4.new_notebook(), kernel_name="python3").create_kernel_manager()
+    run_sync(km.start_kernel)(cwd=str(tmp_path_factory.mktemp("kernel")),
+                              extra_arguments=["--HistoryManager.hist_file=:memory:"])
+    yield km
+    run_sync(km.shutdown_kernel)()
+
+
 @pytest.mark.parametrize("name", sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")))
-def test_notebook_runs_and_shows_its_figures_inline(name, tmp_path):
-    _run_and_check(name, tmp_path, FAST_PARAMETERS.get(name, {}))
+def test_notebook_runs_and_shows_its_figures_inline(name, tmp_path, kernel):
+    _run_and_check(name, tmp_path, FAST_PARAMETERS.get(name, {}), kernel)
 
 
 @pytest.mark.slow  # minutes: the notebooks' own step counts (01 alone trains 400 + 400 steps)
@@ -52,7 +69,7 @@ def test_notebook_as_shipped_runs(name, tmp_path):
     _run_and_check(name, tmp_path, {k: v for k, v in FAST_PARAMETERS.get(name, {}).items() if "PROXY" in k})
 
 
-def _run_and_check(name, tmp_path, parameters):
+def _run_and_check(name, tmp_path, parameters, km=None):
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     assert not any(True for _ in _outputs(nb)), f"{name} is committed with outputs: strip them"
     # Parameters set as a reader would in the first code cell
@@ -60,9 +77,21 @@ def _run_and_check(name, tmp_path, parameters):
         cell = next(c for c in nb.cells if c.cell_type == "code")
         assert old in cell.source, f"{name}: parameter line {old!r} not found in the first code cell"
         cell.source = cell.source.replace(old, new)
-    client = nbclient.NotebookClient(nb, timeout=900, kernel_name="python3",
+    if km is not None:  # a kernel that ran other notebooks: an empty namespace, in tmp_path
+        from jupyter_core.utils import run_sync
+
+        if not run_sync(km.is_alive)():  # a notebook before this one killed it
+            run_sync(km.restart_kernel)(now=True)
+        nb.cells.insert(0, nbformat.v4.new_code_cell(f"%reset -f\n__import__('os').chdir({str(tmp_path)!r})"))
+    client = nbclient.NotebookClient(nb, km=km, timeout=900, kernel_name="python3",
                                      resources={"metadata": {"path": str(tmp_path)}})
-    client.execute()
+    try:
+        client.execute()
+    finally:
+        if km is not None and client.kc is not None:  # this test's connection to the shared kernel
+            client.kc.stop_channels()
+    if km is not None:
+        assert not nb.cells.pop(0).outputs, "the kernel's reset printed something"
     errors = [(i, o) for i, o in _outputs(nb) if o.get("output_type") == "error"]
     assert not errors, f"{name}: cell {errors[0][0]} raised {errors[0][1].get('ename')}"
     pictures = [i for i, o in _outputs(nb) if "image/png" in o.get("data", {})]

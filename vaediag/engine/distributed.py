@@ -177,7 +177,8 @@ def _autograd_all_reduce_legacy(t: torch.Tensor) -> torch.Tensor:
 
     with warnings.catch_warnings():  # deprecated in recent torch in favour of the functional collectives
         warnings.simplefilter("ignore", FutureWarning)
-        return all_reduce(t)
+        # the group named: the default's is the process group of when torch imported it, not a later one
+        return all_reduce(t, group=dist.group.WORLD)
 
 
 def _has_functional_autograd() -> bool:
