@@ -31,10 +31,11 @@ FIT_FLOOR = 3.0  # fixed-gamma slopes use gamma >= FIT_FLOOR x (learned gamma): 
 # of the lab moves log gamma by ~0.3-0.8 over its last quarter, "not converged" by vaediag.diagnostics.gamma).
 
 # Mini-batches (the paper's toy experiments leave them open). The full run trains every VAE sweep with 128 points
-# a step and the two-stage check's stage 2 with 100; --quick halves both to fit its time budget (the models' steps
-# are FLOP-bound: half the batch, half the time) and keeps the number of steps, which sets how far Adam moves
-# log gamma. docs/theory.md ("Choices the paper leaves open") compares the two runs' numbers.
-BATCH_QUICK, BATCH_FULL = 64, 128
+# a step and the two-stage check's stage 2 with 100; --quick uses 48 and 50 to fit its time budget (these models'
+# steps are bound by their matrix products: a step's time goes with its batch) and keeps the number of steps, which
+# sets how far Adam moves log gamma. How the verdicts move with it: `python benchmarks/theory_quick_batch.py`
+# (docs/theory.md, "The quick run's budget").
+BATCH_QUICK, BATCH_FULL = 48, 128
 STAGE2_BATCH_QUICK, STAGE2_BATCH_FULL = 50, 100
 
 
