@@ -3,7 +3,7 @@
     PYTHONPATH=. python benchmarks/theory_quick_batch.py [--batches 128,64,48,32] [--seed 0] [--steps-only]
 
 Runs the checks of ``vaediag theory --quick`` once per mini-batch of the VAE sweeps (``Settings.batch``; stage 2
-keeps the quick run's own batch), each in this one process (``jobs = 1``: the same numbers as the command's two
+keeps its own batch), each in this one process (``jobs = 1``: the same numbers as the command's two
 processes), and prints, per check, the measured value and verdict at each batch, then the counts. The quick run's
 own batch (``checks_common.BATCH_QUICK``) is one of the columns: its numbers are those of ``vaediag theory --quick``.
 Takes about a minute of CPU per batch on a 2-core machine. ``--steps-only`` prints only what one training step costs at

@@ -22,8 +22,8 @@ from vaediag.theory.sweep import train_stage2
 # mean and gamma_z = E|z|^2 / kappa ~ 1 (stage 1's q(z) has unit second moments), a stationary point
 # of eq. (2) that is not its optimum (gamma_z measured 0.98-0.99 after 4,000 steps); its samples carry
 # unit noise in every coordinate of z. Started at 1e-2 it learns q(z); gamma_z stays a learned
-# parameter. Steps and learning rate fit the CPU budget; the mini-batch is the run's (checks_common.STAGE2_BATCH_*).
-STAGE2_WIDTH, STAGE2_DEPTH, STAGE2_LR, STAGE2_WD, STAGE2_GAMMA_INIT = 256, 3, 1e-3, 5e-4, 1e-2
+# parameter. Steps and learning rate fit the CPU budget.
+STAGE2_WIDTH, STAGE2_DEPTH, STAGE2_BATCH, STAGE2_LR, STAGE2_WD, STAGE2_GAMMA_INIT = 256, 3, 100, 1e-3, 5e-4, 1e-2
 # q(u) and q(z) vs N(0, I) use Q_DRAWS posterior draws per held-out point (8,000 points in all): the energy
 # distance's V-statistic carries a sampling floor of about (E|X-X'| + E|Y-Y'|) / n, which at n = 2,000
 # (0.0026) is as large as q(z)'s whole distance to N(0, I); the floor is reported beside both.
@@ -57,7 +57,7 @@ def check_two_stage(s: Settings, art34: dict) -> tuple[list[dict], dict]:
         mu, logvar = stage1.encode(torch.as_tensor(art34["X"], device=s.device)[None])
     s.progress(f"two-stage (section 4): training the paper's stage-2 VAE (width {STAGE2_WIDTH}, depth {STAGE2_DEPTH}) "
                f"on fresh z = mu + sigma eps, {s.steps} steps")
-    stage2 = train_stage2(mu[0], logvar[0], STAGE2_WIDTH, STAGE2_DEPTH, steps=s.steps, batch=s.stage2_batch,
+    stage2 = train_stage2(mu[0], logvar[0], STAGE2_WIDTH, STAGE2_DEPTH, steps=s.steps, batch=STAGE2_BATCH,
                           lr=STAGE2_LR, weight_decay=STAGE2_WD, gamma_init=STAGE2_GAMMA_INIT, seed=s.seed + 7,
                           device=s.device)
     with torch.no_grad():
