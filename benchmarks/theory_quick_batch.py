@@ -65,12 +65,12 @@ def main() -> int:
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         from theory_quick_ratio import matmul_gflops
 
-        peak = matmul_gflops()
+        threads, peak = torch.get_num_threads(), matmul_gflops()
         base = step_ms(batches[0])
         for b in batches:
             ms = base if b == batches[0] else step_ms(b)
             print(f"batch {b}: {ms:.2f} ms CPU a step (18 VAEs, one thread), {ms / base:.2f}x batch {batches[0]}'s")
-        print(f"fp32 matmul peak before the timings: {peak:.0f} GFLOP/s (2048 x 2048, torch threads {torch.get_num_threads()})")
+        print(f"fp32 matmul peak before the timings: {peak:.0f} GFLOP/s (2048 x 2048, torch threads {threads})")
         return 0
     runs = {}
     for b in batches:
