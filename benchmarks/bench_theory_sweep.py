@@ -299,12 +299,13 @@ def main() -> None:
           f"{floor / (t8 / a.steps):.0%} of it matmul arithmetic at that rate.")
     if a.compile:
         compiled_step(a.hidden, a.steps)
-    from vaediag.theory import checks_sweep, checks_two_stage
+    from vaediag.theory import checks_common, checks_sweep, checks_two_stage
 
-    steps_q, R = 4000, checks_sweep.RESTARTS_QUICK
-    main_fl = (len(checks_sweep.GAMMA_GRID) + R) * flops * steps_q
-    s2_fl = stage2_step_flops(checks_sweep.KAPPA, checks_two_stage.STAGE2_WIDTH, checks_two_stage.STAGE2_DEPTH, checks_two_stage.STAGE2_BATCH) * steps_q
-    print(f"theory --quick, first process: the sweep manifold's {len(checks_sweep.GAMMA_GRID) + R} VAEs ({main_fl / 1e9:.0f} GFLOP) "
+    steps_q, R, nq = 4000, checks_sweep.RESTARTS_QUICK, len(checks_sweep.GAMMA_GRID_QUICK) + checks_sweep.RESTARTS_QUICK
+    main_fl = nq * step_flops(10, 6, h, checks_common.BATCH_QUICK) * steps_q
+    s2_fl = stage2_step_flops(checks_sweep.KAPPA, checks_two_stage.STAGE2_WIDTH, checks_two_stage.STAGE2_DEPTH,
+                              checks_two_stage.STAGE2_BATCH) * steps_q
+    print(f"theory --quick, first process: the sweep manifold's {nq} VAEs ({main_fl / 1e9:.0f} GFLOP) "
           f"then stage 2 ({s2_fl / 1e9:.0f} GFLOP, {steps_q} steps of width {checks_two_stage.STAGE2_WIDTH}): >= "
           f"{(main_fl + s2_fl) / rate:.0f} s at {rate / 1e9:.1f} GFLOP/s, before any overhead.")
     if not a.no_quick:

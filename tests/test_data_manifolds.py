@@ -146,3 +146,15 @@ def test_teacher_jacobian_gram_against_finite_differences():
     # whitened: the reference law's average Gram is isotropic (eigenvalues within 10 % of each other)
     ev = np.linalg.eigvalsh(manifolds._jacobian_gram(np.random.default_rng(9).standard_normal((4096, 3)), layers))
     assert ev.max() / ev.min() < 1.1
+
+
+def test_teacher_layers_are_made_once_and_handed_out_as_copies():
+    manifolds._teacher_layers.cache_clear()
+    a = manifolds.teacher_layers(2, 10, embed_seed=99)
+    a[0][0][:] = 0.0  # a caller changing its copy changes neither the cache nor the data
+    b = manifolds.teacher_layers(2, 10, embed_seed=99)
+    assert manifolds._teacher_layers.cache_info().misses == 1 and np.abs(b[0][0]).sum() > 0
+    x1 = manifolds.make("teacher", n=50, seed=3, r=2, d=10, embed_seed=99)[0]
+    manifolds._teacher_layers.cache_clear()
+    x2 = manifolds.make("teacher", n=50, seed=3, r=2, d=10, embed_seed=99)[0]
+    assert (x1 == x2).all()  # the cached layers give the data the uncached ones give, to the bit

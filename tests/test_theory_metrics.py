@@ -30,6 +30,10 @@ def test_energy_distance_is_scipys_squared_in_one_dimension():
     rng = np.random.default_rng(2)
     u, v = rng.normal(size=300), rng.exponential(size=200)
     assert energy_distance(u[:, None], v[:, None]) == pytest.approx(stats.energy_distance(u, v) ** 2, rel=1e-9)
+    # E|Y - Y'| handed in (one y compared with several samples): the same number, and it is used
+    yy = cdist(v[:, None], v[:, None]).mean()
+    assert energy_distance(u[:, None], v[:, None], yy) == pytest.approx(stats.energy_distance(u, v) ** 2, rel=1e-9)
+    assert energy_distance(u[:, None], v[:, None], yy + 1.0) == pytest.approx(stats.energy_distance(u, v) ** 2 - 1.0)
 
 
 def test_energy_distance_of_point_masses_and_of_a_sample_with_itself():

@@ -19,7 +19,7 @@ def check_theory(quick: bool = True, seed: int = 0, device: str = "auto", progre
     """Run the theory lab's checks of Theorems 1-4, eqs. (8), (9), (73) and the two-stage argument.
 
     Args:
-        quick: the smaller budget (fewer points, steps, restarts and teachers; no mnist5k VAE).
+        quick: the smaller budget (fewer points, steps, restarts and teachers, smaller mini-batches; no mnist5k VAE).
         seed: seed of every random draw (a non-negative whole number).
         device: torch device of the VAE sweeps: "auto" (CUDA, then MPS, then the CPU), "cpu", "cuda", ...
         progress: None, or a function called with one line of text at each step of the lab.

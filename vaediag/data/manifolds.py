@@ -14,6 +14,7 @@ to fix). Scales are O(1) so that a VAE with gamma starting at 1 trains without s
 
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import Callable
 
@@ -183,7 +184,14 @@ def teacher_layers(r: int, d: int, embed_seed: int = 1234) -> list[tuple[np.ndar
     """The teacher's (weight (fan_in, fan_out), bias) per layer: nn.Linear's default init (uniform on
     +-1/sqrt(fan_in)) from ``embed_seed``, the first layer's range times TEACHER_GAIN / r, then whitened
     (see TEACHER_WHITEN), the last layer scaled so that the centred output of a fixed reference draw
-    u ~ N(0, I_r) has total variance r (O(1) data)."""
+    u ~ N(0, I_r) has total variance r (O(1) data). A fresh copy: the caller may change it."""
+    return [(w.copy(), c.copy()) for w, c in _teacher_layers(int(r), int(d), int(embed_seed))]
+
+
+@functools.lru_cache(maxsize=128)
+def _teacher_layers(r: int, d: int, embed_seed: int) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """:func:`teacher_layers`, made once per (r, d, embed_seed) (the whitening costs about 60 ms; a training
+    and a test draw of one teacher share it), its arrays read-only."""
     rng = np.random.default_rng([embed_seed, r, d])
     sizes = [r, *TEACHER_HIDDEN, d]
     layers = []
@@ -201,12 +209,14 @@ def teacher_layers(r: int, d: int, embed_seed: int = 1234) -> list[tuple[np.ndar
     scale = np.sqrt(r / ref.var(0).sum())
     w, c = layers[-1]
     layers[-1] = (w * scale, c * scale)
-    return layers
+    for w, c in layers:
+        w.flags.writeable = c.flags.writeable = False
+    return tuple(layers)
 
 
 def teacher_map(u: np.ndarray, d: int, embed_seed: int = 1234) -> np.ndarray:
     """x = teacher(u): the decoder-architecture network of :func:`teacher_layers` applied to (n, r) latents."""
-    return _mlp(np.asarray(u, dtype=np.float64), teacher_layers(u.shape[1], d, embed_seed))
+    return _mlp(np.asarray(u, dtype=np.float64), list(_teacher_layers(int(u.shape[1]), int(d), int(embed_seed))))
 
 
 def teacher(n: int, r: int = 2, d: int = 10, seed: int = 0, embed_seed: int = 1234) -> tuple[np.ndarray, dict]:

@@ -25,14 +25,15 @@ from vaediag.theory.checks_two_stage import check_two_stage
 
 CONSTRUCTIONS = (("theorem1", check_theorem1), ("theorem2", check_theorem2), ("eq73", check_eq73))
 # With jobs = 2 the second process trains the other manifolds' 38 VAEs and the held-out teachers of the last ambient
-# dimension; this one the sweep manifold's VAEs, stage 2 (which needs them), the constructions, the mixture and the
-# other held-out teachers: about the same CPU time each (docs/theory.md, "Speed"). Each part seeds its own
-# generators, so where a part runs changes no number.
+# dimension and runs the constructions in SECOND_CONSTRUCTIONS; this one the sweep manifold's VAEs, stage 2 (which
+# needs them), the other constructions, the mixture and the other held-out teachers: about the same CPU time each
+# (docs/theory.md, "Speed"). Each part seeds its own generators, so where a part runs changes no number.
+SECOND_CONSTRUCTIONS = ("theorem1", "theorem2")
 
 
-def _second_process(quick: bool, seed: int, device: str, flush: bool, started: float) -> tuple[dict, list, list]:
-    """The work of the second process: the other manifolds' part of the sweep and the held-out teachers of the
-    last ambient dimension; with its timeline: (part, start, end) in seconds after ``started`` (a time.time()) and
+def _second_process(quick: bool, seed: int, device: str, flush: bool, started: float) -> tuple[dict, list, dict, list]:
+    """The work of the second process: the other manifolds' part of the sweep, the held-out teachers of the
+    last ambient dimension and the constructions of SECOND_CONSTRUCTIONS ((rows, artifacts) by key); with its timeline: (part, start, end) in seconds after ``started`` (a time.time()) and
     the part's CPU seconds."""
     torch.set_num_threads(1)
     torch.set_flush_denormal(flush)  # as in the parent, so that both processes compute the same numbers
@@ -43,9 +44,12 @@ def _second_process(quick: bool, seed: int, device: str, flush: bool, started: f
         oth["res"] = None  # the model stays here: only numbers go back
         t1, c1 = time.time(), time.process_time()
         last = train_heldout(s, HELDOUT_DS[-1])
+        t2, c2 = time.time(), time.process_time()
+        cons = {key: check(s) for key, check in CONSTRUCTIONS if key in SECOND_CONSTRUCTIONS}
     times = [(f"the other manifolds' {len(oth['eval']['loss'])} VAEs", t0 - started, t1 - started, c1 - c0),
-             (f"the held-out teachers at d={HELDOUT_DS[-1]}", t1 - started, time.time() - started, time.process_time() - c1)]
-    return oth, last, times
+             (f"the held-out teachers at d={HELDOUT_DS[-1]}", t1 - started, t2 - started, c2 - c1),
+             (f"the constructions of {', '.join(cons)}", t2 - started, time.time() - started, time.process_time() - c2)]
+    return oth, last, cons, times
 
 
 def _timeline(times: list) -> str:
@@ -67,8 +71,9 @@ def run_all(s: Settings) -> tuple[list[dict], dict]:
     """Every check, in the paper's order; returns (checks, artifacts by section for figures and tables).
 
     With ``s.jobs >= 2`` a second (spawned) process trains the other manifolds' VAEs and the held-out teachers of
-    the last ambient dimension while this one trains the sweep manifold's VAEs and stage 2, runs the constructions
-    and trains the mixture's VAE and the other held-out teachers: the same numbers as ``jobs = 1`` (each part seeds
+    the last ambient dimension and runs the constructions of SECOND_CONSTRUCTIONS while this one trains the sweep
+    manifold's VAEs and stage 2, runs the other constructions and trains the mixture's VAE and the other held-out
+    teachers: the same numbers as ``jobs = 1`` (each part seeds
     its own generators and is one batched run either way; the constructions run numpy's BLAS on one thread in both)."""
     art, parts = {}, {}
     pool = future = None
@@ -82,14 +87,17 @@ def run_all(s: Settings) -> tuple[list[dict], dict]:
     try:
         main = train_main(s, second_process=future is not None)
         c2s, art["two_stage"] = check_two_stage(s, selected_stage1(s, main))
-        with _one_blas_thread():  # one thread, as when they ran in the second process: the same numbers
+        with _one_blas_thread():  # one thread, as in the second process: the same numbers wherever they run
             for key, check in CONSTRUCTIONS:
-                parts[key], art[key] = check(s)
+                if future is None or key not in SECOND_CONSTRUCTIONS:
+                    parts[key], art[key] = check(s)
         mixture = train_mixture(s)
         heldout = [c for d in HELDOUT_DS[:-1] for c in train_heldout(s, d)]
         if future is not None:
             s.progress("waiting for the second process")
-            oth, last, times = future.result()
+            oth, last, cons, times = future.result()
+            for key, (rows, a) in cons.items():
+                parts[key], art[key] = rows, a
             s.progress(f"second process (seconds from its start): {_timeline(times)}")
         else:
             oth, last = train_others(s), train_heldout(s, HELDOUT_DS[-1])

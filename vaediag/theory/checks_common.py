@@ -30,6 +30,13 @@ FIT_FLOOR = 3.0  # fixed-gamma slopes use gamma >= FIT_FLOOR x (learned gamma): 
 # gamma's own convergence cannot be the test: by Theorem 3 a learned gamma keeps falling (every learned-gamma VAE
 # of the lab moves log gamma by ~0.3-0.8 over its last quarter, "not converged" by vaediag.diagnostics.gamma).
 
+# The mini-batch of the VAE sweeps (the paper's toy experiments leave it open): 128 points a step in the full run,
+# 48 in --quick to fit its time budget (these models' steps are bound by their matrix products: a step's time goes
+# with its batch); --quick keeps the number of steps, which sets how far Adam moves log gamma. The two-stage check's
+# stage 2 keeps its batch of 100 in both (checks_two_stage.STAGE2_BATCH). How the verdicts move with it: `python benchmarks/theory_quick_batch.py`
+# (docs/theory.md, "The quick run's budget").
+BATCH_QUICK, BATCH_FULL = 48, 128
+
 
 @dataclass
 class Settings:
@@ -41,6 +48,7 @@ class Settings:
     n_train: int = 4000
     n_test: int = 2000
     hidden: tuple = (64, 64)
+    batch: int = BATCH_QUICK  # mini-batch of every VAE sweep (train_sweep)
     jobs: int = 1  # 2: the constructions (Theorems 1, 2, eq. 73) run in a second process beside the VAE training
 
     @classmethod
@@ -49,7 +57,7 @@ class Settings:
         if progress:
             s.progress = progress
         if not quick:
-            s.steps, s.n_train = 8000, 8000
+            s.steps, s.n_train, s.batch = 8000, 8000, BATCH_FULL
         return s
 
 

@@ -41,7 +41,7 @@ def train_heldout(s: Settings, d: int) -> list[dict]:
     test = np.stack([manifolds.make("teacher", n=s.n_test, seed=s.seed + 10_000, r=r, d=d, embed_seed=e)[0]
                      for r, e in cases])
     seeds = [s.seed * 100 + 30_000 + 1_000 * d + i for i in range(len(cases))]
-    res = train_sweep(train, HELDOUT_KAPPA, [float("nan")] * len(cases), seeds, steps=s.steps, hidden=s.hidden,
+    res = train_sweep(train, HELDOUT_KAPPA, [float("nan")] * len(cases), seeds, steps=s.steps, batch=s.batch, hidden=s.hidden,
                       device=s.device)
     ev = evaluate(res.model, test, seed=s.seed)
     rh = r_hat_per_model(ev["enc_var"], VAR_THRESHOLD)

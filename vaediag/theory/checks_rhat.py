@@ -94,7 +94,7 @@ def train_mixture(s: Settings) -> dict:
     """The r = d mixture's learned-gamma VAE (kappa = 4), trained and evaluated on its training draw."""
     s.progress("r_hat vs estimators: mixture (r = d = 3, kappa = 4)")
     xm, tm = manifolds.make(MIXTURE[0], n=s.n_train, seed=s.seed, **MIXTURE[1])
-    rm = train_sweep(xm, 4, [float("nan")], [s.seed + 3], steps=s.steps, hidden=s.hidden, device=s.device)
+    rm = train_sweep(xm, 4, [float("nan")], [s.seed + 3], steps=s.steps, batch=s.batch, hidden=s.hidden, device=s.device)
     return {"x": xm, "truth": tm, "eval": evaluate(rm.model, xm, seed=s.seed)}
 
 
@@ -183,7 +183,7 @@ def _mnist_row(s: Settings) -> dict:
     x = load_mnist5k().reshape(5000, -1).astype(np.float32) / 255.0
     x = x[np.random.default_rng(s.seed).permutation(len(x))]
     s.progress("r_hat vs estimators: mnist5k (d=784, kappa=32, learned gamma)")
-    res = train_sweep(x, 32, [float("nan")], [s.seed + 11], steps=s.steps, hidden=(256, 256), device=s.device)
+    res = train_sweep(x, 32, [float("nan")], [s.seed + 11], steps=s.steps, batch=s.batch, hidden=(256, 256), device=s.device)
     ev = evaluate(res.model, x, seed=s.seed)
     return {"data": "mnist5k (d=784)", "r": None, "r_hat_vae": r_hat_per_model(ev["enc_var"][0], VAR_THRESHOLD).item(),
             "gamma": float(ev["gamma"][0]), **_dimension_estimates(x), "enc_var": ev["enc_var"][0].tolist(),

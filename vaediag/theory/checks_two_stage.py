@@ -7,7 +7,7 @@ import torch
 
 from vaediag.theory.checks_common import Settings
 from vaediag.theory.checks_sweep import KAPPA
-from vaediag.theory.metrics import energy_distance, energy_distance_se
+from vaediag.theory.metrics import energy_distance, energy_distance_se, mean_distance
 from vaediag.theory.separation import check_point, check_side
 from vaediag.theory.sweep import train_stage2
 
@@ -83,8 +83,9 @@ def _two_stage_compare(s: Settings, art34: dict, stage1, stage2) -> tuple[list[d
     ut = (m2 + lv2.mul(0.5).exp() * torch.randn(m2.shape, generator=gen).to(dev)).cpu().numpy()
     nq = len(ut)
     gauss = torch.randn(nq, KAPPA, generator=gen).numpy()
-    ed_qz, ed_qu = energy_distance(zt.cpu().numpy(), gauss), energy_distance(ut, gauss)
-    ref_g = energy_distance(torch.randn(nq, KAPPA, generator=gen).numpy(), gauss)
+    gg = mean_distance(gauss, gauss)  # E|G - G'|, shared by the three distances to N(0, I)
+    ed_qz, ed_qu = energy_distance(zt.cpu().numpy(), gauss, gg), energy_distance(ut, gauss, gg)
+    ref_g = energy_distance(torch.randn(nq, KAPPA, generator=gen).numpy(), gauss, gg)
     m = {"ed1": ed1, "ed2": ed2, "floor": ref, "gamma_z": float(stage2.gamma), "ed_qu": ed_qu, "ed_qz": ed_qz,
          "floor_g": ref_g, "ed1_se": energy_distance_se(x1, Xt, ED_SE_BLOCKS),
          "ed2_se": energy_distance_se(x2, Xt, ED_SE_BLOCKS), "ed_qu_se": energy_distance_se(ut, gauss, ED_SE_BLOCKS)}

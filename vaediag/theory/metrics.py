@@ -27,11 +27,12 @@ def mean_distance(x, y) -> float:
     return total / (len(x) * len(y))
 
 
-def energy_distance(x, y) -> float:
+def energy_distance(x, y, yy: float | None = None) -> float:
     """Squared energy distance 2 E|X - Y| - E|X - X'| - E|Y - Y'| (V-statistic, Euclidean norm).
 
-    Zero iff the two laws agree; scipy's ``energy_distance`` (1-D) is the square root of this."""
-    return 2 * mean_distance(x, y) - mean_distance(x, x) - mean_distance(y, y)
+    Zero iff the two laws agree; scipy's ``energy_distance`` (1-D) is the square root of this. ``yy``: E|Y - Y'|
+    (``mean_distance(y, y)``) when the caller already has it, as when several samples are compared to one y."""
+    return 2 * mean_distance(x, y) - mean_distance(x, x) - (mean_distance(y, y) if yy is None else yy)
 
 
 def energy_distance_se(x, y, blocks: int = 4) -> float:
