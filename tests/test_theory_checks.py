@@ -48,7 +48,7 @@ def test_the_second_process_runs_blas_on_one_thread():
 
 def test_the_second_process_trains_its_share_and_reports_its_timeline(monkeypatch):
     """The second process's share (the other manifolds' VAEs, the held-out teachers of the last ambient
-    dimension, then the constructions it runs), only numbers sent back, and each part's start and end in seconds
+    dimension, the constructions it runs, then the mixture's VAE), only numbers sent back, and each part's start and end in seconds
     after the given start."""
     import time
 
@@ -61,19 +61,21 @@ def test_the_second_process_trains_its_share_and_reports_its_timeline(monkeypatc
     monkeypatch.setattr(checks, "train_others", lambda s: calls.append("others") or {"res": object(),
                                                                                     "eval": {"loss": np.zeros(5)}})
     monkeypatch.setattr(checks, "train_heldout", lambda s, d: calls.append(d) or [{"d": d}])
+    monkeypatch.setattr(checks, "train_mixture", lambda s: calls.append("mixture") or {"x": np.zeros(2)})
     monkeypatch.setattr(checks, "CONSTRUCTIONS", tuple((k, (lambda k: lambda s: calls.append(k) or ([k], {k: 1}))(k))
                                                        for k, _ in checks.CONSTRUCTIONS))
     threads = torch.get_num_threads()
     try:
-        oth, last, cons, times = checks._second_process(True, 0, "cpu", checks._denormals_flushed(), time.time() - 2.0)
+        oth, last, cons, mixture, times = checks._second_process(True, 0, "cpu", checks._denormals_flushed(), time.time() - 2.0)
     finally:
         torch.set_num_threads(threads)
-    assert calls == ["others", HELDOUT_DS[-1], *checks.SECOND_CONSTRUCTIONS]
+    assert calls == ["others", HELDOUT_DS[-1], *checks.SECOND_CONSTRUCTIONS, "mixture"]
     assert oth["res"] is None and last == [{"d": HELDOUT_DS[-1]}]
-    assert cons == {k: ([k], {k: 1}) for k in checks.SECOND_CONSTRUCTIONS}
+    assert cons == {k: ([k], {k: 1}) for k in checks.SECOND_CONSTRUCTIONS} and mixture["x"].shape == (2,)
     assert [t[0] for t in times] == ["the other manifolds' 5 VAEs", f"the held-out teachers at d={HELDOUT_DS[-1]}",
-                                     f"the constructions of {', '.join(checks.SECOND_CONSTRUCTIONS)}"]
-    assert 2.0 <= times[0][1] <= times[0][2] <= times[1][1] <= times[1][2] <= times[2][1] <= times[2][2] < 60.0
+                                     f"the constructions of {', '.join(checks.SECOND_CONSTRUCTIONS)}", "the mixture's VAE"]
+    ends = [v for t in times for v in t[1:3]]
+    assert 2.0 <= ends[0] and ends == sorted(ends) and ends[-1] < 60.0
     assert all(0.0 <= t[3] < 60.0 for t in times)  # CPU seconds
     assert checks._timeline([("a", 1.0, 2.5, 1.25), ("b", 2.5, 10.0, 7.0)]) == (
         "a 1.0-2.5 s (1.5 s, 1.2 s CPU); b 2.5-10.0 s (7.5 s, 7.0 s CPU)")

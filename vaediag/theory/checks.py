@@ -25,15 +25,17 @@ from vaediag.theory.checks_two_stage import check_two_stage
 
 CONSTRUCTIONS = (("theorem1", check_theorem1), ("theorem2", check_theorem2), ("eq73", check_eq73))
 # With jobs = 2 the second process trains the other manifolds' 38 VAEs and the held-out teachers of the last ambient
-# dimension and runs the constructions in SECOND_CONSTRUCTIONS; this one the sweep manifold's VAEs, stage 2 (which
-# needs them), the other constructions, the mixture and the other held-out teachers: about the same CPU time each
+# dimension, runs the constructions in SECOND_CONSTRUCTIONS and trains the mixture's VAE; this one the sweep
+# manifold's VAEs, stage 2 (which needs them), the other constructions and the other held-out teachers: about the same CPU time each
 # (docs/theory.md, "Speed"). Each part seeds its own generators, so where a part runs changes no number.
 SECOND_CONSTRUCTIONS = ("theorem1", "theorem2")
 
 
-def _second_process(quick: bool, seed: int, device: str, flush: bool, started: float) -> tuple[dict, list, dict, list]:
+def _second_process(quick: bool, seed: int, device: str, flush: bool,
+                    started: float) -> tuple[dict, list, dict, dict, list]:
     """The work of the second process: the other manifolds' part of the sweep, the held-out teachers of the
-    last ambient dimension and the constructions of SECOND_CONSTRUCTIONS ((rows, artifacts) by key); with its timeline: (part, start, end) in seconds after ``started`` (a time.time()) and
+    last ambient dimension, the constructions of SECOND_CONSTRUCTIONS ((rows, artifacts) by key) and the mixture's
+    VAE (its train_mixture record); with its timeline: (part, start, end) in seconds after ``started`` (a time.time()) and
     the part's CPU seconds."""
     torch.set_num_threads(1)
     torch.set_flush_denormal(flush)  # as in the parent, so that both processes compute the same numbers
@@ -46,10 +48,13 @@ def _second_process(quick: bool, seed: int, device: str, flush: bool, started: f
         last = train_heldout(s, HELDOUT_DS[-1])
         t2, c2 = time.time(), time.process_time()
         cons = {key: check(s) for key, check in CONSTRUCTIONS if key in SECOND_CONSTRUCTIONS}
+        t3, c3 = time.time(), time.process_time()
+        mixture = train_mixture(s)
     times = [(f"the other manifolds' {len(oth['eval']['loss'])} VAEs", t0 - started, t1 - started, c1 - c0),
              (f"the held-out teachers at d={HELDOUT_DS[-1]}", t1 - started, t2 - started, c2 - c1),
-             (f"the constructions of {', '.join(cons)}", t2 - started, time.time() - started, time.process_time() - c2)]
-    return oth, last, cons, times
+             (f"the constructions of {', '.join(cons)}", t2 - started, t3 - started, c3 - c2),
+             ("the mixture's VAE", t3 - started, time.time() - started, time.process_time() - c3)]
+    return oth, last, cons, mixture, times
 
 
 def _timeline(times: list) -> str:
@@ -71,8 +76,8 @@ def run_all(s: Settings) -> tuple[list[dict], dict]:
     """Every check, in the paper's order; returns (checks, artifacts by section for figures and tables).
 
     With ``s.jobs >= 2`` a second (spawned) process trains the other manifolds' VAEs and the held-out teachers of
-    the last ambient dimension and runs the constructions of SECOND_CONSTRUCTIONS while this one trains the sweep
-    manifold's VAEs and stage 2, runs the other constructions and trains the mixture's VAE and the other held-out
+    the last ambient dimension, runs the constructions of SECOND_CONSTRUCTIONS and trains the mixture's VAE while this
+    one trains the sweep manifold's VAEs and stage 2, runs the other constructions and trains the other held-out
     teachers: the same numbers as ``jobs = 1`` (each part seeds
     its own generators and is one batched run either way; the constructions run numpy's BLAS on one thread in both)."""
     art, parts = {}, {}
@@ -91,16 +96,15 @@ def run_all(s: Settings) -> tuple[list[dict], dict]:
             for key, check in CONSTRUCTIONS:
                 if future is None or key not in SECOND_CONSTRUCTIONS:
                     parts[key], art[key] = check(s)
-        mixture = train_mixture(s)
         heldout = [c for d in HELDOUT_DS[:-1] for c in train_heldout(s, d)]
         if future is not None:
             s.progress("waiting for the second process")
-            oth, last, cons, times = future.result()
+            oth, last, cons, mixture, times = future.result()
             for key, (rows, a) in cons.items():
                 parts[key], art[key] = rows, a
             s.progress(f"second process (seconds from its start): {_timeline(times)}")
         else:
-            oth, last = train_others(s), train_heldout(s, HELDOUT_DS[-1])
+            oth, last, mixture = train_others(s), train_heldout(s, HELDOUT_DS[-1]), train_mixture(s)
         heldout += last
         c34, art["theorems34"] = check_theorems34(s, main, oth)
         cest, art["estimators"] = check_estimators(s, art["theorems34"], mixture=mixture)
