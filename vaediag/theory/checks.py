@@ -88,7 +88,8 @@ def run_all(s: Settings) -> tuple[list[dict], dict]:
 
         pool = cf.ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn"))
         future = pool.submit(_second_process, s.quick, s.seed, str(s.device), _denormals_flushed(), time.time())
-        s.progress(f"the other manifolds' VAEs and the held-out teachers at d={HELDOUT_DS[-1]}: in a second process")
+        s.progress(f"the other manifolds' VAEs, the held-out teachers at d={HELDOUT_DS[-1]}, the constructions of "
+                   f"{', '.join(SECOND_CONSTRUCTIONS)} and the mixture's VAE: in a second process")
     try:
         main = train_main(s, second_process=future is not None)
         c2s, art["two_stage"] = check_two_stage(s, selected_stage1(s, main))
