@@ -37,18 +37,16 @@ def pytest_addoption(parser):
 
 # The test files that take longest, longest first (CPU seconds per file in one thread, as in a worker; see
 # docs/results/install.md), started first so that the two xdist workers finish together: a worker takes
-# the next group when it runs dry, so the long ones must not come last.
+# the next file when it runs dry, so the long ones must not come last.
 HEAVY_FIRST = ("test_engine_distributed.py", "test_engine_train.py", "test_notebooks.py", "test_cli_diagnostics.py",
                "test_bench_table1.py", "test_first_hour.py", "test_api_outside.py", "test_typing.py",
                "test_theory_checks_constructions.py")
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    # xdist (`--dist loadgroup`): the tests of one file share a worker, so a module's fixtures (a trained
-    # run, the notebooks' Jupyter kernel) are made once. Heavy groups first (HEAVY_FIRST).
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(item.path.name))
+    # xdist (`--dist loadfile`, pyproject.toml) hands a worker whole files, in the order collected: heavy files
+    # first (HEAVY_FIRST), so that none of them starts last.
     rank = {name: i for i, name in enumerate(HEAVY_FIRST)}
     items.sort(key=lambda it: rank.get(it.path.name, len(rank)))  # stable: the rest keep their order
     if config.getoption("--runslow"):
