@@ -26,8 +26,9 @@ from vaediag.theory.checks_two_stage import check_two_stage
 CONSTRUCTIONS = (("theorem1", check_theorem1), ("theorem2", check_theorem2), ("eq73", check_eq73))
 # With jobs = 2 the second process trains the other manifolds' 38 VAEs and the held-out teachers of the last ambient
 # dimension, runs the constructions in SECOND_CONSTRUCTIONS and trains the mixture's VAE; this one the sweep
-# manifold's VAEs, stage 2 (which needs them), the other constructions and the other held-out teachers: about the same CPU time each
-# (docs/theory.md, "Speed"). Each part seeds its own generators, so where a part runs changes no number.
+# manifold's VAEs, stage 2 (which needs them), the other constructions and the other held-out teachers: about the
+# same CPU time each (docs/theory.md, "Speed"). Each part seeds its own generators, so where a part runs changes
+# no number.
 SECOND_CONSTRUCTIONS = ("theorem1", "theorem2")
 
 
@@ -35,8 +36,8 @@ def _second_process(quick: bool, seed: int, device: str, flush: bool,
                     started: float) -> tuple[dict, list, dict, dict, list]:
     """The work of the second process: the other manifolds' part of the sweep, the held-out teachers of the
     last ambient dimension, the constructions of SECOND_CONSTRUCTIONS ((rows, artifacts) by key) and the mixture's
-    VAE (its train_mixture record); with its timeline: (part, start, end) in seconds after ``started`` (a time.time()) and
-    the part's CPU seconds."""
+    VAE (its train_mixture record); with its timeline: (part, start, end) in seconds after ``started`` (a
+    time.time()) and the part's CPU seconds."""
     torch.set_num_threads(1)
     torch.set_flush_denormal(flush)  # as in the parent, so that both processes compute the same numbers
     s = Settings.make(quick, seed=seed, device=device)
@@ -76,10 +77,10 @@ def run_all(s: Settings) -> tuple[list[dict], dict]:
     """Every check, in the paper's order; returns (checks, artifacts by section for figures and tables).
 
     With ``s.jobs >= 2`` a second (spawned) process trains the other manifolds' VAEs and the held-out teachers of
-    the last ambient dimension, runs the constructions of SECOND_CONSTRUCTIONS and trains the mixture's VAE while this
-    one trains the sweep manifold's VAEs and stage 2, runs the other constructions and trains the other held-out
-    teachers: the same numbers as ``jobs = 1`` (each part seeds
-    its own generators and is one batched run either way; the constructions run numpy's BLAS on one thread in both)."""
+    the last ambient dimension, runs the constructions of SECOND_CONSTRUCTIONS and trains the mixture's VAE while
+    this one trains the sweep manifold's VAEs and stage 2, runs the other constructions and trains the other held-out
+    teachers: the same numbers as ``jobs = 1`` (each part seeds its own generators and is one batched run either
+    way; the constructions run numpy's BLAS on one thread in both)."""
     art, parts = {}, {}
     pool = future = None
     if s.jobs >= 2:

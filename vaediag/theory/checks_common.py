@@ -32,9 +32,9 @@ FIT_FLOOR = 3.0  # fixed-gamma slopes use gamma >= FIT_FLOOR x (learned gamma): 
 
 # The mini-batch of the VAE sweeps (the paper's toy experiments leave it open): 128 points a step in the full run,
 # 48 in --quick to fit its time budget (these models' steps are bound by their matrix products: a step's time goes
-# with its batch); --quick keeps the number of steps, which sets how far Adam moves log gamma. The two-stage check's
-# stage 2 keeps its batch of 100 in both (checks_two_stage.STAGE2_BATCH). How the verdicts move with it: `python benchmarks/theory_quick_batch.py`
-# (docs/theory.md, "The quick run's budget").
+# with its batch); --quick keeps the number of steps, which sets how far Adam moves log gamma. The two-stage
+# check's stage 2 keeps its batch of 100 in both (checks_two_stage.STAGE2_BATCH). How the verdicts move with the
+# batch: `python benchmarks/theory_quick_batch.py` (docs/theory.md, "The quick run's budget").
 BATCH_QUICK, BATCH_FULL = 48, 128
 
 
@@ -49,7 +49,7 @@ class Settings:
     n_test: int = 2000
     hidden: tuple = (64, 64)
     batch: int = BATCH_QUICK  # mini-batch of every VAE sweep (train_sweep)
-    jobs: int = 1  # 2: the constructions (Theorems 1, 2, eq. 73) run in a second process beside the VAE training
+    jobs: int = 1  # 2: part of the lab runs in a second process beside this one (checks.run_all)
 
     @classmethod
     def make(cls, quick: bool, seed: int = 0, device: str = "cpu", progress=None, jobs: int = 1) -> Settings:

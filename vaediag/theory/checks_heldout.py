@@ -41,8 +41,8 @@ def train_heldout(s: Settings, d: int) -> list[dict]:
     test = np.stack([manifolds.make("teacher", n=s.n_test, seed=s.seed + 10_000, r=r, d=d, embed_seed=e)[0]
                      for r, e in cases])
     seeds = [s.seed * 100 + 30_000 + 1_000 * d + i for i in range(len(cases))]
-    res = train_sweep(train, HELDOUT_KAPPA, [float("nan")] * len(cases), seeds, steps=s.steps, batch=s.batch, hidden=s.hidden,
-                      device=s.device)
+    res = train_sweep(train, HELDOUT_KAPPA, [float("nan")] * len(cases), seeds, steps=s.steps, batch=s.batch,
+                      hidden=s.hidden, device=s.device)
     ev = evaluate(res.model, test, seed=s.seed)
     rh = r_hat_per_model(ev["enc_var"], VAR_THRESHOLD)
     return [{"r": r, "d": d, "embed_seed": e, "r_hat": int(rh[i]), "gamma": float(ev["gamma"][i]),

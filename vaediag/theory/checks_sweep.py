@@ -70,7 +70,8 @@ def _part_data(s: Settings, part: str) -> tuple[np.ndarray, np.ndarray, list[dic
 def _train_part(s: Settings, part: str, progress=None) -> dict:
     """Train and evaluate one part of the sweep (see :func:`_part_data`)."""
     train, test, truths, gammas, seeds = _part_data(s, part)
-    res = train_sweep(train, KAPPA, gammas, seeds, steps=s.steps, batch=s.batch, hidden=s.hidden, device=s.device, progress=progress)
+    res = train_sweep(train, KAPPA, gammas, seeds, steps=s.steps, batch=s.batch, hidden=s.hidden, device=s.device,
+                      progress=progress)
     return {"res": res, "eval": evaluate(res.model, test, seed=s.seed), "train": train, "test": test, "truths": truths}
 
 
