@@ -61,6 +61,8 @@ def main() -> int:
         raise SystemExit(f"theory_quick_batch: --batches {a.batches!r} is not a comma-separated list of whole numbers")
     if any(b < 1 for b in batches):
         raise SystemExit(f"theory_quick_batch: every batch must be at least 1, got {a.batches}")
+    if a.seed < 0:
+        raise SystemExit(f"theory_quick_batch: --seed {a.seed} is not a seed; give a non-negative whole number")
     if a.steps_only:
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         from theory_quick_ratio import matmul_gflops

@@ -43,16 +43,16 @@ print(run.config.train.dataset, run.config.model.arch, "kappa =", run.config.mod
 
 *Claim*: with everything else optimal, a smaller decoder variance gamma always lowers the loss, so a
 learned gamma falls towards 0 during training, and the squared pixel error falls with it."""),
-    code("""traj = vaediag.gamma_trajectory(run.read_metrics(1))
-print("gamma: first", traj["gamma"][0], "last", traj["gamma"][-1])
-print("mean squared pixel error: first", traj["mse"][0], "last", traj["mse"][-1])
-print(vaediag.gamma_verdict(traj["step"], traj["log_gamma"]))"""),
+    code("""d = vaediag.diagnose(run, n=N_DIAG, device="cpu", write=True)   # saved: the figures reuse it
+t = d.gamma.trajectory   # how log gamma moved over the logged training steps (Figure 1 below draws it)
+print("gamma at the last step:", t.final_gamma, " log gamma over the last quarter moved by", t.tail_change, "nats")
+print("converged:", t.converged, " fixed gamma:", t.fixed, " regime:", d.gamma.regime)
+print("mean squared pixel error of mu_x(mu_z(x)) now:", d.gamma.recon_mse)"""),
     md("""## Eq. (9) and supplement Fig. 10: how many latent directions are used (r_hat)
 
 *Claim*: near the optimum r_hat encoder variances lambda_j go to 0 (as fast as gamma) and the others
 go to 1. `vaediag.diagnose` counts those below a threshold and reports how the count depends on it."""),
-    code("""d = vaediag.diagnose(run, n=N_DIAG, device="cpu", write=True)   # saved: the figures reuse it
-print("gamma =", d.gamma.value, " r_hat =", d.usage.r_hat, " near 1:", d.usage.near_one)
+    code("""print("gamma =", d.gamma.value, " r_hat =", d.usage.r_hat, " near 1:", d.usage.near_one)
 print("tau-count by tau:", d.usage.tau_count_by_tau)"""),
     code("""vaediag.figure10(run, n=N_DIAG, device="cpu")"""),
     md("""## Theorem 4 and supplement Fig. 9: noise along unused directions is ignored
@@ -226,7 +226,7 @@ real = images[:1000].numpy()
 features = vaediag.ProxyFeatures()
 for name, x in (("one stage", one_stage), ("two stages", two_stage)):
     r = vaediag.score_sets(x.numpy(), real, features, kid_subsets=20, kid_subset_size=500)
-    print(f"{name:10s}  proxy FD {r['fid']:.4f}   KID {r['kid']['mean']:.5f} ± {r['kid']['std']:.5f}")"""),
+    print(f"{name:10s}  proxy FD {r.fid:.4f}   KID {r.kid:.5f} ± {r.kid_std:.5f}")"""),
     code("""vaediag.samples_figure([("data", vaediag.make_grid(real[:36], nrow=6)),
                         ("one stage: z ~ N(0, I)", vaediag.make_grid(one_stage[:36].numpy(), nrow=6)),
                         ("two stages: u -> z -> x", vaediag.make_grid(two_stage[:36].numpy(), nrow=6))])"""),
@@ -496,7 +496,7 @@ real = vaediag.load_dataset("mnist5k").test[:500]
 features = vaediag.ProxyFeatures()
 for name, imgs in (("one stage", one_stage), ("two stages", two_stage)):
     r = vaediag.score_sets(imgs.numpy(), real, features, kid_subsets=10, kid_subset_size=250)
-    print(f"{name:10s}  proxy FD {r['fid']:.4f}   KID {r['kid']['mean']:.5f} ± {r['kid']['std']:.5f}")"""),
+    print(f"{name:10s}  proxy FD {r.fid:.4f}   KID {r.kid:.5f} ± {r.kid_std:.5f}")"""),
     code("""vaediag.samples_figure([("one stage: z ~ N(0, I)", vaediag.make_grid(one_stage[:36].numpy(), nrow=6)),
                         ("two stages: u -> z -> x", vaediag.make_grid(two_stage[:36].numpy(), nrow=6))])"""),
 ])

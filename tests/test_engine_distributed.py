@@ -83,21 +83,29 @@ def two_ranks(monkeypatch, rank1: list[str], rank0):
     seconds) nor a second Python importing torch: rank 1 is ``python RANK1...`` in a subprocess and rank 0
     is ``rank0()`` in this process. Returns rank0()'s result, rank 1's exit status and its stderr."""
     job = dict(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()), WORLD_SIZE="2", LOCAL_WORLD_SIZE="2")
+    import threading
+
     proc = subprocess.Popen([sys.executable, *rank1], env=dict(ENV, **job, RANK="1", LOCAL_RANK="1"), cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    err: list[str] = []  # rank 1's stderr, read while rank 0 works (a full pipe would stop rank 1 mid-job)
+    reader = threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)
+    reader.start()
     try:
         with monkeypatch.context() as m:
             for k, v in dict(job, RANK="0", LOCAL_RANK="0").items():
                 m.setenv(k, v)
             result = rank0()
-        err = proc.communicate(timeout=300)[1]
+        proc.wait(timeout=300)
     except BaseException:
         proc.kill()
-        proc.communicate()
+        proc.wait()
         if dist.is_initialized():  # rank 0 failed inside the job: leave it, for the tests after this one
             dist.destroy_process_group()
         raise
-    return result, proc.returncode, err
+    finally:
+        reader.join(timeout=30)
+        proc.stderr.close()
+    return result, proc.returncode, "".join(err)
 
 
 def vaediag(*argv: str, wait: bool = True):

@@ -27,9 +27,9 @@ def _imgs(n=300, seed=0, c=1, side=2):
 def test_fid_of_shifted_sets_is_the_squared_shift():
     a = _imgs()
     r = score_sets(a, a + 0.1, Flatten(), kid_subsets=10, kid_subset_size=100)
-    assert r["fid"] == pytest.approx(4 * 0.1 ** 2, rel=1e-6)  # same covariance: ||mean shift||^2 over 4 pixels
+    assert r.fid == pytest.approx(4 * 0.1 ** 2, rel=1e-6)  # same covariance: ||mean shift||^2 over 4 pixels
     same = score_sets(a, a, Flatten(), kid_subsets=10, kid_subset_size=100)
-    assert same["fid"] == pytest.approx(0.0, abs=1e-9) and r["kid"]["mean"] > 10 * abs(same["kid"]["mean"])
+    assert same.fid == pytest.approx(0.0, abs=1e-9) and r.kid > 10 * abs(same.kid)
 
 
 def test_layouts_and_scaling():

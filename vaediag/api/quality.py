@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -174,7 +174,7 @@ def fid_sets(images: str | os.PathLike, reference: str | os.PathLike, *, proxy: 
     extractor, _ = _extractor(proxy, o.inception, device)
     res = score_sets(x, ref, extractor, batch_size=o.batch_size, kid_subsets=o.kid_subsets,
                      kid_subset_size=o.kid_subset_size, seed=o.seed, progress=_progress(o.progress))
-    result = Score.from_sets(res, images=images, reference=reference)
+    result = replace(res, images=str(images), reference=str(reference))
     if json_path is not None:
         write_json(Path(json_path), result.to_dict())
     return result
@@ -242,7 +242,7 @@ def score(images, reference, *, proxy: bool | None = False, device: str = "auto"
     r = score_sets(x, ref, extractor, batch_size=o.batch_size, kid_subsets=o.kid_subsets,
                    kid_subset_size=o.kid_subset_size, seed=o.seed, progress=_progress(o.progress))
     paths = {name: str(v) for name, v in (("images", images), ("reference", reference)) if isinstance(v, (str, os.PathLike))}
-    return Score.from_sets(r, notes=tuple(notes), **paths)
+    return replace(r, notes=(*notes, *r.notes), **paths)
 
 
 def table(runs: list[RunLike], prefer_proxy: bool = False, out: str | os.PathLike | None = None,

@@ -21,6 +21,7 @@ from vaediag.data.datasets import load_array  # the one reader of .npy / .npz (a
 from vaediag.errors import NotFoundError, VaediagError
 from vaediag.quality.frechet import frechet_distance, gaussian_stats
 from vaediag.quality.kid import SUBSET_SIZE, SUBSETS, kid
+from vaediag.quality.scores import Score
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg")
 
@@ -105,7 +106,7 @@ def features(images: np.ndarray, extractor, batch_size: int = 50,
 
 def score_sets(images: np.ndarray, reference: np.ndarray, extractor, batch_size: int = 50,
                kid_subsets: int = SUBSETS, kid_subset_size: int = SUBSET_SIZE, seed: int = 0,
-               progress=None) -> dict:
+               progress=None) -> Score:
     """FID and KID of ``images`` against ``reference`` with a feature extractor of your choice.
 
     Args:
@@ -120,8 +121,8 @@ def score_sets(images: np.ndarray, reference: np.ndarray, extractor, batch_size:
         progress: None, or a ``(label, done, total)`` callback.
 
     Returns:
-        {``fid``, ``kid`` {mean, std, subsets, subset_size, ...}, ``n_images``, ``n_reference``,
-        ``features``, ``proxy``, ``metric``, ``notes``, ``elapsed_seconds``}.
+        A :class:`~vaediag.quality.scores.Score` (``.fid``, ``.kid``, ``.kid_std``, ``.n_images``, ``.notes``, ...;
+        ``.to_dict()`` is its JSON).
 
     Raises:
         VaediagError: features that are not finite.
@@ -134,8 +135,9 @@ def score_sets(images: np.ndarray, reference: np.ndarray, extractor, batch_size:
         notes.append(f"fewer images ({min(len(fi), len(fr))}) than feature dimensions ({fi.shape[1]}): the covariances "
                      "are singular and FID is biased upwards; KID is unbiased at any n")
     proxy = extractor.name.startswith("proxy")
-    return {"fid": frechet_distance(*gaussian_stats(fi), *gaussian_stats(fr)),
-            "kid": {k: v for k, v in kid(fi, fr, kid_subsets, kid_subset_size, seed).items() if k != "values"},
-            "n_images": len(fi), "n_reference": len(fr), "features": extractor.name, "proxy": proxy,
-            "metric": "proxy-fd" if proxy else "fid", "notes": notes,
-            "elapsed_seconds": round(time.perf_counter() - t0, 3)}
+    return Score.from_sets({"fid": frechet_distance(*gaussian_stats(fi), *gaussian_stats(fr)),
+                            "kid": {k: v for k, v in kid(fi, fr, kid_subsets, kid_subset_size, seed).items()
+                                    if k != "values"},
+                            "n_images": len(fi), "n_reference": len(fr), "features": extractor.name, "proxy": proxy,
+                            "metric": "proxy-fd" if proxy else "fid", "notes": notes,
+                            "elapsed_seconds": round(time.perf_counter() - t0, 3)})
